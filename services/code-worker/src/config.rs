@@ -1,0 +1,66 @@
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use secrecy::SecretString;
+use shared::config::{ConfigError, Env, InfraConfig};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain SMTP (a local relay, or the test server).
+    None,
+    /// STARTTLS upgrade, required.
+    StartTls,
+    /// Implicit TLS (usually port 465).
+    Tls,
+}
+
+impl std::str::FromStr for SmtpTls {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.to_ascii_lowercase().as_str() {
+            "none" => Ok(SmtpTls::None),
+            "starttls" => Ok(SmtpTls::StartTls),
+            "tls" => Ok(SmtpTls::Tls),
+            other => Err(format!("{other:?} is not one of none, starttls, tls")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub from: Mailbox,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub infra: InfraConfig,
+    pub smtp: SmtpConfig,
+    pub code_hmac_secret: SecretString,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            infra: InfraConfig::from_env()?,
+            code_hmac_secret: Env::secret("MFA_CODE_HMAC_SECRET")?,
+            smtp: SmtpConfig {
+                host: Env::required("MFA_SMTP_HOST")?,
+                port: Env::or("MFA_SMTP_PORT", 25)?,
+                tls: Env::or("MFA_SMTP_TLS", SmtpTls::None)?,
+                username: Env::optional("MFA_SMTP_USERNAME"),
+                password: Env::optional_secret("MFA_SMTP_PASSWORD"),
+                from: Env::or(
+                    "MFA_SMTP_FROM",
+                    "Adaptive MFA <no-reply@adaptive-mfa.localhost>".parse().expect("valid mailbox"),
+                )?,
+                timeout: Duration::from_secs(Env::or("MFA_SMTP_TIMEOUT_SECS", 10)?),
+            },
+        })
+    }
+}

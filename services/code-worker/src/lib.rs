@@ -1,0 +1,8 @@
+//! code-worker: for each `MfaRequired`, stores the challenge (the code's keyed hash, never the
+//! code) and emails the 6-digit code.
+
+pub mod challenges;
+pub mod config;
+pub mod consumer;
+pub mod email;
+pub mod startup;

@@ -1,0 +1,67 @@
+use std::sync::Arc;
+
+use shared::bus::DecodingHandler;
+use shared::code_hash::{CodeHasher, WeakSecret};
+use shared::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaError, KafkaPublisher};
+use shared::shutdown::Shutdown;
+
+use crate::challenges::ChallengeStore;
+use crate::config::Config;
+use crate::consumer::CodeHandler;
+use crate::email::{EmailError, Mailer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("smtp: {0}")]
+    Smtp(#[from] EmailError),
+    #[error(transparent)]
+    Secret(#[from] WeakSecret),
+}
+
+pub struct Worker {
+    consumer: KafkaConsumer,
+    handler: CodeHandler,
+    dead_letters: DeadLetters,
+    publisher: Arc<KafkaPublisher>,
+}
+
+impl Worker {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let hasher = CodeHasher::new(config.code_hmac_secret)?;
+        let mailer = Mailer::new(&config.smtp)?;
+        let pool = shared::db::connect(&config.infra.database_url, 10).await?;
+        shared::db::migrate(&pool).await?;
+        let kafka = &config.infra.kafka;
+        ensure_topics(kafka).await?;
+        let topics = Arc::new(kafka.topics());
+        let publisher = Arc::new(KafkaPublisher::new(kafka)?);
+        let consumer = KafkaConsumer::new(kafka, &kafka.group_id("code-worker"), &[&topics.risk_decisions])?;
+        Ok(Self {
+            consumer,
+            dead_letters: DeadLetters::new(publisher.clone(), topics.dead_letters.clone()),
+            handler: CodeHandler {
+                store: ChallengeStore::new(pool),
+                hasher,
+                mailer,
+                publisher: publisher.clone(),
+                topics,
+            },
+            publisher,
+        })
+    }
+
+    pub async fn run(self, shutdown: Shutdown) -> Result<(), StartupError> {
+        tracing::info!("code-worker consuming");
+        self.consumer
+            .run(DecodingHandler(self.handler), self.dead_letters, shutdown)
+            .await;
+        self.publisher.flush(std::time::Duration::from_secs(5));
+        Ok(())
+    }
+}

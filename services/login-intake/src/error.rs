@@ -1,0 +1,54 @@
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use shared::http::error_response;
+
+/// Everything login-intake's HTTP API can answer with besides success; mapped to HTTP once,
+/// here.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("no login attempt with this id")]
+    UnknownAttempt,
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("too many password checks are queued; retry shortly")]
+    Overloaded,
+    #[error("a dependency is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            ApiError::InvalidRequest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            ApiError::UnknownAttempt => (StatusCode::NOT_FOUND, "unknown_attempt"),
+            ApiError::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
+            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
+        };
+        if let ApiError::Unavailable(reason) = &self {
+            tracing::error!(%reason, "dependency unavailable");
+            // The caller learns that we are down, not the internals of why.
+            return error_response(status, code, "the service is temporarily unavailable; retry shortly");
+        }
+        error_response(status, code, self.to_string())
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        ApiError::Unavailable(format!("database: {error}"))
+    }
+}
+
+impl From<crate::intake::IntakeError> for ApiError {
+    fn from(error: crate::intake::IntakeError) -> Self {
+        use crate::intake::IntakeError;
+        match error {
+            IntakeError::Overloaded => ApiError::Overloaded,
+            IntakeError::Database(e) => e.into(),
+            IntakeError::Publish(e) => ApiError::Unavailable(e.to_string()),
+        }
+    }
+}

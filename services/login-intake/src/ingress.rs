@@ -1,0 +1,87 @@
+//! SSO and Google logins that trusted client backends publish straight to Kafka
+//! (`<namespace>.login-requests`). Each request is parsed as strictly as an HTTP body; the
+//! account and its `privileged` flag are looked up here, never taken from the message. The
+//! decision appears on the risk-decisions topic with `attempt_id` = the request's
+//! `request_id`. A malformed request goes to the dead-letter topic with the reason.
+
+use async_trait::async_trait;
+use shared::bus::{HandlerError, IncomingMessage, MessageHandler};
+use shared::domain::{AttemptId, AuthMethod, CompanyId, Email, Platform};
+use uuid::Uuid;
+
+use crate::intake::{FirstFactor, Intake, IntakeError, NewLogin};
+use crate::logins::LoginContext;
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequestMessage {
+    /// Chosen by the client backend (a UUID); becomes the attempt id, so a redelivered
+    /// request is the same attempt.
+    pub request_id: Uuid,
+    pub email: Email,
+    pub company_id: CompanyId,
+    /// `sso` or `google`: passwords never travel over Kafka.
+    pub auth_method: AuthMethod,
+    pub platform: Platform,
+    pub context: LoginContext,
+}
+
+impl LoginRequestMessage {
+    pub fn parse(payload: &[u8]) -> Result<(AttemptId, NewLogin), String> {
+        let request: LoginRequestMessage =
+            serde_json::from_slice(payload).map_err(|e| format!("invalid login request: {e}"))?;
+        if !request.auth_method.is_federated() {
+            return Err("invalid login request: auth_method must be sso or google".into());
+        }
+        Ok((
+            AttemptId::from_uuid(request.request_id),
+            NewLogin {
+                email: request.email,
+                first_factor: FirstFactor::Federated {
+                    method: request.auth_method,
+                    company: Some(request.company_id),
+                },
+                platform: request.platform,
+                ip: request.context.ip,
+                user_agent: request.context.user_agent,
+                device_id: request.context.device_id,
+            },
+        ))
+    }
+}
+
+pub struct LoginRequestHandler {
+    pub intake: Intake,
+}
+
+#[async_trait]
+impl MessageHandler for LoginRequestHandler {
+    async fn handle(&self, message: IncomingMessage<'_>) -> Result<(), HandlerError> {
+        let (attempt_id, login) = LoginRequestMessage::parse(message.payload).map_err(HandlerError::Reject)?;
+        // Republishing on redelivery is harmless: the risk worker decides an attempt once.
+        self.intake.submit(attempt_id, login).await.map_err(|error| match error {
+            IntakeError::Overloaded => HandlerError::Retry("password pool full".into()),
+            IntakeError::Database(e) => e.into(),
+            IntakeError::Publish(e) => e.into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_federated_request_strictly() {
+        let ok = br#"{"request_id":"0192f0c4-1111-7000-8000-000000000001","email":"A@Example.com","company_id":"acme","auth_method":"sso","platform":"ios","context":{"ip":"198.51.100.4","user_agent":"AcmeApp/3.1 iOS/17.2"}}"#;
+        let (attempt, login) = LoginRequestMessage::parse(ok).unwrap();
+        assert_eq!(attempt.to_string(), "0192f0c4-1111-7000-8000-000000000001");
+        assert_eq!(login.email.as_str(), "a@example.com");
+
+        let password = br#"{"request_id":"0192f0c4-1111-7000-8000-000000000001","email":"a@example.com","company_id":"acme","auth_method":"password","platform":"ios","context":{"ip":"198.51.100.4","user_agent":"x"}}"#;
+        assert!(LoginRequestMessage::parse(password).is_err());
+        let extra = br#"{"request_id":"0192f0c4-1111-7000-8000-000000000001","email":"a@example.com","company_id":"acme","auth_method":"sso","platform":"ios","context":{"ip":"198.51.100.4","user_agent":"x"},"privileged":true}"#;
+        assert!(LoginRequestMessage::parse(extra).unwrap_err().contains("unknown field"));
+        assert!(LoginRequestMessage::parse(b"not json").is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! login-intake: the front door. Client backends send logins here (HTTP, or SSO requests over
+//! Kafka); it checks the password, publishes `LoginAttempted`, and answers with the risk
+//! decision once the risk worker made it.
+
+pub mod admin;
+pub mod config;
+pub mod decisions;
+pub mod error;
+pub mod ingress;
+pub mod intake;
+pub mod logins;
+pub mod openapi;
+pub mod password;
+pub mod startup;
+pub mod store;

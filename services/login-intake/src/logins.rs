@@ -1,0 +1,196 @@
+//! `POST /v1/logins` and `GET /v1/logins/{attempt_id}`.
+
+use std::net::IpAddr;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use shared::domain::{AttemptId, AuthMethod, DeviceId, Email, Platform, UserAgent};
+use shared::http::JsonBody;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::intake::{FirstFactor, NewLogin};
+use crate::startup::AppState;
+use crate::store::StoredDecision;
+
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// A login to decide. With `auth_method` `password` (the default) the password is required;
+/// with `sso` or `google` the client backend has already authenticated the user with the
+/// identity provider and sends no password.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    #[schema(value_type = String, example = "alice@example.com")]
+    pub email: Email,
+    #[serde(default)]
+    pub auth_method: AuthMethod,
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<SecretString>,
+    pub platform: Platform,
+    pub context: LoginContext,
+}
+
+/// What the client backend saw of the end user.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginContext {
+    /// The end user's IP address (not the client backend's).
+    #[schema(value_type = String, example = "203.0.113.7")]
+    pub ip: IpAddr,
+    #[schema(value_type = String)]
+    pub user_agent: UserAgent,
+    /// Opaque id the client keeps per browser or app install.
+    #[schema(value_type = Option<String>)]
+    pub device_id: Option<DeviceId>,
+}
+
+impl LoginRequest {
+    fn into_login(self) -> Result<NewLogin, ApiError> {
+        let first_factor = match (self.auth_method, self.password) {
+            (AuthMethod::Password, Some(password)) => {
+                let length = password.expose_secret().len();
+                if length == 0 || length > MAX_PASSWORD_BYTES {
+                    return Err(ApiError::InvalidRequest(format!(
+                        "password must be 1 to {MAX_PASSWORD_BYTES} bytes"
+                    )));
+                }
+                FirstFactor::Password(password)
+            }
+            (AuthMethod::Password, None) => {
+                return Err(ApiError::InvalidRequest(
+                    "password is required when auth_method is password".into(),
+                ))
+            }
+            (method, None) => FirstFactor::Federated { method, company: None },
+            (method, Some(_)) => {
+                return Err(ApiError::InvalidRequest(format!(
+                    "no password is accepted when auth_method is {}",
+                    method.as_str()
+                )))
+            }
+        };
+        Ok(NewLogin {
+            email: self.email,
+            first_factor,
+            platform: self.platform,
+            ip: self.context.ip,
+            user_agent: self.context.user_agent,
+            device_id: self.context.device_id,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize, utoipa::ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionStatus {
+    Approved,
+    MfaRequired,
+    Rejected,
+    /// Not decided within the wait: ask `GET /v1/logins/{attempt_id}` later.
+    Pending,
+}
+
+/// The decision on a login.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct LoginDecision {
+    pub attempt_id: Uuid,
+    pub status: DecisionStatus,
+    /// With `mfa_required`: the challenge to verify the emailed code against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenge_id: Option<Uuid>,
+    /// With `mfa_required`: when the emailed code stops working.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// With `rejected`: `invalid_credentials` (unknown email and wrong password alike).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// With `approved`: true once the user passed MFA for this attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_after_mfa: Option<bool>,
+}
+
+fn decision_response(attempt_id: AttemptId, decision: StoredDecision) -> Response {
+    let mut body = LoginDecision {
+        attempt_id: attempt_id.as_uuid(),
+        status: DecisionStatus::Pending,
+        challenge_id: None,
+        expires_at: None,
+        reason: None,
+        approved_after_mfa: None,
+    };
+    match decision {
+        StoredDecision::Pending => return (StatusCode::ACCEPTED, Json(body)).into_response(),
+        StoredDecision::Approved { after_mfa } => {
+            body.status = DecisionStatus::Approved;
+            body.approved_after_mfa = Some(after_mfa);
+        }
+        StoredDecision::MfaRequired { challenge_id, expires_at } => {
+            body.status = DecisionStatus::MfaRequired;
+            body.challenge_id = Some(challenge_id.as_uuid());
+            body.expires_at = Some(expires_at);
+        }
+        StoredDecision::Rejected { reason } => {
+            body.status = DecisionStatus::Rejected;
+            body.reason = Some(reason);
+        }
+    }
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+/// Decide a login.
+#[utoipa::path(
+    post, path = "/v1/logins", request_body = LoginRequest,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Decided: approved, mfa_required or rejected", body = LoginDecision),
+        (status = 202, description = "Not decided within the wait: poll GET /v1/logins/{attempt_id}", body = LoginDecision),
+        (status = 401, description = "Missing or invalid API key", body = shared::http::ErrorBody),
+        (status = 413, description = "Body too large", body = shared::http::ErrorBody),
+        (status = 422, description = "Invalid body", body = shared::http::ErrorBody),
+        (status = 503, description = "Overloaded or a dependency is down; the login was not accepted", body = shared::http::ErrorBody),
+    )
+)]
+pub async fn create_login(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let login = request.into_login()?;
+    let attempt_id = AttemptId::new();
+    let decision = state
+        .waiters
+        .submit_and_wait(&state.intake.store, attempt_id, state.decision_wait, async {
+            state.intake.submit(attempt_id, login).await.map_err(ApiError::from)
+        })
+        .await?;
+    Ok(decision_response(attempt_id, decision))
+}
+
+/// The decision on an earlier login.
+#[utoipa::path(
+    get, path = "/v1/logins/{attempt_id}",
+    params(("attempt_id" = Uuid, Path, description = "From the POST /v1/logins answer")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Decided", body = LoginDecision),
+        (status = 202, description = "Not decided yet", body = LoginDecision),
+        (status = 404, description = "No such attempt", body = shared::http::ErrorBody),
+    )
+)]
+pub async fn get_login(
+    State(state): State<AppState>,
+    Path(attempt_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let attempt_id = AttemptId::parse(&attempt_id).map_err(|_| ApiError::UnknownAttempt)?;
+    let decision = state
+        .intake
+        .store
+        .decision(attempt_id)
+        .await?
+        .ok_or(ApiError::UnknownAttempt)?;
+    Ok(decision_response(attempt_id, decision))
+}

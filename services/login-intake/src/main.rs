@@ -1,0 +1,12 @@
+use login_intake::{config::Config, startup::Application};
+use shared::shutdown::Shutdown;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shared::telemetry::init("login-intake");
+    let config = Config::from_env()?;
+    let app = Application::build(config).await?;
+    tracing::info!(address = %app.address(), "login-intake listening");
+    app.run(Shutdown::on_signals()).await?;
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! argon2id on a bounded pool of its own threads, never on the async workers: a password check
+//! costs ~19 MiB and tens of milliseconds of CPU, and a flood of them must not stall the
+//! runtime. When the queue is full the caller is refused at once (503) instead of waiting.
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::oneshot;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+#[derive(Debug, thiserror::Error)]
+#[error("the password pool is full")]
+pub struct PoolFull;
+
+#[derive(Clone)]
+pub struct PasswordPool {
+    jobs: SyncSender<Job>,
+    /// Verified against when the account is unknown or has no password, so that an unknown
+    /// email costs the same time as a wrong password.
+    dummy_hash: Arc<str>,
+}
+
+/// OWASP's argon2id parameters: m = 19 MiB, t = 2, p = 1.
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+fn hash_now(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashing does not fail with valid parameters")
+        .to_string()
+}
+
+fn verify_now(password: &str, hash: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(error) => {
+            tracing::error!(%error, "stored password hash is unreadable");
+            false
+        }
+    }
+}
+
+impl PasswordPool {
+    pub fn new(threads: usize, queue: usize) -> Self {
+        let (jobs, receiver) = sync_channel::<Job>(queue);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for index in 0..threads.max(1) {
+            let receiver: Arc<Mutex<Receiver<Job>>> = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name(format!("argon2-{index}"))
+                .spawn(move || loop {
+                    let job = match receiver.lock().expect("argon2 queue lock").recv() {
+                        Ok(job) => job,
+                        Err(_) => return, // the pool was dropped
+                    };
+                    job();
+                })
+                .expect("argon2 thread starts");
+        }
+        let dummy_hash = hash_now(&uuid::Uuid::new_v4().to_string()).into();
+        Self { jobs, dummy_hash }
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, PoolFull> {
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => return Err(PoolFull),
+        }
+        result.await.map_err(|_| PoolFull)
+    }
+
+    /// Checks `password` against `hash`, or against the dummy hash when there is none; the
+    /// answer is false then, but it took the same time.
+    pub async fn verify(&self, password: SecretString, hash: Option<String>) -> Result<bool, PoolFull> {
+        let dummy = Arc::clone(&self.dummy_hash);
+        self.run(move || match hash {
+            Some(hash) => verify_now(password.expose_secret(), &hash),
+            None => {
+                verify_now(password.expose_secret(), &dummy);
+                false
+            }
+        })
+        .await
+    }
+
+    pub async fn hash(&self, password: SecretString) -> Result<String, PoolFull> {
+        self.run(move || hash_now(password.expose_secret())).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn verifies_what_it_hashed() {
+        let pool = PasswordPool::new(1, 4);
+        let hash = pool.hash(SecretString::from("correct horse")).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(pool.verify(SecretString::from("correct horse"), Some(hash.clone())).await.unwrap());
+        assert!(!pool.verify(SecretString::from("wrong"), Some(hash)).await.unwrap());
+        assert!(!pool.verify(SecretString::from("anything"), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let pool = PasswordPool::new(1, 1);
+        let checks: Vec<_> = (0..8)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.verify(SecretString::from("x"), None).await })
+            })
+            .collect();
+        let mut refused = 0;
+        for check in checks {
+            if check.await.unwrap().is_err() {
+                refused += 1;
+            }
+        }
+        assert!(refused >= 1, "one thread and a queue of one cannot take eight checks at once");
+    }
+}

@@ -1,0 +1,136 @@
+//! Wiring: database, broker, password pool, HTTP routes and the two consumers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use shared::kafka::KafkaError;
+use shared::bus::DecodingHandler;
+use shared::health::{self, Readiness};
+use shared::http::{not_found, require_api_key, ApiKeys, MAX_BODY_BYTES};
+use shared::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaPublisher};
+use shared::shutdown::Shutdown;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+use crate::config::Config;
+use crate::decisions::{DecisionRecorder, DecisionWaiters};
+use crate::ingress::LoginRequestHandler;
+use crate::intake::Intake;
+use crate::password::PasswordPool;
+use crate::store::IntakeStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub intake: Intake,
+    pub waiters: DecisionWaiters,
+    pub decision_wait: Duration,
+}
+
+pub struct Application {
+    config: Config,
+    listener: TcpListener,
+    router: Router,
+    pool: PgPool,
+    publisher: Arc<KafkaPublisher>,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let pool = shared::db::connect(&config.infra.database_url, 20).await?;
+        shared::db::migrate(&pool).await?;
+        ensure_topics(&config.infra.kafka).await?;
+        let publisher = Arc::new(KafkaPublisher::new(&config.infra.kafka)?);
+        let state = AppState {
+            intake: Intake {
+                store: IntakeStore::new(pool.clone()),
+                passwords: PasswordPool::new(config.argon2_threads, config.argon2_queue),
+                publisher: publisher.clone(),
+                topics: Arc::new(config.infra.kafka.topics()),
+            },
+            waiters: DecisionWaiters::default(),
+            decision_wait: config.decision_wait,
+        };
+        let router = router(&config, state.clone(), Readiness { pool: pool.clone(), publisher: publisher.clone() });
+        let listener = TcpListener::bind(config.addr).await?;
+        Ok(Self { config, listener, router, pool, publisher, state })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown`, then stops the consumers and flushes the producer.
+    pub async fn run(self, shutdown: Shutdown) -> Result<(), StartupError> {
+        let kafka = &self.config.infra.kafka;
+        let topics = kafka.topics();
+        let dead_letters = DeadLetters::new(self.publisher.clone(), topics.dead_letters.clone());
+
+        let listener = tokio::spawn(self.state.waiters.clone().listen(self.pool.clone()));
+        let decisions = KafkaConsumer::new(
+            kafka,
+            &kafka.group_id("login-intake"),
+            &[&topics.risk_decisions, &topics.verifications],
+        )?;
+        let decisions = tokio::spawn(decisions.run(
+            DecodingHandler(DecisionRecorder { pool: self.pool.clone() }),
+            dead_letters.clone(),
+            shutdown.clone(),
+        ));
+        let ingress = KafkaConsumer::new(kafka, &kafka.group_id("login-intake-ingress"), &[&topics.login_requests])?;
+        let ingress = tokio::spawn(ingress.run(
+            LoginRequestHandler { intake: self.state.intake.clone() },
+            dead_letters,
+            shutdown.clone(),
+        ));
+
+        let mut stop = shutdown.clone();
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { stop.wait().await })
+            .await?;
+        let _ = tokio::join!(decisions, ingress);
+        listener.abort();
+        self.publisher.flush(Duration::from_secs(5));
+        Ok(())
+    }
+}
+
+fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
+    let client_keys = ApiKeys::new(&config.api_keys);
+    let admin_keys = ApiKeys::new(std::slice::from_ref(&config.admin_api_key));
+    let client_api = Router::new()
+        .route("/v1/logins", post(crate::logins::create_login))
+        .route("/v1/logins/{attempt_id}", get(crate::logins::get_login))
+        .route_layer(from_fn_with_state(client_keys, require_api_key));
+    let admin_api = Router::new()
+        .route("/v1/admin/users", post(crate::admin::create_user))
+        .route_layer(from_fn_with_state(admin_keys, require_api_key));
+    Router::new()
+        .merge(client_api)
+        .merge(admin_api)
+        .with_state(state)
+        .route("/openapi.json", get(|| async { Json(crate::openapi::ApiDoc::openapi()) }))
+        .merge(health::routes(readiness))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+}

@@ -1,0 +1,134 @@
+//! login-intake's tables: companies, users, login_attempts.
+
+use chrono::{DateTime, Utc};
+use shared::domain::{AttemptId, ChallengeId, CompanyId, Email, UserId};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub user_id: UserId,
+    pub company_id: CompanyId,
+    pub password_hash: Option<String>,
+    pub privileged: bool,
+}
+
+/// A stored risk decision, as the API reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredDecision {
+    Pending,
+    Approved { after_mfa: bool },
+    MfaRequired { challenge_id: ChallengeId, expires_at: DateTime<Utc> },
+    Rejected { reason: String },
+}
+
+#[derive(Clone)]
+pub struct IntakeStore {
+    pool: PgPool,
+}
+
+pub struct NewUser<'a> {
+    pub email: &'a Email,
+    pub password_hash: Option<String>,
+    pub company_id: &'a CompanyId,
+    pub company_uses_sso: bool,
+    pub privileged: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("email taken")]
+    EmailTaken,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl IntakeStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn find_user(&self, email: &Email) -> Result<Option<UserRecord>, sqlx::Error> {
+        let row: Option<(Uuid, String, Option<String>, bool)> = sqlx::query_as(
+            "SELECT user_id, company_id, password_hash, privileged FROM users WHERE email = $1",
+        )
+        .bind(email.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(user_id, company_id, password_hash, privileged)| UserRecord {
+            user_id: UserId::from_uuid(user_id),
+            company_id: CompanyId::parse(&company_id).expect("stored company ids are valid"),
+            password_hash,
+            privileged,
+        }))
+    }
+
+    pub async fn create_user(&self, user: NewUser<'_>) -> Result<UserId, CreateUserError> {
+        let user_id = UserId::new();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO companies (company_id, uses_sso) VALUES ($1, $2)
+             ON CONFLICT (company_id) DO UPDATE SET uses_sso = EXCLUDED.uses_sso",
+        )
+        .bind(user.company_id.as_str())
+        .bind(user.company_uses_sso)
+        .execute(&mut *tx)
+        .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO users (user_id, email, password_hash, company_id, privileged)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(user_id.as_uuid())
+        .bind(user.email.as_str())
+        .bind(&user.password_hash)
+        .bind(user.company_id.as_str())
+        .bind(user.privileged)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(CreateUserError::EmailTaken);
+        }
+        tx.commit().await?;
+        Ok(user_id)
+    }
+
+    /// Records an accepted attempt; a second call for the same id (a redelivered Kafka
+    /// request) changes nothing.
+    pub async fn record_attempt(&self, attempt_id: AttemptId, user_id: Option<UserId>) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO login_attempts (attempt_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(attempt_id.as_uuid())
+            .bind(user_id.map(|u| u.as_uuid()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// None when no such attempt was ever accepted.
+    pub async fn decision(&self, attempt_id: AttemptId) -> Result<Option<StoredDecision>, sqlx::Error> {
+        type Row = (Option<String>, bool, Option<Uuid>, Option<DateTime<Utc>>, Option<String>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT status, approved_after_mfa, challenge_id, expires_at, reason
+             FROM login_attempts WHERE attempt_id = $1",
+        )
+        .bind(attempt_id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(status, after_mfa, challenge_id, expires_at, reason)| {
+            match (status.as_deref(), challenge_id, expires_at) {
+                (Some("approved"), _, _) => StoredDecision::Approved { after_mfa },
+                (Some("mfa_required"), Some(challenge_id), Some(expires_at)) => StoredDecision::MfaRequired {
+                    challenge_id: ChallengeId::from_uuid(challenge_id),
+                    expires_at,
+                },
+                (Some("rejected"), _, _) => StoredDecision::Rejected {
+                    reason: reason.unwrap_or_else(|| "invalid_credentials".into()),
+                },
+                _ => StoredDecision::Pending,
+            }
+        }))
+    }
+}

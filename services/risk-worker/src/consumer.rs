@@ -1,0 +1,108 @@
+//! Handles `LoginAttempted` (decide, store, publish) and the verifier's final `LoginApproved`
+//! (learn the login's device, network and browser).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use shared::bus::{EventHandler, EventPublisher, HandlerError};
+use shared::events::{Envelope, Event, LoginApproved, LoginAttempted, LoginRejected, MfaRequired};
+use shared::domain::ChallengeId;
+use shared::topics::Topics;
+
+use crate::rules::{decide, LoginFingerprint, Policy, Verdict};
+use crate::store::{DecisionRecord, RiskStore};
+
+pub const PRODUCER: &str = "risk-worker";
+
+pub struct RiskHandler {
+    pub store: RiskStore,
+    pub publisher: Arc<dyn EventPublisher>,
+    pub topics: Arc<Topics>,
+    pub policy: Policy,
+}
+
+impl RiskHandler {
+    async fn on_login_attempted(
+        &self,
+        cause: &Envelope,
+        attempt: &LoginAttempted,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), HandlerError> {
+        // A redelivered attempt gets the decision already made, published again (same
+        // event id, so downstream handlers recognise it).
+        if let Some(stored) = self.store.decision(cause.attempt_id).await? {
+            self.publisher.publish(&self.topics.risk_decisions, key, &stored).await?;
+            return Ok(());
+        }
+        let fingerprint = LoginFingerprint::of(attempt);
+        let login_time = cause.occurred_at;
+        let window = chrono::Duration::from_std(self.policy.failed_attempts_window).unwrap_or(chrono::Duration::MAX);
+        let history = match attempt.user_id {
+            Some(user_id) => {
+                self.store
+                    .history(user_id, &fingerprint, login_time - window, login_time)
+                    .await?
+            }
+            None => Default::default(),
+        };
+        let verdict = decide(attempt, &history, &self.policy);
+        let event = match (&verdict, attempt.user_id) {
+            (Verdict::Approve, Some(user_id)) => Event::LoginApproved(LoginApproved {
+                user_id,
+                approved_after_mfa: false,
+                challenge_id: None,
+            }),
+            (Verdict::RequireMfa(reasons), Some(user_id)) => Event::MfaRequired(MfaRequired {
+                user_id,
+                challenge_id: ChallengeId::new_random(),
+                expires_at: now + chrono::Duration::from_std(self.policy.code_ttl).unwrap_or(chrono::Duration::MAX),
+                reasons: reasons.clone(),
+                platform: attempt.platform,
+                ip: attempt.ip,
+                user_agent: attempt.user_agent.clone(),
+            }),
+            (Verdict::Reject(reason), user_id) => Event::LoginRejected(LoginRejected { user_id, reason: *reason }),
+            (_, None) => unreachable!("decide rejects logins without an account"),
+        };
+        let decision = Envelope::caused_by(cause, PRODUCER, now, event);
+        let stored = self
+            .store
+            .record(DecisionRecord {
+                attempt_id: cause.attempt_id,
+                user_id: attempt.user_id,
+                event: &decision,
+                fingerprint: &fingerprint,
+                occurred_at: login_time,
+                failed: matches!(verdict, Verdict::Reject(_)),
+                learn_now: matches!(verdict, Verdict::Approve),
+            })
+            .await?;
+        let decision = if stored {
+            decision
+        } else {
+            // Another delivery won the race; publish what it stored.
+            self.store.decision(cause.attempt_id).await?.unwrap_or(decision)
+        };
+        self.publisher.publish(&self.topics.risk_decisions, key, &decision).await?;
+        tracing::info!(attempt_id = %cause.attempt_id, decision = %decision.event_type(), "decided");
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventHandler for RiskHandler {
+    async fn handle(&self, envelope: Envelope, key: &str) -> Result<(), HandlerError> {
+        match &envelope.event {
+            Event::LoginAttempted(attempt) => {
+                self.on_login_attempted(&envelope, attempt, key, Utc::now()).await
+            }
+            Event::LoginApproved(approved) if approved.approved_after_mfa => {
+                self.store.learn_after_mfa(envelope.attempt_id, envelope.occurred_at).await?;
+                Ok(())
+            }
+            other => Err(HandlerError::Skip(format!("{} is not for the risk worker", other.event_type()))),
+        }
+    }
+}

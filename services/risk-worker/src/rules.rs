@@ -1,0 +1,237 @@
+//! The first risk model: plain functions of the login, the user's history and the policy.
+//! No clock and no IO here, so tests and replays decide exactly as the live worker does.
+//!
+//! - A wrong password (or an unknown account) is rejected, and counts as a failure.
+//! - SSO and Google logins of non-privileged users are approved: the identity provider
+//!   already did the work. Privileged users go through the same rules as passwords.
+//! - Otherwise a code is asked for when the user has no approved login yet; when the device,
+//!   the IP network (/24, /48) or the browser family + OS is one the user has not had an
+//!   approved login from; or after too many failed passwords in a short window.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use shared::domain::{DeviceId, PrimaryFactor};
+use shared::events::{LoginAttempted, RejectionReason, RiskReason};
+use shared::user_agent::UserAgentSummary;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Failed passwords within `failed_attempts_window` from which every login needs a code.
+    pub failed_attempts_threshold: u32,
+    pub failed_attempts_window: Duration,
+    /// How long an emailed code stays valid.
+    pub code_ttl: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            failed_attempts_threshold: 5,
+            failed_attempts_window: Duration::from_secs(15 * 60),
+            code_ttl: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// What the rules compare against history, as stored values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginFingerprint {
+    pub device: String,
+    pub network: String,
+    pub browser: String,
+}
+
+impl LoginFingerprint {
+    pub fn of(attempt: &LoginAttempted) -> Self {
+        Self {
+            device: device_value(attempt.device_id.as_ref()),
+            network: network_of(attempt.ip),
+            browser: UserAgentSummary::parse(&attempt.user_agent).browser_and_os(),
+        }
+    }
+}
+
+/// A login without a device id is its own "device", so a client that never sends one is not
+/// challenged every time, while one that always does is challenged when it stops.
+fn device_value(device_id: Option<&DeviceId>) -> String {
+    match device_id {
+        Some(id) => format!("id:{}", id.as_str()),
+        None => "absent".to_owned(),
+    }
+}
+
+/// The address's network: /24 for IPv4, /48 for IPv6 (IPv4-mapped IPv6 counts as IPv4).
+pub fn network_of(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => {
+            network_of(IpAddr::V4(v6.to_ipv4_mapped().expect("checked")))
+        }
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0);
+            format!("{prefix}/48")
+        }
+    }
+}
+
+/// What the user's history says about this login's fingerprint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    pub has_approved_login: bool,
+    pub knows_device: bool,
+    pub knows_network: bool,
+    pub knows_browser: bool,
+    /// Failed passwords on the account within the policy's window before this login.
+    pub recent_failures: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Approve,
+    RequireMfa(Vec<RiskReason>),
+    Reject(RejectionReason),
+}
+
+pub fn decide(attempt: &LoginAttempted, history: &History, policy: &Policy) -> Verdict {
+    if attempt.primary_factor == PrimaryFactor::Failed || attempt.user_id.is_none() {
+        return Verdict::Reject(RejectionReason::InvalidCredentials);
+    }
+    if attempt.auth_method.is_federated() && !attempt.privileged {
+        return Verdict::Approve;
+    }
+    let mut reasons = Vec::new();
+    if !history.has_approved_login {
+        reasons.push(RiskReason::FirstLogin);
+    } else {
+        if !history.knows_device {
+            reasons.push(RiskReason::NewDevice);
+        }
+        if !history.knows_network {
+            reasons.push(RiskReason::NewNetwork);
+        }
+        if !history.knows_browser {
+            reasons.push(RiskReason::NewBrowser);
+        }
+    }
+    if history.recent_failures >= policy.failed_attempts_threshold {
+        reasons.push(RiskReason::FailedAttemptsBurst);
+    }
+    if reasons.is_empty() {
+        Verdict::Approve
+    } else {
+        Verdict::RequireMfa(reasons)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::{AuthMethod, Platform, UserAgent, UserId};
+
+    const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+    fn attempt(auth_method: AuthMethod, privileged: bool) -> LoginAttempted {
+        LoginAttempted {
+            user_id: Some(UserId::new()),
+            company_id: None,
+            auth_method,
+            primary_factor: PrimaryFactor::Succeeded,
+            privileged,
+            platform: Platform::Dashboard,
+            ip: "198.51.100.23".parse().unwrap(),
+            user_agent: UserAgent::parse(CHROME).unwrap(),
+            device_id: Some(DeviceId::parse("dev-1").unwrap()),
+        }
+    }
+
+    fn known() -> History {
+        History {
+            has_approved_login: true,
+            knows_device: true,
+            knows_network: true,
+            knows_browser: true,
+            recent_failures: 0,
+        }
+    }
+
+    #[test]
+    fn first_login_needs_a_code() {
+        let verdict = decide(&attempt(AuthMethod::Password, false), &History::default(), &Policy::default());
+        assert_eq!(verdict, Verdict::RequireMfa(vec![RiskReason::FirstLogin]));
+    }
+
+    #[test]
+    fn a_known_context_is_approved() {
+        assert_eq!(decide(&attempt(AuthMethod::Password, false), &known(), &Policy::default()), Verdict::Approve);
+    }
+
+    #[test]
+    fn each_new_attribute_is_a_reason() {
+        let history = History { knows_device: false, knows_browser: false, ..known() };
+        assert_eq!(
+            decide(&attempt(AuthMethod::Password, false), &history, &Policy::default()),
+            Verdict::RequireMfa(vec![RiskReason::NewDevice, RiskReason::NewBrowser])
+        );
+        let history = History { knows_network: false, ..known() };
+        assert_eq!(
+            decide(&attempt(AuthMethod::Password, false), &history, &Policy::default()),
+            Verdict::RequireMfa(vec![RiskReason::NewNetwork])
+        );
+    }
+
+    #[test]
+    fn a_burst_of_failures_needs_a_code_even_from_a_known_context() {
+        let policy = Policy::default();
+        let below = History { recent_failures: 4, ..known() };
+        assert_eq!(decide(&attempt(AuthMethod::Password, false), &below, &policy), Verdict::Approve);
+        let at = History { recent_failures: 5, ..known() };
+        assert_eq!(
+            decide(&attempt(AuthMethod::Password, false), &at, &policy),
+            Verdict::RequireMfa(vec![RiskReason::FailedAttemptsBurst])
+        );
+    }
+
+    #[test]
+    fn wrong_passwords_and_unknown_accounts_are_rejected() {
+        let mut wrong = attempt(AuthMethod::Password, false);
+        wrong.primary_factor = PrimaryFactor::Failed;
+        assert_eq!(decide(&wrong, &known(), &Policy::default()), Verdict::Reject(RejectionReason::InvalidCredentials));
+        let mut unknown = attempt(AuthMethod::Password, false);
+        unknown.user_id = None;
+        unknown.primary_factor = PrimaryFactor::Failed;
+        assert_eq!(decide(&unknown, &History::default(), &Policy::default()), Verdict::Reject(RejectionReason::InvalidCredentials));
+    }
+
+    #[test]
+    fn federated_logins_challenge_only_privileged_users() {
+        let policy = Policy::default();
+        assert_eq!(decide(&attempt(AuthMethod::Sso, false), &History::default(), &policy), Verdict::Approve);
+        assert_eq!(decide(&attempt(AuthMethod::Google, false), &History::default(), &policy), Verdict::Approve);
+        assert_eq!(
+            decide(&attempt(AuthMethod::Sso, true), &History::default(), &policy),
+            Verdict::RequireMfa(vec![RiskReason::FirstLogin])
+        );
+        assert_eq!(decide(&attempt(AuthMethod::Google, true), &known(), &policy), Verdict::Approve);
+    }
+
+    #[test]
+    fn networks_are_prefixes() {
+        assert_eq!(network_of("198.51.100.23".parse().unwrap()), "198.51.100.0/24");
+        assert_eq!(network_of("::ffff:198.51.100.23".parse().unwrap()), "198.51.100.0/24");
+        assert_eq!(network_of("2001:db8:abcd:12::1".parse().unwrap()), "2001:db8:abcd::/48");
+    }
+
+    #[test]
+    fn a_missing_device_id_is_its_own_device() {
+        let mut login = attempt(AuthMethod::Password, false);
+        login.device_id = None;
+        assert_eq!(LoginFingerprint::of(&login).device, "absent");
+        let with_id = LoginFingerprint::of(&attempt(AuthMethod::Password, false));
+        assert_eq!(with_id.device, "id:dev-1");
+    }
+}

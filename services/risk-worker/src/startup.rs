@@ -1,0 +1,62 @@
+use std::sync::Arc;
+
+use shared::bus::DecodingHandler;
+use shared::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaError, KafkaPublisher};
+use shared::shutdown::Shutdown;
+
+use crate::config::Config;
+use crate::consumer::RiskHandler;
+use crate::store::RiskStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+}
+
+pub struct Worker {
+    consumer: KafkaConsumer,
+    handler: RiskHandler,
+    dead_letters: DeadLetters,
+    publisher: Arc<KafkaPublisher>,
+}
+
+impl Worker {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let pool = shared::db::connect(&config.infra.database_url, 10).await?;
+        shared::db::migrate(&pool).await?;
+        let kafka = &config.infra.kafka;
+        ensure_topics(kafka).await?;
+        let topics = Arc::new(kafka.topics());
+        let publisher = Arc::new(KafkaPublisher::new(kafka)?);
+        let consumer = KafkaConsumer::new(
+            kafka,
+            &kafka.group_id("risk-worker"),
+            &[&topics.login_attempts, &topics.verifications],
+        )?;
+        Ok(Self {
+            consumer,
+            dead_letters: DeadLetters::new(publisher.clone(), topics.dead_letters.clone()),
+            handler: RiskHandler {
+                store: RiskStore::new(pool),
+                publisher: publisher.clone(),
+                topics,
+                policy: config.policy,
+            },
+            publisher,
+        })
+    }
+
+    pub async fn run(self, shutdown: Shutdown) -> Result<(), StartupError> {
+        tracing::info!("risk-worker consuming");
+        self.consumer
+            .run(DecodingHandler(self.handler), self.dead_letters, shutdown)
+            .await;
+        self.publisher.flush(std::time::Duration::from_secs(5));
+        Ok(())
+    }
+}

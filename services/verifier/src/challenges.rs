@@ -1,0 +1,65 @@
+//! The verifier's reads and updates of the code worker's `challenges` table: it locks one row,
+//! judges the try, and records the result (attempts, status). It never creates or deletes
+//! challenges.
+
+use chrono::{DateTime, Utc};
+use shared::domain::{AttemptId, ChallengeId, UserId};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::judge::{ChallengeState, ChallengeStatus, Verdict};
+
+pub struct ChallengeRow {
+    pub attempt_id: AttemptId,
+    pub user_id: UserId,
+    pub code_hash: Vec<u8>,
+    /// The `MfaRequired` that created the challenge: the cause of the first event of a try.
+    pub mfa_required_event_id: Uuid,
+    pub state: ChallengeState,
+}
+
+/// Locks the challenge's row for the rest of the transaction, so two concurrent tries are
+/// judged one after the other (a code can't be accepted twice).
+pub async fn lock(tx: &mut Transaction<'_, Postgres>, challenge_id: ChallengeId) -> Result<Option<ChallengeRow>, sqlx::Error> {
+    type Row = (Uuid, Uuid, Vec<u8>, Uuid, String, DateTime<Utc>, i32);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT attempt_id, user_id, code_hash, mfa_required_event_id, status, expires_at, failed_attempts
+         FROM challenges WHERE challenge_id = $1 FOR UPDATE",
+    )
+    .bind(challenge_id.as_uuid())
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(|(attempt_id, user_id, code_hash, mfa_required_event_id, status, expires_at, failed_attempts)| ChallengeRow {
+        attempt_id: AttemptId::from_uuid(attempt_id),
+        user_id: UserId::from_uuid(user_id),
+        code_hash,
+        mfa_required_event_id,
+        state: ChallengeState {
+            status: match status.as_str() {
+                "used" => ChallengeStatus::Used,
+                "locked" => ChallengeStatus::Locked,
+                "superseded" => ChallengeStatus::Superseded,
+                _ => ChallengeStatus::Pending,
+            },
+            expires_at,
+            failed_attempts: failed_attempts.try_into().unwrap_or(0),
+        },
+    }))
+}
+
+/// Records what the verdict changes: a use, a wrong try, a lock.
+pub async fn record(tx: &mut Transaction<'_, Postgres>, challenge_id: ChallengeId, verdict: Verdict) -> Result<(), sqlx::Error> {
+    let statement = match verdict {
+        Verdict::Approved => "UPDATE challenges SET status = 'used', finished_at = now() WHERE challenge_id = $1",
+        Verdict::WrongCode { .. } => {
+            "UPDATE challenges SET failed_attempts = failed_attempts + 1 WHERE challenge_id = $1"
+        }
+        Verdict::LockedNow => {
+            "UPDATE challenges SET failed_attempts = failed_attempts + 1, status = 'locked', finished_at = now()
+             WHERE challenge_id = $1"
+        }
+        Verdict::Locked | Verdict::Expired | Verdict::AlreadyUsed | Verdict::Superseded => return Ok(()),
+    };
+    sqlx::query(statement).bind(challenge_id.as_uuid()).execute(&mut **tx).await?;
+    Ok(())
+}

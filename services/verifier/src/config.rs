@@ -1,0 +1,27 @@
+use std::net::SocketAddr;
+
+use secrecy::SecretString;
+use shared::config::{api_keys_from_env, ConfigError, Env, InfraConfig};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub infra: InfraConfig,
+    /// `MFA_VERIFIER_ADDR`; port 0 picks a free one (tests).
+    pub addr: SocketAddr,
+    pub api_keys: Vec<SecretString>,
+    pub code_hmac_secret: SecretString,
+    /// Wrong codes a challenge takes; the last one locks it.
+    pub max_attempts: u32,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            infra: InfraConfig::from_env()?,
+            addr: Env::or("MFA_VERIFIER_ADDR", "127.0.0.1:8081".parse().expect("valid"))?,
+            api_keys: api_keys_from_env()?,
+            code_hmac_secret: Env::secret("MFA_CODE_HMAC_SECRET")?,
+            max_attempts: Env::or("MFA_CODE_MAX_ATTEMPTS", 5)?,
+        })
+    }
+}

@@ -1,0 +1,118 @@
+//! The code rules, as a plain function of the challenge, the time and whether the code
+//! matched: no clock and no IO, so every branch is tested directly.
+
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeStatus {
+    Pending,
+    Used,
+    Locked,
+    Superseded,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeState {
+    pub status: ChallengeStatus,
+    pub expires_at: DateTime<Utc>,
+    pub failed_attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approved,
+    /// Wrong code; the challenge still takes `attempts_remaining` more.
+    WrongCode { attempts_remaining: u32 },
+    /// This wrong code was the last one allowed: the challenge is now locked.
+    LockedNow,
+    /// Locked earlier: even the right code is refused.
+    Locked,
+    Expired,
+    AlreadyUsed,
+    Superseded,
+}
+
+/// Judges one try. `code_matches` is only asked when the challenge can still be passed, so a
+/// dead challenge costs no hashing (and answers the same whatever the code).
+pub fn judge(
+    state: &ChallengeState,
+    now: DateTime<Utc>,
+    max_attempts: u32,
+    code_matches: impl FnOnce() -> bool,
+) -> Verdict {
+    match state.status {
+        ChallengeStatus::Used => return Verdict::AlreadyUsed,
+        ChallengeStatus::Superseded => return Verdict::Superseded,
+        ChallengeStatus::Locked => return Verdict::Locked,
+        ChallengeStatus::Pending => {}
+    }
+    if state.failed_attempts >= max_attempts {
+        return Verdict::Locked;
+    }
+    if now >= state.expires_at {
+        return Verdict::Expired;
+    }
+    if code_matches() {
+        return Verdict::Approved;
+    }
+    let failed = state.failed_attempts + 1;
+    if failed >= max_attempts {
+        Verdict::LockedNow
+    } else {
+        Verdict::WrongCode { attempts_remaining: max_attempts - failed }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(failed_attempts: u32) -> (ChallengeState, DateTime<Utc>) {
+        let now = Utc::now();
+        (
+            ChallengeState {
+                status: ChallengeStatus::Pending,
+                expires_at: now + chrono::Duration::minutes(10),
+                failed_attempts,
+            },
+            now,
+        )
+    }
+
+    #[test]
+    fn the_right_code_in_time_passes() {
+        let (state, now) = pending(0);
+        assert_eq!(judge(&state, now, 5, || true), Verdict::Approved);
+    }
+
+    #[test]
+    fn wrong_codes_count_down_then_lock() {
+        let (state, now) = pending(0);
+        assert_eq!(judge(&state, now, 5, || false), Verdict::WrongCode { attempts_remaining: 4 });
+        let (state, now) = pending(3);
+        assert_eq!(judge(&state, now, 5, || false), Verdict::WrongCode { attempts_remaining: 1 });
+        let (state, now) = pending(4);
+        assert_eq!(judge(&state, now, 5, || false), Verdict::LockedNow);
+    }
+
+    #[test]
+    fn dead_challenges_refuse_even_the_right_code() {
+        let (mut state, now) = pending(0);
+        for (status, verdict) in [
+            (ChallengeStatus::Used, Verdict::AlreadyUsed),
+            (ChallengeStatus::Locked, Verdict::Locked),
+            (ChallengeStatus::Superseded, Verdict::Superseded),
+        ] {
+            state.status = status;
+            assert_eq!(judge(&state, now, 5, || panic!("must not hash")), verdict);
+        }
+    }
+
+    #[test]
+    fn expiry_is_inclusive() {
+        let (state, _) = pending(0);
+        assert_eq!(judge(&state, state.expires_at, 5, || true), Verdict::Expired);
+        let just_before = state.expires_at - chrono::Duration::milliseconds(1);
+        assert_eq!(judge(&state, just_before, 5, || true), Verdict::Approved);
+    }
+}

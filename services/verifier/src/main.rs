@@ -1,0 +1,12 @@
+use shared::shutdown::Shutdown;
+use verifier::{config::Config, startup::Application};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shared::telemetry::init("verifier");
+    let config = Config::from_env()?;
+    let app = Application::build(config).await?;
+    tracing::info!(address = %app.address(), "verifier listening");
+    app.run(Shutdown::on_signals()).await?;
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! Wiring: database, broker, routes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use shared::code_hash::{CodeHasher, WeakSecret};
+use shared::health::{self, Readiness};
+use shared::http::{not_found, require_api_key, ApiKeys, MAX_BODY_BYTES};
+use shared::kafka::{ensure_topics, KafkaError, KafkaPublisher};
+use shared::shutdown::Shutdown;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+use crate::config::Config;
+use crate::verify::VerifyState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Secret(#[from] WeakSecret),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    publisher: Arc<KafkaPublisher>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let hasher = CodeHasher::new(config.code_hmac_secret.clone())?;
+        let pool = shared::db::connect(&config.infra.database_url, 20).await?;
+        shared::db::migrate(&pool).await?;
+        ensure_topics(&config.infra.kafka).await?;
+        let publisher = Arc::new(KafkaPublisher::new(&config.infra.kafka)?);
+        let state = VerifyState {
+            pool: pool.clone(),
+            hasher,
+            publisher: publisher.clone(),
+            topics: Arc::new(config.infra.kafka.topics()),
+            max_attempts: config.max_attempts,
+        };
+        let api = Router::new()
+            .route("/v1/challenges/{challenge_id}/verify", post(crate::verify::verify))
+            .route_layer(from_fn_with_state(ApiKeys::new(&config.api_keys), require_api_key))
+            .with_state(state);
+        let router = Router::new()
+            .merge(api)
+            .route("/openapi.json", get(|| async { Json(crate::openapi::ApiDoc::openapi()) }))
+            .merge(health::routes(Readiness { pool, publisher: publisher.clone() }))
+            .fallback(not_found)
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(TraceLayer::new_for_http());
+        let listener = TcpListener::bind(config.addr).await?;
+        Ok(Self { listener, router, publisher })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub async fn run(self, mut shutdown: Shutdown) -> Result<(), StartupError> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { shutdown.wait().await })
+            .await?;
+        self.publisher.flush(Duration::from_secs(5));
+        Ok(())
+    }
+}

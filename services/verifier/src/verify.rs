@@ -1,0 +1,130 @@
+//! `POST /v1/challenges/{challenge_id}/verify`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use chrono::Utc;
+use shared::bus::EventPublisher;
+use shared::code_hash::CodeHasher;
+use shared::domain::{ChallengeId, OtpCode, UserId};
+use shared::events::{Envelope, Event, LoginApproved, MfaFailed, MfaFailureReason, MfaSucceeded};
+use shared::http::JsonBody;
+use shared::topics::Topics;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::challenges;
+use crate::error::VerifyError;
+use crate::judge::{judge, Verdict};
+
+pub const PRODUCER: &str = "verifier";
+
+#[derive(Clone)]
+pub struct VerifyState {
+    pub pool: PgPool,
+    pub hasher: CodeHasher,
+    pub publisher: Arc<dyn EventPublisher>,
+    pub topics: Arc<Topics>,
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The 6 digits from the email.
+    #[schema(example = "042137")]
+    pub code: String,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct VerifyApproved {
+    /// Always `approved`.
+    pub status: String,
+    pub attempt_id: Uuid,
+    pub user_id: Uuid,
+}
+
+/// Verify the emailed code.
+#[utoipa::path(
+    post, path = "/v1/challenges/{challenge_id}/verify", request_body = VerifyRequest,
+    params(("challenge_id" = Uuid, Path, description = "From the mfa_required answer")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Correct code: the login is approved", body = VerifyApproved),
+        (status = 401, description = "invalid_code (with attempts_remaining), or a missing/invalid API key", body = crate::error::VerifyErrorBody),
+        (status = 403, description = "too_many_attempts: locked; log in again", body = crate::error::VerifyErrorBody),
+        (status = 404, description = "unknown_challenge", body = crate::error::VerifyErrorBody),
+        (status = 409, description = "already_used", body = crate::error::VerifyErrorBody),
+        (status = 410, description = "expired_code or superseded; log in again", body = crate::error::VerifyErrorBody),
+        (status = 422, description = "invalid_request: the code is not 6 digits (no try is used)", body = crate::error::VerifyErrorBody),
+    )
+)]
+pub async fn verify(
+    State(state): State<VerifyState>,
+    Path(challenge_id): Path<String>,
+    JsonBody(request): JsonBody<VerifyRequest>,
+) -> Result<Json<VerifyApproved>, VerifyError> {
+    let challenge_id = ChallengeId::parse(&challenge_id).map_err(|_| VerifyError::UnknownChallenge)?;
+    let code = OtpCode::parse(&request.code).map_err(|e| VerifyError::InvalidRequest(e.to_string()))?;
+
+    let mut tx = state.pool.begin().await?;
+    let challenge = challenges::lock(&mut tx, challenge_id)
+        .await?
+        .ok_or(VerifyError::UnknownChallenge)?;
+    let now = Utc::now();
+    let verdict = judge(&challenge.state, now, state.max_attempts, || {
+        state.hasher.matches(challenge_id, &code, &challenge.code_hash)
+    });
+    challenges::record(&mut tx, challenge_id, verdict).await?;
+
+    // Published before the commit, with the row still locked: if the broker can't take the
+    // events the try is rolled back and the caller gets 503, never an approval the event
+    // log does not show.
+    let events = events_for(verdict, challenge.user_id, challenge_id);
+    let key = challenge.user_id.to_string();
+    let mut cause = challenge.mfa_required_event_id;
+    for event in events {
+        let envelope = Envelope::new(PRODUCER, challenge.attempt_id, Some(cause), now, event);
+        state.publisher.publish(&state.topics.verifications, &key, &envelope).await?;
+        cause = envelope.event_id;
+    }
+    tx.commit().await?;
+    tracing::info!(%challenge_id, ?verdict, "code verified");
+
+    match verdict {
+        Verdict::Approved => Ok(Json(VerifyApproved {
+            status: "approved".into(),
+            attempt_id: challenge.attempt_id.as_uuid(),
+            user_id: challenge.user_id.as_uuid(),
+        })),
+        Verdict::WrongCode { attempts_remaining } => Err(VerifyError::InvalidCode { attempts_remaining }),
+        Verdict::LockedNow | Verdict::Locked => Err(VerifyError::TooManyAttempts),
+        Verdict::Expired => Err(VerifyError::ExpiredCode),
+        Verdict::AlreadyUsed => Err(VerifyError::AlreadyUsed),
+        Verdict::Superseded => Err(VerifyError::Superseded),
+    }
+}
+
+/// The events a try produces, in order: each after the first is caused by the one before.
+fn events_for(verdict: Verdict, user_id: UserId, challenge_id: ChallengeId) -> Vec<Event> {
+    let failed = |reason, attempts_remaining| {
+        vec![Event::MfaFailed(MfaFailed { user_id, challenge_id, reason, attempts_remaining })]
+    };
+    match verdict {
+        Verdict::Approved => vec![
+            Event::MfaSucceeded(MfaSucceeded { user_id, challenge_id }),
+            Event::LoginApproved(LoginApproved {
+                user_id,
+                approved_after_mfa: true,
+                challenge_id: Some(challenge_id),
+            }),
+        ],
+        Verdict::WrongCode { attempts_remaining } => failed(MfaFailureReason::InvalidCode, attempts_remaining),
+        Verdict::LockedNow | Verdict::Locked => failed(MfaFailureReason::TooManyAttempts, 0),
+        Verdict::Expired => failed(MfaFailureReason::Expired, 0),
+        Verdict::Superseded => failed(MfaFailureReason::Superseded, 0),
+        // The flow already ended with its success; a replayed code adds nothing to the log.
+        Verdict::AlreadyUsed => vec![],
+    }
+}

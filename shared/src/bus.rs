@@ -1,0 +1,94 @@
+//! The small interfaces the services use to publish and receive messages. Kafka implements
+//! them ([`crate::kafka`]); a later single-binary mode can implement them in process.
+
+use async_trait::async_trait;
+
+use crate::events::{DecodeError, Envelope};
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not publish to {topic}: {reason}")]
+pub struct PublishError {
+    pub topic: String,
+    pub reason: String,
+}
+
+/// Publishes messages and returns once the broker acknowledged them: a caller may report work
+/// as done only after `publish` returned `Ok`.
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    async fn publish_bytes(&self, topic: &str, key: &str, payload: &[u8]) -> Result<(), PublishError>;
+
+    async fn publish(&self, topic: &str, key: &str, envelope: &Envelope) -> Result<(), PublishError> {
+        self.publish_bytes(topic, key, &envelope.to_json()).await
+    }
+}
+
+/// A message as received, before decoding.
+#[derive(Debug, Clone, Copy)]
+pub struct IncomingMessage<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<&'a [u8]>,
+    pub payload: &'a [u8],
+}
+
+/// What a handler could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// A dependency failed (database, broker, SMTP...): the same message is tried again
+    /// later, and nothing after it in its partition is handled before it.
+    #[error("transient failure: {0}")]
+    Retry(String),
+    /// The message can never be handled (malformed, violates a rule): it goes to the
+    /// dead-letter topic with this reason and the consumer moves on.
+    #[error("unprocessable message: {0}")]
+    Reject(String),
+    /// The message is of a kind this consumer does not handle: skipped.
+    #[error("skipped: {0}")]
+    Skip(String),
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(error: sqlx::Error) -> Self {
+        HandlerError::Retry(format!("database: {error}"))
+    }
+}
+
+impl From<PublishError> for HandlerError {
+    fn from(error: PublishError) -> Self {
+        HandlerError::Retry(error.to_string())
+    }
+}
+
+/// Handles raw messages. Must be idempotent: delivery is at least once.
+#[async_trait]
+pub trait MessageHandler: Send + Sync {
+    async fn handle(&self, message: IncomingMessage<'_>) -> Result<(), HandlerError>;
+}
+
+/// Handles decoded events. Must be idempotent: delivery is at least once.
+#[async_trait]
+pub trait EventHandler: Send + Sync {
+    /// `key` is the message's partition key (the user's, see `Envelope`), for the events the
+    /// handler publishes in turn.
+    async fn handle(&self, event: Envelope, key: &str) -> Result<(), HandlerError>;
+}
+
+/// Adapts an [`EventHandler`] to raw messages: malformed messages are rejected (dead-lettered),
+/// event types this build does not know are skipped (a newer producer may have added them).
+pub struct DecodingHandler<H>(pub H);
+
+#[async_trait]
+impl<H: EventHandler> MessageHandler for DecodingHandler<H> {
+    async fn handle(&self, message: IncomingMessage<'_>) -> Result<(), HandlerError> {
+        match Envelope::from_json(message.payload) {
+            Ok(event) => {
+                let key = message.key.and_then(|k| std::str::from_utf8(k).ok()).unwrap_or_default();
+                self.0.handle(event, key).await
+            }
+            Err(error @ DecodeError::UnknownType(_)) => Err(HandlerError::Skip(error.to_string())),
+            Err(error @ DecodeError::Malformed(_)) => Err(HandlerError::Reject(error.to_string())),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Configuration from environment variables. Every setting and its default is listed in the
+//! README; a bad value stops the service at start-up with the variable's name, and secrets are
+//! held in `SecretString` so they never reach a log line.
+
+use std::str::FromStr;
+
+use secrecy::SecretString;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} must be set")]
+    Missing(String),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: String, reason: String },
+}
+
+/// Reads typed settings from the environment.
+pub struct Env;
+
+impl Env {
+    fn raw(name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn required<T: FromStr>(name: &str) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let raw = Self::raw(name).ok_or_else(|| ConfigError::Missing(name.into()))?;
+        parse(name, &raw)
+    }
+
+    pub fn or<T: FromStr>(name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match Self::raw(name) {
+            Some(raw) => parse(name, &raw),
+            None => Ok(default),
+        }
+    }
+
+    pub fn optional(name: &str) -> Option<String> {
+        Self::raw(name)
+    }
+
+    pub fn secret(name: &str) -> Result<SecretString, ConfigError> {
+        Self::raw(name)
+            .map(SecretString::from)
+            .ok_or_else(|| ConfigError::Missing(name.into()))
+    }
+
+    pub fn optional_secret(name: &str) -> Option<SecretString> {
+        Self::raw(name).map(SecretString::from)
+    }
+}
+
+fn parse<T: FromStr>(name: &str, raw: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+        name: name.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// What connects a service to the rest of the system: the database and the broker.
+#[derive(Debug, Clone)]
+pub struct InfraConfig {
+    pub database_url: SecretString,
+    pub kafka: KafkaConfig,
+}
+
+impl InfraConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            database_url: Env::secret("MFA_DATABASE_URL")?,
+            kafka: KafkaConfig::from_env()?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port...]`.
+    pub brokers: String,
+    /// Prefix of every topic and consumer group name.
+    pub namespace: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    /// `retention.ms` of the event topics; -1 keeps the event log forever.
+    pub retention_ms: i64,
+    /// How long the broker may hold a fetch when no data waits. Every hop of the login path
+    /// costs about this much, so it is a few milliseconds, not librdkafka's 500.
+    pub fetch_wait_ms: u32,
+}
+
+impl KafkaConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            brokers: Env::required("MFA_KAFKA_BROKERS")?,
+            namespace: Env::or("MFA_TOPIC_NAMESPACE", "mfa".to_owned())?,
+            partitions: Env::or("MFA_TOPIC_PARTITIONS", 3)?,
+            replication_factor: Env::or("MFA_TOPIC_REPLICATION_FACTOR", 1)?,
+            retention_ms: Env::or("MFA_TOPIC_RETENTION_MS", -1)?,
+            fetch_wait_ms: Env::or("MFA_KAFKA_FETCH_WAIT_MS", 5)?,
+        })
+    }
+
+    pub fn topics(&self) -> crate::topics::Topics {
+        crate::topics::Topics::new(&self.namespace)
+    }
+
+    /// The consumer group of `service` in this namespace.
+    pub fn group_id(&self, service: &str) -> String {
+        format!("{}.{service}", self.namespace)
+    }
+}
+
+/// Client API keys, from `MFA_API_KEYS` (comma-separated).
+pub fn api_keys_from_env() -> Result<Vec<SecretString>, ConfigError> {
+    let raw = Env::secret("MFA_API_KEYS")?;
+    let keys: Vec<SecretString> = secrecy::ExposeSecret::expose_secret(&raw)
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(SecretString::from)
+        .collect();
+    if keys.is_empty() {
+        return Err(ConfigError::Missing("MFA_API_KEYS".into()));
+    }
+    Ok(keys)
+}

@@ -1,0 +1,325 @@
+//! The events every service publishes and reads, and the one envelope they travel in.
+//!
+//! Rules the types enforce or document:
+//! - no event ever carries a one-time code, a password or a hash of either (the event log is
+//!   what auditors replay and keep for years);
+//! - readers tolerate fields they do not know (no `deny_unknown_fields` here), so a later
+//!   `schema_version` can add some; HTTP bodies are the ones parsed strictly;
+//! - `attempt_id` ties every event of one login together, `causation_id` names the event that
+//!   caused this one.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{
+    AttemptId, AuthMethod, ChallengeId, CompanyId, DeviceId, Platform, PrimaryFactor, UserAgent,
+    UserId,
+};
+
+/// The schema version this build writes. Bump it when a payload gains a field.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One event on the wire: envelope fields plus `event_type` and `payload`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// UUID v7: unique, and time-ordered.
+    pub event_id: Uuid,
+    pub schema_version: u32,
+    /// RFC 3339, UTC, stamped by the producing service.
+    pub occurred_at: DateTime<Utc>,
+    pub attempt_id: AttemptId,
+    /// The `event_id` of the event that caused this one; null for a `LoginAttempted`.
+    pub causation_id: Option<Uuid>,
+    /// The service that produced the event, e.g. `risk-worker`.
+    pub producer: String,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl Envelope {
+    /// A new event of `attempt_id`, caused by `causation_id`, stamped `now`.
+    pub fn new(
+        producer: &str,
+        attempt_id: AttemptId,
+        causation_id: Option<Uuid>,
+        now: DateTime<Utc>,
+        event: Event,
+    ) -> Self {
+        Self {
+            event_id: Uuid::now_v7(),
+            schema_version: SCHEMA_VERSION,
+            // Microseconds: what PostgreSQL keeps, so a stored and a replayed time agree.
+            occurred_at: now.trunc_subsecs(6),
+            attempt_id,
+            causation_id,
+            producer: producer.to_owned(),
+            event,
+        }
+    }
+
+    /// An event caused by `cause`, in the same login attempt.
+    pub fn caused_by(cause: &Envelope, producer: &str, now: DateTime<Utc>, event: Event) -> Self {
+        Self::new(producer, cause.attempt_id, Some(cause.event_id), now, event)
+    }
+
+    pub fn event_type(&self) -> EventType {
+        self.event.event_type()
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an event always serialises")
+    }
+
+    /// Reads an event. An unknown `event_type` is told apart from a malformed message, so a
+    /// reader can skip types a newer producer added instead of treating them as poison.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
+        match serde_json::from_slice::<Envelope>(bytes) {
+            Ok(envelope) => Ok(envelope),
+            Err(error) => {
+                #[derive(Deserialize)]
+                struct TypeOnly {
+                    event_type: String,
+                }
+                match serde_json::from_slice::<TypeOnly>(bytes) {
+                    Ok(TypeOnly { event_type }) if EventType::from_name(&event_type).is_none() => {
+                        Err(DecodeError::UnknownType(event_type))
+                    }
+                    _ => Err(DecodeError::Malformed(error.to_string())),
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DecodeError {
+    #[error("unknown event type {0:?}")]
+    UnknownType(String),
+    #[error("malformed event: {0}")]
+    Malformed(String),
+}
+
+/// The payload, tagged by `event_type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event_type", content = "payload")]
+pub enum Event {
+    LoginAttempted(LoginAttempted),
+    LoginApproved(LoginApproved),
+    MfaRequired(MfaRequired),
+    LoginRejected(LoginRejected),
+    CodeSent(CodeSent),
+    CodeDeliveryFailed(CodeDeliveryFailed),
+    MfaSucceeded(MfaSucceeded),
+    MfaFailed(MfaFailed),
+}
+
+macro_rules! event_types {
+    ($($name:ident),* $(,)?) => {
+        /// The name of each event type, as written in `event_type`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum EventType { $($name),* }
+
+        impl EventType {
+            pub const ALL: &'static [EventType] = &[$(EventType::$name),*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(EventType::$name => stringify!($name)),* }
+            }
+
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name { $(stringify!($name) => Some(EventType::$name),)* _ => None }
+            }
+        }
+
+        impl Event {
+            pub fn event_type(&self) -> EventType {
+                match self { $(Event::$name(_) => EventType::$name),* }
+            }
+        }
+    };
+}
+
+event_types!(
+    LoginAttempted,
+    LoginApproved,
+    MfaRequired,
+    LoginRejected,
+    CodeSent,
+    CodeDeliveryFailed,
+    MfaSucceeded,
+    MfaFailed,
+);
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A login, after login-intake checked the first factor. Never carries the password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LoginAttempted {
+    /// Absent when no account has this email.
+    pub user_id: Option<UserId>,
+    /// The account's company; absent for an unknown account.
+    pub company_id: Option<CompanyId>,
+    pub auth_method: AuthMethod,
+    pub primary_factor: PrimaryFactor,
+    /// Looked up by login-intake from the account, never taken from the client.
+    pub privileged: bool,
+    pub platform: Platform,
+    /// The end user's address, as the client backend saw it.
+    #[schemars(with = "String")]
+    pub ip: IpAddr,
+    pub user_agent: UserAgent,
+    pub device_id: Option<DeviceId>,
+}
+
+/// Why the risk worker asked for a code (or, on an approval, what it noticed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskReason {
+    /// The user has no approved login yet.
+    FirstLogin,
+    /// A device id (or no device id) the user has not had an approved login from.
+    NewDevice,
+    /// An IP network (/24 for IPv4, /48 for IPv6) the user has not had an approved login from.
+    NewNetwork,
+    /// A browser family and OS the user has not had an approved login from.
+    NewBrowser,
+    /// Too many failed password attempts on the account recently.
+    FailedAttemptsBurst,
+}
+
+/// Access granted: by the risk worker (low risk) or by the verifier after a correct code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LoginApproved {
+    pub user_id: UserId,
+    /// True for the final approval the verifier emits after `MfaSucceeded`.
+    pub approved_after_mfa: bool,
+    /// The challenge that was passed, when `approved_after_mfa`.
+    pub challenge_id: Option<ChallengeId>,
+}
+
+/// The login needs a code: one is about to be emailed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MfaRequired {
+    pub user_id: UserId,
+    pub challenge_id: ChallengeId,
+    pub expires_at: DateTime<Utc>,
+    pub reasons: Vec<RiskReason>,
+    /// What the email tells the user about the login, so they can spot one that isn't theirs.
+    pub platform: Platform,
+    #[schemars(with = "String")]
+    pub ip: IpAddr,
+    pub user_agent: UserAgent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionReason {
+    /// Unknown account or wrong password: deliberately the same reason for both.
+    InvalidCredentials,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LoginRejected {
+    pub user_id: Option<UserId>,
+    pub reason: RejectionReason,
+}
+
+/// The SMTP server accepted the code email.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CodeSent {
+    pub user_id: UserId,
+    pub challenge_id: ChallengeId,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The code email could not be sent; the user has to log in again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CodeDeliveryFailed {
+    pub user_id: UserId,
+    pub challenge_id: ChallengeId,
+    /// What went wrong, for operators (never contains the code).
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MfaSucceeded {
+    pub user_id: UserId,
+    pub challenge_id: ChallengeId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaFailureReason {
+    InvalidCode,
+    Expired,
+    TooManyAttempts,
+    Superseded,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MfaFailed {
+    pub user_id: UserId,
+    pub challenge_id: ChallengeId,
+    pub reason: MfaFailureReason,
+    /// Wrong codes still allowed on this challenge.
+    pub attempts_remaining: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Envelope {
+        Envelope::new(
+            "test",
+            AttemptId::new(),
+            None,
+            Utc::now(),
+            Event::LoginRejected(LoginRejected {
+                user_id: None,
+                reason: RejectionReason::InvalidCredentials,
+            }),
+        )
+    }
+
+    #[test]
+    fn round_trips_through_json_with_type_and_payload() {
+        let envelope = sample();
+        let json: serde_json::Value = serde_json::from_slice(&envelope.to_json()).unwrap();
+        assert_eq!(json["event_type"], "LoginRejected");
+        assert_eq!(json["payload"]["reason"], "invalid_credentials");
+        assert!(json["causation_id"].is_null());
+        assert_eq!(Envelope::from_json(&envelope.to_json()).unwrap(), envelope);
+    }
+
+    #[test]
+    fn tolerates_unknown_fields() {
+        let mut json: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
+        json["added_later"] = 1.into();
+        json["payload"]["also_added_later"] = "x".into();
+        assert!(Envelope::from_json(json.to_string().as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn tells_unknown_types_from_malformed_messages() {
+        let mut json: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
+        json["event_type"] = "SomethingNew".into();
+        assert_eq!(
+            Envelope::from_json(json.to_string().as_bytes()),
+            Err(DecodeError::UnknownType("SomethingNew".into()))
+        );
+        assert!(matches!(Envelope::from_json(b"{not json"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            Envelope::from_json(br#"{"event_type":"LoginRejected"}"#),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+}

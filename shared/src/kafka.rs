@@ -1,0 +1,261 @@
+//! Kafka (rdkafka) implementations of [`crate::bus`]: an acknowledged producer, explicit topic
+//! creation, and a consumer loop that stores each offset only after its message was handled.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+pub use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::Message;
+
+use crate::bus::{EventPublisher, HandlerError, IncomingMessage, MessageHandler, PublishError};
+use crate::config::KafkaConfig;
+use crate::shutdown::Shutdown;
+
+const PRODUCE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn base_config(config: &KafkaConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.brokers)
+        // Fail fast when the broker is gone, instead of librdkafka's minutes of retries.
+        .set("socket.timeout.ms", "10000");
+    client
+}
+
+/// A producer whose `publish` returns only after the broker acknowledged the message.
+#[derive(Clone)]
+pub struct KafkaPublisher {
+    producer: FutureProducer,
+}
+
+impl KafkaPublisher {
+    pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
+        let producer = base_config(config)
+            .set("acks", "all")
+            .set("message.timeout.ms", &PRODUCE_TIMEOUT.as_millis().to_string())
+            // The login path waits on this message: batch for at most 1 ms.
+            .set("linger.ms", "1")
+            .create()?;
+        Ok(Self { producer })
+    }
+
+    /// Asks the broker for its metadata: the readiness check.
+    pub async fn check_broker(&self, timeout: Duration) -> Result<(), KafkaError> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, timeout).map(|_| ()))
+            .await
+            .map_err(|_| KafkaError::Canceled)?
+    }
+
+    /// Waits for messages in flight (on shutdown).
+    pub fn flush(&self, timeout: Duration) {
+        if let Err(error) = self.producer.flush(timeout) {
+            tracing::warn!(%error, "producer flush did not complete");
+        }
+    }
+}
+
+#[async_trait]
+impl EventPublisher for KafkaPublisher {
+    async fn publish_bytes(&self, topic: &str, key: &str, payload: &[u8]) -> Result<(), PublishError> {
+        let record = FutureRecord::to(topic).key(key).payload(payload);
+        self.producer
+            .send(record, PRODUCE_TIMEOUT)
+            .await
+            .map(|_| ())
+            .map_err(|(error, _)| PublishError {
+                topic: topic.to_owned(),
+                reason: error.to_string(),
+            })
+    }
+}
+
+/// Creates the deployment's topics if they do not exist. The broker is never trusted to
+/// auto-create them: it would pick its own partition count and retention.
+pub async fn ensure_topics(config: &KafkaConfig) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = base_config(config).create()?;
+    let topics = config.topics();
+    let retention = config.retention_ms.to_string();
+    let new_topics: Vec<NewTopic<'_>> = topics
+        .all()
+        .into_iter()
+        .map(|name| {
+            NewTopic::new(
+                name,
+                config.partitions,
+                TopicReplication::Fixed(config.replication_factor),
+            )
+            .set("retention.ms", &retention)
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&new_topics, &options).await? {
+        match result {
+            Ok(name) => tracing::info!(topic = %name, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(KafkaError::AdminOp(code)).inspect_err(|_| {
+                    tracing::error!(topic = %name, %code, "could not create topic")
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One consumer in a consumer group, reading `topics` one message at a time.
+pub struct KafkaConsumer {
+    consumer: StreamConsumer,
+    group: String,
+}
+
+impl KafkaConsumer {
+    pub fn new(config: &KafkaConfig, group: &str, topics: &[&str]) -> Result<Self, KafkaError> {
+        let consumer: StreamConsumer = base_config(config)
+            .set("group.id", group)
+            // Offsets are stored by hand after a message is handled, then committed in the
+            // background: a crash re-delivers at most what was in hand, never skips it.
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.commit.interval.ms", "500")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", config.fetch_wait_ms.to_string())
+            // A dead member's partitions move within seconds, not after the 45 s default.
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1000")
+            .create()?;
+        consumer.subscribe(topics)?;
+        Ok(Self {
+            consumer,
+            group: group.to_owned(),
+        })
+    }
+
+    /// Handles messages until `shutdown`. A message that can't be handled is retried with
+    /// back-off (dependency down) or dead-lettered (poison); its offset is stored only then.
+    pub async fn run<H: MessageHandler>(
+        self,
+        handler: H,
+        dead_letters: DeadLetters,
+        mut shutdown: Shutdown,
+    ) {
+        loop {
+            let message = tokio::select! {
+                _ = shutdown.wait() => break,
+                message = self.consumer.recv() => message,
+            };
+            let message = match message {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::warn!(%error, group = %self.group, "consumer error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let incoming = IncomingMessage {
+                topic: message.topic(),
+                partition: message.partition(),
+                offset: message.offset(),
+                key: message.key(),
+                payload: message.payload().unwrap_or_default(),
+            };
+            if !self.handle_until_done(&handler, &dead_letters, incoming, &shutdown).await {
+                break;
+            }
+            if let Err(error) = self.consumer.store_offset_from_message(&message) {
+                tracing::warn!(%error, "could not store offset");
+            }
+        }
+        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(%error, "final offset commit");
+        }
+    }
+
+    /// Returns false when shutdown interrupted the retries (the message stays unhandled).
+    async fn handle_until_done<H: MessageHandler>(
+        &self,
+        handler: &H,
+        dead_letters: &DeadLetters,
+        message: IncomingMessage<'_>,
+        shutdown: &Shutdown,
+    ) -> bool {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let failure = match handler.handle(message).await {
+                Ok(()) => return true,
+                Err(HandlerError::Skip(reason)) => {
+                    tracing::debug!(topic = message.topic, offset = message.offset, %reason, "skipped message");
+                    return true;
+                }
+                Err(HandlerError::Reject(reason)) => {
+                    tracing::warn!(topic = message.topic, offset = message.offset, %reason, "dead-lettering message");
+                    match dead_letters.send(&self.group, &message, &reason).await {
+                        Ok(()) => return true,
+                        Err(error) => error.to_string(),
+                    }
+                }
+                Err(HandlerError::Retry(reason)) => reason,
+            };
+            tracing::warn!(topic = message.topic, offset = message.offset, reason = %failure, ?backoff, "will retry message");
+            if shutdown.is_fired() {
+                return false;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Where unreadable messages go, with why. The record names the message (topic, partition,
+/// offset) instead of copying it: a malformed message may hold anything, secrets included.
+#[derive(Clone)]
+pub struct DeadLetters {
+    publisher: Arc<dyn EventPublisher>,
+    topic: String,
+}
+
+/// One dead-letter record.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct DeadLetter {
+    pub source_topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub consumer_group: String,
+    pub reason: String,
+    pub payload_bytes: usize,
+    pub dead_lettered_at: chrono::DateTime<Utc>,
+}
+
+impl DeadLetters {
+    pub fn new(publisher: Arc<dyn EventPublisher>, topic: String) -> Self {
+        Self { publisher, topic }
+    }
+
+    pub async fn send(
+        &self,
+        group: &str,
+        message: &IncomingMessage<'_>,
+        reason: &str,
+    ) -> Result<(), PublishError> {
+        let record = DeadLetter {
+            source_topic: message.topic.to_owned(),
+            partition: message.partition,
+            offset: message.offset,
+            consumer_group: group.to_owned(),
+            reason: reason.to_owned(),
+            payload_bytes: message.payload.len(),
+            dead_lettered_at: Utc::now(),
+        };
+        let key = format!("{}/{}/{}", message.topic, message.partition, message.offset);
+        let payload = serde_json::to_vec(&record).expect("dead letters serialise");
+        self.publisher.publish_bytes(&self.topic, &key, &payload).await
+    }
+}

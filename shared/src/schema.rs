@@ -1,0 +1,69 @@
+//! JSON Schemas of the events, generated from the Rust types. `schemas/` holds them for
+//! readers in other languages; a test fails when a committed file and its type drift apart.
+//! Regenerate with `cargo run -p shared --bin generate-schemas`.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use uuid::Uuid;
+
+use crate::domain::AttemptId;
+use crate::events::*;
+
+/// The file in `schemas/` that holds the schema of `event_type`.
+pub fn file_name(event_type: EventType) -> String {
+    format!("{}.schema.json", event_type.name())
+}
+
+/// Every event type's schema, rendered as committed: pretty JSON ending in a newline.
+pub fn render_all() -> Vec<(String, String)> {
+    EventType::ALL
+        .iter()
+        .map(|&event_type| {
+            let mut text = serde_json::to_string_pretty(&json_schema(event_type))
+                .expect("schemas serialise");
+            text.push('\n');
+            (file_name(event_type), text)
+        })
+        .collect()
+}
+
+/// The JSON Schema of one event type: the envelope with that type's payload.
+pub fn json_schema(event_type: EventType) -> serde_json::Value {
+    use schemars::gen::SchemaSettings;
+
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct EnvelopeOf<P> {
+        event_id: Uuid,
+        event_type: String,
+        schema_version: u32,
+        occurred_at: DateTime<Utc>,
+        attempt_id: AttemptId,
+        causation_id: Option<Uuid>,
+        producer: String,
+        payload: P,
+    }
+
+    fn schema_of<P: JsonSchema>(event_type: EventType) -> serde_json::Value {
+        let generator = SchemaSettings::draft07().into_generator();
+        let schema = generator.into_root_schema_for::<EnvelopeOf<P>>();
+        let mut value = serde_json::to_value(schema).expect("schemas serialise");
+        value["title"] = event_type.name().into();
+        value["properties"]["event_type"] = serde_json::json!({ "const": event_type.name() });
+        value["properties"]["schema_version"]["minimum"] = 1.into();
+        value["properties"]["event_id"]["format"] = "uuid".into();
+        value
+    }
+
+    match event_type {
+        EventType::LoginAttempted => schema_of::<LoginAttempted>(event_type),
+        EventType::LoginApproved => schema_of::<LoginApproved>(event_type),
+        EventType::MfaRequired => schema_of::<MfaRequired>(event_type),
+        EventType::LoginRejected => schema_of::<LoginRejected>(event_type),
+        EventType::CodeSent => schema_of::<CodeSent>(event_type),
+        EventType::CodeDeliveryFailed => schema_of::<CodeDeliveryFailed>(event_type),
+        EventType::MfaSucceeded => schema_of::<MfaSucceeded>(event_type),
+        EventType::MfaFailed => schema_of::<MfaFailed>(event_type),
+    }
+}
+

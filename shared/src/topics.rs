@@ -1,0 +1,55 @@
+//! Topic names. All live under one namespace (`MFA_TOPIC_NAMESPACE`, default `mfa`), so that
+//! several deployments, or parallel test runs, can share one broker.
+
+/// The topics of one deployment.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    /// Narrow login requests that trusted client backends publish straight to Kafka
+    /// (SSO and Google logins); login-intake turns each into a `LoginAttempted`.
+    pub login_requests: String,
+    /// `LoginAttempted`, from login-intake.
+    pub login_attempts: String,
+    /// `LoginApproved`, `MfaRequired`, `LoginRejected`, from the risk worker.
+    pub risk_decisions: String,
+    /// `CodeSent`, `CodeDeliveryFailed`, from the code worker.
+    pub challenges: String,
+    /// `MfaSucceeded`, `MfaFailed` and the final `LoginApproved`, from the verifier.
+    pub verifications: String,
+    /// Messages a consumer could not read, with the reason (not events).
+    pub dead_letters: String,
+}
+
+impl Topics {
+    pub fn new(namespace: &str) -> Self {
+        let name = |suffix: &str| format!("{namespace}.{suffix}");
+        Self {
+            login_requests: name("login-requests"),
+            login_attempts: name("login-attempts"),
+            risk_decisions: name("risk-decisions"),
+            challenges: name("challenges"),
+            verifications: name("verifications"),
+            dead_letters: name("dead-letters"),
+        }
+    }
+
+    pub fn all(&self) -> [&str; 6] {
+        [
+            &self.login_requests,
+            &self.login_attempts,
+            &self.risk_decisions,
+            &self.challenges,
+            &self.verifications,
+            &self.dead_letters,
+        ]
+    }
+
+    /// The topics that carry events (the audit log), as opposed to requests and dead letters.
+    pub fn event_topics(&self) -> [&str; 4] {
+        [
+            &self.login_attempts,
+            &self.risk_decisions,
+            &self.challenges,
+            &self.verifications,
+        ]
+    }
+}
