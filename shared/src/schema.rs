@@ -67,3 +67,23 @@ pub fn json_schema(event_type: EventType) -> serde_json::Value {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails when a type changed and `schemas/` was not regenerated (or the other way round).
+    #[test]
+    fn committed_schemas_match_the_types() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+        for (name, expected) in render_all() {
+            let committed = std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
+            assert!(
+                committed == expected,
+                "schemas/{name} is out of date: run `cargo run -p shared --bin generate-schemas`"
+            );
+        }
+        let files = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(files, EventType::ALL.len(), "schemas/ holds a file for a type that no longer exists");
+    }
+}

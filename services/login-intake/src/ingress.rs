@@ -81,7 +81,7 @@ mod tests {
         let password = br#"{"request_id":"0192f0c4-1111-7000-8000-000000000001","email":"a@example.com","company_id":"acme","auth_method":"password","platform":"ios","context":{"ip":"198.51.100.4","user_agent":"x"}}"#;
         assert!(LoginRequestMessage::parse(password).is_err());
         let extra = br#"{"request_id":"0192f0c4-1111-7000-8000-000000000001","email":"a@example.com","company_id":"acme","auth_method":"sso","platform":"ios","context":{"ip":"198.51.100.4","user_agent":"x"},"privileged":true}"#;
-        assert!(LoginRequestMessage::parse(extra).unwrap_err().contains("unknown field"));
+        assert!(LoginRequestMessage::parse(extra).err().unwrap().contains("unknown field"));
         assert!(LoginRequestMessage::parse(b"not json").is_err());
     }
 }
