@@ -1,0 +1,299 @@
+//! `spawn_system`: the four services in process, on random ports, with a database and a topic
+//! namespace of their own, against the real stack of `scripts/stack up`.
+
+#![allow(dead_code)]
+
+pub mod kafka;
+pub mod mail;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use shared::config::{InfraConfig, KafkaConfig};
+use shared::shutdown::{Shutdown, ShutdownTrigger};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+
+pub use mail::MailBox;
+
+pub const API_KEY: &str = "test-client-key-0123456789";
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+pub const HMAC_SECRET: &str = "test-hmac-secret-that-is-at-least-32-bytes";
+
+pub const CHROME_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+pub const FIREFOX_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
+pub const SAFARI_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1";
+
+/// Where the stack's servers are: from the environment, or from `.stack/stack.env`, which
+/// `scripts/stack up` writes.
+pub struct StackEnv {
+    pub database_url: String,
+    pub kafka_brokers: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub maildev_url: String,
+}
+
+pub fn stack_env() -> &'static StackEnv {
+    static ENV: OnceLock<StackEnv> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.stack/stack.env");
+        let file: HashMap<String, String> = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| {
+                let line = line.trim().trim_start_matches("export ");
+                let (key, value) = line.split_once('=')?;
+                Some((key.trim().to_owned(), value.trim().trim_matches('"').trim_matches('\'').to_owned()))
+            })
+            .collect();
+        let get = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .or_else(|| file.get(name).cloned())
+                .unwrap_or_else(|| panic!("{name} is not set: run `scripts/stack up` first ({} not found or incomplete)", path.display()))
+        };
+        StackEnv {
+            database_url: get("MFA_DATABASE_URL"),
+            kafka_brokers: get("MFA_KAFKA_BROKERS"),
+            smtp_host: get("MFA_SMTP_HOST"),
+            smtp_port: get("MFA_SMTP_PORT").parse().expect("MFA_SMTP_PORT is a port"),
+            maildev_url: get("MFA_MAILDEV_URL"),
+        }
+    })
+}
+
+#[derive(Clone)]
+pub struct Options {
+    pub code_ttl: Duration,
+    pub decision_wait: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            code_ttl: Duration::from_secs(600),
+            decision_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct TestSystem {
+    pub intake_url: String,
+    pub verifier_url: String,
+    pub kafka: KafkaConfig,
+    pub pool: PgPool,
+    pub http: reqwest::Client,
+    pub mail: MailBox,
+    _shutdown: ShutdownTrigger,
+}
+
+/// A database of its own for one test, migrated by the services themselves.
+async fn create_database() -> String {
+    let server_url = &stack_env().database_url;
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut connection = PgConnection::connect(server_url).await.expect("stack PostgreSQL answers");
+    connection
+        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+        .await
+        .expect("create test database");
+    let (base, _) = server_url.rsplit_once('/').expect("database URL has a path");
+    format!("{base}/{name}")
+}
+
+pub async fn spawn_system() -> TestSystem {
+    spawn_system_with(Options::default()).await
+}
+
+pub async fn spawn_system_with(options: Options) -> TestSystem {
+    let env = stack_env();
+    let database_url = create_database().await;
+    let kafka = KafkaConfig {
+        brokers: env.kafka_brokers.clone(),
+        namespace: format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+        partitions: 2,
+        replication_factor: 1,
+        retention_ms: -1,
+        fetch_wait_ms: 5,
+    };
+    let infra = InfraConfig {
+        database_url: SecretString::from(database_url.clone()),
+        kafka: kafka.clone(),
+    };
+    let (trigger, shutdown) = Shutdown::new();
+
+    let intake = login_intake::startup::Application::build(login_intake::config::Config {
+        infra: infra.clone(),
+        addr: "127.0.0.1:0".parse().unwrap(),
+        api_keys: vec![SecretString::from(API_KEY)],
+        admin_api_key: SecretString::from(ADMIN_KEY),
+        decision_wait: options.decision_wait,
+        argon2_threads: 2,
+        argon2_queue: 64,
+    })
+    .await
+    .expect("login-intake starts");
+    let intake_url = format!("http://{}", intake.address());
+
+    let verifier = verifier::startup::Application::build(verifier::config::Config {
+        infra: infra.clone(),
+        addr: "127.0.0.1:0".parse().unwrap(),
+        api_keys: vec![SecretString::from(API_KEY)],
+        code_hmac_secret: SecretString::from(HMAC_SECRET),
+        max_attempts: 5,
+    })
+    .await
+    .expect("verifier starts");
+    let verifier_url = format!("http://{}", verifier.address());
+
+    let risk = risk_worker::startup::Worker::build(risk_worker::config::Config {
+        infra: infra.clone(),
+        policy: risk_worker::rules::Policy {
+            code_ttl: options.code_ttl,
+            ..Default::default()
+        },
+    })
+    .await
+    .expect("risk-worker starts");
+
+    let code = code_worker::startup::Worker::build(code_worker::config::Config {
+        infra: infra.clone(),
+        code_hmac_secret: SecretString::from(HMAC_SECRET),
+        smtp: code_worker::config::SmtpConfig {
+            host: env.smtp_host.clone(),
+            port: env.smtp_port,
+            tls: code_worker::config::SmtpTls::None,
+            username: None,
+            password: None,
+            from: "Adaptive MFA <no-reply@adaptive-mfa.test>".parse().unwrap(),
+            timeout: Duration::from_secs(10),
+        },
+    })
+    .await
+    .expect("code-worker starts");
+
+    tokio::spawn(intake.run(shutdown.clone()));
+    tokio::spawn(verifier.run(shutdown.clone()));
+    tokio::spawn(risk.run(shutdown.clone()));
+    tokio::spawn(code.run(shutdown));
+
+    TestSystem {
+        intake_url,
+        verifier_url,
+        kafka,
+        pool: PgPool::connect(&database_url).await.expect("test database"),
+        http: reqwest::Client::new(),
+        mail: MailBox::new(&env.maildev_url),
+        _shutdown: trigger,
+    }
+}
+
+/// A unique address, so tests sharing the SMTP server never read each other's mail.
+pub fn unique_email(label: &str) -> String {
+    format!("{label}-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+pub struct Response {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl TestSystem {
+    async fn send(&self, request: reqwest::RequestBuilder) -> Response {
+        let response = request.send().await.expect("the service answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Response { status, body }
+    }
+
+    pub async fn create_user(&self, email: &str, password: Option<&str>, company: &str, privileged: bool) -> String {
+        let response = self
+            .send(
+                self.http
+                    .post(format!("{}/v1/admin/users", self.intake_url))
+                    .bearer_auth(ADMIN_KEY)
+                    .json(&json!({
+                        "email": email, "password": password, "company_id": company,
+                        "privileged": privileged, "company_uses_sso": password.is_none(),
+                    })),
+            )
+            .await;
+        assert_eq!(response.status, 201, "create user: {}", response.body);
+        response.body["user_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn post_login(&self, body: Value) -> Response {
+        self.send(
+            self.http
+                .post(format!("{}/v1/logins", self.intake_url))
+                .bearer_auth(API_KEY)
+                .json(&body),
+        )
+        .await
+    }
+
+    /// A password login from the given device, address and browser.
+    pub async fn login(&self, email: &str, password: &str, device: Option<&str>, ip: &str, user_agent: &str) -> Response {
+        let mut context = json!({ "ip": ip, "user_agent": user_agent });
+        if let Some(device) = device {
+            context["device_id"] = device.into();
+        }
+        self.post_login(json!({
+            "email": email, "password": password, "platform": "dashboard", "context": context,
+        }))
+        .await
+    }
+
+    pub async fn get_login(&self, attempt_id: &str) -> Response {
+        self.send(
+            self.http
+                .get(format!("{}/v1/logins/{attempt_id}", self.intake_url))
+                .bearer_auth(API_KEY),
+        )
+        .await
+    }
+
+    pub async fn verify(&self, challenge_id: &str, code: &str) -> Response {
+        self.send(
+            self.http
+                .post(format!("{}/v1/challenges/{challenge_id}/verify", self.verifier_url))
+                .bearer_auth(API_KEY)
+                .json(&json!({ "code": code })),
+        )
+        .await
+    }
+
+    /// Waits until the risk worker learned the user's approved login (it does so when it
+    /// reads the verifier's final `LoginApproved`, a hop after the verify call returned).
+    pub async fn wait_until_learned(&self, user_id: &str) {
+        let user_id = uuid::Uuid::parse_str(user_id).unwrap();
+        for _ in 0..200 {
+            let known: i64 = sqlx::query_scalar("SELECT count(*) FROM risk_known_attributes WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await
+                .unwrap();
+            if known > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the risk worker never learned the approved login");
+    }
+
+    /// Logs a new user in once with MFA, so their device, network and browser are known.
+    pub async fn enrolled_user(&self, device: &str, ip: &str, user_agent: &str) -> (String, String) {
+        let email = unique_email("enrolled");
+        let user_id = self.create_user(&email, Some("correct horse battery"), "acme", false).await;
+        let first = self.login(&email, "correct horse battery", Some(device), ip, user_agent).await;
+        assert_eq!(first.body["status"], "mfa_required", "{}", first.body);
+        let code = self.mail.wait_for_code(&email, 1).await;
+        let verified = self.verify(first.body["challenge_id"].as_str().unwrap(), &code).await;
+        assert_eq!(verified.status, 200, "{}", verified.body);
+        self.wait_until_learned(&user_id).await;
+        (email, user_id)
+    }
+}
