@@ -32,9 +32,13 @@ fn all_events(system: &TestSystem) -> Vec<Value> {
 async fn first_login_requires_mfa_and_the_emailed_code_approves_it() {
     let system = spawn_system().await;
     let email = unique_email("first");
-    let user_id = system.create_user(&email, Some(PASSWORD), "acme", false).await;
+    let user_id = system
+        .create_user(&email, Some(PASSWORD), "acme", false)
+        .await;
 
-    let login = system.login(&email, PASSWORD, Some("laptop-1"), HOME_IP, CHROME_WINDOWS).await;
+    let login = system
+        .login(&email, PASSWORD, Some("laptop-1"), HOME_IP, CHROME_WINDOWS)
+        .await;
     assert_eq!(login.status, 200, "{}", login.body);
     assert_eq!(login.body["status"], "mfa_required");
     let attempt_id = login.body["attempt_id"].as_str().unwrap().to_owned();
@@ -49,7 +53,11 @@ async fn first_login_requires_mfa_and_the_emailed_code_approves_it() {
     assert!(emails[0].text.contains(HOME_IP));
     assert!(emails[0].text.contains("Not you?"));
     assert!(emails[0].html.contains(&code));
-    assert!(emails[0].message_id.contains(&challenge_id), "stable Message-ID: {}", emails[0].message_id);
+    assert!(
+        emails[0].message_id.contains(&challenge_id),
+        "stable Message-ID: {}",
+        emails[0].message_id
+    );
 
     let verified = system.verify(&challenge_id, &code).await;
     assert_eq!(verified.status, 200, "{}", verified.body);
@@ -73,9 +81,22 @@ async fn first_login_requires_mfa_and_the_emailed_code_approves_it() {
         .into_iter()
         .filter(|event| event["attempt_id"] == attempt_id.as_str())
         .collect();
-    let types: Vec<&str> = chain.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
-    for expected in ["LoginAttempted", "MfaRequired", "CodeSent", "MfaSucceeded", "LoginApproved"] {
-        assert_eq!(types.iter().filter(|t| **t == expected).count(), 1, "{expected} once in {types:?}");
+    let types: Vec<&str> = chain
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "LoginAttempted",
+        "MfaRequired",
+        "CodeSent",
+        "MfaSucceeded",
+        "LoginApproved",
+    ] {
+        assert_eq!(
+            types.iter().filter(|t| **t == expected).count(),
+            1,
+            "{expected} once in {types:?}"
+        );
     }
     // Each event names its cause, back to the LoginAttempted, whose cause is null.
     let by_id = |id: &Value| chain.iter().find(|e| &e["event_id"] == id).cloned();
@@ -91,7 +112,15 @@ async fn first_login_requires_mfa_and_the_emailed_code_approves_it() {
         current = by_id(&current["causation_id"]).expect("the cause is in the log");
     }
     walked.push(current["event_type"].as_str().unwrap().to_owned());
-    assert_eq!(walked, ["LoginApproved", "MfaSucceeded", "MfaRequired", "LoginAttempted"]);
+    assert_eq!(
+        walked,
+        [
+            "LoginApproved",
+            "MfaSucceeded",
+            "MfaRequired",
+            "LoginAttempted"
+        ]
+    );
 }
 
 /// 2 and 3. The same device, network and browser again: approved with no email; a new
@@ -99,19 +128,53 @@ async fn first_login_requires_mfa_and_the_emailed_code_approves_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_known_context_is_approved_and_a_new_device_is_challenged() {
     let system = spawn_system().await;
-    let (email, _) = system.enrolled_user("laptop-1", HOME_IP, CHROME_WINDOWS).await;
+    let (email, _) = system
+        .enrolled_user("laptop-1", HOME_IP, CHROME_WINDOWS)
+        .await;
 
     // Another address in the same /24, and a newer Chrome: still the same context.
-    let again = system.login(&email, PASSWORD, Some("laptop-1"), "198.51.100.99", &CHROME_WINDOWS.replace("120.0", "121.0")).await;
+    let again = system
+        .login(
+            &email,
+            PASSWORD,
+            Some("laptop-1"),
+            "198.51.100.99",
+            &CHROME_WINDOWS.replace("120.0", "121.0"),
+        )
+        .await;
     assert_eq!(again.body["status"], "approved", "{}", again.body);
     assert_eq!(again.body["approved_after_mfa"], false);
 
-    let new_device = system.login(&email, PASSWORD, Some("laptop-2"), HOME_IP, CHROME_WINDOWS).await;
-    assert_eq!(new_device.body["status"], "mfa_required", "{}", new_device.body);
-    let new_network = system.login(&email, PASSWORD, Some("laptop-1"), "203.0.113.5", CHROME_WINDOWS).await;
-    assert_eq!(new_network.body["status"], "mfa_required", "{}", new_network.body);
-    let new_browser = system.login(&email, PASSWORD, Some("laptop-1"), HOME_IP, FIREFOX_LINUX).await;
-    assert_eq!(new_browser.body["status"], "mfa_required", "{}", new_browser.body);
+    let new_device = system
+        .login(&email, PASSWORD, Some("laptop-2"), HOME_IP, CHROME_WINDOWS)
+        .await;
+    assert_eq!(
+        new_device.body["status"], "mfa_required",
+        "{}",
+        new_device.body
+    );
+    let new_network = system
+        .login(
+            &email,
+            PASSWORD,
+            Some("laptop-1"),
+            "203.0.113.5",
+            CHROME_WINDOWS,
+        )
+        .await;
+    assert_eq!(
+        new_network.body["status"], "mfa_required",
+        "{}",
+        new_network.body
+    );
+    let new_browser = system
+        .login(&email, PASSWORD, Some("laptop-1"), HOME_IP, FIREFOX_LINUX)
+        .await;
+    assert_eq!(
+        new_browser.body["status"], "mfa_required",
+        "{}",
+        new_browser.body
+    );
 
     // One email for enrolment, one per challenge; none for the approved login.
     system.mail.wait_for_emails(&email, 4).await;
@@ -125,8 +188,12 @@ async fn a_known_context_is_approved_and_a_new_device_is_challenged() {
 async fn five_wrong_codes_lock_the_challenge() {
     let system = spawn_system().await;
     let email = unique_email("guess");
-    system.create_user(&email, Some(PASSWORD), "acme", false).await;
-    let login = system.login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS).await;
+    system
+        .create_user(&email, Some(PASSWORD), "acme", false)
+        .await;
+    let login = system
+        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
+        .await;
     let challenge_id = login.body["challenge_id"].as_str().unwrap().to_owned();
     let code = system.mail.wait_for_code(&email, 1).await;
     let wrong = if code == "000000" { "000001" } else { "000000" };
@@ -140,7 +207,10 @@ async fn five_wrong_codes_lock_the_challenge() {
     let fifth = system.verify(&challenge_id, wrong).await;
     assert_eq!(fifth.status, 403);
     assert_eq!(fifth.body["error"], "too_many_attempts");
-    assert!(fifth.body["message"].as_str().unwrap().contains("Log in again"));
+    assert!(fifth.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("Log in again"));
 
     let right = system.verify(&challenge_id, &code).await;
     assert_eq!(right.body["error"], "too_many_attempts", "{}", right.body);
@@ -162,17 +232,28 @@ async fn expired_used_and_superseded_codes_are_refused() {
     .await;
 
     let email = unique_email("expiry");
-    system.create_user(&email, Some(PASSWORD), "acme", false).await;
-    let login = system.login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS).await;
+    system
+        .create_user(&email, Some(PASSWORD), "acme", false)
+        .await;
+    let login = system
+        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
+        .await;
     let code = system.mail.wait_for_code(&email, 1).await;
     tokio::time::sleep(Duration::from_millis(3200)).await;
-    let expired = system.verify(login.body["challenge_id"].as_str().unwrap(), &code).await;
+    let expired = system
+        .verify(login.body["challenge_id"].as_str().unwrap(), &code)
+        .await;
     assert_eq!(expired.status, 410, "{}", expired.body);
     assert_eq!(expired.body["error"], "expired_code");
-    assert!(expired.body["message"].as_str().unwrap().contains("Log in again"));
+    assert!(expired.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("Log in again"));
 
     // Logging in again sends a new code, which works once.
-    let again = system.login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS).await;
+    let again = system
+        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
+        .await;
     let challenge = again.body["challenge_id"].as_str().unwrap().to_owned();
     let code = system.mail.wait_for_code(&email, 2).await;
     assert_eq!(system.verify(&challenge, &code).await.status, 200);
@@ -180,18 +261,35 @@ async fn expired_used_and_superseded_codes_are_refused() {
     assert_eq!(reused.status, 409);
     assert_eq!(reused.body["error"], "already_used");
 
-    let older = system.login(&email, PASSWORD, Some("d2"), HOME_IP, CHROME_WINDOWS).await;
+    let older = system
+        .login(&email, PASSWORD, Some("d2"), HOME_IP, CHROME_WINDOWS)
+        .await;
     let older_code = system.mail.wait_for_code(&email, 3).await;
-    let newer = system.login(&email, PASSWORD, Some("d3"), HOME_IP, CHROME_WINDOWS).await;
+    let newer = system
+        .login(&email, PASSWORD, Some("d3"), HOME_IP, CHROME_WINDOWS)
+        .await;
     let newer_code = system.mail.wait_for_code(&email, 4).await;
-    let superseded = system.verify(older.body["challenge_id"].as_str().unwrap(), &older_code).await;
+    let superseded = system
+        .verify(older.body["challenge_id"].as_str().unwrap(), &older_code)
+        .await;
     assert_eq!(superseded.status, 410, "{}", superseded.body);
     assert_eq!(superseded.body["error"], "superseded");
-    assert!(superseded.body["message"].as_str().unwrap().contains("log in again"));
-    assert_eq!(system.verify(newer.body["challenge_id"].as_str().unwrap(), &newer_code).await.status, 200);
+    assert!(superseded.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("log in again"));
+    assert_eq!(
+        system
+            .verify(newer.body["challenge_id"].as_str().unwrap(), &newer_code)
+            .await
+            .status,
+        200
+    );
 
     // An id that names no challenge.
-    let unknown = system.verify(&uuid::Uuid::new_v4().to_string(), "123456").await;
+    let unknown = system
+        .verify(&uuid::Uuid::new_v4().to_string(), "123456")
+        .await;
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.body["error"], "unknown_challenge");
 }
@@ -201,10 +299,28 @@ async fn expired_used_and_superseded_codes_are_refused() {
 async fn wrong_password_and_unknown_email_look_the_same() {
     let system = spawn_system().await;
     let email = unique_email("victim");
-    system.create_user(&email, Some(PASSWORD), "acme", false).await;
+    system
+        .create_user(&email, Some(PASSWORD), "acme", false)
+        .await;
 
-    let wrong = system.login(&email, "not the password", Some("d1"), HOME_IP, CHROME_WINDOWS).await;
-    let unknown = system.login(&unique_email("nobody"), PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS).await;
+    let wrong = system
+        .login(
+            &email,
+            "not the password",
+            Some("d1"),
+            HOME_IP,
+            CHROME_WINDOWS,
+        )
+        .await;
+    let unknown = system
+        .login(
+            &unique_email("nobody"),
+            PASSWORD,
+            Some("d1"),
+            HOME_IP,
+            CHROME_WINDOWS,
+        )
+        .await;
     let strip = |mut body: Value| {
         body.as_object_mut().unwrap().remove("attempt_id");
         body
@@ -223,7 +339,11 @@ async fn wrong_password_and_unknown_email_look_the_same() {
             .filter(|e| &e["attempt_id"] == attempt)
             .map(|e| e["event_type"].as_str().unwrap())
             .collect();
-        assert_eq!(types.iter().filter(|t| **t == "LoginRejected").count(), 1, "{types:?}");
+        assert_eq!(
+            types.iter().filter(|t| **t == "LoginRejected").count(),
+            1,
+            "{types:?}"
+        );
         assert!(!types.contains(&"MfaRequired"));
     }
     assert!(system.mail.emails_to(&email).await.is_empty());
@@ -244,16 +364,26 @@ async fn privileged_sso_users_do_mfa_and_others_do_not() {
                     "context": { "ip": HOME_IP, "user_agent": CHROME_WINDOWS, "device_id": format!("new-{method}") } })
         };
         let admin_login = system.post_login(sso(&admin)).await;
-        assert_eq!(admin_login.body["status"], "mfa_required", "{}", admin_login.body);
+        assert_eq!(
+            admin_login.body["status"], "mfa_required",
+            "{}",
+            admin_login.body
+        );
         let member_login = system.post_login(sso(&member)).await;
-        assert_eq!(member_login.body["status"], "approved", "{}", member_login.body);
+        assert_eq!(
+            member_login.body["status"], "approved",
+            "{}",
+            member_login.body
+        );
     }
     system.mail.wait_for_emails(&admin, 2).await;
 
     // A password is never accepted alongside SSO, and a password login needs one.
     let with_password = system
-        .post_login(json!({ "email": admin, "auth_method": "sso", "password": "x", "platform": "ios",
-                            "context": { "ip": HOME_IP, "user_agent": SAFARI_IPHONE } }))
+        .post_login(
+            json!({ "email": admin, "auth_method": "sso", "password": "x", "platform": "ios",
+                            "context": { "ip": HOME_IP, "user_agent": SAFARI_IPHONE } }),
+        )
         .await;
     assert_eq!(with_password.status, 422);
     let without = system
@@ -269,7 +399,9 @@ async fn privileged_sso_users_do_mfa_and_others_do_not() {
 async fn platforms_and_bad_requests() {
     let system = spawn_system().await;
     let email = unique_email("platforms");
-    system.create_user(&email, Some(PASSWORD), "acme", false).await;
+    system
+        .create_user(&email, Some(PASSWORD), "acme", false)
+        .await;
     for platform in ["dashboard", "workspace", "ios", "android"] {
         let answer = system
             .post_login(json!({ "email": email, "password": PASSWORD, "platform": platform,
@@ -293,36 +425,179 @@ async fn platforms_and_bad_requests() {
     let mut bad_email = valid.clone();
     bad_email["email"] = "not-an-email".into();
     let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
-        ("unknown platform", system.http.post(&url).bearer_auth(API_KEY).json(&unknown_platform), 422, "invalid_request"),
-        ("missing field", system.http.post(&url).bearer_auth(API_KEY).json(&missing), 422, "invalid_request"),
-        ("unknown field", system.http.post(&url).bearer_auth(API_KEY).json(&unknown_field), 422, "invalid_request"),
-        ("bad ip", system.http.post(&url).bearer_auth(API_KEY).json(&bad_ip), 422, "invalid_request"),
-        ("bad email", system.http.post(&url).bearer_auth(API_KEY).json(&bad_email), 422, "invalid_request"),
-        ("malformed JSON", system.http.post(&url).bearer_auth(API_KEY).header("content-type", "application/json").body("{\"email\":"), 400, "malformed_json"),
-        ("not JSON", system.http.post(&url).bearer_auth(API_KEY).body("email=x"), 415, "unsupported_media_type"),
-        ("oversized", system.http.post(&url).bearer_auth(API_KEY).header("content-type", "application/json").body(format!("{{\"email\":\"{}\"}}", "a".repeat(64 * 1024))), 413, "payload_too_large"),
-        ("no API key", system.http.post(&url).json(&valid), 401, "missing_api_key"),
-        ("wrong API key", system.http.post(&url).bearer_auth("wrong").json(&valid), 401, "invalid_api_key"),
-        ("client key on admin API", system.http.post(format!("{}/v1/admin/users", system.intake_url)).bearer_auth(API_KEY).json(&json!({})), 401, "invalid_api_key"),
-        ("unknown path", system.http.get(format!("{}/v1/nothing", system.intake_url)), 404, "not_found"),
-        ("verify without key", system.http.post(format!("{}/v1/challenges/{}/verify", system.verifier_url, uuid::Uuid::new_v4())).json(&json!({"code": "123456"})), 401, "missing_api_key"),
-        ("verify unknown field", system.http.post(format!("{}/v1/challenges/{}/verify", system.verifier_url, uuid::Uuid::new_v4())).bearer_auth(API_KEY).json(&json!({"code": "123456", "x": 1})), 422, "invalid_request"),
+        (
+            "unknown platform",
+            system
+                .http
+                .post(&url)
+                .bearer_auth(API_KEY)
+                .json(&unknown_platform),
+            422,
+            "invalid_request",
+        ),
+        (
+            "missing field",
+            system.http.post(&url).bearer_auth(API_KEY).json(&missing),
+            422,
+            "invalid_request",
+        ),
+        (
+            "unknown field",
+            system
+                .http
+                .post(&url)
+                .bearer_auth(API_KEY)
+                .json(&unknown_field),
+            422,
+            "invalid_request",
+        ),
+        (
+            "bad ip",
+            system.http.post(&url).bearer_auth(API_KEY).json(&bad_ip),
+            422,
+            "invalid_request",
+        ),
+        (
+            "bad email",
+            system.http.post(&url).bearer_auth(API_KEY).json(&bad_email),
+            422,
+            "invalid_request",
+        ),
+        (
+            "malformed JSON",
+            system
+                .http
+                .post(&url)
+                .bearer_auth(API_KEY)
+                .header("content-type", "application/json")
+                .body("{\"email\":"),
+            400,
+            "malformed_json",
+        ),
+        (
+            "not JSON",
+            system.http.post(&url).bearer_auth(API_KEY).body("email=x"),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "oversized",
+            system
+                .http
+                .post(&url)
+                .bearer_auth(API_KEY)
+                .header("content-type", "application/json")
+                .body(format!("{{\"email\":\"{}\"}}", "a".repeat(64 * 1024))),
+            413,
+            "payload_too_large",
+        ),
+        (
+            "no API key",
+            system.http.post(&url).json(&valid),
+            401,
+            "missing_api_key",
+        ),
+        (
+            "wrong API key",
+            system.http.post(&url).bearer_auth("wrong").json(&valid),
+            401,
+            "invalid_api_key",
+        ),
+        (
+            "client key on admin API",
+            system
+                .http
+                .post(format!("{}/v1/admin/users", system.intake_url))
+                .bearer_auth(API_KEY)
+                .json(&json!({})),
+            401,
+            "invalid_api_key",
+        ),
+        (
+            "unknown path",
+            system.http.get(format!("{}/v1/nothing", system.intake_url)),
+            404,
+            "not_found",
+        ),
+        (
+            "verify without key",
+            system
+                .http
+                .post(format!(
+                    "{}/v1/challenges/{}/verify",
+                    system.verifier_url,
+                    uuid::Uuid::new_v4()
+                ))
+                .json(&json!({"code": "123456"})),
+            401,
+            "missing_api_key",
+        ),
+        (
+            "verify unknown field",
+            system
+                .http
+                .post(format!(
+                    "{}/v1/challenges/{}/verify",
+                    system.verifier_url,
+                    uuid::Uuid::new_v4()
+                ))
+                .bearer_auth(API_KEY)
+                .json(&json!({"code": "123456", "x": 1})),
+            422,
+            "invalid_request",
+        ),
     ];
     for (name, request, status, error) in cases {
         let response = request.send().await.unwrap();
         assert_eq!(response.status().as_u16(), status, "{name}");
-        let body: Value = response.json().await.unwrap_or_else(|_| panic!("{name}: JSON error body"));
+        let body: Value = response
+            .json()
+            .await
+            .unwrap_or_else(|_| panic!("{name}: JSON error body"));
         assert_eq!(body["error"], error, "{name}: {body}");
-        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{name}: {body}"
+        );
     }
     let still = system.post_login(valid).await;
-    assert_eq!(still.status, 200, "the service keeps serving: {}", still.body);
+    assert_eq!(
+        still.status, 200,
+        "the service keeps serving: {}",
+        still.body
+    );
 
     // Health, readiness and the API documents.
     for base in [&system.intake_url, &system.verifier_url] {
-        assert_eq!(system.http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
-        assert_eq!(system.http.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
-        let doc: Value = system.http.get(format!("{base}/openapi.json")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(
+            system
+                .http
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(
+            system
+                .http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let doc: Value = system
+            .http
+            .get(format!("{base}/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
         assert!(!doc["paths"].as_object().unwrap().is_empty());
     }
@@ -333,33 +608,62 @@ async fn platforms_and_bad_requests() {
 async fn a_redelivered_mfa_required_sends_one_email() {
     let system = spawn_system().await;
     let email = unique_email("redelivery");
-    let user_id = system.create_user(&email, Some(PASSWORD), "acme", false).await;
-    let login = system.login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS).await;
+    let user_id = system
+        .create_user(&email, Some(PASSWORD), "acme", false)
+        .await;
+    let login = system
+        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
+        .await;
     let challenge_id = login.body["challenge_id"].as_str().unwrap().to_owned();
     system.mail.wait_for_emails(&email, 1).await;
     let topics = system.kafka.topics();
-    let code_sent = |v: &Value| v["event_type"] == "CodeSent" && v["payload"]["challenge_id"] == challenge_id.as_str();
+    let code_sent = |v: &Value| {
+        v["event_type"] == "CodeSent" && v["payload"]["challenge_id"] == challenge_id.as_str()
+    };
     wait_for_message(&system.kafka, &topics.challenges, code_sent).await;
 
     let required = read_topic(&system.kafka, &topics.risk_decisions)
         .into_iter()
-        .find(|(_, v)| v["event_type"] == "MfaRequired" && v["payload"]["challenge_id"] == challenge_id.as_str())
+        .find(|(_, v)| {
+            v["event_type"] == "MfaRequired"
+                && v["payload"]["challenge_id"] == challenge_id.as_str()
+        })
         .expect("the MfaRequired is on the topic");
-    produce(&system.kafka, &topics.risk_decisions, &user_id, required.1.to_string().as_bytes()).await;
+    produce(
+        &system.kafka,
+        &topics.risk_decisions,
+        &user_id,
+        required.1.to_string().as_bytes(),
+    )
+    .await;
 
     // The code worker answers the duplicate by publishing the recorded CodeSent again: once
     // two are on the topic, it has handled the duplicate.
     for _ in 0..100 {
-        let sent = read_topic(&system.kafka, &topics.challenges).into_iter().filter(|(_, v)| code_sent(v)).count();
+        let sent = read_topic(&system.kafka, &topics.challenges)
+            .into_iter()
+            .filter(|(_, v)| code_sent(v))
+            .count();
         if sent >= 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let sent: Vec<Value> = read_topic(&system.kafka, &topics.challenges).into_iter().map(|(_, v)| v).filter(code_sent).collect();
+    let sent: Vec<Value> = read_topic(&system.kafka, &topics.challenges)
+        .into_iter()
+        .map(|(_, v)| v)
+        .filter(code_sent)
+        .collect();
     assert_eq!(sent.len(), 2, "the duplicate was handled");
-    assert_eq!(sent[0]["event_id"], sent[1]["event_id"], "the same CodeSent, republished");
-    assert_eq!(system.mail.emails_to(&email).await.len(), 1, "one email, not two");
+    assert_eq!(
+        sent[0]["event_id"], sent[1]["event_id"],
+        "the same CodeSent, republished"
+    );
+    assert_eq!(
+        system.mail.emails_to(&email).await.len(),
+        1,
+        "one email, not two"
+    );
 }
 
 /// 10. The event topics hold only documented event types, each valid against its committed
@@ -368,26 +672,45 @@ async fn a_redelivered_mfa_required_sends_one_email() {
 async fn the_event_log_is_schema_valid_and_holds_no_secrets() {
     let system = spawn_system().await;
     let email = unique_email("audit");
-    system.create_user(&email, Some(PASSWORD), "acme", false).await;
-    let login = system.login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS).await;
+    system
+        .create_user(&email, Some(PASSWORD), "acme", false)
+        .await;
+    let login = system
+        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
+        .await;
     let challenge = login.body["challenge_id"].as_str().unwrap().to_owned();
     let code = system.mail.wait_for_code(&email, 1).await;
     let wrong = if code == "999999" { "999998" } else { "999999" };
     system.verify(&challenge, wrong).await;
     assert_eq!(system.verify(&challenge, &code).await.status, 200);
-    system.login(&email, "a wrong password", Some("d1"), HOME_IP, CHROME_WINDOWS).await;
-    let second = system.login(&email, PASSWORD, Some("d2"), HOME_IP, FIREFOX_LINUX).await;
+    system
+        .login(
+            &email,
+            "a wrong password",
+            Some("d1"),
+            HOME_IP,
+            CHROME_WINDOWS,
+        )
+        .await;
+    let second = system
+        .login(&email, PASSWORD, Some("d2"), HOME_IP, FIREFOX_LINUX)
+        .await;
     let second_code = system.mail.wait_for_code(&email, 2).await;
     let topics = system.kafka.topics();
     let second_challenge = second.body["challenge_id"].as_str().unwrap().to_owned();
-    wait_for_message(&system.kafka, &topics.challenges, |v| v["payload"]["challenge_id"] == second_challenge.as_str()).await;
+    wait_for_message(&system.kafka, &topics.challenges, |v| {
+        v["payload"]["challenge_id"] == second_challenge.as_str()
+    })
+    .await;
 
     let schemas_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
     let events = all_events(&system);
     assert!(events.len() >= 10, "{} events", events.len());
     let mut seen = HashSet::new();
     for event in &events {
-        let event_type = event["event_type"].as_str().expect("every event has a type");
+        let event_type = event["event_type"]
+            .as_str()
+            .expect("every event has a type");
         seen.insert(event_type.to_owned());
         let schema: Value = serde_json::from_str(
             &std::fs::read_to_string(schemas_dir.join(format!("{event_type}.schema.json")))
@@ -395,8 +718,14 @@ async fn the_event_log_is_schema_valid_and_holds_no_secrets() {
         )
         .unwrap();
         let validator = jsonschema::validator_for(&schema).expect("valid schema");
-        let errors: Vec<String> = validator.iter_errors(event).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{event_type} does not match its schema: {errors:?}\n{event}");
+        let errors: Vec<String> = validator
+            .iter_errors(event)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{event_type} does not match its schema: {errors:?}\n{event}"
+        );
 
         let text = event.to_string();
         for secret in [PASSWORD, "a wrong password"] {
@@ -406,7 +735,15 @@ async fn the_event_log_is_schema_valid_and_holds_no_secrets() {
             assert!(!digit_runs(event).contains(code), "a code in {text}");
         }
     }
-    for expected in ["LoginAttempted", "MfaRequired", "CodeSent", "MfaFailed", "MfaSucceeded", "LoginApproved", "LoginRejected"] {
+    for expected in [
+        "LoginAttempted",
+        "MfaRequired",
+        "CodeSent",
+        "MfaFailed",
+        "MfaSucceeded",
+        "LoginApproved",
+        "LoginRejected",
+    ] {
         assert!(seen.contains(expected), "{expected} missing from {seen:?}");
     }
 }
@@ -417,7 +754,11 @@ fn digit_runs(value: &Value) -> Vec<String> {
     fn walk(value: &Value, key: &str, runs: &mut Vec<String>) {
         match value {
             Value::String(s) if !key.ends_with("_at") => {
-                runs.extend(s.split(|c: char| !c.is_ascii_digit()).filter(|r| !r.is_empty()).map(str::to_owned));
+                runs.extend(
+                    s.split(|c: char| !c.is_ascii_digit())
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_owned),
+                );
             }
             Value::Number(n) => runs.push(n.to_string()),
             Value::Array(items) => items.iter().for_each(|v| walk(v, key, runs)),
@@ -447,21 +788,63 @@ async fn sso_logins_published_to_kafka_get_a_decision() {
         (request_id, body)
     };
     let (member_request, body) = request(&member, "sso-co");
-    produce(&system.kafka, &topics.login_requests, "any-key", body.to_string().as_bytes()).await;
+    produce(
+        &system.kafka,
+        &topics.login_requests,
+        "any-key",
+        body.to_string().as_bytes(),
+    )
+    .await;
     let (admin_request, body) = request(&admin, "sso-co");
-    produce(&system.kafka, &topics.login_requests, "any-key", body.to_string().as_bytes()).await;
+    produce(
+        &system.kafka,
+        &topics.login_requests,
+        "any-key",
+        body.to_string().as_bytes(),
+    )
+    .await;
     let (wrong_company, body) = request(&member, "other-co");
-    produce(&system.kafka, &topics.login_requests, "any-key", body.to_string().as_bytes()).await;
-    produce(&system.kafka, &topics.login_requests, "any-key", br#"{"email":"x@example.com","auth_method":"password","password":"hunter2"}"#).await;
+    produce(
+        &system.kafka,
+        &topics.login_requests,
+        "any-key",
+        body.to_string().as_bytes(),
+    )
+    .await;
+    produce(
+        &system.kafka,
+        &topics.login_requests,
+        "any-key",
+        br#"{"email":"x@example.com","auth_method":"password","password":"hunter2"}"#,
+    )
+    .await;
 
     let decision_for = |id: String| move |v: &Value| v["attempt_id"] == id.as_str();
-    let member_decision = wait_for_message(&system.kafka, &topics.risk_decisions, decision_for(member_request)).await;
+    let member_decision = wait_for_message(
+        &system.kafka,
+        &topics.risk_decisions,
+        decision_for(member_request),
+    )
+    .await;
     assert_eq!(member_decision["event_type"], "LoginApproved");
     assert_eq!(member_decision["payload"]["user_id"], member_id.as_str());
-    let admin_decision = wait_for_message(&system.kafka, &topics.risk_decisions, decision_for(admin_request)).await;
+    let admin_decision = wait_for_message(
+        &system.kafka,
+        &topics.risk_decisions,
+        decision_for(admin_request),
+    )
+    .await;
     assert_eq!(admin_decision["event_type"], "MfaRequired");
-    let wrong_decision = wait_for_message(&system.kafka, &topics.risk_decisions, decision_for(wrong_company)).await;
-    assert_eq!(wrong_decision["event_type"], "LoginRejected", "an account outside the named company is unknown");
+    let wrong_decision = wait_for_message(
+        &system.kafka,
+        &topics.risk_decisions,
+        decision_for(wrong_company),
+    )
+    .await;
+    assert_eq!(
+        wrong_decision["event_type"], "LoginRejected",
+        "an account outside the named company is unknown"
+    );
 
     // The LoginAttempted was built by login-intake: privileged looked up, time stamped.
     let attempted = read_topic(&system.kafka, &topics.login_attempts)
@@ -473,7 +856,19 @@ async fn sso_logins_published_to_kafka_get_a_decision() {
     assert_eq!(attempted["payload"]["auth_method"], "sso");
     assert_eq!(attempted["producer"], "login-intake");
 
-    let dead = wait_for_message(&system.kafka, &topics.dead_letters, |v| v["source_topic"] == topics.login_requests.as_str()).await;
-    assert!(dead["reason"].as_str().unwrap().contains("invalid login request"), "{dead}");
-    assert!(!dead.to_string().contains("hunter2"), "dead letters do not copy the message");
+    let dead = wait_for_message(&system.kafka, &topics.dead_letters, |v| {
+        v["source_topic"] == topics.login_requests.as_str()
+    })
+    .await;
+    assert!(
+        dead["reason"]
+            .as_str()
+            .unwrap()
+            .contains("invalid login request"),
+        "{dead}"
+    );
+    assert!(
+        !dead.to_string().contains("hunter2"),
+        "dead letters do not copy the message"
+    );
 }

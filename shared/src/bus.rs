@@ -16,9 +16,19 @@ pub struct PublishError {
 /// as done only after `publish` returned `Ok`.
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
-    async fn publish_bytes(&self, topic: &str, key: &str, payload: &[u8]) -> Result<(), PublishError>;
+    async fn publish_bytes(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+    ) -> Result<(), PublishError>;
 
-    async fn publish(&self, topic: &str, key: &str, envelope: &Envelope) -> Result<(), PublishError> {
+    async fn publish(
+        &self,
+        topic: &str,
+        key: &str,
+        envelope: &Envelope,
+    ) -> Result<(), PublishError> {
         self.publish_bytes(topic, key, &envelope.to_json()).await
     }
 }
@@ -84,7 +94,10 @@ impl<H: EventHandler> MessageHandler for DecodingHandler<H> {
     async fn handle(&self, message: IncomingMessage<'_>) -> Result<(), HandlerError> {
         match Envelope::from_json(message.payload) {
             Ok(event) => {
-                let key = message.key.and_then(|k| std::str::from_utf8(k).ok()).unwrap_or_default();
+                let key = message
+                    .key
+                    .and_then(|k| std::str::from_utf8(k).ok())
+                    .unwrap_or_default();
                 self.0.handle(event, key).await
             }
             Err(error @ DecodeError::UnknownType(_)) => Err(HandlerError::Skip(error.to_string())),

@@ -40,7 +40,10 @@ impl CodeHasher {
     }
 
     pub fn hash(&self, challenge_id: ChallengeId, code: &OtpCode) -> Vec<u8> {
-        self.mac(challenge_id, code).finalize().into_bytes().to_vec()
+        self.mac(challenge_id, code)
+            .finalize()
+            .into_bytes()
+            .to_vec()
     }
 
     /// Constant-time comparison with the stored hash.

@@ -59,10 +59,12 @@ fn parse<T: FromStr>(name: &str, raw: &str) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
-    raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-        name: name.into(),
-        reason: e.to_string(),
-    })
+    raw.trim()
+        .parse()
+        .map_err(|e: T::Err| ConfigError::Invalid {
+            name: name.into(),
+            reason: e.to_string(),
+        })
 }
 
 /// What connects a service to the rest of the system: the database and the broker.

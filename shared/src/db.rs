@@ -14,7 +14,10 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// Connects lazily with short timeouts: a request fails fast while the database is down, and
 /// the service recovers by itself when it is back.
-pub async fn connect(database_url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+pub async fn connect(
+    database_url: &SecretString,
+    max_connections: u32,
+) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(2))

@@ -316,7 +316,10 @@ mod tests {
             Envelope::from_json(json.to_string().as_bytes()),
             Err(DecodeError::UnknownType("SomethingNew".into()))
         );
-        assert!(matches!(Envelope::from_json(b"{not json"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            Envelope::from_json(b"{not json"),
+            Err(DecodeError::Malformed(_))
+        ));
         assert!(matches!(
             Envelope::from_json(br#"{"event_type":"LoginRejected"}"#),
             Err(DecodeError::Malformed(_))

@@ -40,10 +40,23 @@ async fn readyz(State(readiness): State<Readiness>) -> Response {
     )
     .await;
     if !matches!(database, Ok(Ok(1))) {
-        return error_response(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the database does not answer");
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the database does not answer",
+        );
     }
-    if readiness.publisher.check_broker(CHECK_TIMEOUT).await.is_err() {
-        return error_response(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the Kafka broker does not answer");
+    if readiness
+        .publisher
+        .check_broker(CHECK_TIMEOUT)
+        .await
+        .is_err()
+    {
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the Kafka broker does not answer",
+        );
     }
     Json(serde_json::json!({ "status": "ready" })).into_response()
 }

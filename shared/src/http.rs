@@ -57,7 +57,9 @@ fn json_rejection_response(rejection: JsonRejection) -> Response {
     let status = rejection.status();
     let (code, message) = match &rejection {
         JsonRejection::JsonDataError(e) => ("invalid_request", data_error_message(e)),
-        JsonRejection::JsonSyntaxError(_) => ("malformed_json", "the body is not valid JSON".into()),
+        JsonRejection::JsonSyntaxError(_) => {
+            ("malformed_json", "the body is not valid JSON".into())
+        }
         JsonRejection::MissingJsonContentType(_) => (
             "unsupported_media_type",
             "send the body as Content-Type: application/json".into(),
@@ -101,7 +103,9 @@ impl ApiKeys {
         // Check every key, so the time taken does not depend on which one matched.
         self.digests
             .iter()
-            .fold(subtle::Choice::from(0), |found, known| found | known.ct_eq(&presented))
+            .fold(subtle::Choice::from(0), |found, known| {
+                found | known.ct_eq(&presented)
+            })
             .into()
     }
 }
@@ -111,7 +115,11 @@ fn digest(key: &str) -> [u8; 32] {
 }
 
 /// Middleware: the request must carry `Authorization: Bearer <key>` with a known key.
-pub async fn require_api_key(State(keys): State<ApiKeys>, request: Request, next: Next) -> Response {
+pub async fn require_api_key(
+    State(keys): State<ApiKeys>,
+    request: Request,
+    next: Next,
+) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -123,9 +131,11 @@ pub async fn require_api_key(State(keys): State<ApiKeys>, request: Request, next
             "missing_api_key",
             "send the API key as Authorization: Bearer <key>",
         ),
-        Some(key) if !keys.accepts(key.trim()) => {
-            error_response(StatusCode::UNAUTHORIZED, "invalid_api_key", "the API key is not valid")
-        }
+        Some(key) if !keys.accepts(key.trim()) => error_response(
+            StatusCode::UNAUTHORIZED,
+            "invalid_api_key",
+            "the API key is not valid",
+        ),
         Some(_) => next.run(request).await,
     }
 }
@@ -133,20 +143,6 @@ pub async fn require_api_key(State(keys): State<ApiKeys>, request: Request, next
 /// The answer to a path no route matches.
 pub async fn not_found() -> Response {
     error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn api_keys_accept_only_known_keys() {
-        let keys = ApiKeys::new(&[SecretString::from("first-key"), SecretString::from("second-key")]);
-        assert!(keys.accepts("first-key"));
-        assert!(keys.accepts("second-key"));
-        assert!(!keys.accepts("first-ke"));
-        assert!(!keys.accepts(""));
-    }
 }
 
 /// Adds the `api_key` bearer scheme to an OpenAPI document.
@@ -160,5 +156,22 @@ impl utoipa::Modify for BearerApiKey {
             "api_key",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_keys_accept_only_known_keys() {
+        let keys = ApiKeys::new(&[
+            SecretString::from("first-key"),
+            SecretString::from("second-key"),
+        ]);
+        assert!(keys.accepts("first-key"));
+        assert!(keys.accepts("second-key"));
+        assert!(!keys.accepts("first-ke"));
+        assert!(!keys.accepts(""));
     }
 }

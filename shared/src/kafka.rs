@@ -40,7 +40,10 @@ impl KafkaPublisher {
     pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
         let producer = base_config(config)
             .set("acks", "all")
-            .set("message.timeout.ms", &PRODUCE_TIMEOUT.as_millis().to_string())
+            .set(
+                "message.timeout.ms",
+                PRODUCE_TIMEOUT.as_millis().to_string(),
+            )
             // The login path waits on this message: batch for at most 1 ms.
             .set("linger.ms", "1")
             .create()?;
@@ -50,9 +53,11 @@ impl KafkaPublisher {
     /// Asks the broker for its metadata: the readiness check.
     pub async fn check_broker(&self, timeout: Duration) -> Result<(), KafkaError> {
         let producer = self.producer.clone();
-        tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, timeout).map(|_| ()))
-            .await
-            .map_err(|_| KafkaError::Canceled)?
+        tokio::task::spawn_blocking(move || {
+            producer.client().fetch_metadata(None, timeout).map(|_| ())
+        })
+        .await
+        .map_err(|_| KafkaError::Canceled)?
     }
 
     /// Waits for messages in flight (on shutdown).
@@ -65,7 +70,12 @@ impl KafkaPublisher {
 
 #[async_trait]
 impl EventPublisher for KafkaPublisher {
-    async fn publish_bytes(&self, topic: &str, key: &str, payload: &[u8]) -> Result<(), PublishError> {
+    async fn publish_bytes(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+    ) -> Result<(), PublishError> {
         let record = FutureRecord::to(topic).key(key).payload(payload);
         self.producer
             .send(record, PRODUCE_TIMEOUT)
@@ -102,9 +112,9 @@ pub async fn ensure_topics(config: &KafkaConfig) -> Result<(), KafkaError> {
             Ok(name) => tracing::info!(topic = %name, "created topic"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => {
-                return Err(KafkaError::AdminOp(code)).inspect_err(|_| {
-                    tracing::error!(topic = %name, %code, "could not create topic")
-                })
+                return Err(KafkaError::AdminOp(code)).inspect_err(
+                    |_| tracing::error!(topic = %name, %code, "could not create topic"),
+                )
             }
         }
     }
@@ -167,7 +177,10 @@ impl KafkaConsumer {
                 key: message.key(),
                 payload: message.payload().unwrap_or_default(),
             };
-            if !self.handle_until_done(&handler, &dead_letters, incoming, &shutdown).await {
+            if !self
+                .handle_until_done(&handler, &dead_letters, incoming, &shutdown)
+                .await
+            {
                 break;
             }
             if let Err(error) = self.consumer.store_offset_from_message(&message) {
@@ -256,6 +269,8 @@ impl DeadLetters {
         };
         let key = format!("{}/{}/{}", message.topic, message.partition, message.offset);
         let payload = serde_json::to_vec(&record).expect("dead letters serialise");
-        self.publisher.publish_bytes(&self.topic, &key, &payload).await
+        self.publisher
+            .publish_bytes(&self.topic, &key, &payload)
+            .await
     }
 }

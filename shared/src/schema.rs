@@ -19,8 +19,8 @@ pub fn render_all() -> Vec<(String, String)> {
     EventType::ALL
         .iter()
         .map(|&event_type| {
-            let mut text = serde_json::to_string_pretty(&json_schema(event_type))
-                .expect("schemas serialise");
+            let mut text =
+                serde_json::to_string_pretty(&json_schema(event_type)).expect("schemas serialise");
             text.push('\n');
             (file_name(event_type), text)
         })
@@ -67,7 +67,6 @@ pub fn json_schema(event_type: EventType) -> serde_json::Value {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +83,10 @@ mod tests {
             );
         }
         let files = std::fs::read_dir(&dir).unwrap().count();
-        assert_eq!(files, EventType::ALL.len(), "schemas/ holds a file for a type that no longer exists");
+        assert_eq!(
+            files,
+            EventType::ALL.len(),
+            "schemas/ holds a file for a type that no longer exists"
+        );
     }
 }

@@ -65,7 +65,9 @@ mod tests {
     #[test]
     fn another_browser_differs() {
         let chrome = summary("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36");
-        let firefox = summary("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0");
+        let firefox = summary(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
+        );
         assert_ne!(chrome.browser_and_os(), firefox.browser_and_os());
     }
 }

@@ -70,7 +70,8 @@ impl MailBox {
     /// The code in the `count`-th email to `to`.
     pub async fn wait_for_code(&self, to: &str, count: usize) -> String {
         let emails = self.wait_for_emails(to, count).await;
-        code_in(&emails[count - 1].text).unwrap_or_else(|| panic!("no code in {:?}", emails[count - 1].text))
+        code_in(&emails[count - 1].text)
+            .unwrap_or_else(|| panic!("no code in {:?}", emails[count - 1].text))
     }
 }
 

@@ -23,7 +23,8 @@ pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 pub const HMAC_SECRET: &str = "test-hmac-secret-that-is-at-least-32-bytes";
 
 pub const CHROME_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
-pub const FIREFOX_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
+pub const FIREFOX_LINUX: &str =
+    "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
 pub const SAFARI_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1";
 
 /// Where the stack's servers are: from the environment, or from `.stack/stack.env`, which
@@ -94,12 +95,16 @@ pub struct TestSystem {
 async fn create_database() -> String {
     let server_url = &stack_env().database_url;
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut connection = PgConnection::connect(server_url).await.expect("stack PostgreSQL answers");
+    let mut connection = PgConnection::connect(server_url)
+        .await
+        .expect("stack PostgreSQL answers");
     connection
         .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
         .await
         .expect("create test database");
-    let (base, _) = server_url.rsplit_once('/').expect("database URL has a path");
+    let (base, _) = server_url
+        .rsplit_once('/')
+        .expect("database URL has a path");
     format!("{base}/{name}")
 }
 
@@ -209,7 +214,13 @@ impl TestSystem {
         Response { status, body }
     }
 
-    pub async fn create_user(&self, email: &str, password: Option<&str>, company: &str, privileged: bool) -> String {
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password: Option<&str>,
+        company: &str,
+        privileged: bool,
+    ) -> String {
         let response = self
             .send(
                 self.http
@@ -236,7 +247,14 @@ impl TestSystem {
     }
 
     /// A password login from the given device, address and browser.
-    pub async fn login(&self, email: &str, password: &str, device: Option<&str>, ip: &str, user_agent: &str) -> Response {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        device: Option<&str>,
+        ip: &str,
+        user_agent: &str,
+    ) -> Response {
         let mut context = json!({ "ip": ip, "user_agent": user_agent });
         if let Some(device) = device {
             context["device_id"] = device.into();
@@ -259,7 +277,10 @@ impl TestSystem {
     pub async fn verify(&self, challenge_id: &str, code: &str) -> Response {
         self.send(
             self.http
-                .post(format!("{}/v1/challenges/{challenge_id}/verify", self.verifier_url))
+                .post(format!(
+                    "{}/v1/challenges/{challenge_id}/verify",
+                    self.verifier_url
+                ))
                 .bearer_auth(API_KEY)
                 .json(&json!({ "code": code })),
         )
@@ -271,11 +292,12 @@ impl TestSystem {
     pub async fn wait_until_learned(&self, user_id: &str) {
         let user_id = uuid::Uuid::parse_str(user_id).unwrap();
         for _ in 0..200 {
-            let known: i64 = sqlx::query_scalar("SELECT count(*) FROM risk_known_attributes WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_one(&self.pool)
-                .await
-                .unwrap();
+            let known: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM risk_known_attributes WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_one(&self.pool)
+                    .await
+                    .unwrap();
             if known > 0 {
                 return;
             }
@@ -285,13 +307,30 @@ impl TestSystem {
     }
 
     /// Logs a new user in once with MFA, so their device, network and browser are known.
-    pub async fn enrolled_user(&self, device: &str, ip: &str, user_agent: &str) -> (String, String) {
+    pub async fn enrolled_user(
+        &self,
+        device: &str,
+        ip: &str,
+        user_agent: &str,
+    ) -> (String, String) {
         let email = unique_email("enrolled");
-        let user_id = self.create_user(&email, Some("correct horse battery"), "acme", false).await;
-        let first = self.login(&email, "correct horse battery", Some(device), ip, user_agent).await;
+        let user_id = self
+            .create_user(&email, Some("correct horse battery"), "acme", false)
+            .await;
+        let first = self
+            .login(
+                &email,
+                "correct horse battery",
+                Some(device),
+                ip,
+                user_agent,
+            )
+            .await;
         assert_eq!(first.body["status"], "mfa_required", "{}", first.body);
         let code = self.mail.wait_for_code(&email, 1).await;
-        let verified = self.verify(first.body["challenge_id"].as_str().unwrap(), &code).await;
+        let verified = self
+            .verify(first.body["challenge_id"].as_str().unwrap(), &code)
+            .await;
         assert_eq!(verified.status, 200, "{}", verified.body);
         self.wait_until_learned(&user_id).await;
         (email, user_id)

@@ -28,7 +28,10 @@ impl ChallengeStore {
 
     /// What came of this challenge's email (`CodeSent` / `CodeDeliveryFailed`), if it was
     /// handled before.
-    pub async fn outcome(&self, challenge_id: ChallengeId) -> Result<Option<Envelope>, sqlx::Error> {
+    pub async fn outcome(
+        &self,
+        challenge_id: ChallengeId,
+    ) -> Result<Option<Envelope>, sqlx::Error> {
         let row: Option<(Option<serde_json::Value>,)> =
             sqlx::query_as("SELECT outcome_event FROM challenges WHERE challenge_id = $1")
                 .bind(challenge_id.as_uuid())

@@ -57,7 +57,9 @@ impl Config {
                 password: Env::optional_secret("MFA_SMTP_PASSWORD"),
                 from: Env::or(
                     "MFA_SMTP_FROM",
-                    "Adaptive MFA <no-reply@adaptive-mfa.localhost>".parse().expect("valid mailbox"),
+                    "Adaptive MFA <no-reply@adaptive-mfa.localhost>"
+                        .parse()
+                        .expect("valid mailbox"),
                 )?,
                 timeout: Duration::from_secs(Env::or("MFA_SMTP_TIMEOUT_SECS", 10)?),
             },

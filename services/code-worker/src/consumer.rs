@@ -26,9 +26,16 @@ pub struct CodeHandler {
 }
 
 impl CodeHandler {
-    async fn on_mfa_required(&self, cause: &Envelope, required: &MfaRequired, key: &str) -> Result<(), HandlerError> {
+    async fn on_mfa_required(
+        &self,
+        cause: &Envelope,
+        required: &MfaRequired,
+        key: &str,
+    ) -> Result<(), HandlerError> {
         if let Some(outcome) = self.store.outcome(required.challenge_id).await? {
-            self.publisher.publish(&self.topics.challenges, key, &outcome).await?;
+            self.publisher
+                .publish(&self.topics.challenges, key, &outcome)
+                .await?;
             return Ok(());
         }
         let now = Utc::now();
@@ -53,7 +60,10 @@ impl CodeHandler {
         let recipient = self.store.recipient(required.user_id).await?;
         let (event, sent) = match recipient {
             None => (failed("the account no longer exists".into()), false),
-            Some(_) if required.expires_at <= now => (failed("the challenge expired before its email was sent".into()), false),
+            Some(_) if required.expires_at <= now => (
+                failed("the challenge expired before its email was sent".into()),
+                false,
+            ),
             Some(to) => {
                 let email = CodeEmail {
                     to: &to,
@@ -82,8 +92,12 @@ impl CodeHandler {
             }
         };
         let outcome = Envelope::caused_by(cause, PRODUCER, Utc::now(), event);
-        self.store.record_outcome(required.challenge_id, &outcome, sent).await?;
-        self.publisher.publish(&self.topics.challenges, key, &outcome).await?;
+        self.store
+            .record_outcome(required.challenge_id, &outcome, sent)
+            .await?;
+        self.publisher
+            .publish(&self.topics.challenges, key, &outcome)
+            .await?;
         tracing::info!(challenge_id = %required.challenge_id, outcome = %outcome.event_type(), "challenge handled");
         Ok(())
     }
@@ -94,7 +108,10 @@ impl EventHandler for CodeHandler {
     async fn handle(&self, envelope: Envelope, key: &str) -> Result<(), HandlerError> {
         match &envelope.event {
             Event::MfaRequired(required) => self.on_mfa_required(&envelope, required, key).await,
-            other => Err(HandlerError::Skip(format!("{} is not for the code worker", other.event_type()))),
+            other => Err(HandlerError::Skip(format!(
+                "{} is not for the code worker",
+                other.event_type()
+            ))),
         }
     }
 }

@@ -85,7 +85,10 @@ impl CodeEmail<'_> {
     }
 
     pub fn message(&self, from: &Mailbox) -> Result<Message, EmailError> {
-        let to: Mailbox = self.to.parse().map_err(|e: lettre::address::AddressError| EmailError::Address(e.to_string()))?;
+        let to: Mailbox = self
+            .to
+            .parse()
+            .map_err(|e: lettre::address::AddressError| EmailError::Address(e.to_string()))?;
         Message::builder()
             .from(from.clone())
             .to(to)
@@ -124,7 +127,10 @@ impl Mailer {
         };
         let mut builder = builder.port(config.port).timeout(Some(config.timeout));
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), password.expose_secret().to_owned()));
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                password.expose_secret().to_owned(),
+            ));
         }
         Ok(Self {
             transport: builder.build(),
@@ -150,7 +156,10 @@ mod tests {
     fn names_the_code_validity_platform_browser_ip_and_what_to_do() {
         let now = Utc::now();
         let code = OtpCode::parse("042137").unwrap();
-        let ua = UserAgent::parse("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0").unwrap();
+        let ua = UserAgent::parse(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
+        )
+        .unwrap();
         let email = CodeEmail {
             to: "alice@example.com",
             code: &code,
@@ -169,8 +178,13 @@ mod tests {
             assert!(body.contains("203.0.113.7"));
             assert!(body.contains("Not you?"));
         }
-        let message = email.message(&"MFA <mfa@example.com>".parse().unwrap()).unwrap();
+        let message = email
+            .message(&"MFA <mfa@example.com>".parse().unwrap())
+            .unwrap();
         let raw = String::from_utf8(message.formatted()).unwrap();
-        assert!(raw.contains(&format!("Message-ID: <{}@adaptive-mfa>", email.challenge_id)));
+        assert!(raw.contains(&format!(
+            "Message-ID: <{}@adaptive-mfa>",
+            email.challenge_id
+        )));
     }
 }

@@ -41,7 +41,11 @@ impl Worker {
         ensure_topics(kafka).await?;
         let topics = Arc::new(kafka.topics());
         let publisher = Arc::new(KafkaPublisher::new(kafka)?);
-        let consumer = KafkaConsumer::new(kafka, &kafka.group_id("code-worker"), &[&topics.risk_decisions])?;
+        let consumer = KafkaConsumer::new(
+            kafka,
+            &kafka.group_id("code-worker"),
+            &[&topics.risk_decisions],
+        )?;
         Ok(Self {
             consumer,
             dead_letters: DeadLetters::new(publisher.clone(), topics.dead_letters.clone()),

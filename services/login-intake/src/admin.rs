@@ -59,9 +59,18 @@ pub async fn create_user(
     let password_hash = match request.password {
         Some(password) => {
             if !PASSWORD_BYTES.contains(&password.expose_secret().len()) {
-                return Err(ApiError::InvalidRequest("password must be 8 to 1024 bytes".into()));
+                return Err(ApiError::InvalidRequest(
+                    "password must be 8 to 1024 bytes".into(),
+                ));
             }
-            Some(state.intake.passwords.hash(password).await.map_err(|_| ApiError::Overloaded)?)
+            Some(
+                state
+                    .intake
+                    .passwords
+                    .hash(password)
+                    .await
+                    .map_err(|_| ApiError::Overloaded)?,
+            )
         }
         None => None,
     };

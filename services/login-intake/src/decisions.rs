@@ -99,7 +99,10 @@ impl DecisionWaiters {
     }
 
     fn forget(&self, attempt_id: AttemptId) {
-        self.waiting.lock().expect("waiters lock").remove(&attempt_id);
+        self.waiting
+            .lock()
+            .expect("waiters lock")
+            .remove(&attempt_id);
     }
 
     fn wake(&self, attempt_id: AttemptId) {
@@ -123,14 +126,22 @@ impl DecisionWaiters {
         E: From<sqlx::Error>,
     {
         let notify = self.register(attempt_id);
-        let _guard = ForgetOnDrop { waiters: self, attempt_id };
+        let _guard = ForgetOnDrop {
+            waiters: self,
+            attempt_id,
+        };
         submit.await?;
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let woken = tokio::time::timeout_at(deadline, notify.notified()).await.is_ok();
+            let woken = tokio::time::timeout_at(deadline, notify.notified())
+                .await
+                .is_ok();
             // Read on every wake and once more at the deadline, in case a notification was
             // missed (e.g. while the listener reconnected).
-            let decision = store.decision(attempt_id).await?.unwrap_or(StoredDecision::Pending);
+            let decision = store
+                .decision(attempt_id)
+                .await?
+                .unwrap_or(StoredDecision::Pending);
             if decision != StoredDecision::Pending || !woken {
                 return Ok(decision);
             }
@@ -148,7 +159,8 @@ impl DecisionWaiters {
                         loop {
                             match listener.recv().await {
                                 Ok(notification) => {
-                                    if let Ok(attempt_id) = AttemptId::parse(notification.payload()) {
+                                    if let Ok(attempt_id) = AttemptId::parse(notification.payload())
+                                    {
                                         self.wake(attempt_id);
                                     }
                                 }

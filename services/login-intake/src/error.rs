@@ -30,7 +30,11 @@ impl IntoResponse for ApiError {
         if let ApiError::Unavailable(reason) = &self {
             tracing::error!(%reason, "dependency unavailable");
             // The caller learns that we are down, not the internals of why.
-            return error_response(status, code, "the service is temporarily unavailable; retry shortly");
+            return error_response(
+                status,
+                code,
+                "the service is temporarily unavailable; retry shortly",
+            );
         }
         error_response(status, code, self.to_string())
     }

@@ -57,13 +57,17 @@ pub struct LoginRequestHandler {
 #[async_trait]
 impl MessageHandler for LoginRequestHandler {
     async fn handle(&self, message: IncomingMessage<'_>) -> Result<(), HandlerError> {
-        let (attempt_id, login) = LoginRequestMessage::parse(message.payload).map_err(HandlerError::Reject)?;
+        let (attempt_id, login) =
+            LoginRequestMessage::parse(message.payload).map_err(HandlerError::Reject)?;
         // Republishing on redelivery is harmless: the risk worker decides an attempt once.
-        self.intake.submit(attempt_id, login).await.map_err(|error| match error {
-            IntakeError::Overloaded => HandlerError::Retry("password pool full".into()),
-            IntakeError::Database(e) => e.into(),
-            IntakeError::Publish(e) => e.into(),
-        })
+        self.intake
+            .submit(attempt_id, login)
+            .await
+            .map_err(|error| match error {
+                IntakeError::Overloaded => HandlerError::Retry("password pool full".into()),
+                IntakeError::Database(e) => e.into(),
+                IntakeError::Publish(e) => e.into(),
+            })
     }
 }
 
@@ -81,7 +85,10 @@ mod tests {
         let password = br#"{"request_id":"0192f0c4-1111-7000-8000-000000000001","email":"a@example.com","company_id":"acme","auth_method":"password","platform":"ios","context":{"ip":"198.51.100.4","user_agent":"x"}}"#;
         assert!(LoginRequestMessage::parse(password).is_err());
         let extra = br#"{"request_id":"0192f0c4-1111-7000-8000-000000000001","email":"a@example.com","company_id":"acme","auth_method":"sso","platform":"ios","context":{"ip":"198.51.100.4","user_agent":"x"},"privileged":true}"#;
-        assert!(LoginRequestMessage::parse(extra).err().unwrap().contains("unknown field"));
+        assert!(LoginRequestMessage::parse(extra)
+            .err()
+            .unwrap()
+            .contains("unknown field"));
         assert!(LoginRequestMessage::parse(b"not json").is_err());
     }
 }

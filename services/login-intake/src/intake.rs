@@ -8,7 +8,9 @@ use chrono::Utc;
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use shared::bus::{EventPublisher, PublishError};
-use shared::domain::{AttemptId, AuthMethod, CompanyId, DeviceId, Email, Platform, PrimaryFactor, UserAgent};
+use shared::domain::{
+    AttemptId, AuthMethod, CompanyId, DeviceId, Email, Platform, PrimaryFactor, UserAgent,
+};
 use shared::events::{Envelope, Event, LoginAttempted};
 use shared::topics::Topics;
 
@@ -97,7 +99,11 @@ impl Intake {
             user_id,
             company_id: user.as_ref().map(|u| u.company_id.clone()),
             auth_method,
-            primary_factor: if succeeded { PrimaryFactor::Succeeded } else { PrimaryFactor::Failed },
+            primary_factor: if succeeded {
+                PrimaryFactor::Succeeded
+            } else {
+                PrimaryFactor::Failed
+            },
             privileged: user.as_ref().is_some_and(|u| u.privileged),
             platform: login.platform,
             ip: login.ip,

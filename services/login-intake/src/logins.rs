@@ -66,7 +66,10 @@ impl LoginRequest {
                     "password is required when auth_method is password".into(),
                 ))
             }
-            (method, None) => FirstFactor::Federated { method, company: None },
+            (method, None) => FirstFactor::Federated {
+                method,
+                company: None,
+            },
             (method, Some(_)) => {
                 return Err(ApiError::InvalidRequest(format!(
                     "no password is accepted when auth_method is {}",
@@ -85,7 +88,9 @@ impl LoginRequest {
     }
 }
 
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize, utoipa::ToSchema, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, serde::Serialize, serde::Deserialize, utoipa::ToSchema, PartialEq, Eq,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionStatus {
     Approved,
@@ -129,7 +134,10 @@ fn decision_response(attempt_id: AttemptId, decision: StoredDecision) -> Respons
             body.status = DecisionStatus::Approved;
             body.approved_after_mfa = Some(after_mfa);
         }
-        StoredDecision::MfaRequired { challenge_id, expires_at } => {
+        StoredDecision::MfaRequired {
+            challenge_id,
+            expires_at,
+        } => {
             body.status = DecisionStatus::MfaRequired;
             body.challenge_id = Some(challenge_id.as_uuid());
             body.expires_at = Some(expires_at);
@@ -163,9 +171,18 @@ pub async fn create_login(
     let attempt_id = AttemptId::new();
     let decision = state
         .waiters
-        .submit_and_wait(&state.intake.store, attempt_id, state.decision_wait, async {
-            state.intake.submit(attempt_id, login).await.map_err(ApiError::from)
-        })
+        .submit_and_wait(
+            &state.intake.store,
+            attempt_id,
+            state.decision_wait,
+            async {
+                state
+                    .intake
+                    .submit(attempt_id, login)
+                    .await
+                    .map_err(ApiError::from)
+            },
+        )
         .await?;
     Ok(decision_response(attempt_id, decision))
 }

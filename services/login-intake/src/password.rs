@@ -5,7 +5,9 @@
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
@@ -40,7 +42,9 @@ fn hash_now(password: &str) -> String {
 
 fn verify_now(password: &str, hash: &str) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(error) => {
             tracing::error!(%error, "stored password hash is unreadable");
             false
@@ -69,7 +73,10 @@ impl PasswordPool {
         Self { jobs, dummy_hash }
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, PoolFull> {
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PoolFull> {
         let (done, result) = oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = done.send(work());
@@ -83,7 +90,11 @@ impl PasswordPool {
 
     /// Checks `password` against `hash`, or against the dummy hash when there is none; the
     /// answer is false then, but it took the same time.
-    pub async fn verify(&self, password: SecretString, hash: Option<String>) -> Result<bool, PoolFull> {
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        hash: Option<String>,
+    ) -> Result<bool, PoolFull> {
         let dummy = Arc::clone(&self.dummy_hash);
         self.run(move || match hash {
             Some(hash) => verify_now(password.expose_secret(), &hash),
@@ -107,11 +118,23 @@ mod tests {
     #[tokio::test]
     async fn verifies_what_it_hashed() {
         let pool = PasswordPool::new(1, 4);
-        let hash = pool.hash(SecretString::from("correct horse")).await.unwrap();
+        let hash = pool
+            .hash(SecretString::from("correct horse"))
+            .await
+            .unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(pool.verify(SecretString::from("correct horse"), Some(hash.clone())).await.unwrap());
-        assert!(!pool.verify(SecretString::from("wrong"), Some(hash)).await.unwrap());
-        assert!(!pool.verify(SecretString::from("anything"), None).await.unwrap());
+        assert!(pool
+            .verify(SecretString::from("correct horse"), Some(hash.clone()))
+            .await
+            .unwrap());
+        assert!(!pool
+            .verify(SecretString::from("wrong"), Some(hash))
+            .await
+            .unwrap());
+        assert!(!pool
+            .verify(SecretString::from("anything"), None)
+            .await
+            .unwrap());
     }
 
     #[tokio::test]
@@ -129,6 +152,9 @@ mod tests {
                 refused += 1;
             }
         }
-        assert!(refused >= 1, "one thread and a queue of one cannot take eight checks at once");
+        assert!(
+            refused >= 1,
+            "one thread and a queue of one cannot take eight checks at once"
+        );
     }
 }

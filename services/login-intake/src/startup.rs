@@ -8,10 +8,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use shared::kafka::KafkaError;
 use shared::bus::DecodingHandler;
 use shared::health::{self, Readiness};
 use shared::http::{not_found, require_api_key, ApiKeys, MAX_BODY_BYTES};
+use shared::kafka::KafkaError;
 use shared::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaPublisher};
 use shared::shutdown::Shutdown;
 use sqlx::PgPool;
@@ -70,13 +70,29 @@ impl Application {
             waiters: DecisionWaiters::default(),
             decision_wait: config.decision_wait,
         };
-        let router = router(&config, state.clone(), Readiness { pool: pool.clone(), publisher: publisher.clone() });
+        let router = router(
+            &config,
+            state.clone(),
+            Readiness {
+                pool: pool.clone(),
+                publisher: publisher.clone(),
+            },
+        );
         let listener = TcpListener::bind(config.addr).await?;
-        Ok(Self { config, listener, router, pool, publisher, state })
+        Ok(Self {
+            config,
+            listener,
+            router,
+            pool,
+            publisher,
+            state,
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown`, then stops the consumers and flushes the producer.
@@ -92,13 +108,21 @@ impl Application {
             &[&topics.risk_decisions, &topics.verifications],
         )?;
         let decisions = tokio::spawn(decisions.run(
-            DecodingHandler(DecisionRecorder { pool: self.pool.clone() }),
+            DecodingHandler(DecisionRecorder {
+                pool: self.pool.clone(),
+            }),
             dead_letters.clone(),
             shutdown.clone(),
         ));
-        let ingress = KafkaConsumer::new(kafka, &kafka.group_id("login-intake-ingress"), &[&topics.login_requests])?;
+        let ingress = KafkaConsumer::new(
+            kafka,
+            &kafka.group_id("login-intake-ingress"),
+            &[&topics.login_requests],
+        )?;
         let ingress = tokio::spawn(ingress.run(
-            LoginRequestHandler { intake: self.state.intake.clone() },
+            LoginRequestHandler {
+                intake: self.state.intake.clone(),
+            },
             dead_letters,
             shutdown.clone(),
         ));
@@ -128,7 +152,10 @@ fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
         .merge(client_api)
         .merge(admin_api)
         .with_state(state)
-        .route("/openapi.json", get(|| async { Json(crate::openapi::ApiDoc::openapi()) }))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::ApiDoc::openapi()) }),
+        )
         .merge(health::routes(readiness))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -17,9 +17,16 @@ pub struct UserRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoredDecision {
     Pending,
-    Approved { after_mfa: bool },
-    MfaRequired { challenge_id: ChallengeId, expires_at: DateTime<Utc> },
-    Rejected { reason: String },
+    Approved {
+        after_mfa: bool,
+    },
+    MfaRequired {
+        challenge_id: ChallengeId,
+        expires_at: DateTime<Utc>,
+    },
+    Rejected {
+        reason: String,
+    },
 }
 
 #[derive(Clone)]
@@ -59,12 +66,14 @@ impl IntakeStore {
         .bind(email.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(user_id, company_id, password_hash, privileged)| UserRecord {
-            user_id: UserId::from_uuid(user_id),
-            company_id: CompanyId::parse(&company_id).expect("stored company ids are valid"),
-            password_hash,
-            privileged,
-        }))
+        Ok(row.map(
+            |(user_id, company_id, password_hash, privileged)| UserRecord {
+                user_id: UserId::from_uuid(user_id),
+                company_id: CompanyId::parse(&company_id).expect("stored company ids are valid"),
+                password_hash,
+                privileged,
+            },
+        ))
     }
 
     pub async fn create_user(&self, user: NewUser<'_>) -> Result<UserId, CreateUserError> {
@@ -98,7 +107,11 @@ impl IntakeStore {
 
     /// Records an accepted attempt; a second call for the same id (a redelivered Kafka
     /// request) changes nothing.
-    pub async fn record_attempt(&self, attempt_id: AttemptId, user_id: Option<UserId>) -> Result<(), sqlx::Error> {
+    pub async fn record_attempt(
+        &self,
+        attempt_id: AttemptId,
+        user_id: Option<UserId>,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query("INSERT INTO login_attempts (attempt_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(attempt_id.as_uuid())
             .bind(user_id.map(|u| u.as_uuid()))
@@ -108,8 +121,17 @@ impl IntakeStore {
     }
 
     /// None when no such attempt was ever accepted.
-    pub async fn decision(&self, attempt_id: AttemptId) -> Result<Option<StoredDecision>, sqlx::Error> {
-        type Row = (Option<String>, bool, Option<Uuid>, Option<DateTime<Utc>>, Option<String>);
+    pub async fn decision(
+        &self,
+        attempt_id: AttemptId,
+    ) -> Result<Option<StoredDecision>, sqlx::Error> {
+        type Row = (
+            Option<String>,
+            bool,
+            Option<Uuid>,
+            Option<DateTime<Utc>>,
+            Option<String>,
+        );
         let row: Option<Row> = sqlx::query_as(
             "SELECT status, approved_after_mfa, challenge_id, expires_at, reason
              FROM login_attempts WHERE attempt_id = $1",
@@ -117,18 +139,22 @@ impl IntakeStore {
         .bind(attempt_id.as_uuid())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(status, after_mfa, challenge_id, expires_at, reason)| {
-            match (status.as_deref(), challenge_id, expires_at) {
-                (Some("approved"), _, _) => StoredDecision::Approved { after_mfa },
-                (Some("mfa_required"), Some(challenge_id), Some(expires_at)) => StoredDecision::MfaRequired {
-                    challenge_id: ChallengeId::from_uuid(challenge_id),
-                    expires_at,
-                },
-                (Some("rejected"), _, _) => StoredDecision::Rejected {
-                    reason: reason.unwrap_or_else(|| "invalid_credentials".into()),
-                },
-                _ => StoredDecision::Pending,
-            }
-        }))
+        Ok(
+            row.map(|(status, after_mfa, challenge_id, expires_at, reason)| {
+                match (status.as_deref(), challenge_id, expires_at) {
+                    (Some("approved"), _, _) => StoredDecision::Approved { after_mfa },
+                    (Some("mfa_required"), Some(challenge_id), Some(expires_at)) => {
+                        StoredDecision::MfaRequired {
+                            challenge_id: ChallengeId::from_uuid(challenge_id),
+                            expires_at,
+                        }
+                    }
+                    (Some("rejected"), _, _) => StoredDecision::Rejected {
+                        reason: reason.unwrap_or_else(|| "invalid_credentials".into()),
+                    },
+                    _ => StoredDecision::Pending,
+                }
+            }),
+        )
     }
 }

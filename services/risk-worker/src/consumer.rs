@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use shared::bus::{EventHandler, EventPublisher, HandlerError};
-use shared::events::{Envelope, Event, LoginApproved, LoginAttempted, LoginRejected, MfaRequired};
 use shared::domain::ChallengeId;
+use shared::events::{Envelope, Event, LoginApproved, LoginAttempted, LoginRejected, MfaRequired};
 use shared::topics::Topics;
 
 use crate::rules::{decide, LoginFingerprint, Policy, Verdict};
@@ -33,12 +33,15 @@ impl RiskHandler {
         // A redelivered attempt gets the decision already made, published again (same
         // event id, so downstream handlers recognise it).
         if let Some(stored) = self.store.decision(cause.attempt_id).await? {
-            self.publisher.publish(&self.topics.risk_decisions, key, &stored).await?;
+            self.publisher
+                .publish(&self.topics.risk_decisions, key, &stored)
+                .await?;
             return Ok(());
         }
         let fingerprint = LoginFingerprint::of(attempt);
         let login_time = cause.occurred_at;
-        let window = chrono::Duration::from_std(self.policy.failed_attempts_window).unwrap_or(chrono::Duration::MAX);
+        let window = chrono::Duration::from_std(self.policy.failed_attempts_window)
+            .unwrap_or(chrono::Duration::MAX);
         let history = match attempt.user_id {
             Some(user_id) => {
                 self.store
@@ -57,13 +60,18 @@ impl RiskHandler {
             (Verdict::RequireMfa(reasons), Some(user_id)) => Event::MfaRequired(MfaRequired {
                 user_id,
                 challenge_id: ChallengeId::new_random(),
-                expires_at: now + chrono::Duration::from_std(self.policy.code_ttl).unwrap_or(chrono::Duration::MAX),
+                expires_at: now
+                    + chrono::Duration::from_std(self.policy.code_ttl)
+                        .unwrap_or(chrono::Duration::MAX),
                 reasons: reasons.clone(),
                 platform: attempt.platform,
                 ip: attempt.ip,
                 user_agent: attempt.user_agent.clone(),
             }),
-            (Verdict::Reject(reason), user_id) => Event::LoginRejected(LoginRejected { user_id, reason: *reason }),
+            (Verdict::Reject(reason), user_id) => Event::LoginRejected(LoginRejected {
+                user_id,
+                reason: *reason,
+            }),
             (_, None) => unreachable!("decide rejects logins without an account"),
         };
         let decision = Envelope::caused_by(cause, PRODUCER, now, event);
@@ -83,9 +91,14 @@ impl RiskHandler {
             decision
         } else {
             // Another delivery won the race; publish what it stored.
-            self.store.decision(cause.attempt_id).await?.unwrap_or(decision)
+            self.store
+                .decision(cause.attempt_id)
+                .await?
+                .unwrap_or(decision)
         };
-        self.publisher.publish(&self.topics.risk_decisions, key, &decision).await?;
+        self.publisher
+            .publish(&self.topics.risk_decisions, key, &decision)
+            .await?;
         tracing::info!(attempt_id = %cause.attempt_id, decision = %decision.event_type(), "decided");
         Ok(())
     }
@@ -96,13 +109,19 @@ impl EventHandler for RiskHandler {
     async fn handle(&self, envelope: Envelope, key: &str) -> Result<(), HandlerError> {
         match &envelope.event {
             Event::LoginAttempted(attempt) => {
-                self.on_login_attempted(&envelope, attempt, key, Utc::now()).await
+                self.on_login_attempted(&envelope, attempt, key, Utc::now())
+                    .await
             }
             Event::LoginApproved(approved) if approved.approved_after_mfa => {
-                self.store.learn_after_mfa(envelope.attempt_id, envelope.occurred_at).await?;
+                self.store
+                    .learn_after_mfa(envelope.attempt_id, envelope.occurred_at)
+                    .await?;
                 Ok(())
             }
-            other => Err(HandlerError::Skip(format!("{} is not for the risk worker", other.event_type()))),
+            other => Err(HandlerError::Skip(format!(
+                "{} is not for the risk worker",
+                other.event_type()
+            ))),
         }
     }
 }

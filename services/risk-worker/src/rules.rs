@@ -161,25 +161,51 @@ mod tests {
 
     #[test]
     fn first_login_needs_a_code() {
-        let verdict = decide(&attempt(AuthMethod::Password, false), &History::default(), &Policy::default());
+        let verdict = decide(
+            &attempt(AuthMethod::Password, false),
+            &History::default(),
+            &Policy::default(),
+        );
         assert_eq!(verdict, Verdict::RequireMfa(vec![RiskReason::FirstLogin]));
     }
 
     #[test]
     fn a_known_context_is_approved() {
-        assert_eq!(decide(&attempt(AuthMethod::Password, false), &known(), &Policy::default()), Verdict::Approve);
+        assert_eq!(
+            decide(
+                &attempt(AuthMethod::Password, false),
+                &known(),
+                &Policy::default()
+            ),
+            Verdict::Approve
+        );
     }
 
     #[test]
     fn each_new_attribute_is_a_reason() {
-        let history = History { knows_device: false, knows_browser: false, ..known() };
+        let history = History {
+            knows_device: false,
+            knows_browser: false,
+            ..known()
+        };
         assert_eq!(
-            decide(&attempt(AuthMethod::Password, false), &history, &Policy::default()),
+            decide(
+                &attempt(AuthMethod::Password, false),
+                &history,
+                &Policy::default()
+            ),
             Verdict::RequireMfa(vec![RiskReason::NewDevice, RiskReason::NewBrowser])
         );
-        let history = History { knows_network: false, ..known() };
+        let history = History {
+            knows_network: false,
+            ..known()
+        };
         assert_eq!(
-            decide(&attempt(AuthMethod::Password, false), &history, &Policy::default()),
+            decide(
+                &attempt(AuthMethod::Password, false),
+                &history,
+                &Policy::default()
+            ),
             Verdict::RequireMfa(vec![RiskReason::NewNetwork])
         );
     }
@@ -187,9 +213,18 @@ mod tests {
     #[test]
     fn a_burst_of_failures_needs_a_code_even_from_a_known_context() {
         let policy = Policy::default();
-        let below = History { recent_failures: 4, ..known() };
-        assert_eq!(decide(&attempt(AuthMethod::Password, false), &below, &policy), Verdict::Approve);
-        let at = History { recent_failures: 5, ..known() };
+        let below = History {
+            recent_failures: 4,
+            ..known()
+        };
+        assert_eq!(
+            decide(&attempt(AuthMethod::Password, false), &below, &policy),
+            Verdict::Approve
+        );
+        let at = History {
+            recent_failures: 5,
+            ..known()
+        };
         assert_eq!(
             decide(&attempt(AuthMethod::Password, false), &at, &policy),
             Verdict::RequireMfa(vec![RiskReason::FailedAttemptsBurst])
@@ -200,30 +235,66 @@ mod tests {
     fn wrong_passwords_and_unknown_accounts_are_rejected() {
         let mut wrong = attempt(AuthMethod::Password, false);
         wrong.primary_factor = PrimaryFactor::Failed;
-        assert_eq!(decide(&wrong, &known(), &Policy::default()), Verdict::Reject(RejectionReason::InvalidCredentials));
+        assert_eq!(
+            decide(&wrong, &known(), &Policy::default()),
+            Verdict::Reject(RejectionReason::InvalidCredentials)
+        );
         let mut unknown = attempt(AuthMethod::Password, false);
         unknown.user_id = None;
         unknown.primary_factor = PrimaryFactor::Failed;
-        assert_eq!(decide(&unknown, &History::default(), &Policy::default()), Verdict::Reject(RejectionReason::InvalidCredentials));
+        assert_eq!(
+            decide(&unknown, &History::default(), &Policy::default()),
+            Verdict::Reject(RejectionReason::InvalidCredentials)
+        );
     }
 
     #[test]
     fn federated_logins_challenge_only_privileged_users() {
         let policy = Policy::default();
-        assert_eq!(decide(&attempt(AuthMethod::Sso, false), &History::default(), &policy), Verdict::Approve);
-        assert_eq!(decide(&attempt(AuthMethod::Google, false), &History::default(), &policy), Verdict::Approve);
         assert_eq!(
-            decide(&attempt(AuthMethod::Sso, true), &History::default(), &policy),
+            decide(
+                &attempt(AuthMethod::Sso, false),
+                &History::default(),
+                &policy
+            ),
+            Verdict::Approve
+        );
+        assert_eq!(
+            decide(
+                &attempt(AuthMethod::Google, false),
+                &History::default(),
+                &policy
+            ),
+            Verdict::Approve
+        );
+        assert_eq!(
+            decide(
+                &attempt(AuthMethod::Sso, true),
+                &History::default(),
+                &policy
+            ),
             Verdict::RequireMfa(vec![RiskReason::FirstLogin])
         );
-        assert_eq!(decide(&attempt(AuthMethod::Google, true), &known(), &policy), Verdict::Approve);
+        assert_eq!(
+            decide(&attempt(AuthMethod::Google, true), &known(), &policy),
+            Verdict::Approve
+        );
     }
 
     #[test]
     fn networks_are_prefixes() {
-        assert_eq!(network_of("198.51.100.23".parse().unwrap()), "198.51.100.0/24");
-        assert_eq!(network_of("::ffff:198.51.100.23".parse().unwrap()), "198.51.100.0/24");
-        assert_eq!(network_of("2001:db8:abcd:12::1".parse().unwrap()), "2001:db8:abcd::/48");
+        assert_eq!(
+            network_of("198.51.100.23".parse().unwrap()),
+            "198.51.100.0/24"
+        );
+        assert_eq!(
+            network_of("::ffff:198.51.100.23".parse().unwrap()),
+            "198.51.100.0/24"
+        );
+        assert_eq!(
+            network_of("2001:db8:abcd:12::1".parse().unwrap()),
+            "2001:db8:abcd::/48"
+        );
     }
 
     #[test]

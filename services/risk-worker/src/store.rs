@@ -121,7 +121,11 @@ impl RiskStore {
     }
 
     /// The user passed MFA for `attempt_id`: its fingerprint becomes known. Idempotent.
-    pub async fn learn_after_mfa(&self, attempt_id: AttemptId, at: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    pub async fn learn_after_mfa(
+        &self,
+        attempt_id: AttemptId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let row: Option<(uuid::Uuid, String, String, String)> = sqlx::query_as(
             "UPDATE risk_decisions SET learned_at = $2
@@ -135,7 +139,11 @@ impl RiskStore {
         let Some((user_id, device, network, browser)) = row else {
             return Ok(false);
         };
-        let fingerprint = LoginFingerprint { device, network, browser };
+        let fingerprint = LoginFingerprint {
+            device,
+            network,
+            browser,
+        };
         learn(&mut tx, UserId::from_uuid(user_id), &fingerprint, at).await?;
         tx.commit().await?;
         Ok(true)

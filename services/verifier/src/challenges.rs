@@ -20,7 +20,10 @@ pub struct ChallengeRow {
 
 /// Locks the challenge's row for the rest of the transaction, so two concurrent tries are
 /// judged one after the other (a code can't be accepted twice).
-pub async fn lock(tx: &mut Transaction<'_, Postgres>, challenge_id: ChallengeId) -> Result<Option<ChallengeRow>, sqlx::Error> {
+pub async fn lock(
+    tx: &mut Transaction<'_, Postgres>,
+    challenge_id: ChallengeId,
+) -> Result<Option<ChallengeRow>, sqlx::Error> {
     type Row = (Uuid, Uuid, Vec<u8>, Uuid, String, DateTime<Utc>, i32);
     let row: Option<Row> = sqlx::query_as(
         "SELECT attempt_id, user_id, code_hash, mfa_required_event_id, status, expires_at, failed_attempts
@@ -29,26 +32,40 @@ pub async fn lock(tx: &mut Transaction<'_, Postgres>, challenge_id: ChallengeId)
     .bind(challenge_id.as_uuid())
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(row.map(|(attempt_id, user_id, code_hash, mfa_required_event_id, status, expires_at, failed_attempts)| ChallengeRow {
-        attempt_id: AttemptId::from_uuid(attempt_id),
-        user_id: UserId::from_uuid(user_id),
-        code_hash,
-        mfa_required_event_id,
-        state: ChallengeState {
-            status: match status.as_str() {
-                "used" => ChallengeStatus::Used,
-                "locked" => ChallengeStatus::Locked,
-                "superseded" => ChallengeStatus::Superseded,
-                _ => ChallengeStatus::Pending,
-            },
+    Ok(row.map(
+        |(
+            attempt_id,
+            user_id,
+            code_hash,
+            mfa_required_event_id,
+            status,
             expires_at,
-            failed_attempts: failed_attempts.try_into().unwrap_or(0),
+            failed_attempts,
+        )| ChallengeRow {
+            attempt_id: AttemptId::from_uuid(attempt_id),
+            user_id: UserId::from_uuid(user_id),
+            code_hash,
+            mfa_required_event_id,
+            state: ChallengeState {
+                status: match status.as_str() {
+                    "used" => ChallengeStatus::Used,
+                    "locked" => ChallengeStatus::Locked,
+                    "superseded" => ChallengeStatus::Superseded,
+                    _ => ChallengeStatus::Pending,
+                },
+                expires_at,
+                failed_attempts: failed_attempts.try_into().unwrap_or(0),
+            },
         },
-    }))
+    ))
 }
 
 /// Records what the verdict changes: a use, a wrong try, a lock.
-pub async fn record(tx: &mut Transaction<'_, Postgres>, challenge_id: ChallengeId, verdict: Verdict) -> Result<(), sqlx::Error> {
+pub async fn record(
+    tx: &mut Transaction<'_, Postgres>,
+    challenge_id: ChallengeId,
+    verdict: Verdict,
+) -> Result<(), sqlx::Error> {
     let statement = match verdict {
         Verdict::Approved => "UPDATE challenges SET status = 'used', finished_at = now() WHERE challenge_id = $1",
         Verdict::WrongCode { .. } => {
@@ -60,6 +77,9 @@ pub async fn record(tx: &mut Transaction<'_, Postgres>, challenge_id: ChallengeI
         }
         Verdict::Locked | Verdict::Expired | Verdict::AlreadyUsed | Verdict::Superseded => return Ok(()),
     };
-    sqlx::query(statement).bind(challenge_id.as_uuid()).execute(&mut **tx).await?;
+    sqlx::query(statement)
+        .bind(challenge_id.as_uuid())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

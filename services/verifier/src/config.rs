@@ -18,7 +18,10 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             infra: InfraConfig::from_env()?,
-            addr: Env::or("MFA_VERIFIER_ADDR", "127.0.0.1:8081".parse().expect("valid"))?,
+            addr: Env::or(
+                "MFA_VERIFIER_ADDR",
+                "127.0.0.1:8081".parse().expect("valid"),
+            )?,
             api_keys: api_keys_from_env()?,
             code_hmac_secret: Env::secret("MFA_CODE_HMAC_SECRET")?,
             max_attempts: Env::or("MFA_CODE_MAX_ATTEMPTS", 5)?,

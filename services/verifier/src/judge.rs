@@ -22,7 +22,9 @@ pub struct ChallengeState {
 pub enum Verdict {
     Approved,
     /// Wrong code; the challenge still takes `attempts_remaining` more.
-    WrongCode { attempts_remaining: u32 },
+    WrongCode {
+        attempts_remaining: u32,
+    },
     /// This wrong code was the last one allowed: the challenge is now locked.
     LockedNow,
     /// Locked earlier: even the right code is refused.
@@ -59,7 +61,9 @@ pub fn judge(
     if failed >= max_attempts {
         Verdict::LockedNow
     } else {
-        Verdict::WrongCode { attempts_remaining: max_attempts - failed }
+        Verdict::WrongCode {
+            attempts_remaining: max_attempts - failed,
+        }
     }
 }
 
@@ -88,9 +92,19 @@ mod tests {
     #[test]
     fn wrong_codes_count_down_then_lock() {
         let (state, now) = pending(0);
-        assert_eq!(judge(&state, now, 5, || false), Verdict::WrongCode { attempts_remaining: 4 });
+        assert_eq!(
+            judge(&state, now, 5, || false),
+            Verdict::WrongCode {
+                attempts_remaining: 4
+            }
+        );
         let (state, now) = pending(3);
-        assert_eq!(judge(&state, now, 5, || false), Verdict::WrongCode { attempts_remaining: 1 });
+        assert_eq!(
+            judge(&state, now, 5, || false),
+            Verdict::WrongCode {
+                attempts_remaining: 1
+            }
+        );
         let (state, now) = pending(4);
         assert_eq!(judge(&state, now, 5, || false), Verdict::LockedNow);
     }
@@ -111,7 +125,10 @@ mod tests {
     #[test]
     fn expiry_is_inclusive() {
         let (state, _) = pending(0);
-        assert_eq!(judge(&state, state.expires_at, 5, || true), Verdict::Expired);
+        assert_eq!(
+            judge(&state, state.expires_at, 5, || true),
+            Verdict::Expired
+        );
         let just_before = state.expires_at - chrono::Duration::milliseconds(1);
         assert_eq!(judge(&state, just_before, 5, || true), Verdict::Approved);
     }

@@ -55,22 +55,40 @@ impl Application {
             max_attempts: config.max_attempts,
         };
         let api = Router::new()
-            .route("/v1/challenges/{challenge_id}/verify", post(crate::verify::verify))
-            .route_layer(from_fn_with_state(ApiKeys::new(&config.api_keys), require_api_key))
+            .route(
+                "/v1/challenges/{challenge_id}/verify",
+                post(crate::verify::verify),
+            )
+            .route_layer(from_fn_with_state(
+                ApiKeys::new(&config.api_keys),
+                require_api_key,
+            ))
             .with_state(state);
         let router = Router::new()
             .merge(api)
-            .route("/openapi.json", get(|| async { Json(crate::openapi::ApiDoc::openapi()) }))
-            .merge(health::routes(Readiness { pool, publisher: publisher.clone() }))
+            .route(
+                "/openapi.json",
+                get(|| async { Json(crate::openapi::ApiDoc::openapi()) }),
+            )
+            .merge(health::routes(Readiness {
+                pool,
+                publisher: publisher.clone(),
+            }))
             .fallback(not_found)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(TraceLayer::new_for_http());
         let listener = TcpListener::bind(config.addr).await?;
-        Ok(Self { listener, router, publisher })
+        Ok(Self {
+            listener,
+            router,
+            publisher,
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub async fn run(self, mut shutdown: Shutdown) -> Result<(), StartupError> {

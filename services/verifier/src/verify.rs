@@ -65,8 +65,10 @@ pub async fn verify(
     Path(challenge_id): Path<String>,
     JsonBody(request): JsonBody<VerifyRequest>,
 ) -> Result<Json<VerifyApproved>, VerifyError> {
-    let challenge_id = ChallengeId::parse(&challenge_id).map_err(|_| VerifyError::UnknownChallenge)?;
-    let code = OtpCode::parse(&request.code).map_err(|e| VerifyError::InvalidRequest(e.to_string()))?;
+    let challenge_id =
+        ChallengeId::parse(&challenge_id).map_err(|_| VerifyError::UnknownChallenge)?;
+    let code =
+        OtpCode::parse(&request.code).map_err(|e| VerifyError::InvalidRequest(e.to_string()))?;
 
     let mut tx = state.pool.begin().await?;
     let challenge = challenges::lock(&mut tx, challenge_id)
@@ -74,7 +76,9 @@ pub async fn verify(
         .ok_or(VerifyError::UnknownChallenge)?;
     let now = Utc::now();
     let verdict = judge(&challenge.state, now, state.max_attempts, || {
-        state.hasher.matches(challenge_id, &code, &challenge.code_hash)
+        state
+            .hasher
+            .matches(challenge_id, &code, &challenge.code_hash)
     });
     challenges::record(&mut tx, challenge_id, verdict).await?;
 
@@ -86,7 +90,10 @@ pub async fn verify(
     let mut cause = challenge.mfa_required_event_id;
     for event in events {
         let envelope = Envelope::new(PRODUCER, challenge.attempt_id, Some(cause), now, event);
-        state.publisher.publish(&state.topics.verifications, &key, &envelope).await?;
+        state
+            .publisher
+            .publish(&state.topics.verifications, &key, &envelope)
+            .await?;
         cause = envelope.event_id;
     }
     tx.commit().await?;
@@ -98,7 +105,9 @@ pub async fn verify(
             attempt_id: challenge.attempt_id.as_uuid(),
             user_id: challenge.user_id.as_uuid(),
         })),
-        Verdict::WrongCode { attempts_remaining } => Err(VerifyError::InvalidCode { attempts_remaining }),
+        Verdict::WrongCode { attempts_remaining } => {
+            Err(VerifyError::InvalidCode { attempts_remaining })
+        }
         Verdict::LockedNow | Verdict::Locked => Err(VerifyError::TooManyAttempts),
         Verdict::Expired => Err(VerifyError::ExpiredCode),
         Verdict::AlreadyUsed => Err(VerifyError::AlreadyUsed),
@@ -109,18 +118,28 @@ pub async fn verify(
 /// The events a try produces, in order: each after the first is caused by the one before.
 fn events_for(verdict: Verdict, user_id: UserId, challenge_id: ChallengeId) -> Vec<Event> {
     let failed = |reason, attempts_remaining| {
-        vec![Event::MfaFailed(MfaFailed { user_id, challenge_id, reason, attempts_remaining })]
+        vec![Event::MfaFailed(MfaFailed {
+            user_id,
+            challenge_id,
+            reason,
+            attempts_remaining,
+        })]
     };
     match verdict {
         Verdict::Approved => vec![
-            Event::MfaSucceeded(MfaSucceeded { user_id, challenge_id }),
+            Event::MfaSucceeded(MfaSucceeded {
+                user_id,
+                challenge_id,
+            }),
             Event::LoginApproved(LoginApproved {
                 user_id,
                 approved_after_mfa: true,
                 challenge_id: Some(challenge_id),
             }),
         ],
-        Verdict::WrongCode { attempts_remaining } => failed(MfaFailureReason::InvalidCode, attempts_remaining),
+        Verdict::WrongCode { attempts_remaining } => {
+            failed(MfaFailureReason::InvalidCode, attempts_remaining)
+        }
         Verdict::LockedNow | Verdict::Locked => failed(MfaFailureReason::TooManyAttempts, 0),
         Verdict::Expired => failed(MfaFailureReason::Expired, 0),
         Verdict::Superseded => failed(MfaFailureReason::Superseded, 0),

@@ -4,7 +4,9 @@ use super::ParseError;
 
 /// The opaque id a client keeps per browser or app install: 1-128 characters of
 /// `A-Z a-z 0-9 . _ : -`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct DeviceId(#[schemars(regex(pattern = r"^[A-Za-z0-9._:-]{1,128}$"))] String);
 
@@ -46,7 +48,9 @@ impl From<DeviceId> for String {
 
 /// The end user's User-Agent header as the client backend saw it: printable, at most 1024
 /// characters (real ones are far shorter; longer ones are abuse).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct UserAgent(String);
 

@@ -66,6 +66,9 @@ mod tests {
         for code in &codes {
             leading[(code.expose().as_bytes()[0] - b'0') as usize] += 1;
         }
-        assert!(leading.iter().all(|&n| (100..=320).contains(&n)), "{leading:?}");
+        assert!(
+            leading.iter().all(|&n| (100..=320).contains(&n)),
+            "{leading:?}"
+        );
     }
 }
