@@ -51,14 +51,14 @@ impl RiskHandler {
             None => Default::default(),
         };
         let verdict = decide(attempt, &history, &self.policy);
-        let event = match (&verdict, attempt.user_id) {
-            (Verdict::Approve, Some(user_id)) => Event::LoginApproved(LoginApproved {
-                user_id,
+        let event = match &verdict {
+            Verdict::Approve { user_id } => Event::LoginApproved(LoginApproved {
+                user_id: *user_id,
                 approved_after_mfa: false,
                 challenge_id: None,
             }),
-            (Verdict::RequireMfa(reasons), Some(user_id)) => Event::MfaRequired(MfaRequired {
-                user_id,
+            Verdict::RequireMfa { user_id, reasons } => Event::MfaRequired(MfaRequired {
+                user_id: *user_id,
                 challenge_id: ChallengeId::new_random(),
                 expires_at: now
                     + chrono::Duration::from_std(self.policy.code_ttl)
@@ -68,11 +68,10 @@ impl RiskHandler {
                 ip: attempt.ip,
                 user_agent: attempt.user_agent.clone(),
             }),
-            (Verdict::Reject(reason), user_id) => Event::LoginRejected(LoginRejected {
-                user_id,
+            Verdict::Reject(reason) => Event::LoginRejected(LoginRejected {
+                user_id: attempt.user_id,
                 reason: *reason,
             }),
-            (_, None) => unreachable!("decide rejects logins without an account"),
         };
         let decision = Envelope::caused_by(cause, PRODUCER, now, event);
         let stored = self
@@ -84,7 +83,7 @@ impl RiskHandler {
                 fingerprint: &fingerprint,
                 occurred_at: login_time,
                 failed: matches!(verdict, Verdict::Reject(_)),
-                learn_now: matches!(verdict, Verdict::Approve),
+                learn_now: matches!(verdict, Verdict::Approve { .. }),
             })
             .await?;
         let decision = if stored {

@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use shared::domain::{DeviceId, PrimaryFactor};
+use shared::domain::{DeviceId, PrimaryFactor, UserId};
 use shared::events::{LoginAttempted, RejectionReason, RiskReason};
 use shared::user_agent::UserAgentSummary;
 
@@ -92,17 +92,23 @@ pub struct History {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    Approve,
-    RequireMfa(Vec<RiskReason>),
+    Approve {
+        user_id: UserId,
+    },
+    RequireMfa {
+        user_id: UserId,
+        reasons: Vec<RiskReason>,
+    },
     Reject(RejectionReason),
 }
 
 pub fn decide(attempt: &LoginAttempted, history: &History, policy: &Policy) -> Verdict {
-    if attempt.primary_factor == PrimaryFactor::Failed || attempt.user_id.is_none() {
+    let (Some(user_id), PrimaryFactor::Succeeded) = (attempt.user_id, attempt.primary_factor)
+    else {
         return Verdict::Reject(RejectionReason::InvalidCredentials);
-    }
+    };
     if attempt.auth_method.is_federated() && !attempt.privileged {
-        return Verdict::Approve;
+        return Verdict::Approve { user_id };
     }
     let mut reasons = Vec::new();
     if !history.has_approved_login {
@@ -122,16 +128,16 @@ pub fn decide(attempt: &LoginAttempted, history: &History, policy: &Policy) -> V
         reasons.push(RiskReason::FailedAttemptsBurst);
     }
     if reasons.is_empty() {
-        Verdict::Approve
+        Verdict::Approve { user_id }
     } else {
-        Verdict::RequireMfa(reasons)
+        Verdict::RequireMfa { user_id, reasons }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::{AuthMethod, Platform, UserAgent, UserId};
+    use shared::domain::{AuthMethod, Platform, UserAgent};
 
     const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
@@ -149,6 +155,19 @@ mod tests {
         }
     }
 
+    fn approve(login: &LoginAttempted) -> Verdict {
+        Verdict::Approve {
+            user_id: login.user_id.unwrap(),
+        }
+    }
+
+    fn require(login: &LoginAttempted, reasons: Vec<RiskReason>) -> Verdict {
+        Verdict::RequireMfa {
+            user_id: login.user_id.unwrap(),
+            reasons,
+        }
+    }
+
     fn known() -> History {
         History {
             has_approved_login: true,
@@ -161,124 +180,92 @@ mod tests {
 
     #[test]
     fn first_login_needs_a_code() {
-        let verdict = decide(
-            &attempt(AuthMethod::Password, false),
-            &History::default(),
-            &Policy::default(),
-        );
-        assert_eq!(verdict, Verdict::RequireMfa(vec![RiskReason::FirstLogin]));
+        let login = attempt(AuthMethod::Password, false);
+        let verdict = decide(&login, &History::default(), &Policy::default());
+        assert_eq!(verdict, require(&login, vec![RiskReason::FirstLogin]));
     }
 
     #[test]
     fn a_known_context_is_approved() {
+        let login = attempt(AuthMethod::Password, false);
         assert_eq!(
-            decide(
-                &attempt(AuthMethod::Password, false),
-                &known(),
-                &Policy::default()
-            ),
-            Verdict::Approve
+            decide(&login, &known(), &Policy::default()),
+            approve(&login)
         );
     }
 
     #[test]
     fn each_new_attribute_is_a_reason() {
+        let login = attempt(AuthMethod::Password, false);
         let history = History {
             knows_device: false,
             knows_browser: false,
             ..known()
         };
         assert_eq!(
-            decide(
-                &attempt(AuthMethod::Password, false),
-                &history,
-                &Policy::default()
-            ),
-            Verdict::RequireMfa(vec![RiskReason::NewDevice, RiskReason::NewBrowser])
+            decide(&login, &history, &Policy::default()),
+            require(&login, vec![RiskReason::NewDevice, RiskReason::NewBrowser])
         );
         let history = History {
             knows_network: false,
             ..known()
         };
         assert_eq!(
-            decide(
-                &attempt(AuthMethod::Password, false),
-                &history,
-                &Policy::default()
-            ),
-            Verdict::RequireMfa(vec![RiskReason::NewNetwork])
+            decide(&login, &history, &Policy::default()),
+            require(&login, vec![RiskReason::NewNetwork])
         );
     }
 
     #[test]
     fn a_burst_of_failures_needs_a_code_even_from_a_known_context() {
         let policy = Policy::default();
+        let login = attempt(AuthMethod::Password, false);
         let below = History {
             recent_failures: 4,
             ..known()
         };
-        assert_eq!(
-            decide(&attempt(AuthMethod::Password, false), &below, &policy),
-            Verdict::Approve
-        );
+        assert_eq!(decide(&login, &below, &policy), approve(&login));
         let at = History {
             recent_failures: 5,
             ..known()
         };
         assert_eq!(
-            decide(&attempt(AuthMethod::Password, false), &at, &policy),
-            Verdict::RequireMfa(vec![RiskReason::FailedAttemptsBurst])
+            decide(&login, &at, &policy),
+            require(&login, vec![RiskReason::FailedAttemptsBurst])
         );
     }
 
     #[test]
     fn wrong_passwords_and_unknown_accounts_are_rejected() {
+        let rejected = Verdict::Reject(RejectionReason::InvalidCredentials);
         let mut wrong = attempt(AuthMethod::Password, false);
         wrong.primary_factor = PrimaryFactor::Failed;
-        assert_eq!(
-            decide(&wrong, &known(), &Policy::default()),
-            Verdict::Reject(RejectionReason::InvalidCredentials)
-        );
+        assert_eq!(decide(&wrong, &known(), &Policy::default()), rejected);
         let mut unknown = attempt(AuthMethod::Password, false);
         unknown.user_id = None;
         unknown.primary_factor = PrimaryFactor::Failed;
         assert_eq!(
             decide(&unknown, &History::default(), &Policy::default()),
-            Verdict::Reject(RejectionReason::InvalidCredentials)
+            rejected
         );
     }
 
     #[test]
     fn federated_logins_challenge_only_privileged_users() {
         let policy = Policy::default();
-        assert_eq!(
-            decide(
-                &attempt(AuthMethod::Sso, false),
-                &History::default(),
-                &policy
-            ),
-            Verdict::Approve
-        );
-        assert_eq!(
-            decide(
-                &attempt(AuthMethod::Google, false),
-                &History::default(),
-                &policy
-            ),
-            Verdict::Approve
-        );
-        assert_eq!(
-            decide(
-                &attempt(AuthMethod::Sso, true),
-                &History::default(),
-                &policy
-            ),
-            Verdict::RequireMfa(vec![RiskReason::FirstLogin])
-        );
-        assert_eq!(
-            decide(&attempt(AuthMethod::Google, true), &known(), &policy),
-            Verdict::Approve
-        );
+        for method in [AuthMethod::Sso, AuthMethod::Google] {
+            let member = attempt(method, false);
+            assert_eq!(
+                decide(&member, &History::default(), &policy),
+                approve(&member)
+            );
+            let admin = attempt(method, true);
+            assert_eq!(
+                decide(&admin, &History::default(), &policy),
+                require(&admin, vec![RiskReason::FirstLogin])
+            );
+            assert_eq!(decide(&admin, &known(), &policy), approve(&admin));
+        }
     }
 
     #[test]
