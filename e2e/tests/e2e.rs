@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::kafka::{produce, read_topic, wait_for_message};
+use support::secrets::digit_runs;
 use support::*;
 
 const PASSWORD: &str = "correct horse battery";
@@ -748,28 +749,6 @@ async fn the_event_log_is_schema_valid_and_holds_no_secrets() {
     }
 }
 
-/// Every maximal run of digits in the event's string values, timestamps aside.
-fn digit_runs(value: &Value) -> Vec<String> {
-    let mut runs = Vec::new();
-    fn walk(value: &Value, key: &str, runs: &mut Vec<String>) {
-        match value {
-            Value::String(s) if !key.ends_with("_at") => {
-                runs.extend(
-                    s.split(|c: char| !c.is_ascii_digit())
-                        .filter(|r| !r.is_empty())
-                        .map(str::to_owned),
-                );
-            }
-            Value::Number(n) => runs.push(n.to_string()),
-            Value::Array(items) => items.iter().for_each(|v| walk(v, key, runs)),
-            Value::Object(map) => map.iter().for_each(|(k, v)| walk(v, k, runs)),
-            _ => {}
-        }
-    }
-    walk(value, "", &mut runs);
-    runs
-}
-
 /// 11. A client backend publishes an SSO login straight to Kafka and gets its decision on the
 /// decisions topic; a malformed request goes to the dead-letter topic with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -781,36 +760,21 @@ async fn sso_logins_published_to_kafka_get_a_decision() {
     system.create_user(&admin, None, "sso-co", true).await;
     let topics = system.kafka.topics();
 
-    let request = |email: &str, company: &str| {
-        let request_id = uuid::Uuid::now_v7().to_string();
-        let body = json!({ "request_id": request_id, "email": email, "company_id": company, "auth_method": "sso",
-                           "platform": "android", "context": { "ip": HOME_IP, "user_agent": "AcmeApp/5.2 (Android 14)", "device_id": "phone-1" } });
-        (request_id, body)
+    // Publishes an SSO login request as a client backend would; returns its request_id.
+    let request = |email: String, company: &'static str| {
+        let kafka = system.kafka.clone();
+        let topic = topics.login_requests.clone();
+        async move {
+            let request_id = uuid::Uuid::now_v7().to_string();
+            let body = json!({ "request_id": request_id, "email": email, "company_id": company, "auth_method": "sso",
+                               "platform": "android", "context": { "ip": HOME_IP, "user_agent": "AcmeApp/5.2 (Android 14)", "device_id": "phone-1" } });
+            produce(&kafka, &topic, "any-key", body.to_string().as_bytes()).await;
+            request_id
+        }
     };
-    let (member_request, body) = request(&member, "sso-co");
-    produce(
-        &system.kafka,
-        &topics.login_requests,
-        "any-key",
-        body.to_string().as_bytes(),
-    )
-    .await;
-    let (admin_request, body) = request(&admin, "sso-co");
-    produce(
-        &system.kafka,
-        &topics.login_requests,
-        "any-key",
-        body.to_string().as_bytes(),
-    )
-    .await;
-    let (wrong_company, body) = request(&member, "other-co");
-    produce(
-        &system.kafka,
-        &topics.login_requests,
-        "any-key",
-        body.to_string().as_bytes(),
-    )
-    .await;
+    let member_request = request(member.clone(), "sso-co").await;
+    let admin_request = request(admin.clone(), "sso-co").await;
+    let wrong_company = request(member.clone(), "other-co").await;
     produce(
         &system.kafka,
         &topics.login_requests,

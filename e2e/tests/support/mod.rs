@@ -5,6 +5,7 @@
 
 pub mod kafka;
 pub mod mail;
+pub mod secrets;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

@@ -1,0 +1,187 @@
+//! Attacks on the running services, and the defence each one meets. See SECURITY.md.
+//!
+//! This binary installs a trace-level JSON log subscriber for everything it runs, so that the
+//! leak test sees every line the services write at any level.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::kafka::read_topic;
+use support::secrets::digit_runs;
+use support::*;
+
+const PASSWORD: &str = "correct horse battery";
+const HOME_IP: &str = "198.51.100.23";
+
+/// Every log line written by this test binary once `capture_logs` ran.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(|| Capture)
+            .init();
+    });
+}
+
+/// Codes, passwords, API keys and the HMAC secret appear in no log line (any level) and no
+/// event, through a whole flow: MFA with a wrong then a right code, a wrong password, an
+/// unknown email.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_a_log_line_or_an_event() {
+    capture_logs();
+    let system = spawn_system().await;
+    let email = unique_email("leak");
+    let wrong_password = "Tr0ub4dor&3-wrong";
+    system
+        .create_user(&email, Some(PASSWORD), "acme", false)
+        .await;
+
+    let login = system
+        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
+        .await;
+    let challenge = login.body["challenge_id"].as_str().unwrap().to_owned();
+    let code = system.mail.wait_for_code(&email, 1).await;
+    let wrong_code = if code == "424242" { "424243" } else { "424242" };
+    assert_eq!(system.verify(&challenge, wrong_code).await.status, 401);
+    assert_eq!(system.verify(&challenge, &code).await.status, 200);
+    let rejected = system
+        .login(&email, wrong_password, Some("d1"), HOME_IP, CHROME_WINDOWS)
+        .await;
+    assert_eq!(rejected.body["status"], "rejected");
+    let unknown = system
+        .login(
+            &unique_email("nobody"),
+            wrong_password,
+            None,
+            HOME_IP,
+            FIREFOX_LINUX,
+        )
+        .await;
+    assert_eq!(unknown.body["status"], "rejected");
+    let second = system
+        .login(&email, PASSWORD, Some("d2"), HOME_IP, FIREFOX_LINUX)
+        .await;
+    let second_code = system.mail.wait_for_code(&email, 2).await;
+    assert_eq!(
+        system
+            .verify(second.body["challenge_id"].as_str().unwrap(), &second_code)
+            .await
+            .status,
+        200
+    );
+    // Let the consumers finish what the last calls set off.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| Value::String(line.to_owned())))
+        .collect();
+    assert!(
+        lines.len() > 50,
+        "trace logging captured only {} lines",
+        lines.len()
+    );
+    let topics = system.kafka.topics();
+    let mut records: Vec<Value> = lines;
+    for topic in topics.all() {
+        records.extend(read_topic(&system.kafka, topic).into_iter().map(|(_, v)| v));
+    }
+
+    let texts = [PASSWORD, wrong_password, API_KEY, ADMIN_KEY, HMAC_SECRET];
+    let codes = [code.as_str(), wrong_code, second_code.as_str()];
+    for record in &records {
+        let text = record.to_string();
+        for secret in texts {
+            assert!(!text.contains(secret), "{secret:?} leaked in {text}");
+        }
+        let runs = digit_runs(record);
+        for code in codes {
+            assert!(
+                !runs.iter().any(|run| run == code),
+                "code {code} leaked in {text}"
+            );
+        }
+    }
+}
+
+/// An unknown email and a wrong password take the same time: both run one argon2id check and
+/// the same path through the risk worker. Interleaved samples, compared by their medians (the
+/// one timed test we keep, because the property is about time itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_email_and_wrong_password_take_the_same_time() {
+    capture_logs();
+    let system = spawn_system().await;
+    let email = unique_email("timing");
+    system
+        .create_user(&email, Some(PASSWORD), "acme", false)
+        .await;
+
+    let mut wrong_password = Vec::new();
+    let mut unknown_email = Vec::new();
+    for round in 0..150 {
+        // Alternate which goes first, so a slow patch of the machine hits both alike.
+        let order = if round % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for known in order {
+            let target = if known {
+                email.clone()
+            } else {
+                unique_email("ghost")
+            };
+            let started = Instant::now();
+            let answer = system
+                .login(
+                    &target,
+                    "not the password",
+                    Some("d1"),
+                    HOME_IP,
+                    CHROME_WINDOWS,
+                )
+                .await;
+            let elapsed = started.elapsed();
+            assert_eq!(answer.body["status"], "rejected");
+            if known {
+                wrong_password.push(elapsed)
+            } else {
+                unknown_email.push(elapsed)
+            }
+        }
+    }
+    let median = |samples: &mut Vec<Duration>| {
+        samples.sort();
+        samples[samples.len() / 2].as_secs_f64()
+    };
+    let (known, unknown) = (median(&mut wrong_password), median(&mut unknown_email));
+    let gap = (known - unknown).abs() / known.min(unknown);
+    println!(
+        "median wrong password {:.1} ms, unknown email {:.1} ms, gap {:.1}%",
+        known * 1e3,
+        unknown * 1e3,
+        gap * 100.0
+    );
+    assert!(gap <= 0.10, "the medians differ by {:.1}%", gap * 100.0);
+}
