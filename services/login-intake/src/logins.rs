@@ -50,6 +50,14 @@ pub struct LoginContext {
 }
 
 impl LoginRequest {
+    /// The whole boundary for a raw body: strict JSON, then the rules between fields. The
+    /// HTTP handler gets the same result through `JsonBody` and `into_login`.
+    pub fn parse(body: &[u8]) -> Result<NewLogin, ApiError> {
+        let request: LoginRequest =
+            serde_json::from_slice(body).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+        request.into_login()
+    }
+
     fn into_login(self) -> Result<NewLogin, ApiError> {
         let first_factor = match (self.auth_method, self.password) {
             (AuthMethod::Password, Some(password)) => {

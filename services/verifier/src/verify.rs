@@ -37,6 +37,19 @@ pub struct VerifyRequest {
     pub code: String,
 }
 
+impl VerifyRequest {
+    /// The code in a raw body, parsed as strictly as the handler does.
+    pub fn parse(body: &[u8]) -> Result<OtpCode, VerifyError> {
+        let request: VerifyRequest =
+            serde_json::from_slice(body).map_err(|e| VerifyError::InvalidRequest(e.to_string()))?;
+        request.code()
+    }
+
+    fn code(&self) -> Result<OtpCode, VerifyError> {
+        OtpCode::parse(&self.code).map_err(|e| VerifyError::InvalidRequest(e.to_string()))
+    }
+}
+
 #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct VerifyApproved {
     /// Always `approved`.
@@ -67,8 +80,7 @@ pub async fn verify(
 ) -> Result<Json<VerifyApproved>, VerifyError> {
     let challenge_id =
         ChallengeId::parse(&challenge_id).map_err(|_| VerifyError::UnknownChallenge)?;
-    let code =
-        OtpCode::parse(&request.code).map_err(|e| VerifyError::InvalidRequest(e.to_string()))?;
+    let code = request.code()?;
 
     let mut tx = state.pool.begin().await?;
     let challenge = challenges::lock(&mut tx, challenge_id)
