@@ -2,6 +2,10 @@
 //! over the challenge id and the code. A stolen table is useless without the secret, and the
 //! same code in two challenges hashes differently. Written by the code worker, checked by the
 //! verifier, in constant time.
+//!
+//! Rotating the secret: deploy the new one as `MFA_CODE_HMAC_SECRET` and the old one as
+//! `MFA_CODE_HMAC_PREVIOUS_SECRET`; codes hashed under the old secret keep working until they
+//! expire (one code lifetime), then the previous secret can be removed.
 
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
@@ -17,6 +21,8 @@ pub const MIN_SECRET_BYTES: usize = 32;
 #[derive(Clone)]
 pub struct CodeHasher {
     secret: SecretString,
+    /// Still accepted by `matches`, never used by `hash`.
+    previous: Option<SecretString>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -25,14 +31,23 @@ pub struct WeakSecret;
 
 impl CodeHasher {
     pub fn new(secret: SecretString) -> Result<Self, WeakSecret> {
-        if secret.expose_secret().len() < MIN_SECRET_BYTES {
-            return Err(WeakSecret);
-        }
-        Ok(Self { secret })
+        Self::rotating(secret, None)
     }
 
-    fn mac(&self, challenge_id: ChallengeId, code: &OtpCode) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(self.secret.expose_secret().as_bytes())
+    /// A hasher that also accepts codes hashed under `previous`.
+    pub fn rotating(
+        secret: SecretString,
+        previous: Option<SecretString>,
+    ) -> Result<Self, WeakSecret> {
+        let strong = |s: &SecretString| s.expose_secret().len() >= MIN_SECRET_BYTES;
+        if !strong(&secret) || !previous.as_ref().is_none_or(strong) {
+            return Err(WeakSecret);
+        }
+        Ok(Self { secret, previous })
+    }
+
+    fn mac_with(secret: &SecretString, challenge_id: ChallengeId, code: &OtpCode) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(secret.expose_secret().as_bytes())
             .expect("HMAC takes keys of any length");
         mac.update(challenge_id.as_uuid().as_bytes());
         mac.update(code.expose().as_bytes());
@@ -40,15 +55,24 @@ impl CodeHasher {
     }
 
     pub fn hash(&self, challenge_id: ChallengeId, code: &OtpCode) -> Vec<u8> {
-        self.mac(challenge_id, code)
+        Self::mac_with(&self.secret, challenge_id, code)
             .finalize()
             .into_bytes()
             .to_vec()
     }
 
-    /// Constant-time comparison with the stored hash.
+    /// Constant-time comparison with the stored hash, under the current secret or the
+    /// previous one. Both are always computed, so the time does not tell which matched.
     pub fn matches(&self, challenge_id: ChallengeId, code: &OtpCode, stored: &[u8]) -> bool {
-        self.mac(challenge_id, code).verify_slice(stored).is_ok()
+        let current = Self::mac_with(&self.secret, challenge_id, code)
+            .verify_slice(stored)
+            .is_ok();
+        let previous = self.previous.as_ref().is_some_and(|previous| {
+            Self::mac_with(previous, challenge_id, code)
+                .verify_slice(stored)
+                .is_ok()
+        });
+        current | previous
     }
 }
 
@@ -69,6 +93,28 @@ mod tests {
         assert!(hasher.matches(challenge, &code, &stored));
         assert!(!hasher.matches(challenge, &OtpCode::parse("123457").unwrap(), &stored));
         assert!(!hasher.matches(ChallengeId::new_random(), &code, &stored));
+    }
+
+    #[test]
+    fn a_rotated_secret_still_accepts_codes_of_the_previous_one() {
+        let old = hasher();
+        let challenge = ChallengeId::new_random();
+        let code = OtpCode::parse("654321").unwrap();
+        let stored = old.hash(challenge, &code);
+        let rotated = CodeHasher::rotating(
+            SecretString::from("the new secret, also long enough!!!"),
+            Some(SecretString::from("a test secret that is long enough!!")),
+        )
+        .unwrap();
+        assert!(rotated.matches(challenge, &code, &stored));
+        assert_ne!(
+            rotated.hash(challenge, &code),
+            stored,
+            "new codes use the new secret"
+        );
+        let forgotten =
+            CodeHasher::new(SecretString::from("the new secret, also long enough!!!")).unwrap();
+        assert!(!forgotten.matches(challenge, &code, &stored));
     }
 
     #[test]

@@ -148,6 +148,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         addr: "127.0.0.1:0".parse().unwrap(),
         api_keys: vec![SecretString::from(API_KEY)],
         code_hmac_secret: SecretString::from(HMAC_SECRET),
+        code_hmac_previous_secret: None,
         max_attempts: 5,
     })
     .await

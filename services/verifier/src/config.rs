@@ -10,6 +10,8 @@ pub struct Config {
     pub addr: SocketAddr,
     pub api_keys: Vec<SecretString>,
     pub code_hmac_secret: SecretString,
+    /// The secret before the last rotation, accepted until the codes it hashed expired.
+    pub code_hmac_previous_secret: Option<SecretString>,
     /// Wrong codes a challenge takes; the last one locks it.
     pub max_attempts: u32,
 }
@@ -24,6 +26,7 @@ impl Config {
             )?,
             api_keys: api_keys_from_env()?,
             code_hmac_secret: Env::secret("MFA_CODE_HMAC_SECRET")?,
+            code_hmac_previous_secret: Env::optional_secret("MFA_CODE_HMAC_PREVIOUS_SECRET"),
             max_attempts: Env::or("MFA_CODE_MAX_ATTEMPTS", 5)?,
         })
     }

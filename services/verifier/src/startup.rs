@@ -42,7 +42,10 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let hasher = CodeHasher::new(config.code_hmac_secret.clone())?;
+        let hasher = CodeHasher::rotating(
+            config.code_hmac_secret.clone(),
+            config.code_hmac_previous_secret.clone(),
+        )?;
         let pool = shared::db::connect(&config.infra.database_url, 20).await?;
         shared::db::migrate(&pool).await?;
         ensure_topics(&config.infra.kafka).await?;
