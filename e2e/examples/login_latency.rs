@@ -7,7 +7,8 @@
 //!
 //! Run: `scripts/run` in one terminal, then `cargo run -p e2e --example login_latency [N]`.
 //! Settings: MFA_INTAKE_URL (default http://127.0.0.1:8080), MFA_VERIFIER_URL
-//! (http://127.0.0.1:8081), MFA_API_KEYS / MFA_ADMIN_API_KEY (the dev keys of scripts/run),
+//! (http://127.0.0.1:8081), MFA_ADMIN_API_KEY (the dev key of scripts/run; a client key is
+//! created with it),
 //! MFA_MAILDEV_URL (from .stack/stack.env) to read the enrolment code.
 
 use std::time::{Duration, Instant};
@@ -128,14 +129,23 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(100);
-    let client = Client {
+    let mut client = Client {
         http: reqwest::Client::new(),
         intake: env_or("MFA_INTAKE_URL", "http://127.0.0.1:8080"),
         verifier: env_or("MFA_VERIFIER_URL", "http://127.0.0.1:8081"),
-        api_key: env_or("MFA_API_KEYS", "dev-client-key"),
+        api_key: String::new(),
         admin_key: env_or("MFA_ADMIN_API_KEY", "dev-admin-key"),
         maildev: stack_setting("MFA_MAILDEV_URL"),
     };
+    let (status, key) = client
+        .post(
+            format!("{}/v1/admin/api-keys", client.intake),
+            &client.admin_key,
+            json!({ "company_id": "bench", "name": "login_latency" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    client.api_key = key["api_key"].as_str().unwrap().to_owned();
     let run = uuid::Uuid::new_v4().simple().to_string();
     let member = format!("bench-sso-{run}@example.com");
     let user = format!("bench-pw-{run}@example.com");

@@ -356,8 +356,8 @@ async fn privileged_sso_users_do_mfa_and_others_do_not() {
     let system = spawn_system().await;
     let admin = unique_email("admin");
     let member = unique_email("member");
-    system.create_user(&admin, None, "sso-co", true).await;
-    system.create_user(&member, None, "sso-co", false).await;
+    system.create_user(&admin, None, "acme", true).await;
+    system.create_user(&member, None, "acme", false).await;
 
     for method in ["sso", "google"] {
         let sso = |email: &str| {
@@ -431,14 +431,18 @@ async fn platforms_and_bad_requests() {
             system
                 .http
                 .post(&url)
-                .bearer_auth(API_KEY)
+                .bearer_auth(&system.api_key)
                 .json(&unknown_platform),
             422,
             "invalid_request",
         ),
         (
             "missing field",
-            system.http.post(&url).bearer_auth(API_KEY).json(&missing),
+            system
+                .http
+                .post(&url)
+                .bearer_auth(&system.api_key)
+                .json(&missing),
             422,
             "invalid_request",
         ),
@@ -447,20 +451,28 @@ async fn platforms_and_bad_requests() {
             system
                 .http
                 .post(&url)
-                .bearer_auth(API_KEY)
+                .bearer_auth(&system.api_key)
                 .json(&unknown_field),
             422,
             "invalid_request",
         ),
         (
             "bad ip",
-            system.http.post(&url).bearer_auth(API_KEY).json(&bad_ip),
+            system
+                .http
+                .post(&url)
+                .bearer_auth(&system.api_key)
+                .json(&bad_ip),
             422,
             "invalid_request",
         ),
         (
             "bad email",
-            system.http.post(&url).bearer_auth(API_KEY).json(&bad_email),
+            system
+                .http
+                .post(&url)
+                .bearer_auth(&system.api_key)
+                .json(&bad_email),
             422,
             "invalid_request",
         ),
@@ -469,7 +481,7 @@ async fn platforms_and_bad_requests() {
             system
                 .http
                 .post(&url)
-                .bearer_auth(API_KEY)
+                .bearer_auth(&system.api_key)
                 .header("content-type", "application/json")
                 .body("{\"email\":"),
             400,
@@ -477,7 +489,11 @@ async fn platforms_and_bad_requests() {
         ),
         (
             "not JSON",
-            system.http.post(&url).bearer_auth(API_KEY).body("email=x"),
+            system
+                .http
+                .post(&url)
+                .bearer_auth(&system.api_key)
+                .body("email=x"),
             415,
             "unsupported_media_type",
         ),
@@ -486,7 +502,7 @@ async fn platforms_and_bad_requests() {
             system
                 .http
                 .post(&url)
-                .bearer_auth(API_KEY)
+                .bearer_auth(&system.api_key)
                 .header("content-type", "application/json")
                 .body(format!("{{\"email\":\"{}\"}}", "a".repeat(64 * 1024))),
             413,
@@ -509,7 +525,7 @@ async fn platforms_and_bad_requests() {
             system
                 .http
                 .post(format!("{}/v1/admin/users", system.intake_url))
-                .bearer_auth(API_KEY)
+                .bearer_auth(&system.api_key)
                 .json(&json!({})),
             401,
             "invalid_api_key",
@@ -542,7 +558,7 @@ async fn platforms_and_bad_requests() {
                     system.verifier_url,
                     uuid::Uuid::new_v4()
                 ))
-                .bearer_auth(API_KEY)
+                .bearer_auth(&system.api_key)
                 .json(&json!({"code": "123456", "x": 1})),
             422,
             "invalid_request",

@@ -119,18 +119,3 @@ impl KafkaConfig {
         format!("{}.{service}", self.namespace)
     }
 }
-
-/// Client API keys, from `MFA_API_KEYS` (comma-separated).
-pub fn api_keys_from_env() -> Result<Vec<SecretString>, ConfigError> {
-    let raw = Env::secret("MFA_API_KEYS")?;
-    let keys: Vec<SecretString> = secrecy::ExposeSecret::expose_secret(&raw)
-        .split(',')
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .map(SecretString::from)
-        .collect();
-    if keys.is_empty() {
-        return Err(ConfigError::Missing("MFA_API_KEYS".into()));
-    }
-    Ok(keys)
-}

@@ -209,6 +209,8 @@ pub struct LoginApproved {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MfaRequired {
     pub user_id: UserId,
+    /// The account's company: only its API keys may verify the challenge.
+    pub company_id: CompanyId,
     pub challenge_id: ChallengeId,
     pub expires_at: DateTime<Utc>,
     pub reasons: Vec<RiskReason>,

@@ -1,5 +1,6 @@
 //! What every HTTP service shares: the `{error, message}` error body, a JSON extractor whose
-//! rejections use it, client API-key authentication, and the 404 fallback.
+//! rejections use it, admin-key authentication, and the 404 fallback. (Client API keys live
+//! in the database: see `crate::api_keys`.)
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request, State};
@@ -84,39 +85,29 @@ fn data_error_message(error: &axum::extract::rejection::JsonDataError) -> String
         .unwrap_or_else(|| error.body_text())
 }
 
-/// The API keys of client backends, kept as SHA-256 digests: the raw keys are not held in
-/// memory after start-up, and comparing digests in constant time leaks nothing about a key.
+/// The admin credential, from configuration. Held as a SHA-256 digest and compared in
+/// constant time, so neither memory dumps nor response times give it away.
 #[derive(Clone)]
-pub struct ApiKeys {
-    digests: std::sync::Arc<Vec<[u8; 32]>>,
+pub struct AdminKey {
+    digest: [u8; 32],
 }
 
-impl ApiKeys {
-    pub fn new(keys: &[SecretString]) -> Self {
+impl AdminKey {
+    pub fn new(key: &SecretString) -> Self {
         Self {
-            digests: std::sync::Arc::new(keys.iter().map(|k| digest(k.expose_secret())).collect()),
+            digest: Sha256::digest(key.expose_secret().as_bytes()).into(),
         }
     }
 
     pub fn accepts(&self, presented: &str) -> bool {
-        let presented = digest(presented);
-        // Check every key, so the time taken does not depend on which one matched.
-        self.digests
-            .iter()
-            .fold(subtle::Choice::from(0), |found, known| {
-                found | known.ct_eq(&presented)
-            })
-            .into()
+        let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        self.digest.ct_eq(&presented).into()
     }
 }
 
-fn digest(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
-}
-
-/// Middleware: the request must carry `Authorization: Bearer <key>` with a known key.
-pub async fn require_api_key(
-    State(keys): State<ApiKeys>,
+/// Middleware: the request must carry `Authorization: Bearer <admin key>`.
+pub async fn require_admin_key(
+    State(key): State<AdminKey>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -129,12 +120,12 @@ pub async fn require_api_key(
         None => error_response(
             StatusCode::UNAUTHORIZED,
             "missing_api_key",
-            "send the API key as Authorization: Bearer <key>",
+            "send the admin key as Authorization: Bearer <key>",
         ),
-        Some(key) if !keys.accepts(key.trim()) => error_response(
+        Some(presented) if !key.accepts(presented.trim()) => error_response(
             StatusCode::UNAUTHORIZED,
             "invalid_api_key",
-            "the API key is not valid",
+            "the admin key is not valid",
         ),
         Some(_) => next.run(request).await,
     }
@@ -164,14 +155,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn api_keys_accept_only_known_keys() {
-        let keys = ApiKeys::new(&[
-            SecretString::from("first-key"),
-            SecretString::from("second-key"),
-        ]);
-        assert!(keys.accepts("first-key"));
-        assert!(keys.accepts("second-key"));
-        assert!(!keys.accepts("first-ke"));
-        assert!(!keys.accepts(""));
+    fn the_admin_key_accepts_only_itself() {
+        let key = AdminKey::new(&SecretString::from("the-admin-key"));
+        assert!(key.accepts("the-admin-key"));
+        assert!(!key.accepts("the-admin-ke"));
+        assert!(!key.accepts(""));
     }
 }

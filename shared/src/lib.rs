@@ -5,6 +5,7 @@
 //! Services depend on the small interfaces in [`bus`] rather than on Kafka directly, so that a
 //! later single-binary mode can swap in an in-process bus without touching their logic.
 
+pub mod api_keys;
 pub mod bus;
 pub mod code_hash;
 pub mod config;

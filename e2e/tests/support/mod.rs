@@ -19,7 +19,6 @@ use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 pub use mail::MailBox;
 
-pub const API_KEY: &str = "test-client-key-0123456789";
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 pub const HMAC_SECRET: &str = "test-hmac-secret-that-is-at-least-32-bytes";
 
@@ -83,6 +82,8 @@ impl Default for Options {
 }
 
 pub struct TestSystem {
+    /// A client API key of company `acme`, for every platform.
+    pub api_key: String,
     pub intake_url: String,
     pub verifier_url: String,
     pub kafka: KafkaConfig,
@@ -133,7 +134,6 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
     let intake = login_intake::startup::Application::build(login_intake::config::Config {
         infra: infra.clone(),
         addr: "127.0.0.1:0".parse().unwrap(),
-        api_keys: vec![SecretString::from(API_KEY)],
         admin_api_key: SecretString::from(ADMIN_KEY),
         decision_wait: options.decision_wait,
         argon2_threads: 2,
@@ -146,7 +146,6 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
     let verifier = verifier::startup::Application::build(verifier::config::Config {
         infra: infra.clone(),
         addr: "127.0.0.1:0".parse().unwrap(),
-        api_keys: vec![SecretString::from(API_KEY)],
         code_hmac_secret: SecretString::from(HMAC_SECRET),
         code_hmac_previous_secret: None,
         max_attempts: 5,
@@ -186,7 +185,8 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
     tokio::spawn(risk.run(shutdown.clone()));
     tokio::spawn(code.run(shutdown));
 
-    TestSystem {
+    let mut system = TestSystem {
+        api_key: String::new(),
         intake_url,
         verifier_url,
         kafka,
@@ -194,7 +194,9 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         http: reqwest::Client::new(),
         mail: MailBox::new(&env.maildev_url),
         _shutdown: trigger,
-    }
+    };
+    system.api_key = system.create_api_key("acme", None).await;
+    system
 }
 
 /// A unique address, so tests sharing the SMTP server never read each other's mail.
@@ -238,11 +240,27 @@ impl TestSystem {
         response.body["user_id"].as_str().unwrap().to_owned()
     }
 
+    /// A new client API key of `company`, for `platforms` (all when None).
+    pub async fn create_api_key(&self, company: &str, platforms: Option<&[&str]>) -> String {
+        let response = self
+            .send(
+                self.http
+                    .post(format!("{}/v1/admin/api-keys", self.intake_url))
+                    .bearer_auth(ADMIN_KEY)
+                    .json(
+                        &json!({ "company_id": company, "name": "tests", "platforms": platforms }),
+                    ),
+            )
+            .await;
+        assert_eq!(response.status, 201, "create API key: {}", response.body);
+        response.body["api_key"].as_str().unwrap().to_owned()
+    }
+
     pub async fn post_login(&self, body: Value) -> Response {
         self.send(
             self.http
                 .post(format!("{}/v1/logins", self.intake_url))
-                .bearer_auth(API_KEY)
+                .bearer_auth(&self.api_key)
                 .json(&body),
         )
         .await
@@ -271,7 +289,7 @@ impl TestSystem {
         self.send(
             self.http
                 .get(format!("{}/v1/logins/{attempt_id}", self.intake_url))
-                .bearer_auth(API_KEY),
+                .bearer_auth(&self.api_key),
         )
         .await
     }
@@ -283,7 +301,7 @@ impl TestSystem {
                     "{}/v1/challenges/{challenge_id}/verify",
                     self.verifier_url
                 ))
-                .bearer_auth(API_KEY)
+                .bearer_auth(&self.api_key)
                 .json(&json!({ "code": code })),
         )
         .await

@@ -2,7 +2,7 @@
 //! status) through its own module.
 
 use chrono::{DateTime, Utc};
-use shared::domain::{AttemptId, ChallengeId, UserId};
+use shared::domain::{AttemptId, ChallengeId, CompanyId, UserId};
 use shared::events::Envelope;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -16,6 +16,7 @@ pub struct NewChallenge {
     pub challenge_id: ChallengeId,
     pub attempt_id: AttemptId,
     pub user_id: UserId,
+    pub company_id: CompanyId,
     pub code_hash: Vec<u8>,
     pub expires_at: DateTime<Utc>,
     pub cause_event_id: Uuid,
@@ -65,8 +66,9 @@ impl ChallengeStore {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO challenges (challenge_id, attempt_id, user_id, code_hash, expires_at, mfa_required_event_id)
-             VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO challenges
+               (challenge_id, attempt_id, user_id, code_hash, expires_at, mfa_required_event_id, company_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (challenge_id) DO UPDATE SET code_hash = EXCLUDED.code_hash
              WHERE challenges.email_sent_at IS NULL AND challenges.outcome_event IS NULL",
         )
@@ -76,6 +78,7 @@ impl ChallengeStore {
         .bind(&challenge.code_hash)
         .bind(challenge.expires_at)
         .bind(challenge.cause_event_id)
+        .bind(challenge.company_id.as_str())
         .execute(&mut *tx)
         .await?;
         tx.commit().await

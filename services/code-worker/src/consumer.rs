@@ -52,6 +52,7 @@ impl CodeHandler {
                 challenge_id: required.challenge_id,
                 attempt_id: cause.attempt_id,
                 user_id: required.user_id,
+                company_id: required.company_id.clone(),
                 code_hash: self.hasher.hash(required.challenge_id, &code),
                 expires_at: required.expires_at,
                 cause_event_id: cause.event_id,

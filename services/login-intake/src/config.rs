@@ -2,14 +2,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use shared::config::{api_keys_from_env, ConfigError, Env, InfraConfig};
+use shared::config::{ConfigError, Env, InfraConfig};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub infra: InfraConfig,
     /// `MFA_INTAKE_ADDR`; port 0 picks a free one (tests).
     pub addr: SocketAddr,
-    pub api_keys: Vec<SecretString>,
     pub admin_api_key: SecretString,
     /// How long `POST /v1/logins` waits for the decision before answering `pending`.
     pub decision_wait: Duration,
@@ -25,7 +24,6 @@ impl Config {
         Ok(Self {
             infra: InfraConfig::from_env()?,
             addr: Env::or("MFA_INTAKE_ADDR", "127.0.0.1:8080".parse().expect("valid"))?,
-            api_keys: api_keys_from_env()?,
             admin_api_key: Env::secret("MFA_ADMIN_API_KEY")?,
             decision_wait: Duration::from_millis(Env::or("MFA_DECISION_WAIT_MS", 3000)?),
             argon2_threads: Env::or("MFA_ARGON2_THREADS", cores)?,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use shared::bus::{EventHandler, HandlerError};
-use shared::domain::AttemptId;
+use shared::domain::{AttemptId, CompanyId};
 use shared::events::{Envelope, Event, RejectionReason};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -118,6 +118,7 @@ impl DecisionWaiters {
         &self,
         store: &IntakeStore,
         attempt_id: AttemptId,
+        company: &CompanyId,
         wait: Duration,
         submit: F,
     ) -> Result<StoredDecision, E>
@@ -139,7 +140,7 @@ impl DecisionWaiters {
             // Read on every wake and once more at the deadline, in case a notification was
             // missed (e.g. while the listener reconnected).
             let decision = store
-                .decision(attempt_id)
+                .decision(attempt_id, company)
                 .await?
                 .unwrap_or(StoredDecision::Pending);
             if decision != StoredDecision::Pending || !woken {

@@ -12,6 +12,10 @@ pub enum ApiError {
     UnknownAttempt,
     #[error("an account with this email already exists")]
     EmailTaken,
+    #[error("this API key may not speak for platform {0}")]
+    PlatformNotAllowed(shared::domain::Platform),
+    #[error("no API key with this id")]
+    UnknownApiKey,
     #[error("too many password checks are queued; retry shortly")]
     Overloaded,
     #[error("a dependency is unavailable: {0}")]
@@ -24,6 +28,8 @@ impl IntoResponse for ApiError {
             ApiError::InvalidRequest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
             ApiError::UnknownAttempt => (StatusCode::NOT_FOUND, "unknown_attempt"),
             ApiError::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
+            ApiError::PlatformNotAllowed(_) => (StatusCode::FORBIDDEN, "platform_not_allowed"),
+            ApiError::UnknownApiKey => (StatusCode::NOT_FOUND, "unknown_api_key"),
             ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
         };

@@ -26,27 +26,32 @@ pub struct LoginRequestMessage {
     pub context: LoginContext,
 }
 
+/// A request that passed the boundary.
+pub struct ParsedLoginRequest {
+    pub attempt_id: AttemptId,
+    pub company: CompanyId,
+    pub login: NewLogin,
+}
+
 impl LoginRequestMessage {
-    pub fn parse(payload: &[u8]) -> Result<(AttemptId, NewLogin), String> {
+    pub fn parse(payload: &[u8]) -> Result<ParsedLoginRequest, String> {
         let request: LoginRequestMessage =
             serde_json::from_slice(payload).map_err(|e| format!("invalid login request: {e}"))?;
         if !request.auth_method.is_federated() {
             return Err("invalid login request: auth_method must be sso or google".into());
         }
-        Ok((
-            AttemptId::from_uuid(request.request_id),
-            NewLogin {
+        Ok(ParsedLoginRequest {
+            attempt_id: AttemptId::from_uuid(request.request_id),
+            company: request.company_id,
+            login: NewLogin {
                 email: request.email,
-                first_factor: FirstFactor::Federated {
-                    method: request.auth_method,
-                    company: Some(request.company_id),
-                },
+                first_factor: FirstFactor::Federated(request.auth_method),
                 platform: request.platform,
                 ip: request.context.ip,
                 user_agent: request.context.user_agent,
                 device_id: request.context.device_id,
             },
-        ))
+        })
     }
 }
 
@@ -57,11 +62,10 @@ pub struct LoginRequestHandler {
 #[async_trait]
 impl MessageHandler for LoginRequestHandler {
     async fn handle(&self, message: IncomingMessage<'_>) -> Result<(), HandlerError> {
-        let (attempt_id, login) =
-            LoginRequestMessage::parse(message.payload).map_err(HandlerError::Reject)?;
+        let request = LoginRequestMessage::parse(message.payload).map_err(HandlerError::Reject)?;
         // Republishing on redelivery is harmless: the risk worker decides an attempt once.
         self.intake
-            .submit(attempt_id, login)
+            .submit(request.attempt_id, &request.company, request.login)
             .await
             .map_err(|error| match error {
                 IntakeError::Overloaded => HandlerError::Retry("password pool full".into()),
@@ -78,9 +82,13 @@ mod tests {
     #[test]
     fn parses_a_federated_request_strictly() {
         let ok = br#"{"request_id":"0192f0c4-1111-7000-8000-000000000001","email":"A@Example.com","company_id":"acme","auth_method":"sso","platform":"ios","context":{"ip":"198.51.100.4","user_agent":"AcmeApp/3.1 iOS/17.2"}}"#;
-        let (attempt, login) = LoginRequestMessage::parse(ok).unwrap();
-        assert_eq!(attempt.to_string(), "0192f0c4-1111-7000-8000-000000000001");
-        assert_eq!(login.email.as_str(), "a@example.com");
+        let parsed = LoginRequestMessage::parse(ok).unwrap();
+        assert_eq!(
+            parsed.attempt_id.to_string(),
+            "0192f0c4-1111-7000-8000-000000000001"
+        );
+        assert_eq!(parsed.company.as_str(), "acme");
+        assert_eq!(parsed.login.email.as_str(), "a@example.com");
 
         let password = br#"{"request_id":"0192f0c4-1111-7000-8000-000000000001","email":"a@example.com","company_id":"acme","auth_method":"password","platform":"ios","context":{"ip":"198.51.100.4","user_agent":"x"}}"#;
         assert!(LoginRequestMessage::parse(password).is_err());

@@ -22,12 +22,8 @@ pub const PRODUCER: &str = "login-intake";
 /// How the user proved themselves before MFA.
 pub enum FirstFactor {
     Password(SecretString),
-    /// The client backend authenticated the user with SSO or Google. `company` is set when
-    /// the request names one (Kafka ingress): the account must belong to it.
-    Federated {
-        method: AuthMethod,
-        company: Option<CompanyId>,
-    },
+    /// The client backend authenticated the user with SSO or Google.
+    Federated(AuthMethod),
 }
 
 /// A login as parsed at the boundary.
@@ -69,9 +65,20 @@ pub fn partition_key(user_id: Option<shared::domain::UserId>, email: &Email) -> 
 
 impl Intake {
     /// Accepts a login under `attempt_id`: once this returned `Ok`, the `LoginAttempted` is on
-    /// the broker and the risk worker will decide it.
-    pub async fn submit(&self, attempt_id: AttemptId, login: NewLogin) -> Result<(), IntakeError> {
-        let user = self.store.find_user(&login.email).await?;
+    /// the broker and the risk worker will decide it. `company` is the one the caller speaks
+    /// for (its API key's, or the Kafka request's): an account of another company is treated
+    /// as unknown.
+    pub async fn submit(
+        &self,
+        attempt_id: AttemptId,
+        company: &CompanyId,
+        login: NewLogin,
+    ) -> Result<(), IntakeError> {
+        let user = self
+            .store
+            .find_user(&login.email)
+            .await?
+            .filter(|user| &user.company_id == company);
         let (auth_method, succeeded) = match login.first_factor {
             FirstFactor::Password(password) => {
                 let hash = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -82,18 +89,8 @@ impl Intake {
                     .map_err(|_| IntakeError::Overloaded)?;
                 (AuthMethod::Password, ok)
             }
-            FirstFactor::Federated { method, company } => {
-                let belongs = match (&user, &company) {
-                    (Some(user), Some(company)) => &user.company_id == company,
-                    (Some(_), None) => true,
-                    (None, _) => false,
-                };
-                (method, belongs)
-            }
+            FirstFactor::Federated(method) => (method, user.is_some()),
         };
-        // A federated login for an account outside the named company is an unknown account.
-        // A wrong password keeps the account's id: the failure counts against it.
-        let user = user.filter(|_| succeeded || auth_method == AuthMethod::Password);
         let user_id = user.as_ref().map(|u| u.user_id);
         let event = Event::LoginAttempted(LoginAttempted {
             user_id,
@@ -111,7 +108,9 @@ impl Intake {
             device_id: login.device_id,
         });
         let envelope = Envelope::new(PRODUCER, attempt_id, None, Utc::now(), event);
-        self.store.record_attempt(attempt_id, user_id).await?;
+        self.store
+            .record_attempt(attempt_id, user_id, company)
+            .await?;
         let key = partition_key(user_id, &login.email);
         self.publisher
             .publish(&self.topics.login_attempts, &key, &envelope)

@@ -5,9 +5,11 @@ use std::net::IpAddr;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
+use shared::api_keys::ClientKey;
 use shared::domain::{AttemptId, AuthMethod, DeviceId, Email, Platform, UserAgent};
 use shared::http::JsonBody;
 use uuid::Uuid;
@@ -74,10 +76,7 @@ impl LoginRequest {
                     "password is required when auth_method is password".into(),
                 ))
             }
-            (method, None) => FirstFactor::Federated {
-                method,
-                company: None,
-            },
+            (method, None) => FirstFactor::Federated(method),
             (method, Some(_)) => {
                 return Err(ApiError::InvalidRequest(format!(
                     "no password is accepted when auth_method is {}",
@@ -166,6 +165,7 @@ fn decision_response(attempt_id: AttemptId, decision: StoredDecision) -> Respons
         (status = 200, description = "Decided: approved, mfa_required or rejected", body = LoginDecision),
         (status = 202, description = "Not decided within the wait: poll GET /v1/logins/{attempt_id}", body = LoginDecision),
         (status = 401, description = "Missing or invalid API key", body = shared::http::ErrorBody),
+        (status = 403, description = "The API key may not speak for this platform", body = shared::http::ErrorBody),
         (status = 413, description = "Body too large", body = shared::http::ErrorBody),
         (status = 422, description = "Invalid body", body = shared::http::ErrorBody),
         (status = 503, description = "Overloaded or a dependency is down; the login was not accepted", body = shared::http::ErrorBody),
@@ -173,20 +173,25 @@ fn decision_response(attempt_id: AttemptId, decision: StoredDecision) -> Respons
 )]
 pub async fn create_login(
     State(state): State<AppState>,
+    Extension(key): Extension<ClientKey>,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let login = request.into_login()?;
+    if !key.allows(login.platform) {
+        return Err(ApiError::PlatformNotAllowed(login.platform));
+    }
     let attempt_id = AttemptId::new();
     let decision = state
         .waiters
         .submit_and_wait(
             &state.intake.store,
             attempt_id,
+            &key.company_id,
             state.decision_wait,
             async {
                 state
                     .intake
-                    .submit(attempt_id, login)
+                    .submit(attempt_id, &key.company_id, login)
                     .await
                     .map_err(ApiError::from)
             },
@@ -208,13 +213,14 @@ pub async fn create_login(
 )]
 pub async fn get_login(
     State(state): State<AppState>,
+    Extension(key): Extension<ClientKey>,
     Path(attempt_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let attempt_id = AttemptId::parse(&attempt_id).map_err(|_| ApiError::UnknownAttempt)?;
     let decision = state
         .intake
         .store
-        .decision(attempt_id)
+        .decision(attempt_id, &key.company_id)
         .await?
         .ok_or(ApiError::UnknownAttempt)?;
     Ok(decision_response(attempt_id, decision))

@@ -4,7 +4,14 @@ use utoipa::OpenApi;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "adaptive-mfa login-intake", description = "Decides logins: approved, mfa_required (a code is emailed) or rejected."),
-    paths(crate::logins::create_login, crate::logins::get_login, crate::admin::create_user),
+    paths(
+        crate::logins::create_login,
+        crate::logins::get_login,
+        crate::admin::create_user,
+        crate::admin::create_api_key,
+        crate::admin::list_api_keys,
+        crate::admin::revoke_api_key
+    ),
     components(schemas(shared::http::ErrorBody)),
     modifiers(&BearerApiKey)
 )]

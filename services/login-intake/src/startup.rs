@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use shared::api_keys::{require_client_key, ApiKeyStore};
 use shared::bus::DecodingHandler;
 use shared::health::{self, Readiness};
-use shared::http::{not_found, require_api_key, ApiKeys, MAX_BODY_BYTES};
+use shared::http::{not_found, require_admin_key, AdminKey, MAX_BODY_BYTES};
 use shared::kafka::KafkaError;
 use shared::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaPublisher};
 use shared::shutdown::Shutdown;
@@ -139,15 +140,25 @@ impl Application {
 }
 
 fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
-    let client_keys = ApiKeys::new(&config.api_keys);
-    let admin_keys = ApiKeys::new(std::slice::from_ref(&config.admin_api_key));
+    let client_keys = ApiKeyStore::new(readiness.pool.clone());
     let client_api = Router::new()
         .route("/v1/logins", post(crate::logins::create_login))
         .route("/v1/logins/{attempt_id}", get(crate::logins::get_login))
-        .route_layer(from_fn_with_state(client_keys, require_api_key));
+        .route_layer(from_fn_with_state(client_keys, require_client_key));
     let admin_api = Router::new()
         .route("/v1/admin/users", post(crate::admin::create_user))
-        .route_layer(from_fn_with_state(admin_keys, require_api_key));
+        .route(
+            "/v1/admin/api-keys",
+            post(crate::admin::create_api_key).get(crate::admin::list_api_keys),
+        )
+        .route(
+            "/v1/admin/api-keys/{key_id}",
+            delete(crate::admin::revoke_api_key),
+        )
+        .route_layer(from_fn_with_state(
+            AdminKey::new(&config.admin_api_key),
+            require_admin_key,
+        ));
     Router::new()
         .merge(client_api)
         .merge(admin_api)

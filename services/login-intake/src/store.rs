@@ -111,19 +111,25 @@ impl IntakeStore {
         &self,
         attempt_id: AttemptId,
         user_id: Option<UserId>,
+        company: &CompanyId,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO login_attempts (attempt_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(attempt_id.as_uuid())
-            .bind(user_id.map(|u| u.as_uuid()))
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO login_attempts (attempt_id, user_id, company_id) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(attempt_id.as_uuid())
+        .bind(user_id.map(|u| u.as_uuid()))
+        .bind(company.as_str())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    /// None when no such attempt was ever accepted.
+    /// None when no such attempt was accepted for `company`.
     pub async fn decision(
         &self,
         attempt_id: AttemptId,
+        company: &CompanyId,
     ) -> Result<Option<StoredDecision>, sqlx::Error> {
         type Row = (
             Option<String>,
@@ -134,9 +140,10 @@ impl IntakeStore {
         );
         let row: Option<Row> = sqlx::query_as(
             "SELECT status, approved_after_mfa, challenge_id, expires_at, reason
-             FROM login_attempts WHERE attempt_id = $1",
+             FROM login_attempts WHERE attempt_id = $1 AND company_id = $2",
         )
         .bind(attempt_id.as_uuid())
+        .bind(company.as_str())
         .fetch_optional(&self.pool)
         .await?;
         Ok(
@@ -156,5 +163,99 @@ impl IntakeStore {
                 }
             }),
         )
+    }
+}
+
+/// An API key as the admin API lists it (never the raw key, which is shown once).
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    pub key_id: Uuid,
+    pub company_id: String,
+    pub name: String,
+    pub key_prefix: String,
+    pub platforms: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+type ApiKeyRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    Vec<String>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
+fn api_key_record(row: ApiKeyRow) -> ApiKeyRecord {
+    let (key_id, company_id, name, key_prefix, platforms, created_at, revoked_at) = row;
+    ApiKeyRecord {
+        key_id,
+        company_id,
+        name,
+        key_prefix,
+        platforms,
+        created_at,
+        revoked_at,
+    }
+}
+
+impl IntakeStore {
+    /// Stores a new key's digest; creates the company if it is new.
+    pub async fn create_api_key(
+        &self,
+        company: &CompanyId,
+        name: &str,
+        digest: &[u8],
+        key_prefix: &str,
+        platforms: &[shared::domain::Platform],
+    ) -> Result<ApiKeyRecord, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO companies (company_id) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(company.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let platforms: Vec<&str> = platforms.iter().map(|p| p.as_str()).collect();
+        let row: ApiKeyRow = sqlx::query_as(
+            "INSERT INTO api_keys (key_id, company_id, name, digest, key_prefix, platforms)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             RETURNING key_id, company_id, name, key_prefix, platforms, created_at, revoked_at",
+        )
+        .bind(Uuid::now_v7())
+        .bind(company.as_str())
+        .bind(name)
+        .bind(digest)
+        .bind(key_prefix)
+        .bind(&platforms)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(api_key_record(row))
+    }
+
+    pub async fn list_api_keys(
+        &self,
+        company: Option<&CompanyId>,
+    ) -> Result<Vec<ApiKeyRecord>, sqlx::Error> {
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(
+            "SELECT key_id, company_id, name, key_prefix, platforms, created_at, revoked_at
+             FROM api_keys WHERE $1::text IS NULL OR company_id = $1 ORDER BY created_at",
+        )
+        .bind(company.map(CompanyId::as_str))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(api_key_record).collect())
+    }
+
+    /// Revokes a key at once; true when it existed. Revoking twice is harmless.
+    pub async fn revoke_api_key(&self, key_id: Uuid) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE key_id = $1",
+        )
+        .bind(key_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
     }
 }

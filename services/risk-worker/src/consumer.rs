@@ -59,6 +59,11 @@ impl RiskHandler {
             }),
             Verdict::RequireMfa { user_id, reasons } => Event::MfaRequired(MfaRequired {
                 user_id: *user_id,
+                // login-intake sets both for every known account; an event without it is
+                // malformed and goes to the dead-letter topic.
+                company_id: attempt.company_id.clone().ok_or_else(|| {
+                    HandlerError::Reject("LoginAttempted has a user_id but no company_id".into())
+                })?,
                 challenge_id: ChallengeId::new_random(),
                 expires_at: now
                     + chrono::Duration::from_std(self.policy.code_ttl)

@@ -12,10 +12,24 @@ use crate::judge::{ChallengeState, ChallengeStatus, Verdict};
 pub struct ChallengeRow {
     pub attempt_id: AttemptId,
     pub user_id: UserId,
+    /// The account's company (set by the code worker).
+    pub company_id: Option<String>,
     pub code_hash: Vec<u8>,
     /// The `MfaRequired` that created the challenge: the cause of the first event of a try.
     pub mfa_required_event_id: Uuid,
     pub state: ChallengeState,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    attempt_id: Uuid,
+    user_id: Uuid,
+    company_id: Option<String>,
+    code_hash: Vec<u8>,
+    mfa_required_event_id: Uuid,
+    status: String,
+    expires_at: DateTime<Utc>,
+    failed_attempts: i32,
 }
 
 /// Locks the challenge's row for the rest of the transaction, so two concurrent tries are
@@ -24,40 +38,31 @@ pub async fn lock(
     tx: &mut Transaction<'_, Postgres>,
     challenge_id: ChallengeId,
 ) -> Result<Option<ChallengeRow>, sqlx::Error> {
-    type Row = (Uuid, Uuid, Vec<u8>, Uuid, String, DateTime<Utc>, i32);
     let row: Option<Row> = sqlx::query_as(
-        "SELECT attempt_id, user_id, code_hash, mfa_required_event_id, status, expires_at, failed_attempts
+        "SELECT attempt_id, user_id, company_id, code_hash, mfa_required_event_id, status,
+                expires_at, failed_attempts
          FROM challenges WHERE challenge_id = $1 FOR UPDATE",
     )
     .bind(challenge_id.as_uuid())
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(row.map(
-        |(
-            attempt_id,
-            user_id,
-            code_hash,
-            mfa_required_event_id,
-            status,
-            expires_at,
-            failed_attempts,
-        )| ChallengeRow {
-            attempt_id: AttemptId::from_uuid(attempt_id),
-            user_id: UserId::from_uuid(user_id),
-            code_hash,
-            mfa_required_event_id,
-            state: ChallengeState {
-                status: match status.as_str() {
-                    "used" => ChallengeStatus::Used,
-                    "locked" => ChallengeStatus::Locked,
-                    "superseded" => ChallengeStatus::Superseded,
-                    _ => ChallengeStatus::Pending,
-                },
-                expires_at,
-                failed_attempts: failed_attempts.try_into().unwrap_or(0),
+    Ok(row.map(|row| ChallengeRow {
+        attempt_id: AttemptId::from_uuid(row.attempt_id),
+        user_id: UserId::from_uuid(row.user_id),
+        company_id: row.company_id,
+        code_hash: row.code_hash,
+        mfa_required_event_id: row.mfa_required_event_id,
+        state: ChallengeState {
+            status: match row.status.as_str() {
+                "used" => ChallengeStatus::Used,
+                "locked" => ChallengeStatus::Locked,
+                "superseded" => ChallengeStatus::Superseded,
+                _ => ChallengeStatus::Pending,
             },
+            expires_at: row.expires_at,
+            failed_attempts: row.failed_attempts.try_into().unwrap_or(0),
         },
-    ))
+    }))
 }
 
 /// Records what the verdict changes: a use, a wrong try, a lock.

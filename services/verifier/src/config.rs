@@ -1,14 +1,13 @@
 use std::net::SocketAddr;
 
 use secrecy::SecretString;
-use shared::config::{api_keys_from_env, ConfigError, Env, InfraConfig};
+use shared::config::{ConfigError, Env, InfraConfig};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub infra: InfraConfig,
     /// `MFA_VERIFIER_ADDR`; port 0 picks a free one (tests).
     pub addr: SocketAddr,
-    pub api_keys: Vec<SecretString>,
     pub code_hmac_secret: SecretString,
     /// The secret before the last rotation, accepted until the codes it hashed expired.
     pub code_hmac_previous_secret: Option<SecretString>,
@@ -24,7 +23,6 @@ impl Config {
                 "MFA_VERIFIER_ADDR",
                 "127.0.0.1:8081".parse().expect("valid"),
             )?,
-            api_keys: api_keys_from_env()?,
             code_hmac_secret: Env::secret("MFA_CODE_HMAC_SECRET")?,
             code_hmac_previous_secret: Env::optional_secret("MFA_CODE_HMAC_PREVIOUS_SECRET"),
             max_attempts: Env::or("MFA_CODE_MAX_ATTEMPTS", 5)?,

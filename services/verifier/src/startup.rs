@@ -8,9 +8,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use shared::api_keys::{require_client_key, ApiKeyStore};
 use shared::code_hash::{CodeHasher, WeakSecret};
 use shared::health::{self, Readiness};
-use shared::http::{not_found, require_api_key, ApiKeys, MAX_BODY_BYTES};
+use shared::http::{not_found, MAX_BODY_BYTES};
 use shared::kafka::{ensure_topics, KafkaError, KafkaPublisher};
 use shared::shutdown::Shutdown;
 use tokio::net::TcpListener;
@@ -63,8 +64,8 @@ impl Application {
                 post(crate::verify::verify),
             )
             .route_layer(from_fn_with_state(
-                ApiKeys::new(&config.api_keys),
-                require_api_key,
+                ApiKeyStore::new(pool.clone()),
+                require_client_key,
             ))
             .with_state(state);
         let router = Router::new()

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
+use axum::Extension;
 use axum::Json;
 use chrono::Utc;
+use shared::api_keys::ClientKey;
 use shared::bus::EventPublisher;
 use shared::code_hash::CodeHasher;
 use shared::domain::{ChallengeId, OtpCode, UserId};
@@ -75,6 +77,7 @@ pub struct VerifyApproved {
 )]
 pub async fn verify(
     State(state): State<VerifyState>,
+    Extension(key): Extension<ClientKey>,
     Path(challenge_id): Path<String>,
     JsonBody(request): JsonBody<VerifyRequest>,
 ) -> Result<Json<VerifyApproved>, VerifyError> {
@@ -83,8 +86,10 @@ pub async fn verify(
     let code = request.code()?;
 
     let mut tx = state.pool.begin().await?;
+    // Another company's challenge is as unknown as a missing one: its id tells nothing.
     let challenge = challenges::lock(&mut tx, challenge_id)
         .await?
+        .filter(|challenge| challenge.company_id.as_deref() == Some(key.company_id.as_str()))
         .ok_or(VerifyError::UnknownChallenge)?;
     let now = Utc::now();
     let verdict = judge(&challenge.state, now, state.max_attempts, || {

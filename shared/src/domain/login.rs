@@ -24,6 +24,17 @@ pub enum Platform {
 }
 
 impl Platform {
+    pub const ALL: [Platform; 4] = [
+        Platform::Dashboard,
+        Platform::Workspace,
+        Platform::Ios,
+        Platform::Android,
+    ];
+
+    pub fn parse(raw: &str) -> Option<Platform> {
+        Self::ALL.into_iter().find(|p| p.as_str() == raw)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::Dashboard => "dashboard",
