@@ -328,3 +328,99 @@ async fn api_keys_are_bound_to_their_company_and_platforms() {
         .unwrap();
     assert_eq!(after["error"], "invalid_api_key", "{after}");
 }
+
+/// Login rate limits per end-user IP and per account answer 429 with Retry-After, alike for
+/// known and unknown emails, and leave other addresses and accounts alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_rate_limits_answer_429_alike_for_known_and_unknown_emails() {
+    capture_logs();
+    let limit = |max| RateLimit {
+        max,
+        window: Duration::from_secs(3600),
+    };
+    let system = spawn_system_with(Options {
+        rate_limits: RateLimits {
+            per_ip: limit(6),
+            per_account_and_ip: limit(1000),
+            per_account: limit(3),
+            per_api_key: limit(1000),
+        },
+        ..Default::default()
+    })
+    .await;
+    let known = unique_email("limited");
+    system
+        .create_user(&known, Some(PASSWORD), "acme", false)
+        .await;
+    let unknown = unique_email("ghost");
+
+    // Per account: three tries from three addresses each, then 429, known or not.
+    for email in [&known, &unknown] {
+        for i in 1..=3 {
+            let answer = system
+                .login(
+                    email,
+                    "wrong",
+                    None,
+                    &format!("203.0.113.{i}"),
+                    CHROME_WINDOWS,
+                )
+                .await;
+            assert_eq!(answer.status, 200, "{}", answer.body);
+        }
+        let limited = system
+            .http
+            .post(format!("{}/v1/logins", system.intake_url))
+            .bearer_auth(&system.api_key)
+            .json(
+                &serde_json::json!({ "email": email, "password": "wrong", "platform": "ios",
+                  "context": { "ip": "203.0.113.9", "user_agent": SAFARI_IPHONE } }),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(limited.status(), 429);
+        let retry_after: u64 = limited.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=3600).contains(&retry_after), "{retry_after}");
+        let body: Value = limited.json().await.unwrap();
+        assert_eq!(body["error"], "rate_limited");
+    }
+
+    // Per IP: 6 logins from one address across accounts, then 429; another address is fine.
+    for i in 0..6 {
+        let answer = system
+            .login(
+                &unique_email("spray"),
+                "guess",
+                None,
+                "198.51.100.77",
+                CHROME_WINDOWS,
+            )
+            .await;
+        assert_eq!(answer.status, 200, "login {i}: {}", answer.body);
+    }
+    let sprayed = system
+        .login(
+            &unique_email("spray"),
+            "guess",
+            None,
+            "198.51.100.77",
+            CHROME_WINDOWS,
+        )
+        .await;
+    assert_eq!(sprayed.status, 429);
+    let elsewhere = system
+        .login(
+            &unique_email("spray"),
+            "guess",
+            None,
+            "198.51.100.78",
+            CHROME_WINDOWS,
+        )
+        .await;
+    assert_eq!(elsewhere.status, 200);
+}

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+pub use login_intake::rate_limit::{RateLimit, RateLimits};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use shared::config::{InfraConfig, KafkaConfig};
@@ -70,13 +71,25 @@ pub fn stack_env() -> &'static StackEnv {
 pub struct Options {
     pub code_ttl: Duration,
     pub decision_wait: Duration,
+    pub rate_limits: RateLimits,
 }
 
 impl Default for Options {
     fn default() -> Self {
+        // Tests log in many times from one address; the rate-limit tests set their own.
+        let unlimited = RateLimit {
+            max: 1_000_000,
+            window: Duration::from_secs(60),
+        };
         Self {
             code_ttl: Duration::from_secs(600),
             decision_wait: Duration::from_secs(10),
+            rate_limits: RateLimits {
+                per_ip: unlimited,
+                per_account_and_ip: unlimited,
+                per_account: unlimited,
+                per_api_key: unlimited,
+            },
         }
     }
 }
@@ -138,6 +151,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         decision_wait: options.decision_wait,
         argon2_threads: 2,
         argon2_queue: 64,
+        rate_limits: options.rate_limits.clone(),
     })
     .await
     .expect("login-intake starts");

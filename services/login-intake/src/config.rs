@@ -4,6 +4,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use shared::config::{ConfigError, Env, InfraConfig};
 
+use crate::rate_limit::RateLimits;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub infra: InfraConfig,
@@ -16,6 +18,7 @@ pub struct Config {
     pub argon2_threads: usize,
     /// Password checks allowed to queue for a thread; one more is refused with 503.
     pub argon2_queue: usize,
+    pub rate_limits: RateLimits,
 }
 
 impl Config {
@@ -28,6 +31,18 @@ impl Config {
             decision_wait: Duration::from_millis(Env::or("MFA_DECISION_WAIT_MS", 3000)?),
             argon2_threads: Env::or("MFA_ARGON2_THREADS", cores)?,
             argon2_queue: Env::or("MFA_ARGON2_QUEUE", 64)?,
+            rate_limits: {
+                let defaults = RateLimits::default();
+                RateLimits {
+                    per_ip: Env::or("MFA_RATE_LIMIT_PER_IP", defaults.per_ip)?,
+                    per_account_and_ip: Env::or(
+                        "MFA_RATE_LIMIT_PER_ACCOUNT_AND_IP",
+                        defaults.per_account_and_ip,
+                    )?,
+                    per_account: Env::or("MFA_RATE_LIMIT_PER_ACCOUNT", defaults.per_account)?,
+                    per_api_key: Env::or("MFA_RATE_LIMIT_PER_API_KEY", defaults.per_api_key)?,
+                }
+            },
         })
     }
 }

@@ -1,4 +1,4 @@
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use shared::http::error_response;
 
@@ -16,6 +16,8 @@ pub enum ApiError {
     PlatformNotAllowed(shared::domain::Platform),
     #[error("no API key with this id")]
     UnknownApiKey,
+    #[error("too many login attempts; retry in {retry_after} seconds")]
+    RateLimited { retry_after: u64 },
     #[error("too many password checks are queued; retry shortly")]
     Overloaded,
     #[error("a dependency is unavailable: {0}")]
@@ -30,6 +32,7 @@ impl IntoResponse for ApiError {
             ApiError::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
             ApiError::PlatformNotAllowed(_) => (StatusCode::FORBIDDEN, "platform_not_allowed"),
             ApiError::UnknownApiKey => (StatusCode::NOT_FOUND, "unknown_api_key"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
         };
@@ -42,7 +45,13 @@ impl IntoResponse for ApiError {
                 "the service is temporarily unavailable; retry shortly",
             );
         }
-        error_response(status, code, self.to_string())
+        let mut response = error_response(status, code, self.to_string());
+        if let ApiError::RateLimited { retry_after } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
+        response
     }
 }
 

@@ -11,5 +11,6 @@ pub mod intake;
 pub mod logins;
 pub mod openapi;
 pub mod password;
+pub mod rate_limit;
 pub mod startup;
 pub mod store;

@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
 use chrono::{DateTime, Utc};
+
+use crate::rate_limit::LoginBuckets;
 use secrecy::{ExposeSecret, SecretString};
 use shared::api_keys::ClientKey;
 use shared::domain::{AttemptId, AuthMethod, DeviceId, Email, Platform, UserAgent};
@@ -168,6 +170,7 @@ fn decision_response(attempt_id: AttemptId, decision: StoredDecision) -> Respons
         (status = 403, description = "The API key may not speak for this platform", body = shared::http::ErrorBody),
         (status = 413, description = "Body too large", body = shared::http::ErrorBody),
         (status = 422, description = "Invalid body", body = shared::http::ErrorBody),
+        (status = 429, description = "Too many attempts from this IP, for this account or with this key: see Retry-After", body = shared::http::ErrorBody),
         (status = 503, description = "Overloaded or a dependency is down; the login was not accepted", body = shared::http::ErrorBody),
     )
 )]
@@ -179,6 +182,11 @@ pub async fn create_login(
     let login = request.into_login()?;
     if !key.allows(login.platform) {
         return Err(ApiError::PlatformNotAllowed(login.platform));
+    }
+    // Before any password work, and alike for known and unknown emails.
+    let buckets = LoginBuckets::new(&state.rate_limits, key.key_id, login.ip, &login.email);
+    if let Err(retry_after) = state.limiter.hit(&buckets, Utc::now()).await? {
+        return Err(ApiError::RateLimited { retry_after });
     }
     let attempt_id = AttemptId::new();
     let decision = state

@@ -25,6 +25,7 @@ use crate::decisions::{DecisionRecorder, DecisionWaiters};
 use crate::ingress::LoginRequestHandler;
 use crate::intake::Intake;
 use crate::password::PasswordPool;
+use crate::rate_limit::{RateLimiter, RateLimits};
 use crate::store::IntakeStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,8 @@ pub enum StartupError {
 #[derive(Clone)]
 pub struct AppState {
     pub intake: Intake,
+    pub limiter: RateLimiter,
+    pub rate_limits: RateLimits,
     pub waiters: DecisionWaiters,
     pub decision_wait: Duration,
 }
@@ -68,6 +71,8 @@ impl Application {
                 publisher: publisher.clone(),
                 topics: Arc::new(config.infra.kafka.topics()),
             },
+            limiter: RateLimiter::new(pool.clone()),
+            rate_limits: config.rate_limits.clone(),
             waiters: DecisionWaiters::default(),
             decision_wait: config.decision_wait,
         };
