@@ -111,6 +111,7 @@ pub enum Event {
     LoginApproved(LoginApproved),
     MfaRequired(MfaRequired),
     LoginRejected(LoginRejected),
+    CodeThrottled(CodeThrottled),
     CodeSent(CodeSent),
     CodeDeliveryFailed(CodeDeliveryFailed),
     MfaSucceeded(MfaSucceeded),
@@ -148,6 +149,7 @@ event_types!(
     LoginApproved,
     MfaRequired,
     LoginRejected,
+    CodeThrottled,
     CodeSent,
     CodeDeliveryFailed,
     MfaSucceeded,
@@ -226,12 +228,49 @@ pub struct MfaRequired {
 pub enum RejectionReason {
     /// Unknown account or wrong password: deliberately the same reason for both.
     InvalidCredentials,
+    /// The login needs a code, but the account had its hourly share of code emails and has
+    /// no pending code to reuse: log in again later.
+    TooManyCodes,
+    /// The login needs a code, but the account reached its daily ceiling of wrong codes: no
+    /// new code until the window passes (known devices still log in).
+    TooManyFailedCodes,
+}
+
+impl RejectionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectionReason::InvalidCredentials => "invalid_credentials",
+            RejectionReason::TooManyCodes => "too_many_codes",
+            RejectionReason::TooManyFailedCodes => "too_many_failed_codes",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LoginRejected {
     pub user_id: Option<UserId>,
     pub reason: RejectionReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ThrottleReason {
+    /// A code was emailed less than the minimum gap ago.
+    RecentlySent,
+    /// The account had its hourly share of code emails.
+    HourlyCap,
+}
+
+/// The login needs a code, but one was emailed recently: no new email, and the pending
+/// challenge stands, so "log in again" never destroys the code the user is about to type.
+/// A risk decision, like `MfaRequired`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CodeThrottled {
+    pub user_id: UserId,
+    /// The pending challenge, still valid: verify the code already emailed against it.
+    pub challenge_id: ChallengeId,
+    pub expires_at: DateTime<Utc>,
+    pub reason: ThrottleReason,
 }
 
 /// The SMTP server accepted the code email.

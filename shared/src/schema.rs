@@ -60,6 +60,7 @@ pub fn json_schema(event_type: EventType) -> serde_json::Value {
         EventType::LoginApproved => schema_of::<LoginApproved>(event_type),
         EventType::MfaRequired => schema_of::<MfaRequired>(event_type),
         EventType::LoginRejected => schema_of::<LoginRejected>(event_type),
+        EventType::CodeThrottled => schema_of::<CodeThrottled>(event_type),
         EventType::CodeSent => schema_of::<CodeSent>(event_type),
         EventType::CodeDeliveryFailed => schema_of::<CodeDeliveryFailed>(event_type),
         EventType::MfaSucceeded => schema_of::<MfaSucceeded>(event_type),

@@ -9,7 +9,7 @@ pub struct Topics {
     pub login_requests: String,
     /// `LoginAttempted`, from login-intake.
     pub login_attempts: String,
-    /// `LoginApproved`, `MfaRequired`, `LoginRejected`, from the risk worker.
+    /// `LoginApproved`, `MfaRequired`, `CodeThrottled`, `LoginRejected`, from the risk worker.
     pub risk_decisions: String,
     /// `CodeSent`, `CodeDeliveryFailed`, from the code worker.
     pub challenges: String,

@@ -12,11 +12,13 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use login_intake::rate_limit::{RateLimit, RateLimits};
+pub use risk_worker::rules::CodeCaps;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use shared::config::{InfraConfig, KafkaConfig};
 use shared::shutdown::{Shutdown, ShutdownTrigger};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
+pub use verifier::judge::CodeLimits;
 
 pub use mail::MailBox;
 
@@ -72,6 +74,8 @@ pub struct Options {
     pub code_ttl: Duration,
     pub decision_wait: Duration,
     pub rate_limits: RateLimits,
+    pub code_caps: CodeCaps,
+    pub code_limits: CodeLimits,
 }
 
 impl Default for Options {
@@ -89,6 +93,16 @@ impl Default for Options {
                 per_account_and_ip: unlimited,
                 per_account: unlimited,
                 per_api_key: unlimited,
+            },
+            // Tests ask for many codes in a row; the cap tests set their own.
+            code_caps: CodeCaps {
+                emails_per_hour: 1000,
+                min_gap: Duration::ZERO,
+                failed_codes_per_day: 100,
+            },
+            code_limits: CodeLimits {
+                per_challenge: 5,
+                per_account_per_day: 100,
             },
         }
     }
@@ -162,7 +176,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         addr: "127.0.0.1:0".parse().unwrap(),
         code_hmac_secret: SecretString::from(HMAC_SECRET),
         code_hmac_previous_secret: None,
-        max_attempts: 5,
+        code_limits: options.code_limits,
     })
     .await
     .expect("verifier starts");
@@ -172,6 +186,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         infra: infra.clone(),
         policy: risk_worker::rules::Policy {
             code_ttl: options.code_ttl,
+            code_caps: options.code_caps.clone(),
             ..Default::default()
         },
     })

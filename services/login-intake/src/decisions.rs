@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use shared::bus::{EventHandler, HandlerError};
-use shared::domain::{AttemptId, CompanyId};
-use shared::events::{Envelope, Event, RejectionReason};
+use shared::domain::{AttemptId, ChallengeId, CompanyId, UserId};
+use shared::events::{Envelope, Event};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::Notify;
@@ -45,18 +46,24 @@ impl EventHandler for DecisionRecorder {
             .bind(attempt)
             .bind(approved.user_id.as_uuid())
             .bind(envelope.occurred_at),
-            Event::MfaRequired(required) => sqlx::query(
-                "INSERT INTO login_attempts (attempt_id, user_id, status, challenge_id, expires_at, decided_at)
-                 VALUES ($1, $2, 'mfa_required', $3, $4, $5)
-                 ON CONFLICT (attempt_id) DO UPDATE
-                 SET status = 'mfa_required', challenge_id = $3, expires_at = $4, decided_at = $5
-                 WHERE login_attempts.status IS NULL",
-            )
-            .bind(attempt)
-            .bind(required.user_id.as_uuid())
-            .bind(required.challenge_id.as_uuid())
-            .bind(required.expires_at)
-            .bind(envelope.occurred_at),
+            Event::MfaRequired(required) => mfa_required(
+                attempt,
+                required.user_id,
+                required.challenge_id,
+                required.expires_at,
+                false,
+                envelope.occurred_at,
+            ),
+            // No new email: the answer names the pending challenge, whose code is on its way
+            // or already in the inbox.
+            Event::CodeThrottled(throttled) => mfa_required(
+                attempt,
+                throttled.user_id,
+                throttled.challenge_id,
+                throttled.expires_at,
+                true,
+                envelope.occurred_at,
+            ),
             Event::LoginRejected(rejected) => sqlx::query(
                 "INSERT INTO login_attempts (attempt_id, user_id, status, reason, decided_at)
                  VALUES ($1, $2, 'rejected', $3, $4)
@@ -65,9 +72,7 @@ impl EventHandler for DecisionRecorder {
             )
             .bind(attempt)
             .bind(rejected.user_id.map(|u| u.as_uuid()))
-            .bind(match rejected.reason {
-                RejectionReason::InvalidCredentials => "invalid_credentials",
-            })
+            .bind(rejected.reason.as_str())
             .bind(envelope.occurred_at),
             other => return Err(HandlerError::Skip(format!("{} is not a decision", other.event_type()))),
         };
@@ -80,6 +85,31 @@ impl EventHandler for DecisionRecorder {
         tx.commit().await?;
         Ok(())
     }
+}
+
+fn mfa_required(
+    attempt: uuid::Uuid,
+    user_id: UserId,
+    challenge_id: ChallengeId,
+    expires_at: DateTime<Utc>,
+    code_recently_sent: bool,
+    decided_at: DateTime<Utc>,
+) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(
+        "INSERT INTO login_attempts
+           (attempt_id, user_id, status, challenge_id, expires_at, code_recently_sent, decided_at)
+         VALUES ($1, $2, 'mfa_required', $3, $4, $5, $6)
+         ON CONFLICT (attempt_id) DO UPDATE
+         SET status = 'mfa_required', challenge_id = $3, expires_at = $4, code_recently_sent = $5,
+             decided_at = $6
+         WHERE login_attempts.status IS NULL",
+    )
+    .bind(attempt)
+    .bind(user_id.as_uuid())
+    .bind(challenge_id.as_uuid())
+    .bind(expires_at)
+    .bind(code_recently_sent)
+    .bind(decided_at)
 }
 
 /// Requests waiting for their decision, woken by the `login_decided` notifications.

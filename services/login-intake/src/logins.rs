@@ -120,7 +120,13 @@ pub struct LoginDecision {
     /// With `mfa_required`: when the emailed code stops working.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
-    /// With `rejected`: `invalid_credentials` (unknown email and wrong password alike).
+    /// With `mfa_required`: true when no new code was emailed because one was sent moments
+    /// ago; the challenge is the pending one, whose code is already in the user's inbox.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_recently_sent: Option<bool>,
+    /// With `rejected`: `invalid_credentials` (unknown email and wrong password alike),
+    /// `too_many_codes` (the account's share of code emails is used up: log in again later)
+    /// or `too_many_failed_codes` (too many wrong codes today: no new code until tomorrow).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// With `approved`: true once the user passed MFA for this attempt.
@@ -134,6 +140,7 @@ fn decision_response(attempt_id: AttemptId, decision: StoredDecision) -> Respons
         status: DecisionStatus::Pending,
         challenge_id: None,
         expires_at: None,
+        code_recently_sent: None,
         reason: None,
         approved_after_mfa: None,
     };
@@ -146,10 +153,12 @@ fn decision_response(attempt_id: AttemptId, decision: StoredDecision) -> Respons
         StoredDecision::MfaRequired {
             challenge_id,
             expires_at,
+            code_recently_sent,
         } => {
             body.status = DecisionStatus::MfaRequired;
             body.challenge_id = Some(challenge_id.as_uuid());
             body.expires_at = Some(expires_at);
+            body.code_recently_sent = Some(code_recently_sent);
         }
         StoredDecision::Rejected { reason } => {
             body.status = DecisionStatus::Rejected;

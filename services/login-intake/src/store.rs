@@ -23,6 +23,8 @@ pub enum StoredDecision {
     MfaRequired {
         challenge_id: ChallengeId,
         expires_at: DateTime<Utc>,
+        /// No new email was sent: a code for this challenge was emailed moments ago.
+        code_recently_sent: bool,
     },
     Rejected {
         reason: String,
@@ -137,32 +139,36 @@ impl IntakeStore {
             Option<Uuid>,
             Option<DateTime<Utc>>,
             Option<String>,
+            bool,
         );
         let row: Option<Row> = sqlx::query_as(
-            "SELECT status, approved_after_mfa, challenge_id, expires_at, reason
+            "SELECT status, approved_after_mfa, challenge_id, expires_at, reason, code_recently_sent
              FROM login_attempts WHERE attempt_id = $1 AND company_id = $2",
         )
         .bind(attempt_id.as_uuid())
         .bind(company.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(
-            row.map(|(status, after_mfa, challenge_id, expires_at, reason)| {
-                match (status.as_deref(), challenge_id, expires_at) {
-                    (Some("approved"), _, _) => StoredDecision::Approved { after_mfa },
-                    (Some("mfa_required"), Some(challenge_id), Some(expires_at)) => {
-                        StoredDecision::MfaRequired {
-                            challenge_id: ChallengeId::from_uuid(challenge_id),
-                            expires_at,
-                        }
+        Ok(row.map(
+            |(status, after_mfa, challenge_id, expires_at, reason, code_recently_sent)| match (
+                status.as_deref(),
+                challenge_id,
+                expires_at,
+            ) {
+                (Some("approved"), _, _) => StoredDecision::Approved { after_mfa },
+                (Some("mfa_required"), Some(challenge_id), Some(expires_at)) => {
+                    StoredDecision::MfaRequired {
+                        challenge_id: ChallengeId::from_uuid(challenge_id),
+                        expires_at,
+                        code_recently_sent,
                     }
-                    (Some("rejected"), _, _) => StoredDecision::Rejected {
-                        reason: reason.unwrap_or_else(|| "invalid_credentials".into()),
-                    },
-                    _ => StoredDecision::Pending,
                 }
-            }),
-        )
+                (Some("rejected"), _, _) => StoredDecision::Rejected {
+                    reason: reason.unwrap_or_else(|| "invalid_credentials".into()),
+                },
+                _ => StoredDecision::Pending,
+            },
+        ))
     }
 }
 

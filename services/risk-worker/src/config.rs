@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use shared::config::{ConfigError, Env, InfraConfig};
 
-use crate::rules::Policy;
+use crate::rules::{CodeCaps, Policy};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -21,6 +21,11 @@ impl Config {
                     15 * 60,
                 )?),
                 code_ttl: Duration::from_secs(Env::or("MFA_CODE_TTL_SECS", 10 * 60)?),
+                code_caps: CodeCaps {
+                    emails_per_hour: Env::or("MFA_CODE_EMAILS_PER_HOUR", 5)?,
+                    min_gap: Duration::from_secs(Env::or("MFA_CODE_EMAIL_MIN_GAP_SECS", 30)?),
+                    failed_codes_per_day: Env::or("MFA_FAILED_CODES_PER_DAY", 100)?,
+                },
             },
         })
     }

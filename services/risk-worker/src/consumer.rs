@@ -1,5 +1,6 @@
-//! Handles `LoginAttempted` (decide, store, publish) and the verifier's final `LoginApproved`
-//! (learn the login's device, network and browser).
+//! Handles `LoginAttempted` (decide, store, publish), the verifier's final `LoginApproved`
+//! (learn the login's device, network and browser), and what becomes of each challenge
+//! (`MfaSucceeded`, `MfaFailed`, `CodeDeliveryFailed`: for the code caps).
 
 use std::sync::Arc;
 
@@ -7,10 +8,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use shared::bus::{EventHandler, EventPublisher, HandlerError};
 use shared::domain::ChallengeId;
-use shared::events::{Envelope, Event, LoginApproved, LoginAttempted, LoginRejected, MfaRequired};
+use shared::events::{
+    CodeThrottled, Envelope, Event, LoginApproved, LoginAttempted, LoginRejected, MfaFailureReason,
+    MfaRequired,
+};
 use shared::topics::Topics;
 
-use crate::rules::{decide, LoginFingerprint, Policy, Verdict};
+use crate::rules::{code_decision, decide, CodeDecision, LoginFingerprint, Policy, Verdict};
 use crate::store::{DecisionRecord, RiskStore};
 
 pub const PRODUCER: &str = "risk-worker";
@@ -51,28 +55,55 @@ impl RiskHandler {
             None => Default::default(),
         };
         let verdict = decide(attempt, &history, &self.policy);
+        let mut issued_challenge = None;
         let event = match &verdict {
             Verdict::Approve { user_id } => Event::LoginApproved(LoginApproved {
                 user_id: *user_id,
                 approved_after_mfa: false,
                 challenge_id: None,
             }),
-            Verdict::RequireMfa { user_id, reasons } => Event::MfaRequired(MfaRequired {
-                user_id: *user_id,
-                // login-intake sets both for every known account; an event without it is
-                // malformed and goes to the dead-letter topic.
-                company_id: attempt.company_id.clone().ok_or_else(|| {
-                    HandlerError::Reject("LoginAttempted has a user_id but no company_id".into())
-                })?,
-                challenge_id: ChallengeId::new_random(),
-                expires_at: now
-                    + chrono::Duration::from_std(self.policy.code_ttl)
-                        .unwrap_or(chrono::Duration::MAX),
-                reasons: reasons.clone(),
-                platform: attempt.platform,
-                ip: attempt.ip,
-                user_agent: attempt.user_agent.clone(),
-            }),
+            Verdict::RequireMfa { user_id, reasons } => {
+                let history = self.store.code_history(*user_id, now).await?;
+                match code_decision(&history, now, &self.policy.code_caps) {
+                    CodeDecision::Issue => {
+                        let challenge_id = ChallengeId::new_random();
+                        let expires_at = now
+                            + chrono::Duration::from_std(self.policy.code_ttl)
+                                .unwrap_or(chrono::Duration::MAX);
+                        issued_challenge = Some((challenge_id, now, expires_at));
+                        Event::MfaRequired(MfaRequired {
+                            user_id: *user_id,
+                            // login-intake sets both for every known account; an event
+                            // without it is malformed and goes to the dead-letter topic.
+                            company_id: attempt.company_id.clone().ok_or_else(|| {
+                                HandlerError::Reject(
+                                    "LoginAttempted has a user_id but no company_id".into(),
+                                )
+                            })?,
+                            challenge_id,
+                            expires_at,
+                            reasons: reasons.clone(),
+                            platform: attempt.platform,
+                            ip: attempt.ip,
+                            user_agent: attempt.user_agent.clone(),
+                        })
+                    }
+                    CodeDecision::Reuse {
+                        challenge_id,
+                        expires_at,
+                        reason,
+                    } => Event::CodeThrottled(CodeThrottled {
+                        user_id: *user_id,
+                        challenge_id,
+                        expires_at,
+                        reason,
+                    }),
+                    CodeDecision::Refuse(reason) => Event::LoginRejected(LoginRejected {
+                        user_id: Some(*user_id),
+                        reason,
+                    }),
+                }
+            }
             Verdict::Reject(reason) => Event::LoginRejected(LoginRejected {
                 user_id: attempt.user_id,
                 reason: *reason,
@@ -89,6 +120,7 @@ impl RiskHandler {
                 occurred_at: login_time,
                 failed: matches!(verdict, Verdict::Reject(_)),
                 learn_now: matches!(verdict, Verdict::Approve { .. }),
+                issued_challenge,
             })
             .await?;
         let decision = if stored {
@@ -119,6 +151,34 @@ impl EventHandler for RiskHandler {
             Event::LoginApproved(approved) if approved.approved_after_mfa => {
                 self.store
                     .learn_after_mfa(envelope.attempt_id, envelope.occurred_at)
+                    .await?;
+                Ok(())
+            }
+            Event::MfaSucceeded(succeeded) => {
+                self.store
+                    .close_challenge(succeeded.challenge_id, envelope.occurred_at)
+                    .await?;
+                Ok(())
+            }
+            Event::MfaFailed(failed) => {
+                if matches!(
+                    failed.reason,
+                    MfaFailureReason::InvalidCode | MfaFailureReason::TooManyAttempts
+                ) {
+                    self.store
+                        .record_failed_code(envelope.event_id, failed.user_id, envelope.occurred_at)
+                        .await?;
+                }
+                if failed.reason != MfaFailureReason::InvalidCode {
+                    self.store
+                        .close_challenge(failed.challenge_id, envelope.occurred_at)
+                        .await?;
+                }
+                Ok(())
+            }
+            Event::CodeDeliveryFailed(failed) => {
+                self.store
+                    .close_challenge(failed.challenge_id, envelope.occurred_at)
                     .await?;
                 Ok(())
             }

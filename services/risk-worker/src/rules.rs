@@ -11,8 +11,10 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use shared::domain::ChallengeId;
 use shared::domain::{DeviceId, PrimaryFactor, UserId};
-use shared::events::{LoginAttempted, RejectionReason, RiskReason};
+use shared::events::{LoginAttempted, RejectionReason, RiskReason, ThrottleReason};
 use shared::user_agent::UserAgentSummary;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +24,27 @@ pub struct Policy {
     pub failed_attempts_window: Duration,
     /// How long an emailed code stays valid.
     pub code_ttl: Duration,
+    pub code_caps: CodeCaps,
+}
+
+/// Limits on code emails and wrong codes per account: against inbox flooding, and to bound
+/// an attacker's guesses. See SECURITY.md for the resulting odds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeCaps {
+    pub emails_per_hour: u32,
+    pub min_gap: Duration,
+    /// Wrong codes per account in 24 hours after which no new challenge is issued.
+    pub failed_codes_per_day: u32,
+}
+
+impl Default for CodeCaps {
+    fn default() -> Self {
+        Self {
+            emails_per_hour: 5,
+            min_gap: Duration::from_secs(30),
+            failed_codes_per_day: 100,
+        }
+    }
 }
 
 impl Default for Policy {
@@ -30,6 +53,7 @@ impl Default for Policy {
             failed_attempts_threshold: 5,
             failed_attempts_window: Duration::from_secs(15 * 60),
             code_ttl: Duration::from_secs(10 * 60),
+            code_caps: CodeCaps::default(),
         }
     }
 }
@@ -131,6 +155,60 @@ pub fn decide(attempt: &LoginAttempted, history: &History, policy: &Policy) -> V
         Verdict::Approve { user_id }
     } else {
         Verdict::RequireMfa { user_id, reasons }
+    }
+}
+
+/// The account's recent codes, as the risk worker saw them issued and closed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CodeHistory {
+    /// Challenges issued (codes emailed) in the last hour.
+    pub issued_last_hour: u32,
+    pub last_issued_at: Option<DateTime<Utc>>,
+    /// The newest challenge that can still be passed, if any.
+    pub pending: Option<(ChallengeId, DateTime<Utc>)>,
+    /// Wrong codes entered in the last 24 hours.
+    pub failed_codes_last_day: u32,
+}
+
+/// What to do about a login that needs a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeDecision {
+    /// Issue a new challenge and email its code.
+    Issue,
+    /// Email nothing; the pending challenge stands.
+    Reuse {
+        challenge_id: ChallengeId,
+        expires_at: DateTime<Utc>,
+        reason: ThrottleReason,
+    },
+    /// No code can be had now.
+    Refuse(RejectionReason),
+}
+
+pub fn code_decision(history: &CodeHistory, now: DateTime<Utc>, caps: &CodeCaps) -> CodeDecision {
+    if history.failed_codes_last_day >= caps.failed_codes_per_day {
+        return CodeDecision::Refuse(RejectionReason::TooManyFailedCodes);
+    }
+    let min_gap = chrono::Duration::from_std(caps.min_gap).unwrap_or(chrono::Duration::MAX);
+    let too_soon = history
+        .last_issued_at
+        .is_some_and(|last| now - last < min_gap);
+    let reason = if too_soon {
+        ThrottleReason::RecentlySent
+    } else if history.issued_last_hour >= caps.emails_per_hour {
+        ThrottleReason::HourlyCap
+    } else {
+        return CodeDecision::Issue;
+    };
+    match history.pending {
+        Some((challenge_id, expires_at)) if expires_at > now => CodeDecision::Reuse {
+            challenge_id,
+            expires_at,
+            reason,
+        },
+        // Nothing to reuse (the last code was used, locked, or its email failed): the gap
+        // still holds, or locking challenges on purpose would buy an attacker more emails.
+        _ => CodeDecision::Refuse(RejectionReason::TooManyCodes),
     }
 }
 
@@ -291,5 +369,90 @@ mod tests {
         assert_eq!(LoginFingerprint::of(&login).device, "absent");
         let with_id = LoginFingerprint::of(&attempt(AuthMethod::Password, false));
         assert_eq!(with_id.device, "id:dev-1");
+    }
+
+    fn history(
+        issued_last_hour: u32,
+        last_ago_secs: Option<i64>,
+        pending: bool,
+    ) -> (CodeHistory, DateTime<Utc>) {
+        let now = Utc::now();
+        let history = CodeHistory {
+            issued_last_hour,
+            last_issued_at: last_ago_secs.map(|s| now - chrono::Duration::seconds(s)),
+            pending: pending.then(|| {
+                (
+                    ChallengeId::new_random(),
+                    now + chrono::Duration::minutes(5),
+                )
+            }),
+            failed_codes_last_day: 0,
+        };
+        (history, now)
+    }
+
+    #[test]
+    fn a_first_code_is_issued() {
+        let (h, now) = history(0, None, false);
+        assert_eq!(
+            code_decision(&h, now, &CodeCaps::default()),
+            CodeDecision::Issue
+        );
+    }
+
+    #[test]
+    fn within_the_gap_the_pending_challenge_is_reused() {
+        let (h, now) = history(1, Some(10), true);
+        let (challenge_id, expires_at) = h.pending.unwrap();
+        assert_eq!(
+            code_decision(&h, now, &CodeCaps::default()),
+            CodeDecision::Reuse {
+                challenge_id,
+                expires_at,
+                reason: ThrottleReason::RecentlySent
+            }
+        );
+        // After the gap, a new code.
+        let (h, now) = history(1, Some(31), true);
+        assert_eq!(
+            code_decision(&h, now, &CodeCaps::default()),
+            CodeDecision::Issue
+        );
+    }
+
+    #[test]
+    fn the_hourly_cap_reuses_or_refuses() {
+        let (h, now) = history(5, Some(600), true);
+        assert!(matches!(
+            code_decision(&h, now, &CodeCaps::default()),
+            CodeDecision::Reuse {
+                reason: ThrottleReason::HourlyCap,
+                ..
+            }
+        ));
+        let (h, now) = history(5, Some(600), false);
+        assert_eq!(
+            code_decision(&h, now, &CodeCaps::default()),
+            CodeDecision::Refuse(RejectionReason::TooManyCodes)
+        );
+    }
+
+    #[test]
+    fn the_gap_holds_even_without_a_pending_code() {
+        let (h, now) = history(1, Some(5), false);
+        assert_eq!(
+            code_decision(&h, now, &CodeCaps::default()),
+            CodeDecision::Refuse(RejectionReason::TooManyCodes)
+        );
+    }
+
+    #[test]
+    fn the_daily_ceiling_of_wrong_codes_refuses_new_challenges() {
+        let (mut h, now) = history(0, None, false);
+        h.failed_codes_last_day = 100;
+        assert_eq!(
+            code_decision(&h, now, &CodeCaps::default()),
+            CodeDecision::Refuse(RejectionReason::TooManyFailedCodes)
+        );
     }
 }

@@ -36,7 +36,11 @@ impl Worker {
         let consumer = KafkaConsumer::new(
             kafka,
             &kafka.group_id("risk-worker"),
-            &[&topics.login_attempts, &topics.verifications],
+            &[
+                &topics.login_attempts,
+                &topics.verifications,
+                &topics.challenges,
+            ],
         )?;
         Ok(Self {
             consumer,

@@ -6,7 +6,10 @@ use shared::domain::{AttemptId, UserId};
 use shared::events::Envelope;
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::rules::{History, LoginFingerprint};
+use shared::domain::ChallengeId;
+use uuid::Uuid;
+
+use crate::rules::{CodeHistory, History, LoginFingerprint};
 
 #[derive(Clone)]
 pub struct RiskStore {
@@ -24,6 +27,8 @@ pub struct DecisionRecord<'a> {
     pub failed: bool,
     /// Learn the fingerprint now (an approval); after MFA it is learned later.
     pub learn_now: bool,
+    /// A new challenge (`MfaRequired`): its id, issue time and expiry, for the code caps.
+    pub issued_challenge: Option<(ChallengeId, DateTime<Utc>, DateTime<Utc>)>,
 }
 
 impl RiskStore {
@@ -115,6 +120,18 @@ impl RiskStore {
             if record.learn_now {
                 learn(&mut tx, user_id, record.fingerprint, record.occurred_at).await?;
             }
+            if let Some((challenge_id, issued_at, expires_at)) = record.issued_challenge {
+                sqlx::query(
+                    "INSERT INTO risk_challenges (challenge_id, user_id, issued_at, expires_at)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(challenge_id.as_uuid())
+                .bind(user_id.as_uuid())
+                .bind(issued_at)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(true)
@@ -171,4 +188,78 @@ async fn learn(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The code caps' view of an account: what the risk worker issued, and what the verifier and
+/// code worker reported back.
+impl RiskStore {
+    pub async fn code_history(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<CodeHistory, sqlx::Error> {
+        let hour_ago = now - chrono::Duration::hours(1);
+        let (issued_last_hour, last_issued_at): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE issued_at > $2), max(issued_at)
+             FROM risk_challenges WHERE user_id = $1",
+        )
+        .bind(user_id.as_uuid())
+        .bind(hour_ago)
+        .fetch_one(&self.pool)
+        .await?;
+        // Only the newest challenge can be pending: issuing one supersedes the others.
+        let newest: Option<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT challenge_id, expires_at, closed_at FROM risk_challenges
+             WHERE user_id = $1 ORDER BY issued_at DESC LIMIT 1",
+        )
+        .bind(user_id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        let failed_codes_last_day: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM risk_failed_codes WHERE user_id = $1 AND occurred_at > $2",
+        )
+        .bind(user_id.as_uuid())
+        .bind(now - chrono::Duration::hours(24))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(CodeHistory {
+            issued_last_hour: issued_last_hour.try_into().unwrap_or(u32::MAX),
+            last_issued_at,
+            pending: newest.and_then(|(id, expires_at, closed_at)| {
+                (closed_at.is_none() && expires_at > now)
+                    .then(|| (ChallengeId::from_uuid(id), expires_at))
+            }),
+            failed_codes_last_day: failed_codes_last_day.try_into().unwrap_or(u32::MAX),
+        })
+    }
+
+    /// The challenge can no longer be passed. Idempotent.
+    pub async fn close_challenge(
+        &self,
+        challenge_id: ChallengeId,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE risk_challenges SET closed_at = COALESCE(closed_at, $2) WHERE challenge_id = $1")
+            .bind(challenge_id.as_uuid())
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A wrong code was entered (one `MfaFailed` event). Idempotent by event id.
+    pub async fn record_failed_code(
+        &self,
+        event_id: Uuid,
+        user_id: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO risk_failed_codes (event_id, user_id, occurred_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(event_id)
+            .bind(user_id.as_uuid())
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

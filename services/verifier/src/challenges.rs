@@ -46,7 +46,23 @@ pub async fn lock(
     .bind(challenge_id.as_uuid())
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(row.map(|row| ChallengeRow {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    // One try per account at a time, so concurrent tries on several of its challenges can't
+    // slip past the daily ceiling together.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+        .bind(row.user_id)
+        .execute(&mut **tx)
+        .await?;
+    let account_failed_today: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(SUM(failed_attempts), 0) FROM challenges
+         WHERE user_id = $1 AND created_at > now() - interval '24 hours'",
+    )
+    .bind(row.user_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(Some(ChallengeRow {
         attempt_id: AttemptId::from_uuid(row.attempt_id),
         user_id: UserId::from_uuid(row.user_id),
         company_id: row.company_id,
@@ -61,6 +77,7 @@ pub async fn lock(
             },
             expires_at: row.expires_at,
             failed_attempts: row.failed_attempts.try_into().unwrap_or(0),
+            account_failed_today: account_failed_today.try_into().unwrap_or(u32::MAX),
         },
     }))
 }

@@ -3,6 +3,8 @@ use std::net::SocketAddr;
 use secrecy::SecretString;
 use shared::config::{ConfigError, Env, InfraConfig};
 
+use crate::judge::CodeLimits;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub infra: InfraConfig,
@@ -11,8 +13,7 @@ pub struct Config {
     pub code_hmac_secret: SecretString,
     /// The secret before the last rotation, accepted until the codes it hashed expired.
     pub code_hmac_previous_secret: Option<SecretString>,
-    /// Wrong codes a challenge takes; the last one locks it.
-    pub max_attempts: u32,
+    pub code_limits: CodeLimits,
 }
 
 impl Config {
@@ -25,7 +26,10 @@ impl Config {
             )?,
             code_hmac_secret: Env::secret("MFA_CODE_HMAC_SECRET")?,
             code_hmac_previous_secret: Env::optional_secret("MFA_CODE_HMAC_PREVIOUS_SECRET"),
-            max_attempts: Env::or("MFA_CODE_MAX_ATTEMPTS", 5)?,
+            code_limits: CodeLimits {
+                per_challenge: Env::or("MFA_CODE_MAX_ATTEMPTS", 5)?,
+                per_account_per_day: Env::or("MFA_FAILED_CODES_PER_DAY", 100)?,
+            },
         })
     }
 }

@@ -16,6 +16,15 @@ pub struct ChallengeState {
     pub status: ChallengeStatus,
     pub expires_at: DateTime<Utc>,
     pub failed_attempts: u32,
+    /// Wrong codes on all of the account's challenges in the last 24 hours.
+    pub account_failed_today: u32,
+}
+
+/// How many wrong codes a challenge, and an account per day, may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeLimits {
+    pub per_challenge: u32,
+    pub per_account_per_day: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,16 +48,20 @@ pub enum Verdict {
 pub fn judge(
     state: &ChallengeState,
     now: DateTime<Utc>,
-    max_attempts: u32,
+    limits: CodeLimits,
     code_matches: impl FnOnce() -> bool,
 ) -> Verdict {
+    let max_attempts = limits.per_challenge;
     match state.status {
         ChallengeStatus::Used => return Verdict::AlreadyUsed,
         ChallengeStatus::Superseded => return Verdict::Superseded,
         ChallengeStatus::Locked => return Verdict::Locked,
         ChallengeStatus::Pending => {}
     }
-    if state.failed_attempts >= max_attempts {
+    // The account's daily ceiling bounds an attacker's guesses across all its challenges.
+    if state.failed_attempts >= max_attempts
+        || state.account_failed_today >= limits.per_account_per_day
+    {
         return Verdict::Locked;
     }
     if now >= state.expires_at {
@@ -71,6 +84,11 @@ pub fn judge(
 mod tests {
     use super::*;
 
+    const LIMITS: CodeLimits = CodeLimits {
+        per_challenge: 5,
+        per_account_per_day: 100,
+    };
+
     fn pending(failed_attempts: u32) -> (ChallengeState, DateTime<Utc>) {
         let now = Utc::now();
         (
@@ -78,6 +96,7 @@ mod tests {
                 status: ChallengeStatus::Pending,
                 expires_at: now + chrono::Duration::minutes(10),
                 failed_attempts,
+                account_failed_today: failed_attempts,
             },
             now,
         )
@@ -86,27 +105,27 @@ mod tests {
     #[test]
     fn the_right_code_in_time_passes() {
         let (state, now) = pending(0);
-        assert_eq!(judge(&state, now, 5, || true), Verdict::Approved);
+        assert_eq!(judge(&state, now, LIMITS, || true), Verdict::Approved);
     }
 
     #[test]
     fn wrong_codes_count_down_then_lock() {
         let (state, now) = pending(0);
         assert_eq!(
-            judge(&state, now, 5, || false),
+            judge(&state, now, LIMITS, || false),
             Verdict::WrongCode {
                 attempts_remaining: 4
             }
         );
         let (state, now) = pending(3);
         assert_eq!(
-            judge(&state, now, 5, || false),
+            judge(&state, now, LIMITS, || false),
             Verdict::WrongCode {
                 attempts_remaining: 1
             }
         );
         let (state, now) = pending(4);
-        assert_eq!(judge(&state, now, 5, || false), Verdict::LockedNow);
+        assert_eq!(judge(&state, now, LIMITS, || false), Verdict::LockedNow);
     }
 
     #[test]
@@ -118,7 +137,10 @@ mod tests {
             (ChallengeStatus::Superseded, Verdict::Superseded),
         ] {
             state.status = status;
-            assert_eq!(judge(&state, now, 5, || panic!("must not hash")), verdict);
+            assert_eq!(
+                judge(&state, now, LIMITS, || panic!("must not hash")),
+                verdict
+            );
         }
     }
 
@@ -126,10 +148,23 @@ mod tests {
     fn expiry_is_inclusive() {
         let (state, _) = pending(0);
         assert_eq!(
-            judge(&state, state.expires_at, 5, || true),
+            judge(&state, state.expires_at, LIMITS, || true),
             Verdict::Expired
         );
         let just_before = state.expires_at - chrono::Duration::milliseconds(1);
-        assert_eq!(judge(&state, just_before, 5, || true), Verdict::Approved);
+        assert_eq!(
+            judge(&state, just_before, LIMITS, || true),
+            Verdict::Approved
+        );
+    }
+
+    #[test]
+    fn the_account_daily_ceiling_locks_every_challenge() {
+        let (mut state, now) = pending(0);
+        state.account_failed_today = 100;
+        assert_eq!(
+            judge(&state, now, LIMITS, || panic!("must not hash")),
+            Verdict::Locked
+        );
     }
 }

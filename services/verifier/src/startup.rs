@@ -56,7 +56,7 @@ impl Application {
             hasher,
             publisher: publisher.clone(),
             topics: Arc::new(config.infra.kafka.topics()),
-            max_attempts: config.max_attempts,
+            code_limits: config.code_limits,
         };
         let api = Router::new()
             .route(

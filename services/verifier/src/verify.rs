@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::challenges;
 use crate::error::VerifyError;
-use crate::judge::{judge, Verdict};
+use crate::judge::{judge, CodeLimits, Verdict};
 
 pub const PRODUCER: &str = "verifier";
 
@@ -28,7 +28,7 @@ pub struct VerifyState {
     pub hasher: CodeHasher,
     pub publisher: Arc<dyn EventPublisher>,
     pub topics: Arc<Topics>,
-    pub max_attempts: u32,
+    pub code_limits: CodeLimits,
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
@@ -92,7 +92,7 @@ pub async fn verify(
         .filter(|challenge| challenge.company_id.as_deref() == Some(key.company_id.as_str()))
         .ok_or(VerifyError::UnknownChallenge)?;
     let now = Utc::now();
-    let verdict = judge(&challenge.state, now, state.max_attempts, || {
+    let verdict = judge(&challenge.state, now, state.code_limits, || {
         state
             .hasher
             .matches(challenge_id, &code, &challenge.code_hash)
