@@ -116,6 +116,7 @@ pub enum Event {
     CodeDeliveryFailed(CodeDeliveryFailed),
     MfaSucceeded(MfaSucceeded),
     MfaFailed(MfaFailed),
+    AccountChanged(AccountChanged),
 }
 
 macro_rules! event_types {
@@ -154,6 +155,7 @@ event_types!(
     CodeDeliveryFailed,
     MfaSucceeded,
     MfaFailed,
+    AccountChanged,
 );
 
 impl std::fmt::Display for EventType {
@@ -312,6 +314,29 @@ pub struct MfaFailed {
     pub reason: MfaFailureReason,
     /// Wrong codes still allowed on this challenge.
     pub attempts_remaining: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountChange {
+    /// An admin set a new password: pending challenges no longer work.
+    PasswordChanged,
+    /// The account can't log in; pending challenges no longer work.
+    Disabled,
+    Enabled,
+    /// The learned devices, networks and browsers are forgotten (after a compromise): the
+    /// next login asks for a code.
+    HistoryReset,
+    /// The account and its rows are gone; events keep only its id.
+    Deleted,
+}
+
+/// An admin changed an account. Its `attempt_id` is the id of the admin operation (there is
+/// no login), so auditors can still correlate what followed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AccountChanged {
+    pub user_id: UserId,
+    pub change: AccountChange,
 }
 
 #[cfg(test)]

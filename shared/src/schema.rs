@@ -65,6 +65,7 @@ pub fn json_schema(event_type: EventType) -> serde_json::Value {
         EventType::CodeDeliveryFailed => schema_of::<CodeDeliveryFailed>(event_type),
         EventType::MfaSucceeded => schema_of::<MfaSucceeded>(event_type),
         EventType::MfaFailed => schema_of::<MfaFailed>(event_type),
+        EventType::AccountChanged => schema_of::<AccountChanged>(event_type),
     }
 }
 

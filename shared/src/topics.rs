@@ -15,6 +15,8 @@ pub struct Topics {
     pub challenges: String,
     /// `MfaSucceeded`, `MfaFailed` and the final `LoginApproved`, from the verifier.
     pub verifications: String,
+    /// `AccountChanged`, from login-intake's admin API.
+    pub accounts: String,
     /// Messages a consumer could not read, with the reason (not events).
     pub dead_letters: String,
 }
@@ -28,28 +30,31 @@ impl Topics {
             risk_decisions: name("risk-decisions"),
             challenges: name("challenges"),
             verifications: name("verifications"),
+            accounts: name("accounts"),
             dead_letters: name("dead-letters"),
         }
     }
 
-    pub fn all(&self) -> [&str; 6] {
+    pub fn all(&self) -> [&str; 7] {
         [
             &self.login_requests,
             &self.login_attempts,
             &self.risk_decisions,
             &self.challenges,
             &self.verifications,
+            &self.accounts,
             &self.dead_letters,
         ]
     }
 
     /// The topics that carry events (the audit log), as opposed to requests and dead letters.
-    pub fn event_topics(&self) -> [&str; 4] {
+    pub fn event_topics(&self) -> [&str; 5] {
         [
             &self.login_attempts,
             &self.risk_decisions,
             &self.challenges,
             &self.verifications,
+            &self.accounts,
         ]
     }
 }

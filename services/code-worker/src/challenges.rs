@@ -104,3 +104,27 @@ impl ChallengeStore {
         Ok(())
     }
 }
+
+/// Admin changes to an account (`AccountChanged`). Each is idempotent.
+impl ChallengeStore {
+    /// The user's pending challenges stop working (password changed, account disabled); a
+    /// verify then answers `superseded`, which tells the user to log in again.
+    pub async fn invalidate_pending(&self, user_id: UserId) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE challenges SET status = 'superseded', finished_at = now()
+             WHERE user_id = $1 AND status = 'pending'",
+        )
+        .bind(user_id.as_uuid())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_user(&self, user_id: UserId) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM challenges WHERE user_id = $1")
+            .bind(user_id.as_uuid())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -9,7 +9,7 @@ use chrono::Utc;
 use shared::bus::{EventHandler, EventPublisher, HandlerError};
 use shared::code_hash::CodeHasher;
 use shared::domain::OtpCode;
-use shared::events::{CodeDeliveryFailed, CodeSent, Envelope, Event, MfaRequired};
+use shared::events::{AccountChange, CodeDeliveryFailed, CodeSent, Envelope, Event, MfaRequired};
 use shared::topics::Topics;
 
 use crate::challenges::{ChallengeStore, NewChallenge};
@@ -109,6 +109,16 @@ impl EventHandler for CodeHandler {
     async fn handle(&self, envelope: Envelope, key: &str) -> Result<(), HandlerError> {
         match &envelope.event {
             Event::MfaRequired(required) => self.on_mfa_required(&envelope, required, key).await,
+            Event::AccountChanged(changed) => {
+                match changed.change {
+                    AccountChange::PasswordChanged | AccountChange::Disabled => {
+                        self.store.invalidate_pending(changed.user_id).await?
+                    }
+                    AccountChange::Deleted => self.store.delete_user(changed.user_id).await?,
+                    AccountChange::Enabled | AccountChange::HistoryReset => {}
+                }
+                Ok(())
+            }
             other => Err(HandlerError::Skip(format!(
                 "{} is not for the code worker",
                 other.event_type()

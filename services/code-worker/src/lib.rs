@@ -1,5 +1,5 @@
 //! code-worker: for each `MfaRequired`, stores the challenge (the code's keyed hash, never the
-//! code) and emails the 6-digit code.
+//! code) and emails the 6-digit code; invalidates or deletes challenges on `AccountChanged`.
 
 pub mod challenges;
 pub mod config;

@@ -44,7 +44,7 @@ impl Worker {
         let consumer = KafkaConsumer::new(
             kafka,
             &kafka.group_id("code-worker"),
-            &[&topics.risk_decisions],
+            &[&topics.risk_decisions, &topics.accounts],
         )?;
         Ok(Self {
             consumer,

@@ -7,7 +7,8 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use shared::api_keys;
-use shared::domain::{CompanyId, Email, Platform};
+use shared::domain::{AttemptId, CompanyId, Email, Platform, UserId};
+use shared::events::{AccountChange, AccountChanged, Envelope, Event};
 use shared::http::JsonBody;
 use uuid::Uuid;
 
@@ -244,5 +245,137 @@ pub async fn revoke_api_key(
         return Err(ApiError::UnknownApiKey);
     }
     tracing::info!(%key_id, "API key revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Tells the other services (risk worker, code worker) about an account change, on the
+/// accounts topic. Called after the change is stored, so a retry after a failure is safe.
+async fn announce(
+    state: &AppState,
+    user_id: UserId,
+    change: AccountChange,
+) -> Result<(), ApiError> {
+    let event = Envelope::new(
+        crate::intake::PRODUCER,
+        AttemptId::new(),
+        None,
+        Utc::now(),
+        Event::AccountChanged(AccountChanged { user_id, change }),
+    );
+    state
+        .intake
+        .publisher
+        .publish(&state.intake.topics.accounts, &user_id.to_string(), &event)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    tracing::info!(%user_id, ?change, "account changed");
+    Ok(())
+}
+
+fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    UserId::parse(raw).map_err(|_| ApiError::UnknownUser)
+}
+
+fn found(exists: bool) -> Result<(), ApiError> {
+    exists.then_some(()).ok_or(ApiError::UnknownUser)
+}
+
+/// Disable a user: they can't log in, and their pending codes stop working.
+#[utoipa::path(
+    post, path = "/v1/admin/users/{user_id}/disable", params(("user_id" = Uuid, Path)),
+    security(("api_key" = [])),
+    responses((status = 204), (status = 404, body = shared::http::ErrorBody))
+)]
+pub async fn disable_user(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let user_id = user_id(&raw)?;
+    found(state.intake.store.set_disabled(user_id, true).await?)?;
+    announce(&state, user_id, AccountChange::Disabled).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Enable a disabled user again.
+#[utoipa::path(
+    post, path = "/v1/admin/users/{user_id}/enable", params(("user_id" = Uuid, Path)),
+    security(("api_key" = [])),
+    responses((status = 204), (status = 404, body = shared::http::ErrorBody))
+)]
+pub async fn enable_user(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let user_id = user_id(&raw)?;
+    found(state.intake.store.set_disabled(user_id, false).await?)?;
+    announce(&state, user_id, AccountChange::Enabled).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+}
+
+/// Set a new password: the user's pending codes stop working.
+#[utoipa::path(
+    put, path = "/v1/admin/users/{user_id}/password", params(("user_id" = Uuid, Path)),
+    request_body = ChangePassword, security(("api_key" = [])),
+    responses((status = 204), (status = 404, body = shared::http::ErrorBody), (status = 422, body = shared::http::ErrorBody))
+)]
+pub async fn change_password(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    JsonBody(request): JsonBody<ChangePassword>,
+) -> Result<StatusCode, ApiError> {
+    let user_id = user_id(&raw)?;
+    if !PASSWORD_BYTES.contains(&request.password.expose_secret().len()) {
+        return Err(ApiError::InvalidRequest(
+            "password must be 8 to 1024 bytes".into(),
+        ));
+    }
+    let hash = state
+        .intake
+        .passwords
+        .hash(request.password)
+        .await
+        .map_err(|_| ApiError::Overloaded)?;
+    found(state.intake.store.set_password_hash(user_id, &hash).await?)?;
+    announce(&state, user_id, AccountChange::PasswordChanged).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Forget the user's learned devices, networks and browsers (after a compromise): their next
+/// login asks for a code.
+#[utoipa::path(
+    post, path = "/v1/admin/users/{user_id}/reset-history", params(("user_id" = Uuid, Path)),
+    security(("api_key" = [])),
+    responses((status = 204), (status = 404, body = shared::http::ErrorBody))
+)]
+pub async fn reset_history(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let user_id = user_id(&raw)?;
+    found(state.intake.store.user_exists(user_id).await?)?;
+    announce(&state, user_id, AccountChange::HistoryReset).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Delete a user: their rows go in every service; events keep only their id.
+#[utoipa::path(
+    delete, path = "/v1/admin/users/{user_id}", params(("user_id" = Uuid, Path)),
+    security(("api_key" = [])),
+    responses((status = 204), (status = 404, body = shared::http::ErrorBody))
+)]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let user_id = user_id(&raw)?;
+    found(state.intake.store.delete_user(user_id).await?)?;
+    announce(&state, user_id, AccountChange::Deleted).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -16,6 +16,8 @@ pub enum ApiError {
     PlatformNotAllowed(shared::domain::Platform),
     #[error("no API key with this id")]
     UnknownApiKey,
+    #[error("no user with this id")]
+    UnknownUser,
     #[error("too many login attempts; retry in {retry_after} seconds")]
     RateLimited { retry_after: u64 },
     #[error("too many password checks are queued; retry shortly")]
@@ -32,6 +34,7 @@ impl IntoResponse for ApiError {
             ApiError::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
             ApiError::PlatformNotAllowed(_) => (StatusCode::FORBIDDEN, "platform_not_allowed"),
             ApiError::UnknownApiKey => (StatusCode::NOT_FOUND, "unknown_api_key"),
+            ApiError::UnknownUser => (StatusCode::NOT_FOUND, "unknown_user"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),

@@ -10,7 +10,12 @@ use utoipa::OpenApi;
         crate::admin::create_user,
         crate::admin::create_api_key,
         crate::admin::list_api_keys,
-        crate::admin::revoke_api_key
+        crate::admin::revoke_api_key,
+        crate::admin::disable_user,
+        crate::admin::enable_user,
+        crate::admin::change_password,
+        crate::admin::reset_history,
+        crate::admin::delete_user
     ),
     components(schemas(shared::http::ErrorBody)),
     modifiers(&BearerApiKey)

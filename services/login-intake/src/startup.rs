@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use shared::api_keys::{require_client_key, ApiKeyStore};
 use shared::bus::DecodingHandler;
@@ -159,6 +159,26 @@ fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
         .route(
             "/v1/admin/api-keys/{key_id}",
             delete(crate::admin::revoke_api_key),
+        )
+        .route(
+            "/v1/admin/users/{user_id}",
+            delete(crate::admin::delete_user),
+        )
+        .route(
+            "/v1/admin/users/{user_id}/disable",
+            post(crate::admin::disable_user),
+        )
+        .route(
+            "/v1/admin/users/{user_id}/enable",
+            post(crate::admin::enable_user),
+        )
+        .route(
+            "/v1/admin/users/{user_id}/password",
+            put(crate::admin::change_password),
+        )
+        .route(
+            "/v1/admin/users/{user_id}/reset-history",
+            post(crate::admin::reset_history),
         )
         .route_layer(from_fn_with_state(
             AdminKey::new(&config.admin_api_key),

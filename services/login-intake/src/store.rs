@@ -63,7 +63,8 @@ impl IntakeStore {
 
     pub async fn find_user(&self, email: &Email) -> Result<Option<UserRecord>, sqlx::Error> {
         let row: Option<(Uuid, String, Option<String>, bool)> = sqlx::query_as(
-            "SELECT user_id, company_id, password_hash, privileged FROM users WHERE email = $1",
+            "SELECT user_id, company_id, password_hash, privileged FROM users
+             WHERE email = $1 AND disabled_at IS NULL",
         )
         .bind(email.as_str())
         .fetch_optional(&self.pool)
@@ -263,5 +264,58 @@ impl IntakeStore {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
+    }
+}
+
+/// Admin changes to accounts.
+impl IntakeStore {
+    /// Disables or enables the account; false when there is no such account.
+    pub async fn set_disabled(&self, user_id: UserId, disabled: bool) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query(
+            "UPDATE users SET disabled_at = CASE WHEN $2 THEN COALESCE(disabled_at, now()) END
+             WHERE user_id = $1",
+        )
+        .bind(user_id.as_uuid())
+        .bind(disabled)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn set_password_hash(
+        &self,
+        user_id: UserId,
+        hash: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query("UPDATE users SET password_hash = $2 WHERE user_id = $1")
+            .bind(user_id.as_uuid())
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn user_exists(&self, user_id: UserId) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE user_id = $1)")
+            .bind(user_id.as_uuid())
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// Deletes the account and its login attempts; false when there is no such account.
+    pub async fn delete_user(&self, user_id: UserId) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM login_attempts WHERE user_id = $1")
+            .bind(user_id.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM users WHERE user_id = $1")
+            .bind(user_id.as_uuid())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        tx.commit().await?;
+        Ok(deleted)
     }
 }

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use shared::bus::{EventHandler, EventPublisher, HandlerError};
 use shared::domain::ChallengeId;
 use shared::events::{
-    CodeThrottled, Envelope, Event, LoginApproved, LoginAttempted, LoginRejected, MfaFailureReason,
-    MfaRequired,
+    AccountChange, CodeThrottled, Envelope, Event, LoginApproved, LoginAttempted, LoginRejected,
+    MfaFailureReason, MfaRequired,
 };
 use shared::topics::Topics;
 
@@ -180,6 +180,20 @@ impl EventHandler for RiskHandler {
                 self.store
                     .close_challenge(failed.challenge_id, envelope.occurred_at)
                     .await?;
+                Ok(())
+            }
+            Event::AccountChanged(changed) => {
+                let user_id = changed.user_id;
+                match changed.change {
+                    AccountChange::HistoryReset => self.store.forget_history(user_id).await?,
+                    AccountChange::PasswordChanged | AccountChange::Disabled => {
+                        self.store
+                            .close_challenges_of(user_id, envelope.occurred_at)
+                            .await?
+                    }
+                    AccountChange::Deleted => self.store.delete_user(user_id).await?,
+                    AccountChange::Enabled => {}
+                }
                 Ok(())
             }
             other => Err(HandlerError::Skip(format!(

@@ -40,6 +40,7 @@ impl Worker {
                 &topics.login_attempts,
                 &topics.verifications,
                 &topics.challenges,
+                &topics.accounts,
             ],
         )?;
         Ok(Self {

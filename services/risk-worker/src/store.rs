@@ -263,3 +263,49 @@ impl RiskStore {
         Ok(())
     }
 }
+
+/// Admin changes to an account (`AccountChanged`). Each is idempotent.
+impl RiskStore {
+    /// Forgets what the user has logged in from: the next login asks for a code.
+    pub async fn forget_history(&self, user_id: UserId) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM risk_known_attributes WHERE user_id = $1")
+            .bind(user_id.as_uuid())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The user's open challenges can no longer be passed (password changed, disabled).
+    pub async fn close_challenges_of(
+        &self,
+        user_id: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE risk_challenges SET closed_at = $2 WHERE user_id = $1 AND closed_at IS NULL",
+        )
+        .bind(user_id.as_uuid())
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes every row the risk worker keeps about the user.
+    pub async fn delete_user(&self, user_id: UserId) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for table in [
+            "risk_known_attributes",
+            "risk_failed_logins",
+            "risk_decisions",
+            "risk_challenges",
+            "risk_failed_codes",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                .bind(user_id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+}
