@@ -853,3 +853,135 @@ async fn admin_actions_take_effect_in_every_service() {
         404
     );
 }
+
+/// The per-API-key and per-account-and-IP limits, each on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_key_and_per_account_and_ip_limits_hold() {
+    capture_logs();
+    let limit = |max| RateLimit {
+        max,
+        window: Duration::from_secs(3600),
+    };
+    let system = spawn_system_with(Options {
+        rate_limits: RateLimits {
+            per_ip: limit(1000),
+            per_account_and_ip: limit(2),
+            per_account: limit(1000),
+            per_api_key: limit(4),
+        },
+        ..Default::default()
+    })
+    .await;
+    let email = unique_email("pair");
+    for _ in 0..2 {
+        assert_eq!(
+            system
+                .login(&email, "x", None, "192.0.2.1", CHROME_WINDOWS)
+                .await
+                .status,
+            200
+        );
+    }
+    assert_eq!(
+        system
+            .login(&email, "x", None, "192.0.2.1", CHROME_WINDOWS)
+            .await
+            .status,
+        429,
+        "same account, same IP"
+    );
+    assert_eq!(
+        system
+            .login(&email, "x", None, "192.0.2.2", CHROME_WINDOWS)
+            .await
+            .status,
+        200,
+        "same account, another IP"
+    );
+    // The key has been used 4 times (refused tries count too): its limit.
+    let over_key = system
+        .login(
+            &unique_email("other"),
+            "x",
+            None,
+            "192.0.2.3",
+            CHROME_WINDOWS,
+        )
+        .await;
+    assert_eq!(over_key.status, 429, "{}", over_key.body);
+    let another_key = system.create_api_key("acme", None).await;
+    let fresh = system
+        .http
+        .post(format!("{}/v1/logins", system.intake_url))
+        .bearer_auth(&another_key)
+        .json(&serde_json::json!({ "email": unique_email("other"), "password": "x", "platform": "android",
+              "context": { "ip": "192.0.2.4", "user_agent": SAFARI_IPHONE } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200, "another key has its own budget");
+}
+
+/// A malformed or unknown message on an internal topic neither crashes nor stalls the
+/// consumer: the malformed one is dead-lettered with the reason, and logins keep flowing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_events_are_dead_lettered_and_consumers_move_on() {
+    capture_logs();
+    let system = spawn_system().await;
+    let topics = system.kafka.topics();
+    let garbage: [&[u8]; 3] = [
+        b"not json at all",
+        br#"{"event_type":"LoginAttempted","payload":{"user_id":42}}"#,
+        br#"{"event_id":"0190f0c4-1111-7000-8000-000000000001","event_type":"FromTheFuture","schema_version":9}"#,
+    ];
+    for (i, payload) in garbage.iter().enumerate() {
+        support::kafka::produce(
+            &system.kafka,
+            &topics.login_attempts,
+            &format!("k{i}"),
+            payload,
+        )
+        .await;
+        support::kafka::produce(
+            &system.kafka,
+            &topics.risk_decisions,
+            &format!("k{i}"),
+            payload,
+        )
+        .await;
+    }
+    // The flow still works end to end.
+    let email = unique_email("after-garbage");
+    system
+        .create_user(&email, Some(PASSWORD), "acme", false)
+        .await;
+    let login = system
+        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
+        .await;
+    assert_eq!(login.body["status"], "mfa_required", "{}", login.body);
+    system.mail.wait_for_code(&email, 1).await;
+
+    // Two malformed messages per topic, each read by its consumers; the unknown type is skipped.
+    for _ in 0..100 {
+        let dead = read_topic(&system.kafka, &topics.dead_letters);
+        let from_attempts = dead
+            .iter()
+            .filter(|(_, d)| d["source_topic"] == topics.login_attempts.as_str())
+            .count();
+        let from_decisions = dead
+            .iter()
+            .filter(|(_, d)| d["source_topic"] == topics.risk_decisions.as_str())
+            .count();
+        if from_attempts >= 2 && from_decisions >= 2 {
+            assert!(dead
+                .iter()
+                .all(|(_, d)| d["reason"].as_str().unwrap().contains("malformed event")));
+            assert!(!dead
+                .iter()
+                .any(|(_, d)| d["reason"].as_str().unwrap().contains("FromTheFuture")));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the malformed events were not dead-lettered");
+}
