@@ -425,24 +425,6 @@ async fn login_rate_limits_answer_429_alike_for_known_and_unknown_emails() {
     assert_eq!(elsewhere.status, 200);
 }
 
-/// Waits until the risk worker has seen what the verifier and code worker reported (it
-/// learns of used, locked and failed codes a Kafka hop after the verify call answered).
-async fn wait_for_risk_worker(system: &TestSystem, query: &str, user_id: &str, expected: i64) {
-    let user_id = uuid::Uuid::parse_str(user_id).unwrap();
-    for _ in 0..200 {
-        let count: i64 = sqlx::query_scalar(query)
-            .bind(user_id)
-            .fetch_one(&system.pool)
-            .await
-            .unwrap();
-        if count >= expected {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the risk worker never caught up: {query}");
-}
-
 /// Logging in again within the gap sends no email and keeps the pending challenge; past the
 /// hourly share of emails the pending challenge is reused, and with none pending the login is
 /// refused: the inbox can't be flooded.
@@ -495,13 +477,13 @@ async fn code_emails_are_capped_and_log_in_again_keeps_the_pending_code() {
     );
 
     // The code was used: nothing is pending, and within the gap no new email goes out.
-    wait_for_risk_worker(
-        &system,
-        "SELECT count(*) FROM risk_challenges WHERE user_id = $1 AND closed_at IS NOT NULL",
-        &user_id,
-        1,
-    )
-    .await;
+    system
+        .wait_for_count(
+            "SELECT count(*) FROM risk_challenges WHERE user_id = $1 AND closed_at IS NOT NULL",
+            &user_id,
+            |n| n >= 1,
+        )
+        .await;
     let refused = system
         .login(&email, PASSWORD, Some("d4"), HOME_IP, CHROME_WINDOWS)
         .await;
@@ -572,13 +554,13 @@ async fn the_daily_ceiling_of_wrong_codes_holds_and_known_devices_still_log_in()
         blocked.body
     );
 
-    wait_for_risk_worker(
-        &system,
-        "SELECT count(*) FROM risk_failed_codes WHERE user_id = $1",
-        &user_id,
-        3,
-    )
-    .await;
+    system
+        .wait_for_count(
+            "SELECT count(*) FROM risk_failed_codes WHERE user_id = $1",
+            &user_id,
+            |n| n >= 3,
+        )
+        .await;
     let no_new_code = system
         .login(
             &email,
@@ -609,24 +591,6 @@ async fn the_daily_ceiling_of_wrong_codes_holds_and_known_devices_still_log_in()
         "the owner's known device: {}",
         owner.body
     );
-}
-
-/// Polls `query` (bound to `id`) until it returns `expected`: the workers apply an admin
-/// change a Kafka hop after the admin call answered.
-async fn wait_until(system: &TestSystem, query: &str, id: &str, expected: i64) {
-    let id = uuid::Uuid::parse_str(id).unwrap();
-    for _ in 0..200 {
-        let value: i64 = sqlx::query_scalar(query)
-            .bind(id)
-            .fetch_one(&system.pool)
-            .await
-            .unwrap();
-        if value == expected {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{query} never returned {expected}");
 }
 
 async fn admin(
@@ -677,13 +641,13 @@ async fn admin_actions_take_effect_in_every_service() {
     )
     .await;
     assert_eq!(status, 204);
-    wait_until(
-        &system,
-        "SELECT count(*) FROM challenges WHERE challenge_id = $1 AND status = 'superseded'",
-        &challenge,
-        1,
-    )
-    .await;
+    system
+        .wait_for_count(
+            "SELECT count(*) FROM challenges WHERE challenge_id = $1 AND status = 'superseded'",
+            &challenge,
+            |n| n == 1,
+        )
+        .await;
     let dead = system.verify(&challenge, &code).await;
     assert_eq!(dead.body["error"], "superseded", "{}", dead.body);
     let old = system
@@ -712,13 +676,13 @@ async fn admin_actions_take_effect_in_every_service() {
         .await,
         204
     );
-    wait_until(
-        &system,
-        "SELECT count(*) FROM risk_known_attributes WHERE user_id = $1",
-        &user_id,
-        0,
-    )
-    .await;
+    system
+        .wait_for_count(
+            "SELECT count(*) FROM risk_known_attributes WHERE user_id = $1",
+            &user_id,
+            |n| n == 0,
+        )
+        .await;
     let after_reset = system
         .login(
             &email,
@@ -791,20 +755,20 @@ async fn admin_actions_take_effect_in_every_service() {
         .await,
         204
     );
-    wait_until(
-        &system,
-        "SELECT count(*) FROM challenges WHERE user_id = $1",
-        &user_id,
-        0,
-    )
-    .await;
-    wait_until(
-        &system,
-        "SELECT count(*) FROM risk_decisions WHERE user_id = $1",
-        &user_id,
-        0,
-    )
-    .await;
+    system
+        .wait_for_count(
+            "SELECT count(*) FROM challenges WHERE user_id = $1",
+            &user_id,
+            |n| n == 0,
+        )
+        .await;
+    system
+        .wait_for_count(
+            "SELECT count(*) FROM risk_decisions WHERE user_id = $1",
+            &user_id,
+            |n| n == 0,
+        )
+        .await;
     for table in [
         "users",
         "login_attempts",
@@ -812,13 +776,13 @@ async fn admin_actions_take_effect_in_every_service() {
         "risk_failed_logins",
         "risk_challenges",
     ] {
-        wait_until(
-            &system,
-            &format!("SELECT count(*) FROM {table} WHERE user_id = $1"),
-            &user_id,
-            0,
-        )
-        .await;
+        system
+            .wait_for_count(
+                &format!("SELECT count(*) FROM {table} WHERE user_id = $1"),
+                &user_id,
+                |n| n == 0,
+            )
+            .await;
     }
     let changes: Vec<Value> = read_topic(&system.kafka, &system.kafka.topics().accounts)
         .into_iter()

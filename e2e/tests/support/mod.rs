@@ -336,23 +336,33 @@ impl TestSystem {
         .await
     }
 
-    /// Waits until the risk worker learned the user's approved login (it does so when it
-    /// reads the verifier's final `LoginApproved`, a hop after the verify call returned).
-    pub async fn wait_until_learned(&self, user_id: &str) {
-        let user_id = uuid::Uuid::parse_str(user_id).unwrap();
+    /// Polls a count (`query`, with `$1` bound to the id) until `done` accepts it. The workers
+    /// act a Kafka hop after the call that set them off has answered.
+    pub async fn wait_for_count(&self, query: &str, id: &str, done: impl Fn(i64) -> bool) {
+        let id = uuid::Uuid::parse_str(id).unwrap();
         for _ in 0..200 {
-            let known: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM risk_known_attributes WHERE user_id = $1")
-                    .bind(user_id)
-                    .fetch_one(&self.pool)
-                    .await
-                    .unwrap();
-            if known > 0 {
+            let count: i64 = sqlx::query_scalar(query)
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await
+                .unwrap();
+            if done(count) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the risk worker never learned the approved login");
+        panic!("{query} never reached the expected count");
+    }
+
+    /// Waits until the risk worker learned the user's approved login (it does so when it
+    /// reads the verifier's final `LoginApproved`).
+    pub async fn wait_until_learned(&self, user_id: &str) {
+        self.wait_for_count(
+            "SELECT count(*) FROM risk_known_attributes WHERE user_id = $1",
+            user_id,
+            |known| known > 0,
+        )
+        .await;
     }
 
     /// Logs a new user in once with MFA, so their device, network and browser are known.

@@ -3,7 +3,7 @@
 //! runtime. When the queue is full the caller is refused at once (503) instead of waiting.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -22,8 +22,9 @@ pub struct PoolFull;
 pub struct PasswordPool {
     jobs: SyncSender<Job>,
     /// Verified against when the account is unknown or has no password, so that an unknown
-    /// email costs the same time as a wrong password.
-    dummy_hash: Arc<str>,
+    /// email costs the same time as a wrong password. Made on a pool thread (hashing is the
+    /// pool's job, never the async runtime's), as the pool's first job.
+    dummy_hash: Arc<OnceLock<String>>,
 }
 
 /// OWASP's argon2id parameters: m = 19 MiB, t = 2, p = 1.
@@ -52,6 +53,10 @@ fn verify_now(password: &str, hash: &str) -> bool {
     }
 }
 
+fn dummy_hash(cell: &OnceLock<String>) -> &str {
+    cell.get_or_init(|| hash_now(&uuid::Uuid::new_v4().to_string()))
+}
+
 impl PasswordPool {
     pub fn new(threads: usize, queue: usize) -> Self {
         let (jobs, receiver) = sync_channel::<Job>(queue);
@@ -69,8 +74,15 @@ impl PasswordPool {
                 })
                 .expect("argon2 thread starts");
         }
-        let dummy_hash = hash_now(&uuid::Uuid::new_v4().to_string()).into();
-        Self { jobs, dummy_hash }
+        let pool = Self {
+            jobs,
+            dummy_hash: Arc::new(OnceLock::new()),
+        };
+        let warm_up = Arc::clone(&pool.dummy_hash);
+        let _ = pool.jobs.try_send(Box::new(move || {
+            dummy_hash(&warm_up);
+        }));
+        pool
     }
 
     async fn run<T: Send + 'static>(
@@ -99,7 +111,7 @@ impl PasswordPool {
         self.run(move || match hash {
             Some(hash) => verify_now(password.expose_secret(), &hash),
             None => {
-                verify_now(password.expose_secret(), &dummy);
+                verify_now(password.expose_secret(), dummy_hash(&dummy));
                 false
             }
         })
