@@ -114,4 +114,94 @@ mod tests {
             assert!(UserAgent::parse(raw).is_err(), "{raw:?} should be refused");
         }
     }
+
+    use proptest::prelude::*;
+
+    fn is_device_id_char(c: char) -> bool {
+        c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')
+    }
+
+    /// Any character `DeviceId` refuses: ASCII punctuation, space, control or non-ASCII.
+    fn forbidden_device_id_char() -> impl Strategy<Value = char> {
+        any::<char>().prop_filter("must be outside the charset", |c| !is_device_id_char(*c))
+    }
+
+    /// Control characters (`char::is_control`: C0, DEL and C1).
+    fn control_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            proptest::char::range('\u{0}', '\u{1f}'),
+            proptest::char::range('\u{7f}', '\u{9f}'),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn device_id_parse_never_panics(raw in any::<String>()) {
+            if let Ok(id) = DeviceId::parse(&raw) {
+                prop_assert_eq!(id.as_str(), raw.as_str());
+                prop_assert!((1..=DeviceId::MAX_LEN).contains(&raw.len()));
+                prop_assert!(raw.chars().all(is_device_id_char));
+            }
+        }
+
+        #[test]
+        fn device_id_accepts_its_documented_charset(raw in "[A-Za-z0-9._:-]{1,128}") {
+            let id = DeviceId::parse(&raw).unwrap();
+            prop_assert_eq!(id.as_str(), raw.as_str());
+            prop_assert_eq!(DeviceId::parse(id.as_str()), Ok(id.clone()));
+            let json = serde_json::to_string(&id).unwrap();
+            prop_assert_eq!(serde_json::from_str::<DeviceId>(&json).unwrap(), id);
+        }
+
+        #[test]
+        fn device_id_refuses_any_other_char(
+            before in "[A-Za-z0-9._:-]{0,60}",
+            bad in forbidden_device_id_char(),
+            after in "[A-Za-z0-9._:-]{0,60}",
+        ) {
+            let raw = format!("{before}{bad}{after}");
+            prop_assert!(DeviceId::parse(&raw).is_err(), "{:?} should be refused", raw);
+        }
+
+        #[test]
+        fn device_id_refuses_more_than_128_chars(raw in "[A-Za-z0-9._:-]{129,300}") {
+            prop_assert!(DeviceId::parse(&raw).is_err());
+        }
+
+        #[test]
+        fn user_agent_parse_never_panics(raw in any::<String>()) {
+            if let Ok(agent) = UserAgent::parse(&raw) {
+                let s = agent.as_str();
+                prop_assert_eq!(s, raw.trim());
+                prop_assert!(!s.is_empty() && s.len() <= UserAgent::MAX_LEN);
+                prop_assert!(!s.chars().any(char::is_control));
+                prop_assert_eq!(UserAgent::parse(s), Ok(agent.clone()));
+            }
+        }
+
+        #[test]
+        fn user_agent_accepts_printable_text(raw in "[!-~][ -~]{0,1022}[!-~]|[^\\p{Cc}\\s]{1,100}") {
+            prop_assume!(raw.len() <= UserAgent::MAX_LEN);
+            let agent = UserAgent::parse(&raw).unwrap();
+            prop_assert_eq!(agent.as_str(), raw.as_str());
+            prop_assert_eq!(UserAgent::parse(&format!(" {raw}\t")), Ok(agent));
+        }
+
+        #[test]
+        fn user_agent_refuses_control_chars(
+            before in "[ -~]{0,50}",
+            control in control_char(),
+            after in "[ -~]{0,50}",
+        ) {
+            // Printable on both sides, so trimming can't drop the control char.
+            let raw = format!("x{before}{control}{after}x");
+            prop_assert!(UserAgent::parse(&raw).is_err(), "{:?} should be refused", raw);
+        }
+
+        #[test]
+        fn user_agent_refuses_more_than_1024_bytes(raw in "[!-~]{1025,1500}|[!-~]{1,10}[é€😀]{520,600}") {
+            prop_assert!(raw.len() > UserAgent::MAX_LEN);
+            prop_assert!(UserAgent::parse(&raw).is_err());
+        }
+    }
 }

@@ -143,4 +143,74 @@ mod tests {
             assert!(CompanyId::parse(raw).is_err(), "{raw:?} should be refused");
         }
     }
+
+    use proptest::prelude::*;
+
+    fn is_slug_char(c: char) -> bool {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'
+    }
+
+    proptest! {
+        #[test]
+        fn uuid_ids_parse_never_panics(raw in prop_oneof![
+            any::<String>(),
+            "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}",
+            "[{]?(urn:uuid:)?[0-9a-fA-Fg-]{30,40}[}]?",
+        ]) {
+            // Exactly the strings the uuid crate reads, as the same UUID.
+            let expected = Uuid::parse_str(&raw).ok();
+            prop_assert_eq!(AttemptId::parse(&raw).ok().map(|id| id.as_uuid()), expected);
+            prop_assert_eq!(ChallengeId::parse(&raw).ok().map(|id| id.as_uuid()), expected);
+            prop_assert_eq!(UserId::parse(&raw).ok().map(|id| id.as_uuid()), expected);
+        }
+
+        #[test]
+        fn uuid_ids_round_trip_through_text(bytes in any::<[u8; 16]>()) {
+            let uuid = Uuid::from_bytes(bytes);
+            let attempt = AttemptId::from_uuid(uuid);
+            prop_assert_eq!(AttemptId::parse(&attempt.to_string()), Ok(attempt));
+            let challenge = ChallengeId::from_uuid(uuid);
+            prop_assert_eq!(ChallengeId::parse(&challenge.to_string()), Ok(challenge));
+            let user = UserId::from_uuid(uuid);
+            prop_assert_eq!(UserId::parse(&user.to_string()), Ok(user));
+            // Upper-case and un-hyphenated spellings name the same id.
+            prop_assert_eq!(UserId::parse(&uuid.simple().to_string().to_uppercase()), Ok(user));
+            let json = serde_json::to_string(&user).unwrap();
+            prop_assert_eq!(serde_json::from_str::<UserId>(&json).unwrap(), user);
+        }
+
+        #[test]
+        fn company_id_parse_never_panics(raw in any::<String>()) {
+            if let Ok(company) = CompanyId::parse(&raw) {
+                prop_assert_eq!(company.as_str(), raw.as_str());
+                prop_assert!((1..=64).contains(&raw.len()));
+                prop_assert!(raw.chars().all(is_slug_char));
+                prop_assert!(!raw.starts_with(['-', '_']));
+            }
+        }
+
+        #[test]
+        fn company_id_accepts_slugs(raw in "[a-z0-9][a-z0-9_-]{0,63}") {
+            let company = CompanyId::parse(&raw).unwrap();
+            prop_assert_eq!(company.as_str(), raw.as_str());
+            prop_assert_eq!(CompanyId::parse(company.as_str()), Ok(company.clone()));
+            let json = serde_json::to_string(&company).unwrap();
+            prop_assert_eq!(serde_json::from_str::<CompanyId>(&json).unwrap(), company);
+        }
+
+        #[test]
+        fn company_id_refuses_non_slugs(
+            start in "[a-z0-9]",
+            before in "[a-z0-9_-]{0,30}",
+            bad in any::<char>().prop_filter("outside the charset", |c| !is_slug_char(*c)),
+            after in "[a-z0-9_-]{0,30}",
+            long in "[a-z0-9][a-z0-9_-]{64,100}",
+            lead in "[-_][a-z0-9_-]{0,63}",
+        ) {
+            let raw = format!("{start}{before}{bad}{after}");
+            prop_assert!(CompanyId::parse(&raw).is_err(), "{:?} should be refused", raw);
+            prop_assert!(CompanyId::parse(&long).is_err(), "{:?} is too long", long);
+            prop_assert!(CompanyId::parse(&lead).is_err(), "{:?} starts with {:?}", lead, &lead[..1]);
+        }
+    }
 }

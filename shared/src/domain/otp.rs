@@ -71,4 +71,41 @@ mod tests {
             "{leading:?}"
         );
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(raw in any::<String>()) {
+            if let Ok(code) = OtpCode::parse(&raw) {
+                prop_assert_eq!(code.expose(), raw.trim());
+                prop_assert_eq!(code.expose().len(), OtpCode::LENGTH);
+                prop_assert!(code.expose().bytes().all(|b| b.is_ascii_digit()));
+            }
+        }
+
+        #[test]
+        fn any_six_ascii_digits_parse(digits in "[0-9]{6}", pad in "[ \t\r\n]{0,3}") {
+            let code = OtpCode::parse(&format!("{pad}{digits}{pad}")).unwrap();
+            prop_assert_eq!(code.expose(), digits.as_str());
+            prop_assert!(OtpCode::parse(code.expose()).unwrap() == code);
+        }
+
+        #[test]
+        fn other_lengths_are_refused(digits in "[0-9]{0,5}|[0-9]{7,40}") {
+            prop_assert!(OtpCode::parse(&digits).is_err());
+        }
+
+        #[test]
+        fn a_non_digit_is_refused(
+            digits in "[0-9]{6}",
+            at in 0..OtpCode::LENGTH,
+            other in any::<char>().prop_filter("not an ASCII digit", |c| !c.is_ascii_digit()),
+        ) {
+            let mut chars: Vec<char> = digits.chars().collect();
+            chars[at] = other;
+            let raw: String = chars.into_iter().collect();
+            prop_assert!(OtpCode::parse(&raw).is_err(), "{:?} should be refused", raw);
+        }
+    }
 }
