@@ -6,7 +6,7 @@
 //! reads it here to authenticate its callers.
 
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use rand::{rngs::OsRng, RngCore};
@@ -16,7 +16,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::{CompanyId, Platform};
-use crate::http::error_response;
+use crate::http::{bearer_token, error_response};
 
 /// What a valid key lets its holder do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,12 +89,7 @@ pub async fn require_client_key(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(|key| key.trim().to_owned());
+    let presented = bearer_token(&request).map(str::to_owned);
     let Some(presented) = presented else {
         return error_response(
             StatusCode::UNAUTHORIZED,

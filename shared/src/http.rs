@@ -105,24 +105,29 @@ impl AdminKey {
     }
 }
 
+/// The key in `Authorization: Bearer <key>`, if the request carries one.
+pub fn bearer_token(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 /// Middleware: the request must carry `Authorization: Bearer <admin key>`.
 pub async fn require_admin_key(
     State(key): State<AdminKey>,
     request: Request,
     next: Next,
 ) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    match presented {
+    match bearer_token(&request) {
         None => error_response(
             StatusCode::UNAUTHORIZED,
             "missing_api_key",
             "send the admin key as Authorization: Bearer <key>",
         ),
-        Some(presented) if !key.accepts(presented.trim()) => error_response(
+        Some(presented) if !key.accepts(presented) => error_response(
             StatusCode::UNAUTHORIZED,
             "invalid_api_key",
             "the admin key is not valid",
