@@ -69,14 +69,22 @@ impl IntakeStore {
         .bind(email.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(
-            |(user_id, company_id, password_hash, privileged)| UserRecord {
-                user_id: UserId::from_uuid(user_id),
-                company_id: CompanyId::parse(&company_id).expect("stored company ids are valid"),
-                password_hash,
-                privileged,
-            },
-        ))
+        Ok(
+            row.and_then(|(user_id, company_id, password_hash, privileged)| {
+                // Only the admin API writes company ids, through `CompanyId`; a row edited by
+                // hand into something else can't log in rather than bring the service down.
+                let Ok(company_id) = CompanyId::parse(&company_id) else {
+                    tracing::error!(%user_id, "stored company id is invalid");
+                    return None;
+                };
+                Some(UserRecord {
+                    user_id: UserId::from_uuid(user_id),
+                    company_id,
+                    password_hash,
+                    privileged,
+                })
+            }),
+        )
     }
 
     pub async fn create_user(&self, user: NewUser<'_>) -> Result<UserId, CreateUserError> {

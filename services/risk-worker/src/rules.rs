@@ -87,10 +87,7 @@ fn device_value(device_id: Option<&DeviceId>) -> String {
 
 /// The address's network: /24 for IPv4, /48 for IPv6 (IPv4-mapped IPv6 counts as IPv4).
 pub fn network_of(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => {
-            network_of(IpAddr::V4(v6.to_ipv4_mapped().expect("checked")))
-        }
+    match ip.to_canonical() {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();
             format!("{a}.{b}.{c}.0/24")
