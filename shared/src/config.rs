@@ -72,6 +72,8 @@ where
 pub struct InfraConfig {
     pub database_url: SecretString,
     pub kafka: KafkaConfig,
+    /// How often short-lived rows are pruned (`crate::housekeeping`).
+    pub housekeeping_interval: std::time::Duration,
 }
 
 impl InfraConfig {
@@ -79,6 +81,7 @@ impl InfraConfig {
         Ok(Self {
             database_url: Env::secret("MFA_DATABASE_URL")?,
             kafka: KafkaConfig::from_env()?,
+            housekeeping_interval: crate::housekeeping::interval_from_env()?,
         })
     }
 }

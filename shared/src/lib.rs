@@ -13,6 +13,7 @@ pub mod db;
 pub mod domain;
 pub mod events;
 pub mod health;
+pub mod housekeeping;
 pub mod http;
 pub mod kafka;
 pub mod schema;

@@ -155,6 +155,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
     let infra = InfraConfig {
         database_url: SecretString::from(database_url.clone()),
         kafka: kafka.clone(),
+        housekeeping_interval: Duration::from_secs(300),
     };
     let (trigger, shutdown) = Shutdown::new();
 

@@ -5,4 +5,5 @@ pub mod challenges;
 pub mod config;
 pub mod consumer;
 pub mod email;
+pub mod housekeeping;
 pub mod startup;

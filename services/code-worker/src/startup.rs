@@ -1,4 +1,8 @@
 use std::sync::Arc;
+use std::time::Duration;
+
+use shared::housekeeping;
+use sqlx::PgPool;
 
 use shared::bus::DecodingHandler;
 use shared::code_hash::{CodeHasher, WeakSecret};
@@ -26,6 +30,7 @@ pub enum StartupError {
 
 pub struct Worker {
     consumer: KafkaConsumer,
+    housekeeping: (PgPool, Duration),
     handler: CodeHandler,
     dead_letters: DeadLetters,
     publisher: Arc<KafkaPublisher>,
@@ -48,9 +53,10 @@ impl Worker {
         )?;
         Ok(Self {
             consumer,
+            housekeeping: (pool.clone(), config.infra.housekeeping_interval),
             dead_letters: DeadLetters::new(publisher.clone(), topics.dead_letters.clone()),
             handler: CodeHandler {
-                store: ChallengeStore::new(pool),
+                store: ChallengeStore::new(pool.clone()),
                 hasher,
                 mailer,
                 publisher: publisher.clone(),
@@ -62,10 +68,18 @@ impl Worker {
 
     pub async fn run(self, shutdown: Shutdown) -> Result<(), StartupError> {
         tracing::info!("code-worker consuming");
+        let (pool, interval) = self.housekeeping;
+        let housekeeping = tokio::spawn(housekeeping::run(
+            pool,
+            crate::housekeeping::sweeps(),
+            interval,
+            shutdown.clone(),
+        ));
         self.consumer
             .run(DecodingHandler(self.handler), self.dead_letters, shutdown)
             .await;
-        self.publisher.flush(std::time::Duration::from_secs(5));
+        let _ = housekeeping.await;
+        self.publisher.flush(Duration::from_secs(5));
         Ok(())
     }
 }

@@ -108,6 +108,12 @@ impl Application {
         let dead_letters = DeadLetters::new(self.publisher.clone(), topics.dead_letters.clone());
 
         let listener = tokio::spawn(self.state.waiters.clone().listen(self.pool.clone()));
+        let housekeeping = tokio::spawn(shared::housekeeping::run(
+            self.pool.clone(),
+            crate::housekeeping::sweeps(&self.config.rate_limits),
+            self.config.infra.housekeeping_interval,
+            shutdown.clone(),
+        ));
         let decisions = KafkaConsumer::new(
             kafka,
             &kafka.group_id("login-intake"),
@@ -137,7 +143,7 @@ impl Application {
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { stop.wait().await })
             .await?;
-        let _ = tokio::join!(decisions, ingress);
+        let _ = tokio::join!(decisions, ingress, housekeeping);
         listener.abort();
         self.publisher.flush(Duration::from_secs(5));
         Ok(())

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod consumer;
+pub mod housekeeping;
 pub mod rules;
 pub mod startup;
 pub mod store;

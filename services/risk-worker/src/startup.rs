@@ -1,4 +1,8 @@
 use std::sync::Arc;
+use std::time::Duration;
+
+use shared::housekeeping::{self, Sweep};
+use sqlx::PgPool;
 
 use shared::bus::DecodingHandler;
 use shared::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaError, KafkaPublisher};
@@ -20,6 +24,7 @@ pub enum StartupError {
 
 pub struct Worker {
     consumer: KafkaConsumer,
+    housekeeping: (PgPool, Vec<Sweep>, Duration),
     handler: RiskHandler,
     dead_letters: DeadLetters,
     publisher: Arc<KafkaPublisher>,
@@ -45,9 +50,14 @@ impl Worker {
         )?;
         Ok(Self {
             consumer,
+            housekeeping: (
+                pool.clone(),
+                crate::housekeeping::sweeps(&config.policy),
+                config.infra.housekeeping_interval,
+            ),
             dead_letters: DeadLetters::new(publisher.clone(), topics.dead_letters.clone()),
             handler: RiskHandler {
-                store: RiskStore::new(pool),
+                store: RiskStore::new(pool.clone()),
                 publisher: publisher.clone(),
                 topics,
                 policy: config.policy,
@@ -58,10 +68,14 @@ impl Worker {
 
     pub async fn run(self, shutdown: Shutdown) -> Result<(), StartupError> {
         tracing::info!("risk-worker consuming");
+        let (pool, sweeps, interval) = self.housekeeping;
+        let housekeeping =
+            tokio::spawn(housekeeping::run(pool, sweeps, interval, shutdown.clone()));
         self.consumer
             .run(DecodingHandler(self.handler), self.dead_letters, shutdown)
             .await;
-        self.publisher.flush(std::time::Duration::from_secs(5));
+        let _ = housekeeping.await;
+        self.publisher.flush(Duration::from_secs(5));
         Ok(())
     }
 }

@@ -1,0 +1,15 @@
+//! What the code worker prunes: challenges, once no reader needs them.
+
+use std::time::Duration;
+
+use shared::housekeeping::Sweep;
+
+pub fn sweeps() -> Vec<Sweep> {
+    vec![Sweep {
+        table: "challenges",
+        delete: "DELETE FROM challenges WHERE created_at < $1",
+        // The verifier sums an account's wrong codes over the challenges of the last 24
+        // hours; an hour more covers a challenge's lifetime.
+        keep: Duration::from_secs(25 * 3600),
+    }]
+}

@@ -1,0 +1,36 @@
+//! What login-intake prunes: rate-limit windows, and decisions older than they are asked for.
+
+use std::time::Duration;
+
+use shared::housekeeping::Sweep;
+
+use crate::rate_limit::RateLimits;
+
+/// How long `GET /v1/logins/{attempt_id}` can answer for an attempt.
+pub const DECISION_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub fn sweeps(limits: &RateLimits) -> Vec<Sweep> {
+    let longest_window = [
+        limits.per_ip,
+        limits.per_account_and_ip,
+        limits.per_account,
+        limits.per_api_key,
+    ]
+    .iter()
+    .map(|limit| limit.window)
+    .max()
+    .unwrap_or_default();
+    vec![
+        Sweep {
+            table: "rate_limit_counters",
+            delete: "DELETE FROM rate_limit_counters WHERE window_start < $1",
+            // The limiter reads the current window and the one before it.
+            keep: longest_window * 2,
+        },
+        Sweep {
+            table: "login_attempts",
+            delete: "DELETE FROM login_attempts WHERE created_at < $1",
+            keep: DECISION_RETENTION,
+        },
+    ]
+}
