@@ -15,6 +15,7 @@ pub mod events;
 pub mod health;
 pub mod housekeeping;
 pub mod http;
+pub mod idempotency;
 pub mod kafka;
 pub mod schema;
 pub mod shutdown;

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use shared::housekeeping::Sweep;
+use shared::idempotency;
 
 use crate::rate_limit::RateLimits;
 
@@ -27,6 +28,9 @@ pub fn sweeps(limits: &RateLimits) -> Vec<Sweep> {
             // The limiter reads the current window and the one before it.
             keep: longest_window * 2,
         },
+        idempotency::sweep(
+            "DELETE FROM idempotency_keys WHERE scope LIKE 'login-intake:%' AND created_at < $1",
+        ),
         Sweep {
             table: "login_attempts",
             delete: "DELETE FROM login_attempts WHERE created_at < $1",

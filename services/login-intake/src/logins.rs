@@ -171,6 +171,7 @@ fn decision_response(attempt_id: AttemptId, decision: StoredDecision) -> Respons
 /// Decide a login.
 #[utoipa::path(
     post, path = "/v1/logins", request_body = LoginRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key and body get the first answer again")),
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Decided: approved, mfa_required or rejected", body = LoginDecision),

@@ -12,6 +12,7 @@ use shared::api_keys::{require_client_key, ApiKeyStore};
 use shared::bus::DecodingHandler;
 use shared::health::{self, Readiness};
 use shared::http::{not_found, require_admin_key, AdminKey, MAX_BODY_BYTES};
+use shared::idempotency::{idempotent, IdempotencyStore};
 use shared::kafka::KafkaError;
 use shared::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaPublisher};
 use shared::shutdown::Shutdown;
@@ -153,7 +154,13 @@ impl Application {
 fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
     let client_keys = ApiKeyStore::new(readiness.pool.clone());
     let client_api = Router::new()
-        .route("/v1/logins", post(crate::logins::create_login))
+        .route(
+            "/v1/logins",
+            post(crate::logins::create_login).layer(from_fn_with_state(
+                IdempotencyStore::new(readiness.pool.clone(), "login-intake"),
+                idempotent,
+            )),
+        )
         .route("/v1/logins/{attempt_id}", get(crate::logins::get_login))
         .route_layer(from_fn_with_state(client_keys, require_client_key));
     let admin_api = Router::new()

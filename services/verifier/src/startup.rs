@@ -11,9 +11,12 @@ use axum::{Json, Router};
 use shared::api_keys::{require_client_key, ApiKeyStore};
 use shared::code_hash::{CodeHasher, WeakSecret};
 use shared::health::{self, Readiness};
+use shared::housekeeping;
 use shared::http::{not_found, MAX_BODY_BYTES};
+use shared::idempotency::{self, idempotent, IdempotencyStore};
 use shared::kafka::{ensure_topics, KafkaError, KafkaPublisher};
 use shared::shutdown::Shutdown;
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -39,6 +42,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     publisher: Arc<KafkaPublisher>,
+    pool: PgPool,
+    housekeeping_interval: Duration,
 }
 
 impl Application {
@@ -61,7 +66,10 @@ impl Application {
         let api = Router::new()
             .route(
                 "/v1/challenges/{challenge_id}/verify",
-                post(crate::verify::verify),
+                post(crate::verify::verify).layer(from_fn_with_state(
+                    IdempotencyStore::new(pool.clone(), "verifier"),
+                    idempotent,
+                )),
             )
             .route_layer(from_fn_with_state(
                 ApiKeyStore::new(pool.clone()),
@@ -75,7 +83,7 @@ impl Application {
                 get(|| async { Json(crate::openapi::ApiDoc::openapi()) }),
             )
             .merge(health::routes(Readiness {
-                pool,
+                pool: pool.clone(),
                 publisher: publisher.clone(),
             }))
             .fallback(not_found)
@@ -86,6 +94,8 @@ impl Application {
             listener,
             router,
             publisher,
+            pool,
+            housekeeping_interval: config.infra.housekeeping_interval,
         })
     }
 
@@ -95,10 +105,20 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    pub async fn run(self, mut shutdown: Shutdown) -> Result<(), StartupError> {
+    pub async fn run(self, shutdown: Shutdown) -> Result<(), StartupError> {
+        let housekeeping = tokio::spawn(housekeeping::run(
+            self.pool,
+            vec![idempotency::sweep(
+                "DELETE FROM idempotency_keys WHERE scope LIKE 'verifier:%' AND created_at < $1",
+            )],
+            self.housekeeping_interval,
+            shutdown.clone(),
+        ));
+        let mut stop = shutdown;
         axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { shutdown.wait().await })
+            .with_graceful_shutdown(async move { stop.wait().await })
             .await?;
+        let _ = housekeeping.await;
         self.publisher.flush(Duration::from_secs(5));
         Ok(())
     }

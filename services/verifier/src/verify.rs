@@ -63,7 +63,10 @@ pub struct VerifyApproved {
 /// Verify the emailed code.
 #[utoipa::path(
     post, path = "/v1/challenges/{challenge_id}/verify", request_body = VerifyRequest,
-    params(("challenge_id" = Uuid, Path, description = "From the mfa_required answer")),
+    params(
+        ("challenge_id" = Uuid, Path, description = "From the mfa_required answer"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key and body get the first answer again, using no extra try"),
+    ),
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Correct code: the login is approved", body = VerifyApproved),
