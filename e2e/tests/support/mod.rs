@@ -229,6 +229,34 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
     system
 }
 
+/// A code that is not `code`: a guaranteed wrong guess.
+pub fn wrong_code(code: &str) -> &'static str {
+    if code == "000000" {
+        "000001"
+    } else {
+        "000000"
+    }
+}
+
+/// The same limit for every rate-limit bucket but the ones a test sets, over an hour.
+pub fn hourly_limits(
+    per_ip: u32,
+    per_account_and_ip: u32,
+    per_account: u32,
+    per_api_key: u32,
+) -> RateLimits {
+    let limit = |max| RateLimit {
+        max,
+        window: Duration::from_secs(3600),
+    };
+    RateLimits {
+        per_ip: limit(per_ip),
+        per_account_and_ip: limit(per_account_and_ip),
+        per_account: limit(per_account),
+        per_api_key: limit(per_api_key),
+    }
+}
+
 /// A unique address, so tests sharing the SMTP server never read each other's mail.
 pub fn unique_email(label: &str) -> String {
     format!("{label}-{}@example.com", uuid::Uuid::new_v4().simple())
