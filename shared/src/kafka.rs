@@ -60,10 +60,13 @@ impl KafkaPublisher {
         .map_err(|_| KafkaError::Canceled)?
     }
 
-    /// Waits for messages in flight (on shutdown).
-    pub fn flush(&self, timeout: Duration) {
-        if let Err(error) = self.producer.flush(timeout) {
-            tracing::warn!(%error, "producer flush did not complete");
+    /// Waits for messages in flight (on shutdown). librdkafka's flush blocks its thread for
+    /// up to `timeout`, so it runs on the blocking pool, not on an async worker.
+    pub async fn flush(&self, timeout: Duration) {
+        let producer = self.producer.clone();
+        let flushed = tokio::task::spawn_blocking(move || producer.flush(timeout)).await;
+        if !matches!(flushed, Ok(Ok(()))) {
+            tracing::warn!("producer flush did not complete");
         }
     }
 }

@@ -146,7 +146,7 @@ impl Application {
             .await?;
         let _ = tokio::join!(decisions, ingress, housekeeping);
         listener.abort();
-        self.publisher.flush(Duration::from_secs(5));
+        self.publisher.flush(Duration::from_secs(5)).await;
         Ok(())
     }
 }

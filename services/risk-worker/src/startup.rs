@@ -75,7 +75,7 @@ impl Worker {
             .run(DecodingHandler(self.handler), self.dead_letters, shutdown)
             .await;
         let _ = housekeeping.await;
-        self.publisher.flush(Duration::from_secs(5));
+        self.publisher.flush(Duration::from_secs(5)).await;
         Ok(())
     }
 }

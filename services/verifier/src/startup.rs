@@ -119,7 +119,7 @@ impl Application {
             .with_graceful_shutdown(async move { stop.wait().await })
             .await?;
         let _ = housekeeping.await;
-        self.publisher.flush(Duration::from_secs(5));
+        self.publisher.flush(Duration::from_secs(5)).await;
         Ok(())
     }
 }
