@@ -11,7 +11,6 @@ use support::kafka::{produce, read_topic, wait_for_message};
 use support::secrets::digit_runs;
 use support::*;
 
-const PASSWORD: &str = "correct horse battery";
 const HOME_IP: &str = "198.51.100.23";
 
 fn events_of(system: &TestSystem, topics: &[&str]) -> Vec<Value> {

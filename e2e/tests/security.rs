@@ -14,7 +14,6 @@ use support::kafka::read_topic;
 use support::secrets::digit_runs;
 use support::*;
 
-const PASSWORD: &str = "correct horse battery";
 const HOME_IP: &str = "198.51.100.23";
 
 /// Every log line written by this test binary once `capture_logs` ran.
@@ -518,17 +517,7 @@ async fn the_daily_ceiling_of_wrong_codes_holds_and_known_devices_still_log_in()
         .await;
 
     // The attacker has the password, not the device: each login asks for a code.
-    let attack = system
-        .login(
-            &email,
-            PASSWORD,
-            Some("attacker"),
-            "203.0.113.66",
-            FIREFOX_LINUX,
-        )
-        .await;
-    let challenge = attack.body["challenge_id"].as_str().unwrap().to_owned();
-    let code = system.mail.wait_for_code(&email, 2).await;
+    let (challenge, code) = system.attacker_challenge(&email, 2).await;
     let wrong = wrong_code(&code);
     for remaining in [4, 3, 2] {
         let answer = system.verify(&challenge, wrong).await;
@@ -613,17 +602,7 @@ async fn admin_actions_take_effect_in_every_service() {
         .await;
 
     // An attacker's pending challenge dies with the password change.
-    let attack = system
-        .login(
-            &email,
-            PASSWORD,
-            Some("attacker"),
-            "203.0.113.66",
-            FIREFOX_LINUX,
-        )
-        .await;
-    let challenge = attack.body["challenge_id"].as_str().unwrap().to_owned();
-    let code = system.mail.wait_for_code(&email, 2).await;
+    let (challenge, code) = system.attacker_challenge(&email, 2).await;
     let new_password = "a brand new passphrase";
     let status = admin(
         &system,

@@ -22,6 +22,8 @@ pub use verifier::judge::CodeLimits;
 
 pub use mail::MailBox;
 
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct horse battery";
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 pub const HMAC_SECRET: &str = "test-hmac-secret-that-is-at-least-32-bytes";
 
@@ -394,6 +396,22 @@ impl TestSystem {
         .await;
     }
 
+    /// Someone holding `email`'s password (but not a known device) logs in: the challenge
+    /// and the code it emailed, the `nth` email to that address.
+    pub async fn attacker_challenge(&self, email: &str, nth: usize) -> (String, String) {
+        let attack = self
+            .login(
+                email,
+                PASSWORD,
+                Some("attacker"),
+                "203.0.113.66",
+                FIREFOX_LINUX,
+            )
+            .await;
+        let challenge = attack.body["challenge_id"].as_str().unwrap().to_owned();
+        (challenge, self.mail.wait_for_code(email, nth).await)
+    }
+
     /// Logs a new user in once with MFA, so their device, network and browser are known.
     pub async fn enrolled_user(
         &self,
@@ -403,16 +421,10 @@ impl TestSystem {
     ) -> (String, String) {
         let email = unique_email("enrolled");
         let user_id = self
-            .create_user(&email, Some("correct horse battery"), "acme", false)
+            .create_user(&email, Some(PASSWORD), "acme", false)
             .await;
         let first = self
-            .login(
-                &email,
-                "correct horse battery",
-                Some(device),
-                ip,
-                user_agent,
-            )
+            .login(&email, PASSWORD, Some(device), ip, user_agent)
             .await;
         assert_eq!(first.body["status"], "mfa_required", "{}", first.body);
         let code = self.mail.wait_for_code(&email, 1).await;
