@@ -79,7 +79,7 @@ async fn no_secret_reaches_a_log_line_or_an_event() {
         .await;
     assert_eq!(unknown.body["status"], "rejected");
     let second = system
-        .login(&email, PASSWORD, Some("d2"), HOME_IP, FIREFOX_LINUX)
+        .login(&email, PASSWORD, Some("d2"), "203.0.113.5", FIREFOX_LINUX)
         .await;
     let second_code = system.mail.wait_for_code(&email, 2).await;
     assert_eq!(
@@ -476,7 +476,7 @@ async fn code_emails_are_capped_and_log_in_again_keeps_the_pending_code() {
         )
         .await;
     let refused = system
-        .login(&email, PASSWORD, Some("d4"), HOME_IP, CHROME_WINDOWS)
+        .login(&email, PASSWORD, Some("d4"), "203.0.113.5", CHROME_WINDOWS)
         .await;
     assert_eq!(refused.body["status"], "rejected", "{}", refused.body);
     assert_eq!(refused.body["reason"], "too_many_codes");
@@ -649,7 +649,7 @@ async fn admin_actions_take_effect_in_every_service() {
     );
     system
         .wait_for_count(
-            "SELECT count(*) FROM risk_known_attributes WHERE user_id = $1",
+            "SELECT count(*) FROM risk_login_history WHERE user_id = $1",
             &user_id,
             |n| n == 0,
         )
@@ -743,8 +743,8 @@ async fn admin_actions_take_effect_in_every_service() {
     for table in [
         "users",
         "login_attempts",
-        "risk_known_attributes",
-        "risk_failed_logins",
+        "risk_login_history",
+        "risk_learned_users",
         "risk_challenges",
     ] {
         system

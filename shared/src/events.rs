@@ -21,7 +21,7 @@ use crate::domain::{
 };
 
 /// The schema version this build writes. Bump it when a payload gains a field.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One event on the wire: envelope fields plus `event_type` and `payload`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,20 +183,77 @@ pub struct LoginAttempted {
     pub device_id: Option<DeviceId>,
 }
 
-/// Why the risk worker asked for a code (or, on an approval, what it noticed).
+/// Why the risk worker asked for a code (or, on an approval, what it noticed). Stable
+/// machine-readable codes: new ones may be added, none is ever renamed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RiskReason {
     /// The user has no approved login yet.
     FirstLogin,
-    /// A device id (or no device id) the user has not had an approved login from.
+    /// A device id the user has not had an approved login from.
     NewDevice,
+    /// No device id, from a user whose approved logins always had one.
+    MissingDeviceId,
     /// An IP network (/24 for IPv4, /48 for IPv6) the user has not had an approved login from.
     NewNetwork,
-    /// A browser family and OS the user has not had an approved login from.
+    /// An autonomous system (ISP, carrier, hosting provider) new to the user.
+    NewAsn,
+    /// A country new to the user.
+    NewCountry,
+    /// A browser family, OS and device type the user has not had an approved login from.
     NewBrowser,
+    /// Too far from the last approved login's place for the time between them.
+    ImpossibleTravel,
     /// Too many failed password attempts on the account recently.
     FailedAttemptsBurst,
+    /// Too many failed password attempts from this address recently.
+    IpFailedAttemptsBurst,
+    /// Failed passwords on many accounts from this address recently (credential stuffing,
+    /// password spraying).
+    ManyAccountsFromIp,
+    /// The address is in a deny-listed network.
+    DenylistedNetwork,
+}
+
+impl RiskReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskReason::FirstLogin => "first_login",
+            RiskReason::NewDevice => "new_device",
+            RiskReason::MissingDeviceId => "missing_device_id",
+            RiskReason::NewNetwork => "new_network",
+            RiskReason::NewAsn => "new_asn",
+            RiskReason::NewCountry => "new_country",
+            RiskReason::NewBrowser => "new_browser",
+            RiskReason::ImpossibleTravel => "impossible_travel",
+            RiskReason::FailedAttemptsBurst => "failed_attempts_burst",
+            RiskReason::IpFailedAttemptsBurst => "ip_failed_attempts_burst",
+            RiskReason::ManyAccountsFromIp => "many_accounts_from_ip",
+            RiskReason::DenylistedNetwork => "denylisted_network",
+        }
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskLevel {
+    Low,
+    Medium,
+    High,
+}
+
+/// Why the risk worker decided as it did, for auditors and support staff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RiskAssessment {
+    /// log10 of Freeman et al.'s likelihood ratio, plus the hard signals' penalties: 0 is
+    /// "as likely this user as anybody", each unit ten times less likely.
+    pub score: f64,
+    pub level: RiskLevel,
+    pub reasons: Vec<RiskReason>,
+    /// The model (and its settings' generation) that scored the login.
+    pub model_version: String,
 }
 
 /// Access granted: by the risk worker (low risk) or by the verifier after a correct code.
@@ -207,6 +264,9 @@ pub struct LoginApproved {
     pub approved_after_mfa: bool,
     /// The challenge that was passed, when `approved_after_mfa`.
     pub challenge_id: Option<ChallengeId>,
+    /// The risk decision's assessment; absent on the verifier's approval after MFA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<RiskAssessment>,
 }
 
 /// The login needs a code: one is about to be emailed.
@@ -223,6 +283,9 @@ pub struct MfaRequired {
     #[schemars(with = "String")]
     pub ip: IpAddr,
     pub user_agent: UserAgent,
+    /// The risk decision's assessment; absent on the verifier's approval after MFA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<RiskAssessment>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -236,6 +299,8 @@ pub enum RejectionReason {
     /// The login needs a code, but the account reached its daily ceiling of wrong codes: no
     /// new code until the window passes (known devices still log in).
     TooManyFailedCodes,
+    /// The address is in a deny-listed network and the policy refuses such logins.
+    DenylistedNetwork,
 }
 
 impl RejectionReason {
@@ -244,6 +309,7 @@ impl RejectionReason {
             RejectionReason::InvalidCredentials => "invalid_credentials",
             RejectionReason::TooManyCodes => "too_many_codes",
             RejectionReason::TooManyFailedCodes => "too_many_failed_codes",
+            RejectionReason::DenylistedNetwork => "denylisted_network",
         }
     }
 }
@@ -252,6 +318,9 @@ impl RejectionReason {
 pub struct LoginRejected {
     pub user_id: Option<UserId>,
     pub reason: RejectionReason,
+    /// The risk decision's assessment; absent on the verifier's approval after MFA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<RiskAssessment>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -273,6 +342,9 @@ pub struct CodeThrottled {
     pub challenge_id: ChallengeId,
     pub expires_at: DateTime<Utc>,
     pub reason: ThrottleReason,
+    /// The risk decision's assessment; absent on the verifier's approval after MFA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<RiskAssessment>,
 }
 
 /// The SMTP server accepted the code email.
@@ -352,6 +424,7 @@ mod tests {
             Event::LoginRejected(LoginRejected {
                 user_id: None,
                 reason: RejectionReason::InvalidCredentials,
+                risk: None,
             }),
         )
     }

@@ -187,10 +187,14 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
 
     let risk = risk_worker::startup::Worker::build(risk_worker::config::Config {
         infra: infra.clone(),
-        policy: risk_worker::rules::Policy {
-            code_ttl: options.code_ttl,
-            code_caps: options.code_caps.clone(),
-            ..Default::default()
+        model: risk_worker::config::ModelConfig {
+            policy: risk_worker::rules::Policy {
+                code_ttl: options.code_ttl,
+                code_caps: options.code_caps.clone(),
+                ..Default::default()
+            },
+            // The tests' addresses are documentation ranges no GeoIP database knows.
+            geoip: Default::default(),
         },
     })
     .await
@@ -389,7 +393,7 @@ impl TestSystem {
     /// reads the verifier's final `LoginApproved`).
     pub async fn wait_until_learned(&self, user_id: &str) {
         self.wait_for_count(
-            "SELECT count(*) FROM risk_known_attributes WHERE user_id = $1",
+            "SELECT count(*) FROM risk_login_history WHERE user_id = $1",
             user_id,
             |known| known > 0,
         )

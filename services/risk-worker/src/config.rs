@@ -1,31 +1,163 @@
+//! The risk worker's settings. `ModelConfig` is all `replay` needs (no database, no broker),
+//! so an offline replay decides with exactly the live worker's model settings.
+
+use std::path::PathBuf;
 use std::time::Duration;
 
 use shared::config::{ConfigError, Env, InfraConfig};
 
+use crate::geo::GeoIp;
+use crate::model::assess::{DenylistAction, ModelKind, RiskPolicy};
+use crate::model::denylist::Denylist;
 use crate::rules::{CodeCaps, Policy};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub infra: InfraConfig,
-    pub policy: Policy,
+    pub model: ModelConfig,
 }
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             infra: InfraConfig::from_env()?,
+            model: ModelConfig::from_env()?,
+        })
+    }
+}
+
+/// The model's policy and where its GeoIP databases are.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    pub policy: Policy,
+    pub geoip: GeoIpConfig,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GeoIpConfig {
+    /// City databases, tried in order (MaxMind's one file, or ip-location-db's IPv4 and
+    /// IPv6 files).
+    pub city: Vec<PathBuf>,
+    /// ASN databases: mmdb, or ip-location-db CSV (by the `.csv` extension).
+    pub asn: Vec<PathBuf>,
+    /// For databases that give no accuracy radius.
+    pub default_accuracy_km: f64,
+}
+
+impl GeoIpConfig {
+    pub fn open(&self) -> Result<GeoIp, ConfigError> {
+        GeoIp::open(&self.city, &self.asn, self.default_accuracy_km).map_err(|e| {
+            ConfigError::Invalid {
+                name: "MFA_GEOIP_CITY_DB / MFA_GEOIP_ASN_DB".into(),
+                reason: e.to_string(),
+            }
+        })
+    }
+}
+
+fn paths(name: &str) -> Vec<PathBuf> {
+    Env::optional(name)
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn secs(name: &str, default: u64) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(Env::or(name, default)?))
+}
+
+impl ModelConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = RiskPolicy::default();
+        let invalid = |name: &str, reason: String| ConfigError::Invalid {
+            name: name.into(),
+            reason,
+        };
+        let model = match Env::optional("MFA_RISK_MODEL") {
+            None => defaults.model,
+            Some(name) => ModelKind::parse(&name).ok_or_else(|| {
+                invalid("MFA_RISK_MODEL", "expected full or freeman-plain".into())
+            })?,
+        };
+        let (challenge_medium, challenge_high) = match Env::optional("MFA_RISK_CHALLENGE_LEVELS") {
+            None => (defaults.challenge_medium, defaults.challenge_high),
+            Some(list) => {
+                let levels: Vec<&str> = list.split(',').map(str::trim).collect();
+                if let Some(bad) = levels.iter().find(|l| !matches!(**l, "medium" | "high")) {
+                    return Err(invalid(
+                        "MFA_RISK_CHALLENGE_LEVELS",
+                        format!("{bad:?} is not medium or high"),
+                    ));
+                }
+                (levels.contains(&"medium"), levels.contains(&"high"))
+            }
+        };
+        let denylist = match Env::optional("MFA_DENYLIST_FILE") {
+            None => Denylist::default(),
+            Some(path) => Denylist::load(path.as_ref())
+                .map_err(|e| invalid("MFA_DENYLIST_FILE", e.to_string()))?,
+        };
+        let denylist_action = match Env::optional("MFA_DENYLIST_ACTION").as_deref() {
+            None | Some("challenge") => DenylistAction::Challenge,
+            Some("reject") => DenylistAction::Reject,
+            Some(other) => {
+                return Err(invalid(
+                    "MFA_DENYLIST_ACTION",
+                    format!("{other:?} is not challenge or reject"),
+                ))
+            }
+        };
+        let risk = RiskPolicy {
+            model,
+            medium_threshold: Env::or("MFA_RISK_MEDIUM_THRESHOLD", defaults.medium_threshold)?,
+            high_threshold: Env::or("MFA_RISK_HIGH_THRESHOLD", defaults.high_threshold)?,
+            privileged_offset: Env::or("MFA_RISK_PRIVILEGED_OFFSET", defaults.privileged_offset)?,
+            challenge_medium,
+            challenge_high,
+            history_window: Duration::from_secs(
+                Env::or("MFA_RISK_HISTORY_DAYS", 180u64)? * 24 * 3600,
+            ),
+            max_travel_speed_kmh: Env::or(
+                "MFA_MAX_TRAVEL_SPEED_KMH",
+                defaults.max_travel_speed_kmh,
+            )?,
+            account_failures_threshold: Env::or(
+                "MFA_FAILED_ATTEMPTS_THRESHOLD",
+                defaults.account_failures_threshold,
+            )?,
+            account_failures_window: secs("MFA_FAILED_ATTEMPTS_WINDOW_SECS", 15 * 60)?,
+            ip_failures_threshold: Env::or(
+                "MFA_IP_FAILURES_THRESHOLD",
+                defaults.ip_failures_threshold,
+            )?,
+            ip_failed_accounts_threshold: Env::or(
+                "MFA_IP_FAILED_ACCOUNTS_THRESHOLD",
+                defaults.ip_failed_accounts_threshold,
+            )?,
+            ip_window: secs("MFA_IP_FAILURES_WINDOW_SECS", 3600)?,
+            denylist,
+            denylist_action,
+            ..defaults
+        };
+        Ok(Self {
             policy: Policy {
-                failed_attempts_threshold: Env::or("MFA_FAILED_ATTEMPTS_THRESHOLD", 5)?,
-                failed_attempts_window: Duration::from_secs(Env::or(
-                    "MFA_FAILED_ATTEMPTS_WINDOW_SECS",
-                    15 * 60,
-                )?),
-                code_ttl: Duration::from_secs(Env::or("MFA_CODE_TTL_SECS", 10 * 60)?),
+                risk,
+                code_ttl: secs("MFA_CODE_TTL_SECS", 10 * 60)?,
                 code_caps: CodeCaps {
                     emails_per_hour: Env::or("MFA_CODE_EMAILS_PER_HOUR", 5)?,
-                    min_gap: Duration::from_secs(Env::or("MFA_CODE_EMAIL_MIN_GAP_SECS", 30)?),
+                    min_gap: secs("MFA_CODE_EMAIL_MIN_GAP_SECS", 30)?,
                     failed_codes_per_day: Env::or("MFA_FAILED_CODES_PER_DAY", 100)?,
                 },
+            },
+            geoip: GeoIpConfig {
+                city: paths("MFA_GEOIP_CITY_DB"),
+                asn: paths("MFA_GEOIP_ASN_DB"),
+                default_accuracy_km: Env::or("MFA_GEOIP_DEFAULT_ACCURACY_KM", 100.0)?,
             },
         })
     }

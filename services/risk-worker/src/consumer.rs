@@ -1,5 +1,5 @@
-//! Handles `LoginAttempted` (decide, store, publish), the verifier's final `LoginApproved`
-//! (learn the login's device, network and browser), and what becomes of each challenge
+//! Handles `LoginAttempted` (assess, decide, store, publish), the verifier's `MfaSucceeded`
+//! and final `LoginApproved` (the login joins the user's history), and what becomes of each challenge
 //! (`MfaSucceeded`, `MfaFailed`, `CodeDeliveryFailed`: for the code caps).
 
 use std::sync::Arc;
@@ -7,14 +7,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use shared::bus::{EventHandler, EventPublisher, HandlerError};
-use shared::domain::ChallengeId;
+use shared::domain::{ChallengeId, PrimaryFactor};
 use shared::events::{
     AccountChange, CodeThrottled, Envelope, Event, LoginApproved, LoginAttempted, LoginRejected,
     MfaFailureReason, MfaRequired,
 };
 use shared::topics::Topics;
 
-use crate::rules::{code_decision, decide, CodeDecision, LoginFingerprint, Policy, Verdict};
+use crate::engine::{self, StateView};
+use crate::geo::GeoIp;
+use crate::rules::{code_decision, CodeDecision, Policy, Verdict};
 use crate::store::{DecisionRecord, RiskStore};
 
 pub const PRODUCER: &str = "risk-worker";
@@ -24,6 +26,7 @@ pub struct RiskHandler {
     pub publisher: Arc<dyn EventPublisher>,
     pub topics: Arc<Topics>,
     pub policy: Policy,
+    pub geo: Arc<GeoIp>,
 }
 
 impl RiskHandler {
@@ -42,27 +45,50 @@ impl RiskHandler {
                 .await?;
             return Ok(());
         }
-        let fingerprint = LoginFingerprint::of(attempt);
-        let login_time = cause.occurred_at;
-        let window = chrono::Duration::from_std(self.policy.failed_attempts_window)
-            .unwrap_or(chrono::Duration::MAX);
+        let at = cause.occurred_at;
+        let features = engine::features(attempt, &self.geo);
+        let policy = &self.policy.risk;
+        let account = engine::account_key(cause.attempt_id, attempt);
+        let ip = engine::ip_key(attempt);
         let history = match attempt.user_id {
-            Some(user_id) => {
+            Some(user_id) => Some(
                 self.store
-                    .history(user_id, &fingerprint, login_time - window, login_time)
-                    .await?
-            }
-            None => Default::default(),
+                    .history(user_id, at, policy.history_window)
+                    .await?,
+            ),
+            None => None,
         };
-        let verdict = decide(attempt, &history, &self.policy);
+        let global = self.store.global(&features).await?;
+        let velocity = self
+            .store
+            .velocity(
+                attempt.user_id.map(|_| &account),
+                &ip,
+                at,
+                policy.account_failures_window,
+                policy.ip_window,
+            )
+            .await?;
+        let (risk, verdict) = engine::evaluate(
+            attempt,
+            &features,
+            at,
+            StateView {
+                history: history.as_ref(),
+                global: &global,
+                velocity,
+            },
+            &self.policy,
+        );
         let mut issued_challenge = None;
         let event = match &verdict {
             Verdict::Approve { user_id } => Event::LoginApproved(LoginApproved {
                 user_id: *user_id,
                 approved_after_mfa: false,
                 challenge_id: None,
+                risk: Some(risk.clone()),
             }),
-            Verdict::RequireMfa { user_id, reasons } => {
+            Verdict::RequireMfa { user_id } => {
                 let history = self.store.code_history(*user_id, now).await?;
                 match code_decision(&history, now, &self.policy.code_caps) {
                     CodeDecision::Issue => {
@@ -82,10 +108,11 @@ impl RiskHandler {
                             })?,
                             challenge_id,
                             expires_at,
-                            reasons: reasons.clone(),
+                            reasons: risk.reasons.clone(),
                             platform: attempt.platform,
                             ip: attempt.ip,
                             user_agent: attempt.user_agent.clone(),
+                            risk: Some(risk.clone()),
                         })
                     }
                     CodeDecision::Reuse {
@@ -97,16 +124,19 @@ impl RiskHandler {
                         challenge_id,
                         expires_at,
                         reason,
+                        risk: Some(risk.clone()),
                     }),
                     CodeDecision::Refuse(reason) => Event::LoginRejected(LoginRejected {
                         user_id: Some(*user_id),
                         reason,
+                        risk: Some(risk.clone()),
                     }),
                 }
             }
             Verdict::Reject(reason) => Event::LoginRejected(LoginRejected {
                 user_id: attempt.user_id,
                 reason: *reason,
+                risk: Some(risk.clone()),
             }),
         };
         let decision = Envelope::caused_by(cause, PRODUCER, now, event);
@@ -116,9 +146,11 @@ impl RiskHandler {
                 attempt_id: cause.attempt_id,
                 user_id: attempt.user_id,
                 event: &decision,
-                fingerprint: &fingerprint,
-                occurred_at: login_time,
-                failed: matches!(verdict, Verdict::Reject(_)),
+                features: &features,
+                occurred_at: at,
+                failure: (attempt.primary_factor == PrimaryFactor::Failed
+                    || attempt.user_id.is_none())
+                .then(|| (account.clone(), ip.clone())),
                 learn_now: matches!(verdict, Verdict::Approve { .. }),
                 issued_challenge,
             })
@@ -155,6 +187,10 @@ impl EventHandler for RiskHandler {
                 Ok(())
             }
             Event::MfaSucceeded(succeeded) => {
+                // Learning on either event of a passed challenge: whichever comes first.
+                self.store
+                    .learn_after_mfa(envelope.attempt_id, envelope.occurred_at)
+                    .await?;
                 self.store
                     .close_challenge(succeeded.challenge_id, envelope.occurred_at)
                     .await?;

@@ -9,8 +9,6 @@ use crate::rules::Policy;
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
-/// Learned devices, networks and browsers not seen for this long are forgotten.
-pub const HISTORY_RETENTION: Duration = Duration::from_secs(180 * 24 * 3600);
 /// Decisions stay this long: a redelivered attempt republishes its decision, and an approval
 /// after MFA (within a code's lifetime) learns from it.
 pub const DECISION_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -18,9 +16,12 @@ pub const DECISION_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 pub fn sweeps(policy: &Policy) -> Vec<Sweep> {
     vec![
         Sweep {
-            table: "risk_failed_logins",
-            delete: "DELETE FROM risk_failed_logins WHERE occurred_at < $1",
-            keep: policy.failed_attempts_window,
+            table: "risk_failed_attempts",
+            delete: "DELETE FROM risk_failed_attempts WHERE occurred_at < $1",
+            keep: policy
+                .risk
+                .account_failures_window
+                .max(policy.risk.ip_window),
         },
         Sweep {
             table: "risk_failed_codes",
@@ -39,9 +40,9 @@ pub fn sweeps(policy: &Policy) -> Vec<Sweep> {
             keep: DECISION_RETENTION,
         },
         Sweep {
-            table: "risk_known_attributes",
-            delete: "DELETE FROM risk_known_attributes WHERE last_seen < $1",
-            keep: HISTORY_RETENTION,
+            table: "risk_login_history",
+            delete: "DELETE FROM risk_login_history WHERE occurred_at < $1",
+            keep: policy.risk.history_window,
         },
     ]
 }

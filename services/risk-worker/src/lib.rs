@@ -1,9 +1,14 @@
-//! risk-worker: decides every `LoginAttempted` (approve, ask for a code, or reject) from the
-//! user's own history of approved logins, and learns from approvals.
+//! risk-worker: decides every `LoginAttempted` (approve, ask for a code, or reject) with a
+//! statistical model of the user's approved logins (`model`), and learns from approvals.
+//! `replay` runs the same model offline over an event log.
 
 pub mod config;
 pub mod consumer;
+pub mod engine;
+pub mod geo;
 pub mod housekeeping;
+pub mod model;
+pub mod replay;
 pub mod rules;
 pub mod startup;
 pub mod store;

@@ -1,27 +1,25 @@
-//! The first risk model: plain functions of the login, the user's history and the policy.
-//! No clock and no IO here, so tests and replays decide exactly as the live worker does.
+//! The decision rules around the risk model: what the model's assessment means for a login
+//! (approve, ask for a code, reject), and the caps on code emails. Plain functions of their
+//! inputs and of the time passed in, so tests and replays decide as the live worker does.
 //!
-//! - A wrong password (or an unknown account) is rejected, and counts as a failure.
+//! - A wrong password (or an unknown account) is rejected.
+//! - A login from a deny-listed network is rejected when the policy says so.
 //! - SSO and Google logins of non-privileged users are approved: the identity provider
-//!   already did the work. Privileged users go through the same rules as passwords.
-//! - Otherwise a code is asked for when the user has no approved login yet; when the device,
-//!   the IP network (/24, /48) or the browser family + OS is one the user has not had an
-//!   approved login from; or after too many failed passwords in a short window.
+//!   already did the work. Privileged users go through the model like passwords.
+//! - Otherwise the risk level decides: by default medium and high ask for a code.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use shared::domain::ChallengeId;
-use shared::domain::{DeviceId, PrimaryFactor, UserId};
-use shared::events::{LoginAttempted, RejectionReason, RiskReason, ThrottleReason};
-use shared::user_agent::UserAgentSummary;
+use shared::domain::{PrimaryFactor, UserId};
+use shared::events::{LoginAttempted, RejectionReason, RiskAssessment, RiskReason, ThrottleReason};
 
-#[derive(Debug, Clone, PartialEq)]
+use crate::model::assess::{DenylistAction, RiskPolicy};
+
+#[derive(Debug, Clone)]
 pub struct Policy {
-    /// Failed passwords within `failed_attempts_window` from which every login needs a code.
-    pub failed_attempts_threshold: u32,
-    pub failed_attempts_window: Duration,
+    pub risk: RiskPolicy,
     /// How long an emailed code stays valid.
     pub code_ttl: Duration,
     pub code_caps: CodeCaps,
@@ -50,108 +48,37 @@ impl Default for CodeCaps {
 impl Default for Policy {
     fn default() -> Self {
         Self {
-            failed_attempts_threshold: 5,
-            failed_attempts_window: Duration::from_secs(15 * 60),
+            risk: RiskPolicy::default(),
             code_ttl: Duration::from_secs(10 * 60),
             code_caps: CodeCaps::default(),
         }
     }
 }
 
-/// What the rules compare against history, as stored values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoginFingerprint {
-    pub device: String,
-    pub network: String,
-    pub browser: String,
-}
-
-impl LoginFingerprint {
-    pub fn of(attempt: &LoginAttempted) -> Self {
-        Self {
-            device: device_value(attempt.device_id.as_ref()),
-            network: network_of(attempt.ip),
-            browser: UserAgentSummary::parse(&attempt.user_agent).browser_and_os(),
-        }
-    }
-}
-
-/// A login without a device id is its own "device", so a client that never sends one is not
-/// challenged every time, while one that always does is challenged when it stops.
-fn device_value(device_id: Option<&DeviceId>) -> String {
-    match device_id {
-        Some(id) => format!("id:{}", id.as_str()),
-        None => "absent".to_owned(),
-    }
-}
-
-/// The address's network: /24 for IPv4, /48 for IPv6 (IPv4-mapped IPv6 counts as IPv4).
-pub fn network_of(ip: IpAddr) -> String {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            format!("{a}.{b}.{c}.0/24")
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0);
-            format!("{prefix}/48")
-        }
-    }
-}
-
-/// What the user's history says about this login's fingerprint.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct History {
-    pub has_approved_login: bool,
-    pub knows_device: bool,
-    pub knows_network: bool,
-    pub knows_browser: bool,
-    /// Failed passwords on the account within the policy's window before this login.
-    pub recent_failures: u32,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    Approve {
-        user_id: UserId,
-    },
-    RequireMfa {
-        user_id: UserId,
-        reasons: Vec<RiskReason>,
-    },
+    Approve { user_id: UserId },
+    RequireMfa { user_id: UserId },
     Reject(RejectionReason),
 }
 
-pub fn decide(attempt: &LoginAttempted, history: &History, policy: &Policy) -> Verdict {
+pub fn decide(attempt: &LoginAttempted, risk: &RiskAssessment, policy: &RiskPolicy) -> Verdict {
     let (Some(user_id), PrimaryFactor::Succeeded) = (attempt.user_id, attempt.primary_factor)
     else {
         return Verdict::Reject(RejectionReason::InvalidCredentials);
     };
+    if policy.denylist_action == DenylistAction::Reject
+        && risk.reasons.contains(&RiskReason::DenylistedNetwork)
+    {
+        return Verdict::Reject(RejectionReason::DenylistedNetwork);
+    }
     if attempt.auth_method.is_federated() && !attempt.privileged {
         return Verdict::Approve { user_id };
     }
-    let mut reasons = Vec::new();
-    if !history.has_approved_login {
-        reasons.push(RiskReason::FirstLogin);
+    if policy.requires_code(risk.level) {
+        Verdict::RequireMfa { user_id }
     } else {
-        if !history.knows_device {
-            reasons.push(RiskReason::NewDevice);
-        }
-        if !history.knows_network {
-            reasons.push(RiskReason::NewNetwork);
-        }
-        if !history.knows_browser {
-            reasons.push(RiskReason::NewBrowser);
-        }
-    }
-    if history.recent_failures >= policy.failed_attempts_threshold {
-        reasons.push(RiskReason::FailedAttemptsBurst);
-    }
-    if reasons.is_empty() {
         Verdict::Approve { user_id }
-    } else {
-        Verdict::RequireMfa { user_id, reasons }
     }
 }
 
@@ -212,7 +139,8 @@ pub fn code_decision(history: &CodeHistory, now: DateTime<Utc>, caps: &CodeCaps)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::{AuthMethod, Platform, UserAgent};
+    use shared::domain::{AuthMethod, DeviceId, Platform, UserAgent};
+    use shared::events::RiskLevel;
 
     const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
@@ -230,142 +158,85 @@ mod tests {
         }
     }
 
-    fn approve(login: &LoginAttempted) -> Verdict {
-        Verdict::Approve {
-            user_id: login.user_id.unwrap(),
-        }
-    }
-
-    fn require(login: &LoginAttempted, reasons: Vec<RiskReason>) -> Verdict {
-        Verdict::RequireMfa {
-            user_id: login.user_id.unwrap(),
+    fn risk(level: RiskLevel, reasons: Vec<RiskReason>) -> RiskAssessment {
+        RiskAssessment {
+            score: 0.0,
+            level,
             reasons,
-        }
-    }
-
-    fn known() -> History {
-        History {
-            has_approved_login: true,
-            knows_device: true,
-            knows_network: true,
-            knows_browser: true,
-            recent_failures: 0,
+            model_version: "test".into(),
         }
     }
 
     #[test]
-    fn first_login_needs_a_code() {
+    fn the_level_decides_by_default_medium_and_high_need_a_code() {
         let login = attempt(AuthMethod::Password, false);
-        let verdict = decide(&login, &History::default(), &Policy::default());
-        assert_eq!(verdict, require(&login, vec![RiskReason::FirstLogin]));
-    }
-
-    #[test]
-    fn a_known_context_is_approved() {
-        let login = attempt(AuthMethod::Password, false);
-        assert_eq!(
-            decide(&login, &known(), &Policy::default()),
-            approve(&login)
-        );
-    }
-
-    #[test]
-    fn each_new_attribute_is_a_reason() {
-        let login = attempt(AuthMethod::Password, false);
-        let history = History {
-            knows_device: false,
-            knows_browser: false,
-            ..known()
+        let user_id = login.user_id.unwrap();
+        let policy = RiskPolicy::default();
+        let low = risk(RiskLevel::Low, vec![]);
+        assert_eq!(decide(&login, &low, &policy), Verdict::Approve { user_id });
+        for level in [RiskLevel::Medium, RiskLevel::High] {
+            assert_eq!(
+                decide(&login, &risk(level, vec![]), &policy),
+                Verdict::RequireMfa { user_id }
+            );
+        }
+        let lenient = RiskPolicy {
+            challenge_medium: false,
+            ..RiskPolicy::default()
         };
         assert_eq!(
-            decide(&login, &history, &Policy::default()),
-            require(&login, vec![RiskReason::NewDevice, RiskReason::NewBrowser])
-        );
-        let history = History {
-            knows_network: false,
-            ..known()
-        };
-        assert_eq!(
-            decide(&login, &history, &Policy::default()),
-            require(&login, vec![RiskReason::NewNetwork])
-        );
-    }
-
-    #[test]
-    fn a_burst_of_failures_needs_a_code_even_from_a_known_context() {
-        let policy = Policy::default();
-        let login = attempt(AuthMethod::Password, false);
-        let below = History {
-            recent_failures: 4,
-            ..known()
-        };
-        assert_eq!(decide(&login, &below, &policy), approve(&login));
-        let at = History {
-            recent_failures: 5,
-            ..known()
-        };
-        assert_eq!(
-            decide(&login, &at, &policy),
-            require(&login, vec![RiskReason::FailedAttemptsBurst])
+            decide(&login, &risk(RiskLevel::Medium, vec![]), &lenient),
+            Verdict::Approve { user_id }
         );
     }
 
     #[test]
     fn wrong_passwords_and_unknown_accounts_are_rejected() {
         let rejected = Verdict::Reject(RejectionReason::InvalidCredentials);
+        let low = risk(RiskLevel::Low, vec![]);
         let mut wrong = attempt(AuthMethod::Password, false);
         wrong.primary_factor = PrimaryFactor::Failed;
-        assert_eq!(decide(&wrong, &known(), &Policy::default()), rejected);
+        assert_eq!(decide(&wrong, &low, &RiskPolicy::default()), rejected);
         let mut unknown = attempt(AuthMethod::Password, false);
         unknown.user_id = None;
         unknown.primary_factor = PrimaryFactor::Failed;
-        assert_eq!(
-            decide(&unknown, &History::default(), &Policy::default()),
-            rejected
-        );
+        assert_eq!(decide(&unknown, &low, &RiskPolicy::default()), rejected);
     }
 
     #[test]
     fn federated_logins_challenge_only_privileged_users() {
-        let policy = Policy::default();
+        let policy = RiskPolicy::default();
+        let first = risk(RiskLevel::Medium, vec![RiskReason::FirstLogin]);
         for method in [AuthMethod::Sso, AuthMethod::Google] {
             let member = attempt(method, false);
-            assert_eq!(
-                decide(&member, &History::default(), &policy),
-                approve(&member)
-            );
+            assert!(matches!(
+                decide(&member, &first, &policy),
+                Verdict::Approve { .. }
+            ));
             let admin = attempt(method, true);
-            assert_eq!(
-                decide(&admin, &History::default(), &policy),
-                require(&admin, vec![RiskReason::FirstLogin])
-            );
-            assert_eq!(decide(&admin, &known(), &policy), approve(&admin));
+            assert!(matches!(
+                decide(&admin, &first, &policy),
+                Verdict::RequireMfa { .. }
+            ));
         }
     }
 
     #[test]
-    fn networks_are_prefixes() {
+    fn deny_listed_networks_are_refused_only_when_the_policy_says_so() {
+        let login = attempt(AuthMethod::Password, false);
+        let listed = risk(RiskLevel::High, vec![RiskReason::DenylistedNetwork]);
+        assert!(matches!(
+            decide(&login, &listed, &RiskPolicy::default()),
+            Verdict::RequireMfa { .. }
+        ));
+        let refusing = RiskPolicy {
+            denylist_action: DenylistAction::Reject,
+            ..RiskPolicy::default()
+        };
         assert_eq!(
-            network_of("198.51.100.23".parse().unwrap()),
-            "198.51.100.0/24"
+            decide(&login, &listed, &refusing),
+            Verdict::Reject(RejectionReason::DenylistedNetwork)
         );
-        assert_eq!(
-            network_of("::ffff:198.51.100.23".parse().unwrap()),
-            "198.51.100.0/24"
-        );
-        assert_eq!(
-            network_of("2001:db8:abcd:12::1".parse().unwrap()),
-            "2001:db8:abcd::/48"
-        );
-    }
-
-    #[test]
-    fn a_missing_device_id_is_its_own_device() {
-        let mut login = attempt(AuthMethod::Password, false);
-        login.device_id = None;
-        assert_eq!(LoginFingerprint::of(&login).device, "absent");
-        let with_id = LoginFingerprint::of(&attempt(AuthMethod::Password, false));
-        assert_eq!(with_id.device, "id:dev-1");
     }
 
     fn history(

@@ -20,6 +20,8 @@ pub enum StartupError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
+    #[error("configuration: {0}")]
+    Config(#[from] shared::config::ConfigError),
 }
 
 pub struct Worker {
@@ -32,6 +34,12 @@ pub struct Worker {
 
 impl Worker {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let geo = Arc::new(config.model.geoip.open()?);
+        if geo.is_empty() {
+            tracing::warn!(
+                "no GeoIP database configured: deciding without ASN, country and travel"
+            );
+        }
         let pool = shared::db::connect(&config.infra.database_url, 10).await?;
         shared::db::migrate(&pool).await?;
         let kafka = &config.infra.kafka;
@@ -52,7 +60,7 @@ impl Worker {
             consumer,
             housekeeping: (
                 pool.clone(),
-                crate::housekeeping::sweeps(&config.policy),
+                crate::housekeeping::sweeps(&config.model.policy),
                 config.infra.housekeeping_interval,
             ),
             dead_letters: DeadLetters::new(publisher.clone(), topics.dead_letters.clone()),
@@ -60,7 +68,8 @@ impl Worker {
                 store: RiskStore::new(pool.clone()),
                 publisher: publisher.clone(),
                 topics,
-                policy: config.policy,
+                policy: config.model.policy,
+                geo,
             },
             publisher,
         })

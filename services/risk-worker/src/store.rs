@@ -1,5 +1,8 @@
-//! The risk worker's tables: known attributes (what each user has had approved logins from),
-//! failed logins, and one row per decided attempt.
+//! The risk worker's tables: each user's approved logins (the model's history), the global
+//! value counts, failed attempts, the decisions, and the challenges it issued (code caps).
+//! The rules of what counts mirror `crate::model::state::MemoryState`, which `replay` uses.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use shared::domain::{AttemptId, UserId};
@@ -9,26 +12,35 @@ use sqlx::{PgPool, Postgres, Transaction};
 use shared::domain::ChallengeId;
 use uuid::Uuid;
 
-use crate::rules::{CodeHistory, History, LoginFingerprint};
+use crate::model::assess::{HistoryEntry, UserHistory, Velocity};
+use crate::model::features::{Features, Level};
+use crate::model::freeman::GlobalCounts;
+use crate::model::state::AccountKey;
+use crate::rules::CodeHistory;
 
 #[derive(Clone)]
 pub struct RiskStore {
     pool: PgPool,
 }
 
-/// A decision about to be stored, with its effects on the history.
+/// A decision about to be stored, with its effects on the model's state.
 pub struct DecisionRecord<'a> {
     pub attempt_id: AttemptId,
     pub user_id: Option<UserId>,
     pub event: &'a Envelope,
-    pub fingerprint: &'a LoginFingerprint,
-    /// The login's time: when failures happened and attributes were seen.
+    pub features: &'a Features,
+    /// The login's time: when failures happened and logins are learned at.
     pub occurred_at: DateTime<Utc>,
-    pub failed: bool,
-    /// Learn the fingerprint now (an approval); after MFA it is learned later.
+    /// A wrong password or unknown account: counted by the velocity signals.
+    pub failure: Option<(AccountKey, String)>,
+    /// Learn the login now (an approval); after MFA it is learned later.
     pub learn_now: bool,
     /// A new challenge (`MfaRequired`): its id, issue time and expiry, for the code caps.
     pub issued_challenge: Option<(ChallengeId, DateTime<Utc>, DateTime<Utc>)>,
+}
+
+fn since(at: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
+    at - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX)
 }
 
 impl RiskStore {
@@ -46,41 +58,102 @@ impl RiskStore {
         Ok(row.and_then(|(json,)| serde_json::from_value(json).ok()))
     }
 
+    /// The user's approved logins of the `window` before `at`, oldest first.
     pub async fn history(
         &self,
         user_id: UserId,
-        fingerprint: &LoginFingerprint,
-        failures_since: DateTime<Utc>,
-        before: DateTime<Utc>,
-    ) -> Result<History, sqlx::Error> {
-        let (has_approved_login, knows_device, knows_network, knows_browser): (bool, bool, bool, bool) =
-            sqlx::query_as(
-                "SELECT
-                   EXISTS (SELECT 1 FROM risk_known_attributes WHERE user_id = $1),
-                   EXISTS (SELECT 1 FROM risk_known_attributes WHERE user_id = $1 AND kind = 'device' AND value = $2),
-                   EXISTS (SELECT 1 FROM risk_known_attributes WHERE user_id = $1 AND kind = 'network' AND value = $3),
-                   EXISTS (SELECT 1 FROM risk_known_attributes WHERE user_id = $1 AND kind = 'browser' AND value = $4)",
-            )
-            .bind(user_id.as_uuid())
-            .bind(&fingerprint.device)
-            .bind(&fingerprint.network)
-            .bind(&fingerprint.browser)
-            .fetch_one(&self.pool)
-            .await?;
-        let recent_failures: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM risk_failed_logins WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at < $3",
+        at: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<UserHistory, sqlx::Error> {
+        let rows: Vec<(DateTime<Utc>, serde_json::Value)> = sqlx::query_as(
+            "SELECT occurred_at, features FROM risk_login_history
+             WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3
+             ORDER BY occurred_at, attempt_id",
         )
         .bind(user_id.as_uuid())
-        .bind(failures_since)
-        .bind(before)
+        .bind(since(at, window))
+        .bind(at)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(UserHistory {
+            entries: rows
+                .into_iter()
+                // Rows are written from `Features` by this service; one that no longer
+                // parses (a downgrade) is skipped rather than blocking every login.
+                .filter_map(|(at, json)| {
+                    serde_json::from_value(json)
+                        .ok()
+                        .map(|features| HistoryEntry { at, features })
+                })
+                .collect(),
+        })
+    }
+
+    /// The global counts of `login`'s values.
+    pub async fn global(&self, login: &Features) -> Result<GlobalCounts, sqlx::Error> {
+        let (levels, values): (Vec<&str>, Vec<&str>) =
+            login.values().map(|(l, v)| (l.as_str(), v)).unzip();
+        let matching: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT g.level, g.count FROM risk_global_values g
+             JOIN unnest($1::text[], $2::text[]) AS wanted (level, value)
+               ON g.level = wanted.level AND g.value = wanted.value",
+        )
+        .bind(&levels)
+        .bind(&values)
+        .fetch_all(&self.pool)
+        .await?;
+        let distinct: Vec<(String, i64)> =
+            sqlx::query_as("SELECT level, distinct_values FROM risk_global_levels")
+                .fetch_all(&self.pool)
+                .await?;
+        let (logins, users): (i64, i64) =
+            sqlx::query_as("SELECT logins, users FROM risk_global_totals")
+                .fetch_one(&self.pool)
+                .await?;
+        let by_level = |rows: Vec<(String, i64)>| {
+            rows.into_iter()
+                .filter_map(|(level, n)| Some((Level::from_name(&level)?, n.max(0) as u64)))
+                .collect()
+        };
+        let mut global = GlobalCounts {
+            distinct: by_level(distinct),
+            users: users.max(0) as u64,
+            ..GlobalCounts::default()
+        };
+        global.counts.logins = logins.max(0) as u64;
+        global.counts.matching = by_level(matching);
+        Ok(global)
+    }
+
+    pub async fn velocity(
+        &self,
+        account: Option<&AccountKey>,
+        ip: &str,
+        at: DateTime<Utc>,
+        account_window: Duration,
+        ip_window: Duration,
+    ) -> Result<Velocity, sqlx::Error> {
+        let (account_failures, ip_failures, ip_failed_accounts): (i64, i64, i64) = sqlx::query_as(
+            "SELECT
+               (SELECT count(*) FROM risk_failed_attempts
+                 WHERE account = $1 AND occurred_at >= $2 AND occurred_at < $5),
+               (SELECT count(*) FROM risk_failed_attempts
+                 WHERE ip = $3 AND occurred_at >= $4 AND occurred_at < $5),
+               (SELECT count(DISTINCT account) FROM risk_failed_attempts
+                 WHERE ip = $3 AND occurred_at >= $4 AND occurred_at < $5)",
+        )
+        .bind(account.map(|a| a.0.as_str()))
+        .bind(since(at, account_window))
+        .bind(ip)
+        .bind(since(at, ip_window))
+        .bind(at)
         .fetch_one(&self.pool)
         .await?;
-        Ok(History {
-            has_approved_login,
-            knows_device,
-            knows_network,
-            knows_browser,
-            recent_failures: recent_failures.try_into().unwrap_or(u32::MAX),
+        let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(Velocity {
+            account_failures: count(account_failures),
+            ip_failures: count(ip_failures),
+            ip_failed_accounts: count(ip_failed_accounts),
         })
     }
 
@@ -88,18 +161,18 @@ impl RiskStore {
     /// delivery of the same attempt stored one first (then nothing was changed).
     pub async fn record(&self, record: DecisionRecord<'_>) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        let features = serde_json::to_value(record.features).expect("features serialise");
         let inserted = sqlx::query(
             "INSERT INTO risk_decisions
-               (attempt_id, user_id, decision_event, device_value, network_value, browser_value, learned_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+               (attempt_id, user_id, decision_event, features, occurred_at, learned_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (attempt_id) DO NOTHING",
         )
         .bind(record.attempt_id.as_uuid())
         .bind(record.user_id.map(|u| u.as_uuid()))
         .bind(serde_json::to_value(record.event).expect("events serialise"))
-        .bind(&record.fingerprint.device)
-        .bind(&record.fingerprint.network)
-        .bind(&record.fingerprint.browser)
+        .bind(&features)
+        .bind(record.occurred_at)
         .bind(record.learn_now.then_some(record.occurred_at))
         .execute(&mut *tx)
         .await?
@@ -108,17 +181,29 @@ impl RiskStore {
         if !inserted {
             return Ok(false);
         }
+        if let Some((account, ip)) = &record.failure {
+            sqlx::query(
+                "INSERT INTO risk_failed_attempts (attempt_id, account, ip, occurred_at)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(record.attempt_id.as_uuid())
+            .bind(&account.0)
+            .bind(ip)
+            .bind(record.occurred_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         if let Some(user_id) = record.user_id {
-            if record.failed {
-                sqlx::query("INSERT INTO risk_failed_logins (attempt_id, user_id, occurred_at) VALUES ($1, $2, $3)")
-                    .bind(record.attempt_id.as_uuid())
-                    .bind(user_id.as_uuid())
-                    .bind(record.occurred_at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
             if record.learn_now {
-                learn(&mut tx, user_id, record.fingerprint, record.occurred_at).await?;
+                learn(
+                    &mut tx,
+                    record.attempt_id,
+                    user_id,
+                    &features,
+                    record.features,
+                    record.occurred_at,
+                )
+                .await?;
             }
             if let Some((challenge_id, issued_at, expires_at)) = record.issued_challenge {
                 sqlx::query(
@@ -137,54 +222,96 @@ impl RiskStore {
         Ok(true)
     }
 
-    /// The user passed MFA for `attempt_id`: its fingerprint becomes known. Idempotent.
+    /// The user passed MFA for `attempt_id`: the login joins their history. Idempotent.
     pub async fn learn_after_mfa(
         &self,
         attempt_id: AttemptId,
         at: DateTime<Utc>,
     ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let row: Option<(uuid::Uuid, String, String, String)> = sqlx::query_as(
+        let row: Option<(Uuid, serde_json::Value, DateTime<Utc>)> = sqlx::query_as(
             "UPDATE risk_decisions SET learned_at = $2
              WHERE attempt_id = $1 AND learned_at IS NULL AND user_id IS NOT NULL
-             RETURNING user_id, device_value, network_value, browser_value",
+               AND features IS NOT NULL AND occurred_at IS NOT NULL
+             RETURNING user_id, features, occurred_at",
         )
         .bind(attempt_id.as_uuid())
         .bind(at)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((user_id, device, network, browser)) = row else {
+        let Some((user_id, json, occurred_at)) = row else {
             return Ok(false);
         };
-        let fingerprint = LoginFingerprint {
-            device,
-            network,
-            browser,
+        let Ok(features) = serde_json::from_value::<Features>(json.clone()) else {
+            return Ok(false);
         };
-        learn(&mut tx, UserId::from_uuid(user_id), &fingerprint, at).await?;
+        learn(
+            &mut tx,
+            attempt_id,
+            UserId::from_uuid(user_id),
+            &json,
+            &features,
+            occurred_at,
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
 }
 
+/// The login joins the user's history and the global counts, once per attempt.
 async fn learn(
     tx: &mut Transaction<'_, Postgres>,
+    attempt_id: AttemptId,
     user_id: UserId,
-    fingerprint: &LoginFingerprint,
+    json: &serde_json::Value,
+    features: &Features,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO risk_known_attributes (user_id, kind, value, first_seen, last_seen)
-         SELECT $1, kind, value, $5, $5
-         FROM (VALUES ('device', $2), ('network', $3), ('browser', $4)) AS seen (kind, value)
-         ON CONFLICT (user_id, kind, value)
-         DO UPDATE SET last_seen = GREATEST(risk_known_attributes.last_seen, EXCLUDED.last_seen)",
+    let inserted = sqlx::query(
+        "INSERT INTO risk_login_history (attempt_id, user_id, occurred_at, features)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (attempt_id) DO NOTHING",
     )
+    .bind(attempt_id.as_uuid())
     .bind(user_id.as_uuid())
-    .bind(&fingerprint.device)
-    .bind(&fingerprint.network)
-    .bind(&fingerprint.browser)
     .bind(at)
+    .bind(json)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !inserted {
+        return Ok(());
+    }
+    let new_user =
+        sqlx::query("INSERT INTO risk_learned_users (user_id) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(user_id.as_uuid())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+            == 1;
+    sqlx::query("UPDATE risk_global_totals SET logins = logins + 1, users = users + $1::int")
+        .bind(i32::from(new_user))
+        .execute(&mut **tx)
+        .await?;
+    // Levels in one order for every transaction, so concurrent learners never deadlock.
+    let (levels, values): (Vec<&str>, Vec<&str>) =
+        features.values().map(|(l, v)| (l.as_str(), v)).unzip();
+    sqlx::query(
+        "WITH upserted AS (
+           INSERT INTO risk_global_values (level, value, count)
+           SELECT level, value, 1 FROM unnest($1::text[], $2::text[]) AS seen (level, value)
+           ORDER BY level, value
+           ON CONFLICT (level, value) DO UPDATE SET count = risk_global_values.count + 1
+           RETURNING level, (xmax = 0) AS inserted
+         )
+         INSERT INTO risk_global_levels (level, distinct_values)
+         SELECT level, count(*) FROM upserted WHERE inserted GROUP BY level ORDER BY level
+         ON CONFLICT (level) DO UPDATE
+           SET distinct_values = risk_global_levels.distinct_values + EXCLUDED.distinct_values",
+    )
+    .bind(&levels)
+    .bind(&values)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -268,7 +395,7 @@ impl RiskStore {
 impl RiskStore {
     /// Forgets what the user has logged in from: the next login asks for a code.
     pub async fn forget_history(&self, user_id: UserId) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM risk_known_attributes WHERE user_id = $1")
+        sqlx::query("DELETE FROM risk_login_history WHERE user_id = $1")
             .bind(user_id.as_uuid())
             .execute(&self.pool)
             .await?;
@@ -295,8 +422,8 @@ impl RiskStore {
     pub async fn delete_user(&self, user_id: UserId) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         for table in [
-            "risk_known_attributes",
-            "risk_failed_logins",
+            "risk_login_history",
+            "risk_learned_users",
             "risk_decisions",
             "risk_challenges",
             "risk_failed_codes",
@@ -306,6 +433,10 @@ impl RiskStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        sqlx::query("DELETE FROM risk_failed_attempts WHERE account = $1")
+            .bind(user_id.to_string())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await
     }
 }

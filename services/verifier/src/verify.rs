@@ -155,6 +155,8 @@ fn events_for(verdict: Verdict, user_id: UserId, challenge_id: ChallengeId) -> V
                 user_id,
                 approved_after_mfa: true,
                 challenge_id: Some(challenge_id),
+                // The risk worker's MfaRequired carries the assessment that asked for it.
+                risk: None,
             }),
         ],
         Verdict::WrongCode { attempts_remaining } => {

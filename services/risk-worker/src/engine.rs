@@ -1,0 +1,61 @@
+//! One login through the model, the same for the live worker and `replay`: features from the
+//! event and GeoIP, the assessment against the state read for it, and the verdict.
+
+use chrono::{DateTime, Utc};
+use shared::domain::AttemptId;
+use shared::events::{LoginAttempted, RiskAssessment};
+
+use crate::geo::GeoIp;
+use crate::model::assess::{self, Input, UserHistory, Velocity};
+use crate::model::features::Features;
+use crate::model::freeman::GlobalCounts;
+use crate::model::state::AccountKey;
+use crate::rules::{decide, Policy, Verdict};
+
+/// The account a failed attempt counts against.
+pub fn account_key(attempt_id: AttemptId, attempt: &LoginAttempted) -> AccountKey {
+    match attempt.user_id {
+        Some(user_id) => AccountKey(user_id.to_string()),
+        None => AccountKey(format!("unknown:{attempt_id}")),
+    }
+}
+
+/// The address as the velocity signals count it.
+pub fn ip_key(attempt: &LoginAttempted) -> String {
+    attempt.ip.to_canonical().to_string()
+}
+
+pub fn features(attempt: &LoginAttempted, geo: &GeoIp) -> Features {
+    Features::of(attempt, geo)
+}
+
+/// What the model reads about one login, from PostgreSQL or from memory.
+pub struct StateView<'a> {
+    /// None for an unknown account.
+    pub history: Option<&'a UserHistory>,
+    pub global: &'a GlobalCounts,
+    pub velocity: Velocity,
+}
+
+pub fn evaluate(
+    attempt: &LoginAttempted,
+    features: &Features,
+    at: DateTime<Utc>,
+    state: StateView<'_>,
+    policy: &Policy,
+) -> (RiskAssessment, Verdict) {
+    let risk = assess::assess(
+        &Input {
+            at,
+            features,
+            history: attempt.user_id.and(state.history),
+            global: state.global,
+            velocity: state.velocity,
+            denylisted: policy.risk.denylist.contains(attempt.ip),
+            privileged: attempt.privileged,
+        },
+        &policy.risk,
+    );
+    let verdict = decide(attempt, &risk, &policy.risk);
+    (risk, verdict)
+}

@@ -1,0 +1,340 @@
+//! `risk-worker replay`: determinism, the line-by-line protocol of the real binary, learning
+//! after MFA, and the real GeoIP data (fetched by scripts/fetch-geoip).
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use risk_worker::config::GeoIpConfig;
+use risk_worker::geo::GeoIp;
+use risk_worker::replay::Replay;
+use risk_worker::rules::Policy;
+use serde_json::Value;
+use shared::domain::{
+    AttemptId, AuthMethod, ChallengeId, CompanyId, DeviceId, Platform, PrimaryFactor, UserAgent,
+    UserId,
+};
+use shared::events::{
+    Envelope, Event, LoginApproved, LoginAttempted, MfaSucceeded, SCHEMA_VERSION,
+};
+use uuid::Uuid;
+
+const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-06-01T08:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// An input event with ids derived from `n`, as an event log would hold.
+fn envelope(n: u128, attempt: u128, at: DateTime<Utc>, producer: &str, event: Event) -> Envelope {
+    Envelope {
+        event_id: Uuid::from_u128(n),
+        schema_version: SCHEMA_VERSION,
+        occurred_at: at,
+        attempt_id: AttemptId::from_uuid(Uuid::from_u128(attempt)),
+        causation_id: None,
+        producer: producer.into(),
+        event,
+    }
+}
+
+fn login(user: UserId, ip: &str, device: Option<&str>, ok: bool) -> Event {
+    Event::LoginAttempted(LoginAttempted {
+        user_id: Some(user),
+        company_id: Some(CompanyId::parse("acme").unwrap()),
+        auth_method: AuthMethod::Password,
+        primary_factor: if ok {
+            PrimaryFactor::Succeeded
+        } else {
+            PrimaryFactor::Failed
+        },
+        privileged: false,
+        platform: Platform::Dashboard,
+        ip: ip.parse().unwrap(),
+        user_agent: UserAgent::parse(CHROME).unwrap(),
+        device_id: device.map(|d| DeviceId::parse(d).unwrap()),
+    })
+}
+
+/// A small log: a first login passed with MFA, usual logins, a stranger, wrong passwords.
+fn event_log() -> Vec<Envelope> {
+    let alice = UserId::from_uuid(Uuid::from_u128(0xa11ce));
+    let mut events = Vec::new();
+    let mut n = 1u128;
+    let mut at = start();
+    fn push(events: &mut Vec<Envelope>, n: &mut u128, at: DateTime<Utc>, event: Event) {
+        events.push(envelope(*n, *n, at, "login-intake", event));
+        *n += 1;
+    }
+    // First login: MfaRequired; the user passes it (same attempt id).
+    push(
+        &mut events,
+        &mut n,
+        at,
+        login(alice, "81.2.69.142", Some("laptop"), true),
+    );
+    let first_attempt = events[0].attempt_id;
+    for event in [
+        Event::MfaSucceeded(MfaSucceeded {
+            user_id: alice,
+            challenge_id: ChallengeId::from_uuid(Uuid::from_u128(77)),
+        }),
+        Event::LoginApproved(LoginApproved {
+            user_id: alice,
+            approved_after_mfa: true,
+            challenge_id: Some(ChallengeId::from_uuid(Uuid::from_u128(77))),
+            risk: None,
+        }),
+    ] {
+        let mut e = envelope(n, 0, at + Duration::seconds(20), "verifier", event);
+        e.attempt_id = first_attempt;
+        events.push(e);
+        n += 1;
+    }
+    for _ in 0..5 {
+        at += Duration::hours(20);
+        push(
+            &mut events,
+            &mut n,
+            at,
+            login(alice, "81.2.69.142", Some("laptop"), true),
+        );
+    }
+    at += Duration::hours(1);
+    push(
+        &mut events,
+        &mut n,
+        at,
+        login(alice, "175.16.199.9", None, true),
+    );
+    for _ in 0..3 {
+        at += Duration::minutes(1);
+        push(
+            &mut events,
+            &mut n,
+            at,
+            login(alice, "175.16.199.9", None, false),
+        );
+    }
+    events
+}
+
+fn replay_lines(events: &[Envelope], geo: Arc<GeoIp>) -> Vec<u8> {
+    let input: Vec<u8> = events
+        .iter()
+        .flat_map(|e| [e.to_json(), b"\n".to_vec()].concat())
+        .collect();
+    let mut output = Vec::new();
+    Replay::new(Policy::default(), geo)
+        .run(&input[..], &mut output)
+        .unwrap();
+    output
+}
+
+fn decisions(output: &[u8]) -> Vec<Value> {
+    output
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_same_input_gives_byte_identical_output() {
+    let events = event_log();
+    let geo = Arc::new(GeoIp::none());
+    let first = replay_lines(&events, geo.clone());
+    let second = replay_lines(&events, geo);
+    assert_eq!(first, second);
+    let decisions = decisions(&first);
+    assert_eq!(decisions.len(), 10, "one decision per LoginAttempted");
+    // The ids are derived from the input's: a decision names its cause.
+    for (decision, cause) in decisions.iter().zip(
+        events
+            .iter()
+            .filter(|e| matches!(e.event, Event::LoginAttempted(_))),
+    ) {
+        assert_eq!(decision["causation_id"], cause.event_id.to_string());
+        assert_eq!(
+            decision["occurred_at"],
+            serde_json::to_value(cause.occurred_at).unwrap()
+        );
+    }
+}
+
+#[test]
+fn it_learns_after_mfa_and_explains_each_decision() {
+    let decisions = decisions(&replay_lines(&event_log(), Arc::new(GeoIp::none())));
+    let kinds: Vec<&str> = decisions
+        .iter()
+        .map(|d| d["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "MfaRequired",
+            "LoginApproved",
+            "LoginApproved",
+            "LoginApproved",
+            "LoginApproved",
+            "LoginApproved",
+            "MfaRequired",
+            "LoginRejected",
+            "LoginRejected",
+            "LoginRejected",
+        ],
+        "{:#?}",
+        decisions
+            .iter()
+            .map(|d| &d["payload"]["risk"])
+            .collect::<Vec<_>>()
+    );
+    let risk = |i: usize| &decisions[i]["payload"]["risk"];
+    assert_eq!(risk(0)["reasons"], serde_json::json!(["first_login"]));
+    assert_eq!(risk(1)["level"], "low");
+    assert_eq!(
+        risk(6)["reasons"],
+        serde_json::json!(["missing_device_id", "new_network"])
+    );
+    assert_eq!(risk(6)["model_version"], "adaptive-1");
+    assert!(risk(6)["score"].as_f64().unwrap() > risk(1)["score"].as_f64().unwrap());
+}
+
+#[test]
+fn the_binary_answers_each_login_before_reading_the_next() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_risk-worker"))
+        .arg("replay")
+        .env_remove("MFA_GEOIP_CITY_DB")
+        .env_remove("MFA_GEOIP_ASN_DB")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    for event in event_log().iter().take(4) {
+        stdin.write_all(&event.to_json()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+        if matches!(event.event, Event::LoginAttempted(_)) {
+            // Stdin is still open: this line can only come from a per-line flush.
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            let decision: Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(decision["attempt_id"], event.attempt_id.to_string());
+        }
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_malformed_line_is_a_clear_error_with_its_number() {
+    let output = Command::new(env!("CARGO_BIN_EXE_risk-worker"))
+        .arg("replay")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(&event_log()[0].to_json()).unwrap();
+            stdin
+                .write_all(b"\n{\"event_type\": \"LoginAttempted\"}\n")
+                .unwrap();
+            drop(stdin);
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("input line 2"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 1);
+}
+
+/// The databases scripts/fetch-geoip downloads; `scripts/test` exports their paths.
+fn fetched_geoip() -> GeoIp {
+    let paths = |name: &str| -> Vec<std::path::PathBuf> {
+        std::env::var(name)
+            .unwrap_or_else(|_| {
+                panic!("{name} is not set: run `eval \"$(scripts/fetch-geoip)\"` or scripts/test")
+            })
+            .split(',')
+            .map(Into::into)
+            .collect()
+    };
+    GeoIpConfig {
+        city: paths("MFA_GEOIP_CITY_DB"),
+        asn: paths("MFA_GEOIP_ASN_DB"),
+        default_accuracy_km: 100.0,
+    }
+    .open()
+    .unwrap()
+}
+
+#[test]
+fn the_fetched_geoip_data_gives_asn_country_and_coordinates() {
+    let geo = fetched_geoip();
+    // Google's public resolver: AS15169, in the US.
+    let google = geo.lookup("8.8.8.8".parse().unwrap());
+    assert_eq!(google.asn, Some(15169));
+    assert_eq!(google.country.as_deref(), Some("US"));
+    assert!(google.location.is_some());
+    // Deutsche Telekom, Germany.
+    let telekom = geo.lookup("80.146.0.1".parse().unwrap());
+    assert_eq!(telekom.asn, Some(3320));
+    assert_eq!(telekom.country.as_deref(), Some("DE"));
+    // IPv6 from the second file of each pair.
+    let v6 = geo.lookup("2001:4860:4860::8888".parse().unwrap());
+    assert_eq!(v6.asn, Some(15169));
+    assert!(v6.country.is_some());
+}
+
+#[test]
+fn with_geoip_a_login_from_another_continent_minutes_later_is_impossible_travel() {
+    let geo = Arc::new(fetched_geoip());
+    let alice = UserId::from_uuid(Uuid::from_u128(0xa11ce));
+    let at = start();
+    let mut events = vec![envelope(
+        1,
+        1,
+        at,
+        "login-intake",
+        login(alice, "80.146.0.1", Some("laptop"), true),
+    )];
+    let mut passed = envelope(
+        2,
+        1,
+        at + Duration::seconds(10),
+        "verifier",
+        Event::MfaSucceeded(MfaSucceeded {
+            user_id: alice,
+            challenge_id: ChallengeId::from_uuid(Uuid::from_u128(9)),
+        }),
+    );
+    passed.attempt_id = events[0].attempt_id;
+    events.push(passed);
+    events.push(envelope(
+        3,
+        3,
+        at + Duration::minutes(30),
+        "login-intake",
+        login(alice, "8.8.8.8", Some("other"), true),
+    ));
+    let decisions = decisions(&replay_lines(&events, geo));
+    let risk = &decisions[1]["payload"]["risk"];
+    let reasons: Vec<&str> = risk["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    for reason in ["new_device", "new_asn", "new_country", "impossible_travel"] {
+        assert!(reasons.contains(&reason), "{risk}");
+    }
+    assert_eq!(risk["level"], "high", "{risk}");
+}
