@@ -74,7 +74,7 @@ impl RiskHandler {
             &features,
             at,
             StateView {
-                history: history.as_ref(),
+                history: history.as_ref().map(|h| h.entries.as_slice()),
                 global: &global,
                 velocity,
             },

@@ -148,9 +148,11 @@ impl Replay {
         let features = engine::features(attempt, &self.geo);
         let account = engine::account_key(cause.attempt_id, attempt);
         let ip = engine::ip_key(attempt);
-        let history = attempt
-            .user_id
-            .map(|user| self.state.history(user, at, risk_policy.history_window));
+        if let Some(user) = attempt.user_id {
+            self.state
+                .forget_history_before(user, at, risk_policy.history_window);
+        }
+        let history = attempt.user_id.map(|user| self.state.history(user, at));
         let global = self.state.global(&features);
         let velocity = self.state.velocity(
             attempt.user_id.map(|_| &account),
@@ -164,7 +166,7 @@ impl Replay {
             &features,
             at,
             StateView {
-                history: history.as_ref(),
+                history,
                 global: &global,
                 velocity,
             },

@@ -139,29 +139,27 @@ pub struct UserHistory {
     pub entries: Vec<HistoryEntry>,
 }
 
-impl UserHistory {
-    /// How many of the user's logins share each of `login`'s values.
-    pub fn counts(&self, login: &Features) -> Counts {
-        let mut counts = Counts {
-            logins: self.entries.len() as u64,
-            ..Counts::default()
-        };
-        for entry in &self.entries {
-            for (level, value) in login.values() {
-                if entry.features.get(level) == Some(value) {
-                    *counts.matching.entry(level).or_default() += 1;
-                }
+/// How many of the user's logins share each of `login`'s values.
+pub fn counts(history: &[HistoryEntry], login: &Features) -> Counts {
+    let mut counts = Counts {
+        logins: history.len() as u64,
+        ..Counts::default()
+    };
+    for entry in history {
+        for (level, value) in login.values() {
+            if entry.features.get(level) == Some(value) {
+                *counts.matching.entry(level).or_default() += 1;
             }
         }
-        counts
     }
+    counts
+}
 
-    fn last_location(&self) -> Option<(DateTime<Utc>, Location)> {
-        self.entries
-            .iter()
-            .rev()
-            .find_map(|e| e.features.location.map(|l| (e.at, l)))
-    }
+fn last_location(history: &[HistoryEntry]) -> Option<(DateTime<Utc>, Location)> {
+    history
+        .iter()
+        .rev()
+        .find_map(|e| e.features.location.map(|l| (e.at, l)))
 }
 
 /// Failed passwords around this login, from the sliding windows of the policy.
@@ -176,8 +174,8 @@ pub struct Velocity {
 pub struct Input<'a> {
     pub at: DateTime<Utc>,
     pub features: &'a Features,
-    /// None for an unknown account.
-    pub history: Option<&'a UserHistory>,
+    /// The user's approved logins in the window, oldest first; None for an unknown account.
+    pub history: Option<&'a [HistoryEntry]>,
     pub global: &'a GlobalCounts,
     pub velocity: Velocity,
     pub denylisted: bool,
@@ -190,8 +188,8 @@ pub fn assess(input: &Input<'_>, policy: &RiskPolicy) -> RiskAssessment {
     let mut floor = RiskLevel::Low;
     let full = policy.model == ModelKind::Full;
     match input.history {
-        Some(history) if !history.entries.is_empty() => {
-            let counts = history.counts(input.features);
+        Some(history) if !history.is_empty() => {
+            let counts = counts(history, input.features);
             let freeman =
                 freeman::score(policy.model.spec(), input.features, &counts, input.global);
             score += freeman.log10;
@@ -279,8 +277,8 @@ pub fn assess(input: &Input<'_>, policy: &RiskPolicy) -> RiskAssessment {
 
 /// The distance from the last approved login's place, less both places' accuracy radii,
 /// covered faster than the policy allows.
-fn impossible_travel(history: &UserHistory, input: &Input<'_>, policy: &RiskPolicy) -> bool {
-    let (Some((then, from)), Some(to)) = (history.last_location(), input.features.location) else {
+fn impossible_travel(history: &[HistoryEntry], input: &Input<'_>, policy: &RiskPolicy) -> bool {
+    let (Some((then, from)), Some(to)) = (last_location(history), input.features.location) else {
         return false;
     };
     let distance = great_circle_km(from, to) - from.accuracy_km - to.accuracy_km;
@@ -376,13 +374,13 @@ mod tests {
         // The global counts are of this login's values: the user's own share of the
         // finest levels, when the login repeats them.
         for level in [Level::Device, Level::Ip, Level::Prefix] {
-            let count = history.counts(login).of(level);
+            let count = counts(&history.entries, login).of(level);
             global.counts.matching.insert(level, count);
         }
         let input = Input {
             at: at(hours),
             features: login,
-            history: Some(&history),
+            history: Some(&history.entries),
             global: &global,
             velocity: Velocity::default(),
             denylisted: false,
@@ -453,7 +451,7 @@ mod tests {
         let input = Input {
             at: at(0),
             features: &login,
-            history: Some(&UserHistory::default()),
+            history: Some(&[]),
             global: &GlobalCounts::default(),
             velocity: Velocity::default(),
             denylisted: false,
@@ -476,7 +474,7 @@ mod tests {
         let base = Input {
             at: at(500),
             features: &login,
-            history: Some(&history),
+            history: Some(&history.entries),
             global: &global,
             velocity: Velocity::default(),
             denylisted: false,
@@ -502,7 +500,7 @@ mod tests {
                     ..Velocity::default()
                 },
                 features: &login,
-                history: Some(&history),
+                history: Some(&history.entries),
                 global: &global,
                 ..base
             },
@@ -514,7 +512,7 @@ mod tests {
             &Input {
                 denylisted: true,
                 features: &login,
-                history: Some(&history),
+                history: Some(&history.entries),
                 global: &global,
                 ..base
             },
@@ -564,7 +562,7 @@ mod tests {
                 &Input {
                     at: at(20),
                     features,
-                    history: Some(&history),
+                    history: Some(&history.entries),
                     global: &state.global(features),
                     velocity: Velocity::default(),
                     denylisted: false,

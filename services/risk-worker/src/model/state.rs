@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use shared::domain::UserId;
 
-use super::assess::{HistoryEntry, UserHistory, Velocity};
+use super::assess::{HistoryEntry, Velocity};
 use super::features::{Features, Level};
 use super::freeman::GlobalCounts;
 
@@ -34,13 +34,21 @@ pub struct MemoryState {
 }
 
 impl MemoryState {
-    pub fn history(&mut self, user: UserId, at: DateTime<Utc>, window: Duration) -> UserHistory {
+    /// Forgets the user's logins older than `window` before `at`: they can never count
+    /// again, as logins are decided in time order.
+    pub fn forget_history_before(&mut self, user: UserId, at: DateTime<Utc>, window: Duration) {
         let since = at - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-        let entries = self.histories.entry(user).or_default();
-        // Older entries can never count again: logins are decided in time order.
-        entries.retain(|e| e.at >= since);
-        UserHistory {
-            entries: entries.iter().filter(|e| e.at <= at).cloned().collect(),
+        if let Some(entries) = self.histories.get_mut(&user) {
+            let expired = entries.partition_point(|e| e.at < since);
+            entries.drain(..expired);
+        }
+    }
+
+    /// The user's approved logins up to `at` (call `forget_history_before` first).
+    pub fn history(&self, user: UserId, at: DateTime<Utc>) -> &[HistoryEntry] {
+        match self.histories.get(&user) {
+            Some(entries) => &entries[..entries.partition_point(|e| e.at <= at)],
+            None => &[],
         }
     }
 
@@ -61,7 +69,7 @@ impl MemoryState {
 
     /// `account_window` for the account's failures, `ip_window` for the address's.
     pub fn velocity(
-        &mut self,
+        &self,
         account: Option<&AccountKey>,
         ip: &str,
         at: DateTime<Utc>,
