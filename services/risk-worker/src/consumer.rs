@@ -16,6 +16,7 @@ use shared::topics::Topics;
 
 use crate::engine::{self, StateView};
 use crate::geo::GeoIp;
+use crate::model::assess::UserFacts;
 use crate::rules::{code_decision, CodeDecision, Policy, Verdict};
 use crate::store::{DecisionRecord, RiskStore};
 
@@ -58,6 +59,7 @@ impl RiskHandler {
             ),
             None => None,
         };
+        let user = history.map(|h| UserFacts::from_history(&h.entries, &features));
         let global = self.store.global(&features).await?;
         let velocity = self
             .store
@@ -74,7 +76,7 @@ impl RiskHandler {
             &features,
             at,
             StateView {
-                history: history.as_ref().map(|h| h.entries.as_slice()),
+                user: user.as_ref(),
                 global: &global,
                 velocity,
             },

@@ -6,7 +6,7 @@ use shared::domain::AttemptId;
 use shared::events::{LoginAttempted, RiskAssessment};
 
 use crate::geo::GeoIp;
-use crate::model::assess::{self, HistoryEntry, Input, Velocity};
+use crate::model::assess::{self, Input, UserFacts, Velocity};
 use crate::model::features::Features;
 use crate::model::freeman::GlobalCounts;
 use crate::model::state::AccountKey;
@@ -31,8 +31,8 @@ pub fn features(attempt: &LoginAttempted, geo: &GeoIp) -> Features {
 
 /// What the model reads about one login, from PostgreSQL or from memory.
 pub struct StateView<'a> {
-    /// The user's approved logins in the window; None for an unknown account.
-    pub history: Option<&'a [HistoryEntry]>,
+    /// The user's approved history; None for an unknown account.
+    pub user: Option<&'a UserFacts>,
     pub global: &'a GlobalCounts,
     pub velocity: Velocity,
 }
@@ -48,7 +48,7 @@ pub fn evaluate(
         &Input {
             at,
             features,
-            history: attempt.user_id.and(state.history),
+            user: attempt.user_id.and(state.user),
             global: state.global,
             velocity: state.velocity,
             denylisted: policy.risk.denylist.contains(attempt.ip),

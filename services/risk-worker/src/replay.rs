@@ -27,7 +27,7 @@ use crate::consumer::PRODUCER;
 use crate::engine::{self, StateView};
 use crate::geo::GeoIp;
 use crate::housekeeping::DECISION_RETENTION;
-use crate::model::features::Features;
+use crate::model::features::{ClientFacts, Features};
 use crate::model::state::MemoryState;
 use crate::rules::{Policy, Verdict};
 
@@ -61,6 +61,7 @@ pub struct Replay {
     /// Logins that need a code, learned if the user passes it.
     awaiting_mfa: HashMap<AttemptId, (UserId, Features, DateTime<Utc>)>,
     last_pruned: Option<DateTime<Utc>>,
+    clients: HashMap<String, ClientFacts>,
 }
 
 impl Replay {
@@ -71,6 +72,7 @@ impl Replay {
             state: MemoryState::default(),
             awaiting_mfa: HashMap::new(),
             last_pruned: None,
+            clients: HashMap::new(),
         }
     }
 
@@ -144,15 +146,17 @@ impl Replay {
 
     fn decide(&mut self, cause: &Envelope, attempt: &LoginAttempted) -> Envelope {
         let at = cause.occurred_at;
+        let features = self.features(attempt);
         let risk_policy = &self.policy.risk;
-        let features = engine::features(attempt, &self.geo);
         let account = engine::account_key(cause.attempt_id, attempt);
         let ip = engine::ip_key(attempt);
         if let Some(user) = attempt.user_id {
             self.state
                 .forget_history_before(user, at, risk_policy.history_window);
         }
-        let history = attempt.user_id.map(|user| self.state.history(user, at));
+        let user = attempt
+            .user_id
+            .map(|user| self.state.user_facts(user, &features));
         let global = self.state.global(&features);
         let velocity = self.state.velocity(
             attempt.user_id.map(|_| &account),
@@ -166,7 +170,7 @@ impl Replay {
             &features,
             at,
             StateView {
-                history,
+                user: user.as_ref(),
                 global: &global,
                 velocity,
             },
@@ -222,6 +226,19 @@ impl Replay {
             producer: PRODUCER.to_owned(),
             event,
         }
+    }
+
+    /// The login's features; user-agent strings repeat a lot, so their parses are kept.
+    fn features(&mut self, attempt: &LoginAttempted) -> Features {
+        const KEPT_PARSES: usize = 100_000;
+        let ua = attempt.user_agent.as_str();
+        if !self.clients.contains_key(ua) {
+            if self.clients.len() >= KEPT_PARSES {
+                self.clients.clear();
+            }
+            self.clients.insert(ua.to_owned(), ClientFacts::parse(ua));
+        }
+        Features::from_parts(attempt, &self.geo, &self.clients[ua])
     }
 
     fn learn_after_mfa(&mut self, attempt_id: AttemptId) {

@@ -1,7 +1,7 @@
 //! One login's risk: the Freeman score of its features against the user's approved history,
 //! raised by the hard signals (impossible travel, bursts of failed passwords, a deny-listed
-//! network, a new device on a new network), then cut into a level with stable reasons.
-//! Pure: the login's own time is the only clock.
+//! network, an unrecognised device away from the user's known addresses), then cut into a
+//! level with stable reasons. Pure: the login's own time is the only clock.
 
 use std::time::Duration;
 
@@ -84,7 +84,7 @@ pub struct RiskPolicy {
     pub denylist: Denylist,
     pub denylist_action: DenylistAction,
     /// Added to the score by each hard signal.
-    pub new_device_on_new_network_penalty: f64,
+    pub unrecognised_device_elsewhere_penalty: f64,
     pub impossible_travel_penalty: f64,
     pub account_burst_penalty: f64,
     pub ip_burst_penalty: f64,
@@ -108,7 +108,7 @@ impl Default for RiskPolicy {
             ip_window: Duration::from_secs(3600),
             denylist: Denylist::default(),
             denylist_action: DenylistAction::Challenge,
-            new_device_on_new_network_penalty: 1.5,
+            unrecognised_device_elsewhere_penalty: 1.5,
             impossible_travel_penalty: 2.0,
             account_burst_penalty: 1.5,
             ip_burst_penalty: 3.0,
@@ -139,23 +139,39 @@ pub struct UserHistory {
     pub entries: Vec<HistoryEntry>,
 }
 
-/// How many of the user's logins share each of `login`'s values.
-pub fn counts(history: &[HistoryEntry], login: &Features) -> Counts {
-    let mut counts = Counts {
-        logins: history.len() as u64,
-        ..Counts::default()
-    };
-    for entry in history {
-        for (level, value) in login.values() {
-            if entry.features.get(level) == Some(value) {
-                *counts.matching.entry(level).or_default() += 1;
-            }
-        }
-    }
-    counts
+/// What the model reads of the user's history for one login.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserFacts {
+    /// How many of the user's approved logins (in the window) share each of the login's
+    /// values.
+    pub counts: Counts,
+    /// The newest approved login with a place: when, and where.
+    pub last_location: Option<(DateTime<Utc>, Location)>,
 }
 
-fn last_location(history: &[HistoryEntry]) -> Option<(DateTime<Utc>, Location)> {
+impl UserFacts {
+    /// From the history's entries (oldest first). `MemoryState` keeps the same counts
+    /// incrementally, for speed; both must agree.
+    pub fn from_history(history: &[HistoryEntry], login: &Features) -> Self {
+        let mut counts = Counts {
+            logins: history.len() as u64,
+            ..Counts::default()
+        };
+        for entry in history {
+            for (level, value) in login.values() {
+                if entry.features.get(level) == Some(value) {
+                    *counts.matching.entry(level).or_default() += 1;
+                }
+            }
+        }
+        Self {
+            counts,
+            last_location: last_location(history),
+        }
+    }
+}
+
+pub fn last_location(history: &[HistoryEntry]) -> Option<(DateTime<Utc>, Location)> {
     history
         .iter()
         .rev()
@@ -174,8 +190,8 @@ pub struct Velocity {
 pub struct Input<'a> {
     pub at: DateTime<Utc>,
     pub features: &'a Features,
-    /// The user's approved logins in the window, oldest first; None for an unknown account.
-    pub history: Option<&'a [HistoryEntry]>,
+    /// The user's approved history; None for an unknown account.
+    pub user: Option<&'a UserFacts>,
     pub global: &'a GlobalCounts,
     pub velocity: Velocity,
     pub denylisted: bool,
@@ -187,21 +203,20 @@ pub fn assess(input: &Input<'_>, policy: &RiskPolicy) -> RiskAssessment {
     let mut score = 0.0;
     let mut floor = RiskLevel::Low;
     let full = policy.model == ModelKind::Full;
-    match input.history {
-        Some(history) if !history.is_empty() => {
-            let counts = counts(history, input.features);
-            let freeman =
-                freeman::score(policy.model.spec(), input.features, &counts, input.global);
+    match input.user {
+        Some(user) if user.counts.logins > 0 => {
+            let counts = &user.counts;
+            let freeman = freeman::score(policy.model.spec(), input.features, counts, input.global);
             score += freeman.log10;
             let unseen = |level| input.features.get(level).is_some() && counts.of(level) == 0;
+            // No device id identifies nobody: private windows and attack tools alike send
+            // none, so "absent" is never a recognised device, even if the user had it before.
             let device_absent = input.features.get(Level::Device) == Some(ABSENT_DEVICE);
-            let new_device = unseen(Level::Device);
-            if new_device {
-                reasons.push(if device_absent {
-                    RiskReason::MissingDeviceId
-                } else {
-                    RiskReason::NewDevice
-                });
+            let unrecognised_device = device_absent || unseen(Level::Device);
+            if device_absent {
+                reasons.push(RiskReason::MissingDeviceId);
+            } else if unrecognised_device {
+                reasons.push(RiskReason::NewDevice);
             }
             if unseen(Level::Prefix) {
                 reasons.push(RiskReason::NewNetwork);
@@ -215,12 +230,19 @@ pub fn assess(input: &Input<'_>, policy: &RiskPolicy) -> RiskAssessment {
             if unseen(Level::Client) {
                 reasons.push(RiskReason::NewBrowser);
             }
-            if full && new_device && unseen(Level::Prefix) {
-                score += policy.new_device_on_new_network_penalty;
+            // A private window or cleared cookies at the user's own address is the user; the
+            // same from anywhere else (even the same ISP and city) may be an attacker.
+            // Device ids are the one thing an attacker with the password cannot copy, so
+            // this alone asks for a code, however familiar the rest looks.
+            if full && unrecognised_device && unseen(Level::Ip) {
+                score += policy.unrecognised_device_elsewhere_penalty;
+                floor = floor.max(RiskLevel::Medium);
             }
-            if impossible_travel(history, input, policy) {
+            if impossible_travel(user, input, policy) {
                 reasons.push(RiskReason::ImpossibleTravel);
-                if full {
+                // A known device on a known network that "jumps" is a mobile carrier's
+                // gateway geolocating far away, not a journey.
+                if full && (unrecognised_device || unseen(Level::Asn)) {
                     score += policy.impossible_travel_penalty;
                 }
             }
@@ -277,8 +299,8 @@ pub fn assess(input: &Input<'_>, policy: &RiskPolicy) -> RiskAssessment {
 
 /// The distance from the last approved login's place, less both places' accuracy radii,
 /// covered faster than the policy allows.
-fn impossible_travel(history: &[HistoryEntry], input: &Input<'_>, policy: &RiskPolicy) -> bool {
-    let (Some((then, from)), Some(to)) = (last_location(history), input.features.location) else {
+fn impossible_travel(user: &UserFacts, input: &Input<'_>, policy: &RiskPolicy) -> bool {
+    let (Some((then, from)), Some(to)) = (user.last_location, input.features.location) else {
         return false;
     };
     let distance = great_circle_km(from, to) - from.accuracy_km - to.accuracy_km;
@@ -374,13 +396,16 @@ mod tests {
         // The global counts are of this login's values: the user's own share of the
         // finest levels, when the login repeats them.
         for level in [Level::Device, Level::Ip, Level::Prefix] {
-            let count = counts(&history.entries, login).of(level);
+            let count = UserFacts::from_history(&history.entries, login)
+                .counts
+                .of(level);
             global.counts.matching.insert(level, count);
         }
+        let user = UserFacts::from_history(&history.entries, login);
         let input = Input {
             at: at(hours),
             features: login,
-            history: Some(&history.entries),
+            user: Some(&user),
             global: &global,
             velocity: Velocity::default(),
             denylisted: false,
@@ -416,22 +441,37 @@ mod tests {
 
     #[test]
     fn impossible_travel_trips_and_a_realistic_flight_does_not() {
+        let stranger_in_new_york = features(
+            "id:other",
+            "10.9.9.9",
+            "Chrome/Windows 10/pc",
+            Some(NEW_YORK),
+        );
+        // Last login at hour 19·24 = 456; Berlin to New York is ~6,400 km.
+        let one_hour_later = assess_login(&stranger_in_new_york, 457);
+        assert!(one_hour_later
+            .reasons
+            .contains(&RiskReason::ImpossibleTravel));
+        let after_a_flight = assess_login(&stranger_in_new_york, 456 + 12);
+        assert!(!after_a_flight
+            .reasons
+            .contains(&RiskReason::ImpossibleTravel));
+        assert!(one_hour_later.score > after_a_flight.score);
+        assert_eq!(one_hour_later.level, RiskLevel::High, "{one_hour_later:?}");
+    }
+
+    #[test]
+    fn a_known_device_on_its_network_jumping_is_explained_but_not_penalised() {
+        // A phone on its carrier: the gateway geolocates far away, the device is the user's.
         let laptop_in_new_york = features(
             "id:laptop",
             "10.0.0.1",
             "Chrome/Windows 10/pc",
             Some(NEW_YORK),
         );
-        // Last login at hour 19·24 = 456; Berlin to New York is ~6,400 km.
-        let one_hour_later = assess_login(&laptop_in_new_york, 457);
-        assert!(one_hour_later
-            .reasons
-            .contains(&RiskReason::ImpossibleTravel));
-        let after_a_flight = assess_login(&laptop_in_new_york, 456 + 12);
-        assert!(!after_a_flight
-            .reasons
-            .contains(&RiskReason::ImpossibleTravel));
-        assert!(one_hour_later.score > after_a_flight.score);
+        let jump = assess_login(&laptop_in_new_york, 457);
+        assert!(jump.reasons.contains(&RiskReason::ImpossibleTravel));
+        assert_eq!(jump.level, RiskLevel::Low, "{jump:?}");
     }
 
     #[test]
@@ -451,7 +491,7 @@ mod tests {
         let input = Input {
             at: at(0),
             features: &login,
-            history: Some(&[]),
+            user: Some(&UserFacts::default()),
             global: &GlobalCounts::default(),
             velocity: Velocity::default(),
             denylisted: false,
@@ -471,10 +511,11 @@ mod tests {
             Some(BERLIN),
         );
         let (history, global) = regular_user();
+        let user = UserFacts::from_history(&history.entries, &login);
         let base = Input {
             at: at(500),
             features: &login,
-            history: Some(&history.entries),
+            user: Some(&user),
             global: &global,
             velocity: Velocity::default(),
             denylisted: false,
@@ -500,7 +541,7 @@ mod tests {
                     ..Velocity::default()
                 },
                 features: &login,
-                history: Some(&history.entries),
+                user: Some(&user),
                 global: &global,
                 ..base
             },
@@ -512,7 +553,7 @@ mod tests {
             &Input {
                 denylisted: true,
                 features: &login,
-                history: Some(&history.entries),
+                user: Some(&user),
                 global: &global,
                 ..base
             },
@@ -562,7 +603,7 @@ mod tests {
                 &Input {
                     at: at(20),
                     features,
-                    history: Some(&history.entries),
+                    user: Some(&UserFacts::from_history(&history.entries, features)),
                     global: &state.global(features),
                     velocity: Velocity::default(),
                     denylisted: false,

@@ -53,6 +53,11 @@ impl Level {
         Level::OsVersion,
     ];
 
+    /// Its position in `ALL`, for per-level tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Ip => "ip",
@@ -103,41 +108,74 @@ impl From<Coordinates> for Location {
     }
 }
 
+/// A user agent as the model reads it: browser family and major version, OS family and
+/// version, device type (`unknown` where the parser can't tell).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientFacts {
+    pub browser: String,
+    pub browser_version: String,
+    pub os: String,
+    pub os_version: String,
+    pub device_type: String,
+}
+
+impl ClientFacts {
+    pub fn parse(user_agent: &str) -> Self {
+        let parsed = woothee::parser::Parser::new().parse(user_agent);
+        let field = |value: Option<&str>| value.unwrap_or("unknown").to_owned();
+        match &parsed {
+            Some(r) => Self {
+                browser: field(known(r.name)),
+                browser_version: known(r.version)
+                    .map(major_version)
+                    .unwrap_or("?")
+                    .to_owned(),
+                os: field(known(r.os)),
+                os_version: known(&r.os_version).unwrap_or("?").to_owned(),
+                device_type: field(known(r.category)),
+            },
+            None => Self {
+                browser: field(None),
+                browser_version: "?".into(),
+                os: field(None),
+                os_version: "?".into(),
+                device_type: field(None),
+            },
+        }
+    }
+}
+
 impl Features {
     pub fn of(attempt: &LoginAttempted, geo: &GeoIp) -> Self {
+        let client = ClientFacts::parse(attempt.user_agent.as_str());
+        Self::from_parts(attempt, geo, &client)
+    }
+
+    /// With the user agent already parsed (replay keeps the parses of the strings it saw).
+    pub fn from_parts(attempt: &LoginAttempted, geo: &GeoIp, client: &ClientFacts) -> Self {
         let facts = geo.lookup(attempt.ip);
-        let ua = woothee::parser::Parser::new().parse(attempt.user_agent.as_str());
-        let (browser, version, os, os_version, category) = match &ua {
-            Some(r) => (
-                known(r.name),
-                known(r.version).map(major_version),
-                known(r.os),
-                known(&r.os_version),
-                known(r.category),
-            ),
-            None => (None, None, None, None, None),
-        };
-        let browser = browser.unwrap_or("unknown");
-        let os = os.unwrap_or("unknown");
-        let device_type = category.unwrap_or("unknown");
+        let ClientFacts {
+            browser,
+            browser_version,
+            os,
+            os_version,
+            device_type,
+        } = client;
         let ip = attempt.ip.to_canonical();
         let mut values = vec![
             (Level::Ip, ip.to_string()),
             (Level::Prefix, prefix_of(ip)),
             (Level::Client, format!("{browser}/{os}/{device_type}")),
-            (Level::Browser, browser.to_owned()),
-            (Level::Os, os.to_owned()),
-            (Level::DeviceType, device_type.to_owned()),
+            (Level::Browser, browser.clone()),
+            (Level::Os, os.clone()),
+            (Level::DeviceType, device_type.clone()),
             (Level::Device, device_value(attempt.device_id.as_ref())),
             (Level::UserAgent, attempt.user_agent.as_str().to_owned()),
             (
                 Level::BrowserVersion,
-                format!("{browser} {}", version.unwrap_or("?")),
+                format!("{browser} {browser_version}"),
             ),
-            (
-                Level::OsVersion,
-                format!("{os} {}", os_version.unwrap_or("?")),
-            ),
+            (Level::OsVersion, format!("{os} {os_version}")),
         ];
         if let Some(asn) = facts.asn {
             values.push((Level::Asn, format!("AS{asn}")));

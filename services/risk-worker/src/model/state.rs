@@ -13,18 +13,42 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use shared::domain::UserId;
 
-use super::assess::{HistoryEntry, Velocity};
+use super::assess::{last_location, HistoryEntry, UserFacts, Velocity};
 use super::features::{Features, Level};
-use super::freeman::GlobalCounts;
+use super::freeman::{Counts, GlobalCounts};
 
 /// The account a failure counts against: the user, or for an unknown email a key of its own
 /// (each attempt on an unknown account counts as one more account tried).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AccountKey(pub String);
 
+/// One user's approved logins in the window, and how often each value occurs among them
+/// (kept as logins join and leave, so a decision costs a few lookups, not a scan).
+#[derive(Debug, Default)]
+struct UserState {
+    entries: Vec<HistoryEntry>,
+    value_counts: [HashMap<String, u64>; Level::ALL.len()],
+}
+
+impl UserState {
+    fn count(&mut self, features: &Features, add: bool) {
+        for (level, value) in features.values() {
+            let counts = &mut self.value_counts[level.index()];
+            if add {
+                *counts.entry(value.to_owned()).or_default() += 1;
+            } else if let Some(count) = counts.get_mut(value) {
+                *count -= 1;
+                if *count == 0 {
+                    counts.remove(value);
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct MemoryState {
-    histories: HashMap<UserId, Vec<HistoryEntry>>,
+    histories: HashMap<UserId, UserState>,
     values: HashMap<Level, HashMap<String, u64>>,
     distinct: BTreeMap<Level, u64>,
     logins: u64,
@@ -38,17 +62,33 @@ impl MemoryState {
     /// again, as logins are decided in time order.
     pub fn forget_history_before(&mut self, user: UserId, at: DateTime<Utc>, window: Duration) {
         let since = at - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-        if let Some(entries) = self.histories.get_mut(&user) {
-            let expired = entries.partition_point(|e| e.at < since);
-            entries.drain(..expired);
+        if let Some(state) = self.histories.get_mut(&user) {
+            let expired = state.entries.partition_point(|e| e.at < since);
+            let gone: Vec<HistoryEntry> = state.entries.drain(..expired).collect();
+            for entry in &gone {
+                state.count(&entry.features, false);
+            }
         }
     }
 
-    /// The user's approved logins up to `at` (call `forget_history_before` first).
-    pub fn history(&self, user: UserId, at: DateTime<Utc>) -> &[HistoryEntry] {
-        match self.histories.get(&user) {
-            Some(entries) => &entries[..entries.partition_point(|e| e.at <= at)],
-            None => &[],
+    /// The user's history as the model reads it for `login` (call `forget_history_before`
+    /// first). Equal to `UserFacts::from_history` over the same entries.
+    pub fn user_facts(&self, user: UserId, login: &Features) -> UserFacts {
+        let Some(state) = self.histories.get(&user) else {
+            return UserFacts::default();
+        };
+        let mut counts = Counts {
+            logins: state.entries.len() as u64,
+            ..Counts::default()
+        };
+        for (level, value) in login.values() {
+            if let Some(&count) = state.value_counts[level.index()].get(value) {
+                counts.matching.insert(level, count);
+            }
+        }
+        UserFacts {
+            counts,
+            last_location: last_location(&state.entries),
         }
     }
 
@@ -130,15 +170,16 @@ impl MemoryState {
 
     /// An approved login joins the user's history and the global counts.
     pub fn learn(&mut self, user: UserId, features: &Features, at: DateTime<Utc>) {
-        let entries = self.histories.entry(user).or_default();
-        let position = entries.partition_point(|e| e.at <= at);
-        entries.insert(
+        let state = self.histories.entry(user).or_default();
+        let position = state.entries.partition_point(|e| e.at <= at);
+        state.entries.insert(
             position,
             HistoryEntry {
                 at,
                 features: features.clone(),
             },
         );
+        state.count(features, true);
         self.learned_users.insert(user);
         self.logins += 1;
         for (level, value) in features.values() {
@@ -156,5 +197,55 @@ impl MemoryState {
     /// After an admin reset: the user's next login has no history.
     pub fn forget_user(&mut self, user: UserId) {
         self.histories.remove(&user);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::features::Location;
+
+    fn login(device: &str, ip: &str) -> Features {
+        Features::from_values([
+            (Level::Device, device.to_owned()),
+            (Level::Ip, ip.to_owned()),
+        ])
+    }
+
+    #[test]
+    fn the_kept_counts_equal_a_count_over_the_entries_as_logins_come_and_go() {
+        let user = UserId::new();
+        let day = |d: i64| DateTime::from_timestamp(1_790_000_000 + d * 86_400, 0).unwrap();
+        let window = Duration::from_secs(10 * 86_400);
+        let mut state = MemoryState::default();
+        let logins = [
+            login("a", "1.1.1.1"),
+            login("a", "2.2.2.2"),
+            login("b", "1.1.1.1").with_location(Some(Location {
+                lat: 1.0,
+                lon: 2.0,
+                accuracy_km: 5.0,
+            })),
+            login("a", "1.1.1.1"),
+        ];
+        for (i, features) in logins.iter().enumerate() {
+            state.learn(user, features, day(i as i64 * 4));
+        }
+        for now in [day(5), day(13), day(17), day(30)] {
+            state.forget_history_before(user, now, window);
+            let entries: Vec<HistoryEntry> = state.histories[&user].entries.clone();
+            for probe in &logins {
+                assert_eq!(
+                    state.user_facts(user, probe),
+                    UserFacts::from_history(&entries, probe),
+                    "at {now}"
+                );
+            }
+        }
+        assert_eq!(state.user_facts(user, &logins[0]).counts.logins, 0);
+        assert!(state.histories[&user]
+            .value_counts
+            .iter()
+            .all(HashMap::is_empty));
     }
 }
