@@ -160,7 +160,7 @@ impl UserFacts {
         for entry in history {
             for (level, value) in login.values() {
                 if entry.features.get(level) == Some(value) {
-                    *counts.matching.entry(level).or_default() += 1;
+                    counts.matching.add(level, 1);
                 }
             }
         }
@@ -385,8 +385,8 @@ mod tests {
             (Level::DeviceType, 1500, 3),
             (Level::Client, 500, 40),
         ] {
-            global.counts.matching.insert(level, count);
-            global.distinct.insert(level, distinct);
+            global.counts.matching.set(level, count);
+            global.distinct.set(level, distinct);
         }
         (history, global)
     }
@@ -399,7 +399,7 @@ mod tests {
             let count = UserFacts::from_history(&history.entries, login)
                 .counts
                 .of(level);
-            global.counts.matching.insert(level, count);
+            global.counts.matching.set(level, count);
         }
         let user = UserFacts::from_history(&history.entries, login);
         let input = Input {

@@ -36,8 +36,6 @@
 //!
 //! The score is reported as log10 S, so that 0 means "as likely the user as anybody".
 
-use std::collections::BTreeMap;
-
 use super::features::{Features, Level};
 
 /// One feature: its levels, finest first, with their weights (summing to 1).
@@ -99,18 +97,47 @@ pub const PLAIN: Spec = Spec {
     prior_logins: 0.0,
 };
 
+/// A number per level (0 where nothing was counted): a flat array, as the model reads
+/// a dozen of them for every login.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PerLevel([u64; Level::ALL.len()]);
+
+impl PerLevel {
+    pub fn get(&self, level: Level) -> u64 {
+        self.0[level.index()]
+    }
+
+    pub fn set(&mut self, level: Level, value: u64) {
+        self.0[level.index()] = value;
+    }
+
+    pub fn add(&mut self, level: Level, value: u64) {
+        self.0[level.index()] += value;
+    }
+}
+
+impl FromIterator<(Level, u64)> for PerLevel {
+    fn from_iter<I: IntoIterator<Item = (Level, u64)>>(iter: I) -> Self {
+        let mut per_level = Self::default();
+        for (level, value) in iter {
+            per_level.set(level, value);
+        }
+        per_level
+    }
+}
+
 /// How often each of one login's values occurs in a population of logins.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Counts {
     /// Logins in the population.
     pub logins: u64,
     /// Of those, how many had this login's value, per level.
-    pub matching: BTreeMap<Level, u64>,
+    pub matching: PerLevel,
 }
 
 impl Counts {
     pub fn of(&self, level: Level) -> u64 {
-        self.matching.get(&level).copied().unwrap_or(0)
+        self.matching.get(level)
     }
 }
 
@@ -119,7 +146,7 @@ impl Counts {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GlobalCounts {
     pub counts: Counts,
-    pub distinct: BTreeMap<Level, u64>,
+    pub distinct: PerLevel,
     pub users: u64,
 }
 
@@ -171,7 +198,7 @@ fn global_likelihood(levels: &[(Level, f64)], global: &GlobalCounts, prior: f64)
             let unseen = 1.0
                 + levels[j + 1..]
                     .iter()
-                    .map(|(coarser, _)| global.distinct.get(coarser).copied().unwrap_or(0) as f64)
+                    .map(|(coarser, _)| global.distinct.get(*coarser) as f64)
                     .sum::<f64>();
             let count = global.counts.of(level).max(1) as f64;
             weight * count / (n + unseen)
@@ -279,7 +306,7 @@ mod tests {
     fn an_entirely_new_value_gets_four_times_the_global_likelihood() {
         let global = GlobalCounts {
             counts: counts(1000, &[]),
-            distinct: BTreeMap::new(),
+            distinct: PerLevel::default(),
             users: 100,
         };
         let user = counts(10, &[]);
@@ -296,7 +323,7 @@ mod tests {
     fn a_known_device_scores_lower_than_an_unknown_one() {
         let global = GlobalCounts {
             counts: counts(1000, &[(Level::Device, 10)]),
-            distinct: BTreeMap::new(),
+            distinct: PerLevel::default(),
             users: 100,
         };
         let login = features(&[(Level::Device, "id:d")]);
@@ -318,7 +345,7 @@ mod tests {
     fn missing_levels_are_left_out_and_the_weights_renormalised() {
         let global = GlobalCounts {
             counts: counts(100, &[(Level::Ip, 1)]),
-            distinct: BTreeMap::new(),
+            distinct: PerLevel::default(),
             users: 10,
         };
         let user = counts(10, &[(Level::Ip, 5)]);

@@ -7,7 +7,7 @@
 //! - failures are wrong passwords (and unknown accounts), counted in the windows before the
 //!   login being decided, not including it.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,7 +15,12 @@ use shared::domain::UserId;
 
 use super::assess::{last_location, HistoryEntry, UserFacts, Velocity};
 use super::features::{Features, Level};
-use super::freeman::{Counts, GlobalCounts};
+use super::freeman::{Counts, GlobalCounts, PerLevel};
+
+/// Maps keyed by the model's own values: a fast hash with a fixed seed (deterministic, and
+/// replay's input is the operator's own event log, not an adversary's choice of keys).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+type FastSet<K> = HashSet<K, foldhash::fast::FixedState>;
 
 /// The account a failure counts against: the user, or for an unknown email a key of its own
 /// (each attempt on an unknown account counts as one more account tried).
@@ -27,7 +32,7 @@ pub struct AccountKey(pub String);
 #[derive(Debug, Default)]
 struct UserState {
     entries: Vec<HistoryEntry>,
-    value_counts: [HashMap<String, u64>; Level::ALL.len()],
+    value_counts: [FastMap<String, u64>; Level::ALL.len()],
 }
 
 impl UserState {
@@ -48,13 +53,13 @@ impl UserState {
 
 #[derive(Debug, Default)]
 pub struct MemoryState {
-    histories: HashMap<UserId, UserState>,
-    values: HashMap<Level, HashMap<String, u64>>,
-    distinct: BTreeMap<Level, u64>,
+    histories: FastMap<UserId, UserState>,
+    values: FastMap<Level, FastMap<String, u64>>,
+    distinct: PerLevel,
     logins: u64,
-    learned_users: HashSet<UserId>,
-    failures_by_account: HashMap<AccountKey, VecDeque<DateTime<Utc>>>,
-    failures_by_ip: HashMap<String, VecDeque<(DateTime<Utc>, AccountKey)>>,
+    learned_users: FastSet<UserId>,
+    failures_by_account: FastMap<AccountKey, VecDeque<DateTime<Utc>>>,
+    failures_by_ip: FastMap<String, VecDeque<(DateTime<Utc>, AccountKey)>>,
 }
 
 impl MemoryState {
@@ -83,7 +88,7 @@ impl MemoryState {
         };
         for (level, value) in login.values() {
             if let Some(&count) = state.value_counts[level.index()].get(value) {
-                counts.matching.insert(level, count);
+                counts.matching.set(level, count);
             }
         }
         UserFacts {
@@ -94,14 +99,14 @@ impl MemoryState {
 
     pub fn global(&self, login: &Features) -> GlobalCounts {
         let mut global = GlobalCounts {
-            distinct: self.distinct.clone(),
+            distinct: self.distinct,
             users: self.learned_users.len() as u64,
             ..GlobalCounts::default()
         };
         global.counts.logins = self.logins;
         for (level, value) in login.values() {
             if let Some(count) = self.values.get(&level).and_then(|v| v.get(value)) {
-                global.counts.matching.insert(level, *count);
+                global.counts.matching.set(level, *count);
             }
         }
         global
@@ -188,7 +193,7 @@ impl MemoryState {
                 Some(count) => *count += 1,
                 None => {
                     counts.insert(value.to_owned(), 1);
-                    *self.distinct.entry(level).or_default() += 1;
+                    self.distinct.add(level, 1);
                 }
             }
         }
