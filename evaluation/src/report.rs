@@ -1,0 +1,511 @@
+//! Scores the replay's decisions against the labels and prints the tables: the headline
+//! figures per seed and their mean, then (pooled over seeds) where the challenges of
+//! legitimate users come from, by scenario cause and by the model's reason codes, and what
+//! the attacker logins that got through looked like. The breakdowns are what a model is tuned
+//! with.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use shared::events::Event;
+
+use crate::decision::Decision;
+use crate::generator::Scenario;
+use crate::labels::{Actor, AttackKind, Cause};
+
+/// `hit` of `total`: challenged legit logins, or stopped attacker logins.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Rate {
+    pub total: u64,
+    pub hit: u64,
+}
+
+impl Rate {
+    fn add(&mut self, hit: bool) {
+        self.total += 1;
+        self.hit += u64::from(hit);
+    }
+
+    fn merge(&mut self, other: Rate) {
+        self.total += other.total;
+        self.hit += other.hit;
+    }
+
+    pub fn percent(&self) -> Option<f64> {
+        (self.total > 0).then(|| 100.0 * self.hit as f64 / self.total as f64)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SeedReport {
+    pub seed: u64,
+    pub decisions: u64,
+    pub decisions_per_second: f64,
+    /// Legit logins with the right password, each user's first excluded: share challenged.
+    pub legit: Rate,
+    /// The same, less the first login from each of a user's devices: with replay starting
+    /// from an empty history, a device the user has had for years still shows up "new" the
+    /// first time the period sees it (cold start), which says little about the model.
+    pub legit_known_devices: Rate,
+    pub legit_first: Rate,
+    /// Legit logins with a mistyped password: share rejected (expected: all).
+    pub legit_typos: Rate,
+    /// Every attempt of each kind: share stopped.
+    pub attacks: BTreeMap<AttackKind, Rate>,
+    /// Attempts with the right password only: share stopped.
+    pub attacks_right_password: BTreeMap<AttackKind, Rate>,
+    /// Legit (non-first) logins by primary cause: share challenged.
+    pub legit_by_primary_cause: BTreeMap<Cause, Rate>,
+    /// Legit (non-first) logins carrying each cause: share challenged.
+    pub legit_by_cause: BTreeMap<Cause, Rate>,
+    /// Reason codes on challenged legit (non-first) logins.
+    pub legit_challenge_reasons: BTreeMap<String, u64>,
+    /// The full reason list of challenged legit (non-first) logins.
+    pub legit_challenge_reason_sets: BTreeMap<String, u64>,
+    /// Reason codes on attacker logins (right password) that were approved.
+    pub missed_reasons: BTreeMap<AttackKind, BTreeMap<String, u64>>,
+    /// Decision types per actor class.
+    pub decision_types: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Risk scores per class (legit non-first, and each attack kind with the right password).
+    pub scores: BTreeMap<String, Vec<f64>>,
+    pub levels: BTreeMap<String, BTreeMap<String, u64>>,
+    pub model_versions: BTreeSet<String>,
+}
+
+/// Scores one seed. Logins before `scored_from` are sent (the model learns from them) but not
+/// counted: a warm-up that leaves out the cold start.
+pub fn score(
+    seed: u64,
+    scenario: &Scenario,
+    decisions: &[Decision],
+    elapsed_s: f64,
+    scored_from: DateTime<Utc>,
+) -> SeedReport {
+    let mut r = SeedReport {
+        seed,
+        decisions: decisions.len() as u64,
+        decisions_per_second: decisions.len() as f64 / elapsed_s.max(1e-9),
+        ..SeedReport::default()
+    };
+    let mut seen_users = BTreeSet::new();
+    for (login, decision) in scenario.logins.iter().zip(decisions) {
+        let Event::LoginAttempted(_) = &login.envelope.event else {
+            continue;
+        };
+        let stopped = !decision.approved();
+        if login.envelope.occurred_at < scored_from {
+            if let (Actor::Legit { user }, true) = (&login.label.actor, login.label.password_ok) {
+                seen_users.insert(*user);
+            }
+            continue;
+        }
+        if let Some(v) = &decision.model_version {
+            if !r.model_versions.contains(v) {
+                r.model_versions.insert(v.clone());
+            }
+        }
+        let class = match &login.label.actor {
+            Actor::Legit { user } => {
+                if !login.label.password_ok {
+                    r.legit_typos.add(stopped);
+                    "legit_typo".to_owned()
+                } else if seen_users.insert(*user) {
+                    r.legit_first.add(stopped);
+                    "legit_first".to_owned()
+                } else {
+                    r.legit.add(stopped);
+                    if !login.label.causes.contains(&Cause::FirstUseOfDevice) {
+                        r.legit_known_devices.add(stopped);
+                    }
+                    if let Some(primary) = login.label.primary_cause() {
+                        r.legit_by_primary_cause
+                            .entry(primary)
+                            .or_default()
+                            .add(stopped);
+                    }
+                    for cause in &login.label.causes {
+                        r.legit_by_cause.entry(*cause).or_default().add(stopped);
+                    }
+                    if stopped {
+                        for reason in &decision.reasons {
+                            *r.legit_challenge_reasons.entry(reason.clone()).or_default() += 1;
+                        }
+                        let mut set = decision.reasons.clone();
+                        set.sort();
+                        let key = if set.is_empty() {
+                            "(none)".to_owned()
+                        } else {
+                            set.join("+")
+                        };
+                        *r.legit_challenge_reason_sets.entry(key).or_default() += 1;
+                    }
+                    "legit".to_owned()
+                }
+            }
+            Actor::Attacker { kind, .. } => {
+                r.attacks.entry(*kind).or_default().add(stopped);
+                if login.label.password_ok {
+                    r.attacks_right_password
+                        .entry(*kind)
+                        .or_default()
+                        .add(stopped);
+                    if !stopped {
+                        let missed = r.missed_reasons.entry(*kind).or_default();
+                        if decision.reasons.is_empty() {
+                            *missed.entry("(none)".to_owned()).or_default() += 1;
+                        }
+                        for reason in &decision.reasons {
+                            *missed.entry(reason.clone()).or_default() += 1;
+                        }
+                    }
+                    kind.as_str().to_owned()
+                } else {
+                    format!("{}_wrong_password", kind.as_str())
+                }
+            }
+        };
+        *r.decision_types
+            .entry(class.clone())
+            .or_default()
+            .entry(decision.event_type.clone())
+            .or_default() += 1;
+        if !class.ends_with("wrong_password") && class != "legit_typo" {
+            if let Some(s) = decision.score {
+                r.scores.entry(class.clone()).or_default().push(s);
+            }
+            if let Some(level) = &decision.level {
+                *r.levels
+                    .entry(class)
+                    .or_default()
+                    .entry(level.clone())
+                    .or_default() += 1;
+            }
+        }
+    }
+    r
+}
+
+fn pct(rate: Option<f64>) -> String {
+    rate.map_or("-".to_owned(), |p| format!("{p:.2}%"))
+}
+
+fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let v: Vec<f64> = values.flatten().collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// The headline table: one column per seed, then the mean and the target.
+pub fn render_summary(reports: &[SeedReport], model: &str) -> String {
+    let mut out = String::new();
+    let mut header = format!("{:<42}", format!("model: {model}"));
+    for r in reports {
+        header.push_str(&format!("{:>12}", format!("seed {}", r.seed)));
+    }
+    header.push_str(&format!("{:>12}{:>10}", "mean", "target"));
+    let _ = writeln!(out, "{header}");
+    let _ = writeln!(out, "{}", "-".repeat(header.len()));
+    let row =
+        |out: &mut String, name: &str, f: &dyn Fn(&SeedReport) -> Option<f64>, target: &str| {
+            let mut line = format!("{name:<42}");
+            for r in reports {
+                line.push_str(&format!("{:>12}", pct(f(r))));
+            }
+            line.push_str(&format!(
+                "{:>12}{:>10}",
+                pct(mean(reports.iter().map(f))),
+                target
+            ));
+            let _ = writeln!(out, "{line}");
+        };
+    row(
+        &mut out,
+        "legit logins challenged (excl. first)",
+        &|r| r.legit.percent(),
+        "<= 1%",
+    );
+    row(
+        &mut out,
+        "  excl. each device's first login",
+        &|r| r.legit_known_devices.percent(),
+        "",
+    );
+    row(
+        &mut out,
+        "legit first logins challenged",
+        &|r| r.legit_first.percent(),
+        "",
+    );
+    row(
+        &mut out,
+        "legit typos rejected",
+        &|r| r.legit_typos.percent(),
+        "",
+    );
+    let targets = [
+        (AttackKind::Naive, "100%"),
+        (AttackKind::Targeted, ">= 99.5%"),
+        (AttackKind::VeryTargeted, ">= 99%"),
+    ];
+    for (kind, target) in targets {
+        row(
+            &mut out,
+            &format!("{} attacker logins stopped", kind.as_str()),
+            &|r| r.attacks.get(&kind).and_then(Rate::percent),
+            target,
+        );
+    }
+    for kind in [AttackKind::Stuffing, AttackKind::Spraying] {
+        row(
+            &mut out,
+            &format!("{} attempts stopped (all)", kind.as_str()),
+            &|r| r.attacks.get(&kind).and_then(Rate::percent),
+            "",
+        );
+        row(
+            &mut out,
+            &format!("{} stopped (right password)", kind.as_str()),
+            &|r| r.attacks_right_password.get(&kind).and_then(Rate::percent),
+            "",
+        );
+    }
+    let count_row =
+        |out: &mut String, name: &str, f: &dyn Fn(&SeedReport) -> f64, digits: usize| {
+            let mut line = format!("{name:<42}");
+            for r in reports {
+                line.push_str(&format!("{:>12.*}", digits, f(r)));
+            }
+            let m = reports.iter().map(f).sum::<f64>() / reports.len().max(1) as f64;
+            line.push_str(&format!("{:>12.*}", digits, m));
+            let _ = writeln!(out, "{line}");
+        };
+    count_row(
+        &mut out,
+        "legit logins (excl. first)",
+        &|r| r.legit.total as f64,
+        0,
+    );
+    count_row(
+        &mut out,
+        "legit logins challenged",
+        &|r| r.legit.hit as f64,
+        0,
+    );
+    for kind in AttackKind::ALL {
+        count_row(
+            &mut out,
+            &format!("{} attempts / approved", kind.as_str()),
+            &|r| r.attacks.get(&kind).map_or(0.0, |a| a.total as f64),
+            0,
+        );
+        count_row(
+            &mut out,
+            "  approved",
+            &|r| {
+                r.attacks
+                    .get(&kind)
+                    .map_or(0.0, |a| (a.total - a.hit) as f64)
+            },
+            0,
+        );
+    }
+    count_row(&mut out, "decisions", &|r| r.decisions as f64, 0);
+    count_row(
+        &mut out,
+        "decisions/s (lock-step through pipes)",
+        &|r| r.decisions_per_second,
+        0,
+    );
+    let versions: BTreeSet<&String> = reports.iter().flat_map(|r| &r.model_versions).collect();
+    let _ = writeln!(
+        out,
+        "model_version: {}",
+        versions.into_iter().cloned().collect::<Vec<_>>().join(", ")
+    );
+    out
+}
+
+/// The breakdowns, pooled over the seeds.
+pub fn render_breakdown(reports: &[SeedReport]) -> String {
+    let mut out = String::new();
+    let mut legit = Rate::default();
+    let mut by_primary: BTreeMap<Cause, Rate> = BTreeMap::new();
+    let mut by_cause: BTreeMap<Cause, Rate> = BTreeMap::new();
+    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+    let mut reason_sets: BTreeMap<String, u64> = BTreeMap::new();
+    let mut missed: BTreeMap<AttackKind, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut types: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut scores: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut levels: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for r in reports {
+        legit.merge(r.legit);
+        for (k, v) in &r.legit_by_primary_cause {
+            by_primary.entry(*k).or_default().merge(*v);
+        }
+        for (k, v) in &r.legit_by_cause {
+            by_cause.entry(*k).or_default().merge(*v);
+        }
+        for (k, v) in &r.legit_challenge_reasons {
+            *reasons.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &r.legit_challenge_reason_sets {
+            *reason_sets.entry(k.clone()).or_default() += v;
+        }
+        for (kind, m) in &r.missed_reasons {
+            for (k, v) in m {
+                *missed
+                    .entry(*kind)
+                    .or_default()
+                    .entry(k.clone())
+                    .or_default() += v;
+            }
+        }
+        for (class, m) in &r.decision_types {
+            for (k, v) in m {
+                *types
+                    .entry(class.clone())
+                    .or_default()
+                    .entry(k.clone())
+                    .or_default() += v;
+            }
+        }
+        for (class, s) in &r.scores {
+            scores.entry(class.clone()).or_default().extend(s);
+        }
+        for (class, m) in &r.levels {
+            for (k, v) in m {
+                *levels
+                    .entry(class.clone())
+                    .or_default()
+                    .entry(k.clone())
+                    .or_default() += v;
+            }
+        }
+    }
+    let challenged = legit.hit.max(1);
+    let _ = writeln!(out, "\nChallenged legit logins by primary scenario cause (pooled over seeds; first logins excluded)");
+    let _ = writeln!(
+        out,
+        "{:<24}{:>10}{:>12}{:>12}{:>16}",
+        "cause", "logins", "challenged", "rate", "% of challenged"
+    );
+    let mut rows: Vec<(&Cause, &Rate)> = by_primary.iter().collect();
+    rows.sort_by(|a, b| b.1.hit.cmp(&a.1.hit).then(a.0.cmp(b.0)));
+    for (cause, rate) in rows {
+        let _ = writeln!(
+            out,
+            "{:<24}{:>10}{:>12}{:>12}{:>15.1}%",
+            cause.as_str(),
+            rate.total,
+            rate.hit,
+            pct(rate.percent()),
+            100.0 * rate.hit as f64 / challenged as f64
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nLegit logins carrying each cause (a login may carry several)"
+    );
+    let _ = writeln!(
+        out,
+        "{:<24}{:>10}{:>12}{:>12}",
+        "cause", "logins", "challenged", "rate"
+    );
+    for (cause, rate) in &by_cause {
+        let _ = writeln!(
+            out,
+            "{:<24}{:>10}{:>12}{:>12}",
+            cause.as_str(),
+            rate.total,
+            rate.hit,
+            pct(rate.percent())
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nReason codes on challenged legit logins (a challenge may carry several)"
+    );
+    let mut rows: Vec<(&String, &u64)> = reasons.iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (reason, n) in rows {
+        let _ = writeln!(
+            out,
+            "  {:<36}{:>8}{:>9.1}%",
+            reason,
+            n,
+            100.0 * *n as f64 / challenged as f64
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nMost frequent reason sets on challenged legit logins"
+    );
+    let mut rows: Vec<(&String, &u64)> = reason_sets.iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (set, n) in rows.into_iter().take(15) {
+        let _ = writeln!(out, "  {:<60}{:>8}", set, n);
+    }
+    let _ = writeln!(
+        out,
+        "\nApproved attacker logins with the right password, by reason code present"
+    );
+    if missed.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for (kind, m) in &missed {
+        let list: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(out, "  {:<16}{}", kind.as_str(), list.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "\nRisk score distribution by class (right password; legit excludes first logins)"
+    );
+    let _ = writeln!(
+        out,
+        "{:<26}{:>8}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        "class", "n", "min", "p10", "p50", "p90", "p99", "max"
+    );
+    for (class, s) in &mut scores {
+        s.sort_by(f64::total_cmp);
+        if s.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{:<26}{:>8}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}",
+            class,
+            s.len(),
+            s[0],
+            percentile(s, 0.1),
+            percentile(s, 0.5),
+            percentile(s, 0.9),
+            percentile(s, 0.99),
+            s[s.len() - 1]
+        );
+    }
+    let _ = writeln!(out, "\nRisk levels and decisions by class");
+    for (class, m) in &types {
+        let list: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let lv: Vec<String> = levels
+            .get(class)
+            .map(|m| m.iter().map(|(k, v)| format!("{k} {v}")).collect())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {:<26}{}{}",
+            class,
+            list.join(", "),
+            if lv.is_empty() {
+                String::new()
+            } else {
+                format!("  | levels: {}", lv.join(", "))
+            }
+        );
+    }
+    out
+}
