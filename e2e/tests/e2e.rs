@@ -1109,8 +1109,9 @@ async fn the_live_worker_and_replay_decide_alike() {
             )
             .await,
     );
-    // Wrong passwords from an attacker's address, then its login with the right one.
-    for _ in 0..3 {
+    // Wrong passwords from an attacker's address (a burst: 5 in 15 minutes), then its login
+    // with the right one.
+    for _ in 0..5 {
         let wrong = system
             .login(
                 &alice,
@@ -1172,7 +1173,15 @@ async fn the_live_worker_and_replay_decide_alike() {
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_slice(l).unwrap())
         .collect();
-    assert_eq!(replayed.len(), 3 + statuses.len());
+    assert_eq!(replayed.len(), 5 + statuses.len());
+    let last = &replayed[replayed.len() - 1]["payload"]["risk"];
+    assert!(
+        last["reasons"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("failed_attempts_burst")),
+        "{last}"
+    );
     for decision in &replayed {
         let attempt = decision["attempt_id"].as_str().unwrap();
         let live = &live[attempt];

@@ -218,6 +218,32 @@ mod tests {
     }
 
     #[test]
+    fn velocity_counts_the_windows_before_the_login() {
+        let t = |minutes: i64| DateTime::from_timestamp(1_790_000_000 + minutes * 60, 0).unwrap();
+        let mut state = MemoryState::default();
+        let alice = AccountKey("alice".into());
+        let bob = AccountKey("bob".into());
+        for (minute, account) in [(0, &alice), (10, &alice), (20, &bob), (30, &alice)] {
+            state.record_failure(account.clone(), "203.0.113.9".into(), t(minute));
+        }
+        let (quarter, hour) = (Duration::from_secs(15 * 60), Duration::from_secs(3600));
+        let v = state.velocity(Some(&alice), "203.0.113.9", t(31), quarter, hour);
+        // Alice's 15 minutes before minute 31 hold her failure at minute 30 only.
+        assert_eq!(v.account_failures, 1);
+        assert_eq!((v.ip_failures, v.ip_failed_accounts), (4, 2));
+        // The login's own instant is not counted, nor is another address.
+        let v = state.velocity(Some(&alice), "203.0.113.9", t(30), quarter, hour);
+        assert_eq!((v.account_failures, v.ip_failures), (0, 3));
+        let v = state.velocity(Some(&alice), "198.51.100.1", t(31), quarter, hour);
+        assert_eq!((v.ip_failures, v.ip_failed_accounts), (0, 0));
+        // An hour on, the first failure has left the address's window.
+        let v = state.velocity(None, "203.0.113.9", t(61), quarter, hour);
+        assert_eq!((v.account_failures, v.ip_failures), (0, 3));
+        state.forget_failures_before(t(120), hour);
+        assert!(state.failures_by_ip.is_empty() && state.failures_by_account.is_empty());
+    }
+
+    #[test]
     fn the_kept_counts_equal_a_count_over_the_entries_as_logins_come_and_go() {
         let user = UserId::new();
         let day = |d: i64| DateTime::from_timestamp(1_790_000_000 + d * 86_400, 0).unwrap();
