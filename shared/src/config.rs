@@ -74,6 +74,9 @@ pub struct InfraConfig {
     pub kafka: KafkaConfig,
     /// How often short-lived rows are pruned (`crate::housekeeping`).
     pub housekeeping_interval: std::time::Duration,
+    /// After SIGTERM, the longest the service may take to finish its work in flight before
+    /// it exits anyway (`crate::shutdown`).
+    pub shutdown_timeout: std::time::Duration,
 }
 
 impl InfraConfig {
@@ -82,6 +85,10 @@ impl InfraConfig {
             database_url: Env::secret("MFA_DATABASE_URL")?,
             kafka: KafkaConfig::from_env()?,
             housekeeping_interval: crate::housekeeping::interval_from_env()?,
+            shutdown_timeout: std::time::Duration::from_secs(Env::or(
+                "MFA_SHUTDOWN_TIMEOUT_SECS",
+                10,
+            )?),
         })
     }
 }

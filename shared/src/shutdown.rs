@@ -16,8 +16,11 @@ impl Shutdown {
         (ShutdownTrigger(tx), Shutdown(rx))
     }
 
-    /// A shutdown that fires on SIGTERM or Ctrl-C.
-    pub fn on_signals() -> Shutdown {
+    /// A shutdown that fires on SIGTERM or Ctrl-C. The service then has `deadline` to stop
+    /// taking work, finish what is in flight, commit offsets and flush its producer; past
+    /// it the process exits with status 1 whatever is still running, so an orchestrator's
+    /// grace period is never overrun by a stuck dependency.
+    pub fn on_signals(deadline: std::time::Duration) -> Shutdown {
         let (trigger, shutdown) = Shutdown::new();
         tokio::spawn(async move {
             let ctrl_c = tokio::signal::ctrl_c();
@@ -33,8 +36,14 @@ impl Shutdown {
             }
             #[cfg(not(unix))]
             let _ = ctrl_c.await;
-            tracing::info!("shutdown requested");
+            tracing::info!(deadline_secs = deadline.as_secs_f64(), "shutdown requested");
             trigger.fire();
+            // A thread of its own: it must fire even if every async worker is stuck.
+            std::thread::spawn(move || {
+                std::thread::sleep(deadline);
+                tracing::error!("shutdown deadline passed with work still running: exiting");
+                std::process::exit(1);
+            });
         });
         shutdown
     }
@@ -52,5 +61,26 @@ impl Shutdown {
 impl ShutdownTrigger {
     pub fn fire(&self) {
         let _ = self.0.send(true);
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sigterm_fires_the_shutdown() {
+        let mut shutdown = Shutdown::on_signals(std::time::Duration::from_secs(600));
+        // Let the handler install before the signal is sent.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        tokio::time::timeout(std::time::Duration::from_secs(5), shutdown.wait())
+            .await
+            .expect("SIGTERM fires the shutdown");
+        assert!(shutdown.is_fired());
     }
 }

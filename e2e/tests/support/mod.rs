@@ -119,7 +119,39 @@ pub struct TestSystem {
     pub pool: PgPool,
     pub http: reqwest::Client,
     pub mail: MailBox,
-    _shutdown: ShutdownTrigger,
+    shutdown: ShutdownTrigger,
+    /// Each service's run, resolving to whether it ended without error.
+    services: Vec<(&'static str, tokio::task::JoinHandle<bool>)>,
+}
+
+/// A spawned service's run, reduced to "ended without error".
+trait RunResult {
+    fn map_ok(self) -> tokio::task::JoinHandle<bool>;
+}
+
+impl<E: std::fmt::Debug + Send + 'static> RunResult for tokio::task::JoinHandle<Result<(), E>> {
+    fn map_ok(self) -> tokio::task::JoinHandle<bool> {
+        tokio::spawn(async move { matches!(self.await, Ok(Ok(()))) })
+    }
+}
+
+impl TestSystem {
+    /// Shuts the four services down as SIGTERM would, and says how long each took to stop
+    /// (None: still running after 15 s) and whether it ended cleanly.
+    pub async fn shut_down(self) -> Vec<(&'static str, Option<(Duration, bool)>)> {
+        let asked = std::time::Instant::now();
+        self.shutdown.fire();
+        let mut stopped = Vec::new();
+        for (name, run) in self.services {
+            let deadline = Duration::from_secs(15).saturating_sub(asked.elapsed());
+            let outcome = tokio::time::timeout(deadline, run)
+                .await
+                .ok()
+                .map(|clean| (asked.elapsed(), clean.unwrap_or(false)));
+            stopped.push((name, outcome));
+        }
+        stopped
+    }
 }
 
 /// A database of its own for one test, migrated by the services themselves.
@@ -158,6 +190,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         database_url: SecretString::from(database_url.clone()),
         kafka: kafka.clone(),
         housekeeping_interval: Duration::from_secs(300),
+        shutdown_timeout: Duration::from_secs(10),
     };
     let (trigger, shutdown) = Shutdown::new();
 
@@ -216,10 +249,21 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
     .await
     .expect("code-worker starts");
 
-    tokio::spawn(intake.run(shutdown.clone()));
-    tokio::spawn(verifier.run(shutdown.clone()));
-    tokio::spawn(risk.run(shutdown.clone()));
-    tokio::spawn(code.run(shutdown));
+    let services = vec![
+        (
+            "login-intake",
+            tokio::spawn(intake.run(shutdown.clone())).map_ok(),
+        ),
+        (
+            "verifier",
+            tokio::spawn(verifier.run(shutdown.clone())).map_ok(),
+        ),
+        (
+            "risk-worker",
+            tokio::spawn(risk.run(shutdown.clone())).map_ok(),
+        ),
+        ("code-worker", tokio::spawn(code.run(shutdown)).map_ok()),
+    ];
 
     let mut system = TestSystem {
         api_key: String::new(),
@@ -229,7 +273,8 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         pool: PgPool::connect(&database_url).await.expect("test database"),
         http: reqwest::Client::new(),
         mail: MailBox::new(&env.maildev_url),
-        _shutdown: trigger,
+        shutdown: trigger,
+        services,
     };
     system.api_key = system.create_api_key("acme", None).await;
     system

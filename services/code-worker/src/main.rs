@@ -5,7 +5,8 @@ use shared::shutdown::Shutdown;
 async fn main() -> anyhow::Result<()> {
     shared::telemetry::init("code-worker");
     let config = Config::from_env()?;
+    let shutdown_timeout = config.infra.shutdown_timeout;
     let worker = Worker::build(config).await?;
-    worker.run(Shutdown::on_signals()).await?;
+    worker.run(Shutdown::on_signals(shutdown_timeout)).await?;
     Ok(())
 }

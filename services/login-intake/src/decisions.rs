@@ -116,9 +116,25 @@ fn mfa_required(
 #[derive(Clone, Default)]
 pub struct DecisionWaiters {
     waiting: Arc<Mutex<HashMap<AttemptId, Arc<Notify>>>>,
+    /// Set at shutdown: requests stop waiting and answer with what is stored (`pending` when
+    /// undecided), so the server drains in moments, not after a whole decision wait.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl DecisionWaiters {
+    /// Wakes every waiting request for its final read; later ones do not wait at all.
+    pub fn stop_waiting(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        for notify in self.waiting.lock().expect("waiters lock").values() {
+            notify.notify_one();
+        }
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn register(&self, attempt_id: AttemptId) -> Arc<Notify> {
         let notify = Arc::new(Notify::new());
         self.waiting
@@ -162,6 +178,11 @@ impl DecisionWaiters {
             attempt_id,
         };
         submit.await?;
+        let wait = if self.is_stopping() {
+            Duration::ZERO
+        } else {
+            wait
+        };
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let woken = tokio::time::timeout_at(deadline, notify.notified())
@@ -173,7 +194,7 @@ impl DecisionWaiters {
                 .decision(attempt_id, company)
                 .await?
                 .unwrap_or(StoredDecision::Pending);
-            if decision != StoredDecision::Pending || !woken {
+            if decision != StoredDecision::Pending || !woken || self.is_stopping() {
                 return Ok(decision);
             }
         }

@@ -5,8 +5,9 @@ use shared::shutdown::Shutdown;
 async fn main() -> anyhow::Result<()> {
     shared::telemetry::init("login-intake");
     let config = Config::from_env()?;
+    let shutdown_timeout = config.infra.shutdown_timeout;
     let app = Application::build(config).await?;
     tracing::info!(address = %app.address(), "login-intake listening");
-    app.run(Shutdown::on_signals()).await?;
+    app.run(Shutdown::on_signals(shutdown_timeout)).await?;
     Ok(())
 }

@@ -109,6 +109,12 @@ impl Application {
         let dead_letters = DeadLetters::new(self.publisher.clone(), topics.dead_letters.clone());
 
         let listener = tokio::spawn(self.state.waiters.clone().listen(self.pool.clone()));
+        let waiters = self.state.waiters.clone();
+        let mut stopping = shutdown.clone();
+        tokio::spawn(async move {
+            stopping.wait().await;
+            waiters.stop_waiting();
+        });
         let housekeeping = tokio::spawn(shared::housekeeping::run(
             self.pool.clone(),
             crate::housekeeping::sweeps(&self.config.rate_limits),

@@ -33,8 +33,9 @@ fn main() -> anyhow::Result<()> {
 async fn serve() -> anyhow::Result<()> {
     shared::telemetry::init("risk-worker");
     let config = Config::from_env()?;
+    let shutdown_timeout = config.infra.shutdown_timeout;
     let worker = Worker::build(config).await?;
-    worker.run(Shutdown::on_signals()).await?;
+    worker.run(Shutdown::on_signals(shutdown_timeout)).await?;
     Ok(())
 }
 

@@ -5,8 +5,9 @@ use verifier::{config::Config, startup::Application};
 async fn main() -> anyhow::Result<()> {
     shared::telemetry::init("verifier");
     let config = Config::from_env()?;
+    let shutdown_timeout = config.infra.shutdown_timeout;
     let app = Application::build(config).await?;
     tracing::info!(address = %app.address(), "verifier listening");
-    app.run(Shutdown::on_signals()).await?;
+    app.run(Shutdown::on_signals(shutdown_timeout)).await?;
     Ok(())
 }
