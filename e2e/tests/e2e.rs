@@ -1221,3 +1221,61 @@ async fn shutdown_answers_the_request_in_flight_and_stops_within_ten_seconds() {
         "no new connection is taken after shutdown"
     );
 }
+
+/// Issue 5: with the database hanging or gone, login-intake answers 503 with a clear error
+/// within 2 s and never hangs, its readiness says so, and it recovers by itself when the
+/// database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_or_missing_database_gets_a_quick_503_and_the_service_recovers() {
+    use std::time::Instant;
+    use support::proxy::Mode;
+
+    let system = spawn_system().await;
+    let (email, _) = system
+        .enrolled_user("laptop-1", HOME_IP, CHROME_WINDOWS)
+        .await;
+    let readyz = format!("{}/readyz", system.intake_url);
+    for outage in [Mode::Hang, Mode::Refuse] {
+        system.database_proxy.set(outage);
+        let started = Instant::now();
+        let login = system
+            .login(&email, PASSWORD, Some("laptop-1"), HOME_IP, CHROME_WINDOWS)
+            .await;
+        let took = started.elapsed();
+        assert_eq!(login.status, 503, "{outage:?}: {}", login.body);
+        assert!(
+            ["dependency_timeout", "service_unavailable"]
+                .contains(&login.body["error"].as_str().unwrap_or_default()),
+            "{outage:?}: {}",
+            login.body
+        );
+        assert!(
+            took < Duration::from_secs(2),
+            "{outage:?}: answered after {took:?}"
+        );
+
+        let started = Instant::now();
+        let ready = system.http.get(&readyz).send().await.unwrap();
+        assert_eq!(ready.status(), 503, "{outage:?}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{outage:?}");
+
+        system.database_proxy.set(Mode::Forward);
+        let started = Instant::now();
+        loop {
+            let login = system
+                .login(&email, PASSWORD, Some("laptop-1"), HOME_IP, CHROME_WINDOWS)
+                .await;
+            if login.status == 200 && login.body["status"] == "approved" {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{outage:?}: not recovered: {} {}",
+                login.status,
+                login.body
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(system.http.get(&readyz).send().await.unwrap().status(), 200);
+    }
+}

@@ -13,7 +13,8 @@ use sqlx::PgPool;
 use crate::http::error_response;
 use crate::kafka::KafkaPublisher;
 
-const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Both checks run at once, so `/readyz` answers within this even when both hang.
+const CHECK_TIMEOUT: Duration = Duration::from_millis(1500);
 
 #[derive(Clone)]
 pub struct Readiness {
@@ -34,11 +35,13 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn readyz(State(readiness): State<Readiness>) -> Response {
-    let database = tokio::time::timeout(
-        CHECK_TIMEOUT,
-        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&readiness.pool),
-    )
-    .await;
+    let (database, broker) = tokio::join!(
+        tokio::time::timeout(
+            CHECK_TIMEOUT,
+            sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&readiness.pool),
+        ),
+        readiness.publisher.check_broker(CHECK_TIMEOUT),
+    );
     if !matches!(database, Ok(Ok(1))) {
         return error_response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -46,12 +49,7 @@ async fn readyz(State(readiness): State<Readiness>) -> Response {
             "the database does not answer",
         );
     }
-    if readiness
-        .publisher
-        .check_broker(CHECK_TIMEOUT)
-        .await
-        .is_err()
-    {
+    if broker.is_err() {
         return error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",

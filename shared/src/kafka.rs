@@ -34,20 +34,34 @@ fn base_config(config: &KafkaConfig) -> ClientConfig {
 #[derive(Clone)]
 pub struct KafkaPublisher {
     producer: FutureProducer,
+    produce_timeout: Duration,
 }
 
 impl KafkaPublisher {
     pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
+        Self::with_timeout(config, PRODUCE_TIMEOUT)
+    }
+
+    /// A publisher that gives a message up after `produce_timeout` (queueing, retries and
+    /// the broker's acknowledgement included): an HTTP request that must answer quickly
+    /// uses a short one, so a message it reported as failed is not delivered much later.
+    pub fn with_timeout(
+        config: &KafkaConfig,
+        produce_timeout: Duration,
+    ) -> Result<Self, KafkaError> {
         let producer = base_config(config)
             .set("acks", "all")
             .set(
                 "message.timeout.ms",
-                PRODUCE_TIMEOUT.as_millis().to_string(),
+                produce_timeout.as_millis().max(1).to_string(),
             )
             // The login path waits on this message: batch for at most 1 ms.
             .set("linger.ms", "1")
             .create()?;
-        Ok(Self { producer })
+        Ok(Self {
+            producer,
+            produce_timeout,
+        })
     }
 
     /// Asks the broker for its metadata: the readiness check.
@@ -81,7 +95,7 @@ impl EventPublisher for KafkaPublisher {
     ) -> Result<(), PublishError> {
         let record = FutureRecord::to(topic).key(key).payload(payload);
         self.producer
-            .send(record, PRODUCE_TIMEOUT)
+            .send(record, self.produce_timeout)
             .await
             .map(|_| ())
             .map_err(|(error, _)| PublishError {

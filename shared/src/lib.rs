@@ -10,6 +10,7 @@ pub mod bus;
 pub mod code_hash;
 pub mod config;
 pub mod db;
+pub mod deadline;
 pub mod domain;
 pub mod events;
 pub mod health;

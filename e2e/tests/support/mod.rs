@@ -5,6 +5,7 @@
 
 pub mod kafka;
 pub mod mail;
+pub mod proxy;
 pub mod secrets;
 
 use std::collections::HashMap;
@@ -122,6 +123,8 @@ pub struct TestSystem {
     shutdown: ShutdownTrigger,
     /// Each service's run, resolving to whether it ended without error.
     services: Vec<(&'static str, tokio::task::JoinHandle<bool>)>,
+    /// Between the services and their database.
+    pub database_proxy: proxy::TcpProxy,
 }
 
 /// A spawned service's run, reduced to "ended without error".
@@ -178,6 +181,17 @@ pub async fn spawn_system() -> TestSystem {
 pub async fn spawn_system_with(options: Options) -> TestSystem {
     let env = stack_env();
     let database_url = create_database().await;
+    // The services reach the database through a proxy of this system's own, so a test can
+    // make it hang or go away; the test's own pool connects directly.
+    let (host_port, rest) = database_url
+        .split_once('@')
+        .and_then(|(_, after)| after.split_once('/'))
+        .expect("database URL is postgres://user:password@host:port/name");
+    let database_proxy = proxy::TcpProxy::start(host_port.parse().expect("host:port")).await;
+    let services_database_url = database_url.replace(
+        &format!("@{host_port}/{rest}"),
+        &format!("@{}/{rest}", database_proxy.addr),
+    );
     let kafka = KafkaConfig {
         brokers: env.kafka_brokers.clone(),
         namespace: format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
@@ -187,7 +201,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         fetch_wait_ms: 5,
     };
     let infra = InfraConfig {
-        database_url: SecretString::from(database_url.clone()),
+        database_url: SecretString::from(services_database_url),
         kafka: kafka.clone(),
         housekeeping_interval: Duration::from_secs(300),
         shutdown_timeout: Duration::from_secs(10),
@@ -199,6 +213,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         addr: "127.0.0.1:0".parse().unwrap(),
         admin_api_key: SecretString::from(ADMIN_KEY),
         decision_wait: options.decision_wait,
+        dependency_deadline: Duration::from_millis(1500),
         argon2_threads: 2,
         argon2_queue: 64,
         rate_limits: options.rate_limits.clone(),
@@ -275,6 +290,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         mail: MailBox::new(&env.maildev_url),
         shutdown: trigger,
         services,
+        database_proxy,
     };
     system.api_key = system.create_api_key("acme", None).await;
     system

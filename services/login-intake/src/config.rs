@@ -14,6 +14,9 @@ pub struct Config {
     pub admin_api_key: SecretString,
     /// How long `POST /v1/logins` waits for the decision before answering `pending`.
     pub decision_wait: Duration,
+    /// How long a request may take before it is accepted (the login published): past it, a
+    /// hanging database or broker gets `503 dependency_timeout`.
+    pub dependency_deadline: Duration,
     /// argon2 threads; defaults to the number of cores.
     pub argon2_threads: usize,
     /// Password checks allowed to queue for a thread; one more is refused with 503.
@@ -29,6 +32,10 @@ impl Config {
             addr: Env::or("MFA_INTAKE_ADDR", "127.0.0.1:8080".parse().expect("valid"))?,
             admin_api_key: Env::secret("MFA_ADMIN_API_KEY")?,
             decision_wait: Duration::from_millis(Env::or("MFA_DECISION_WAIT_MS", 3000)?),
+            dependency_deadline: Duration::from_millis(Env::or(
+                "MFA_DEPENDENCY_DEADLINE_MS",
+                1500,
+            )?),
             argon2_threads: Env::or("MFA_ARGON2_THREADS", cores)?,
             argon2_queue: Env::or("MFA_ARGON2_QUEUE", 64)?,
             rate_limits: {

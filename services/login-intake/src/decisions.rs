@@ -112,6 +112,8 @@ fn mfa_required(
     .bind(decided_at)
 }
 
+const DECISION_READ_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Requests waiting for their decision, woken by the `login_decided` notifications.
 #[derive(Clone, Default)]
 pub struct DecisionWaiters {
@@ -190,10 +192,17 @@ impl DecisionWaiters {
                 .is_ok();
             // Read on every wake and once more at the deadline, in case a notification was
             // missed (e.g. while the listener reconnected).
-            let decision = store
-                .decision(attempt_id, company)
-                .await?
-                .unwrap_or(StoredDecision::Pending);
+            // The login is accepted: a database that hangs now makes the answer `pending`
+            // (the client polls), never a hung request.
+            let decision = match tokio::time::timeout(
+                DECISION_READ_TIMEOUT,
+                store.decision(attempt_id, company),
+            )
+            .await
+            {
+                Ok(read) => read?.unwrap_or(StoredDecision::Pending),
+                Err(_) => return Ok(StoredDecision::Pending),
+            };
             if decision != StoredDecision::Pending || !woken || self.is_stopping() {
                 return Ok(decision);
             }

@@ -10,6 +10,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use shared::api_keys::{require_client_key, ApiKeyStore};
 use shared::bus::DecodingHandler;
+use shared::deadline::{within_deadline, DependencyDeadline};
 use shared::health::{self, Readiness};
 use shared::http::{not_found, require_admin_key, AdminKey, MAX_BODY_BYTES};
 use shared::idempotency::{idempotent, IdempotencyStore};
@@ -64,7 +65,10 @@ impl Application {
         let pool = shared::db::connect(&config.infra.database_url, 20).await?;
         shared::db::migrate(&pool).await?;
         ensure_topics(&config.infra.kafka).await?;
-        let publisher = Arc::new(KafkaPublisher::new(&config.infra.kafka)?);
+        let publisher = Arc::new(KafkaPublisher::with_timeout(
+            &config.infra.kafka,
+            config.dependency_deadline,
+        )?);
         let state = AppState {
             intake: Intake {
                 store: IntakeStore::new(pool.clone()),
@@ -158,6 +162,7 @@ impl Application {
 }
 
 fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
+    let deadline = DependencyDeadline(config.dependency_deadline);
     let client_keys = ApiKeyStore::new(readiness.pool.clone());
     let client_api = Router::new()
         .route(
@@ -168,7 +173,8 @@ fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
             )),
         )
         .route("/v1/logins/{attempt_id}", get(crate::logins::get_login))
-        .route_layer(from_fn_with_state(client_keys, require_client_key));
+        .route_layer(from_fn_with_state(client_keys, require_client_key))
+        .route_layer(from_fn_with_state(deadline, within_deadline));
     let admin_api = Router::new()
         .route("/v1/admin/users", post(crate::admin::create_user))
         .route(
@@ -202,7 +208,8 @@ fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
         .route_layer(from_fn_with_state(
             AdminKey::new(&config.admin_api_key),
             require_admin_key,
-        ));
+        ))
+        .route_layer(from_fn_with_state(deadline, within_deadline));
     Router::new()
         .merge(client_api)
         .merge(admin_api)

@@ -1,0 +1,63 @@
+//! A TCP proxy in front of the stack's PostgreSQL, so one test system's database can hang or
+//! vanish without touching the other tests that share the server.
+
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Forward,
+    /// Connections stay open and nothing answers: a network partition, a frozen server.
+    Hang,
+    /// Connections are closed at once: the server is down.
+    Refuse,
+}
+
+pub struct TcpProxy {
+    pub addr: SocketAddr,
+    mode: watch::Sender<Mode>,
+}
+
+impl TcpProxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
+        let addr = listener.local_addr().unwrap();
+        let (mode, watching) = watch::channel(Mode::Forward);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(serve(client, upstream, watching.clone()));
+            }
+        });
+        Self { addr, mode }
+    }
+
+    pub fn set(&self, mode: Mode) {
+        self.mode.send_replace(mode);
+    }
+}
+
+async fn serve(mut client: TcpStream, upstream: SocketAddr, mut mode: watch::Receiver<Mode>) {
+    let current = *mode.borrow_and_update();
+    match current {
+        Mode::Refuse => return,
+        Mode::Hang => {
+            let _ = mode.wait_for(|m| *m != Mode::Hang).await;
+            return;
+        }
+        Mode::Forward => {}
+    }
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let outage = tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => None,
+        changed = mode.wait_for(|m| *m != Mode::Forward) => changed.ok().map(|m| *m),
+    };
+    // Hanging: hold both ends open, silent, until the outage ends; then the connection is
+    // gone, as after a real one.
+    if outage == Some(Mode::Hang) {
+        let _ = mode.wait_for(|m| *m != Mode::Hang).await;
+    }
+}
