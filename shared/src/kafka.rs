@@ -51,6 +51,9 @@ impl KafkaPublisher {
     ) -> Result<Self, KafkaError> {
         let producer = base_config(config)
             .set("acks", "all")
+            // Retries inside librdkafka never duplicate or reorder a message (Tansu answers
+            // InitProducerId); duplicates across process restarts are left to event ids.
+            .set("enable.idempotence", "true")
             .set(
                 "message.timeout.ms",
                 produce_timeout.as_millis().max(1).to_string(),
