@@ -1279,3 +1279,95 @@ async fn a_hanging_or_missing_database_gets_a_quick_503_and_the_service_recovers
         assert_eq!(system.http.get(&readyz).send().await.unwrap().status(), 200);
     }
 }
+
+/// Issue 5, SMTP outage: while the server is unreachable the code email waits and is retried
+/// with back-off (the consumer is not held up: other logins still get their decisions); once
+/// it is back the email goes out once, with `CodeSent`. An email that can't go out within the
+/// retry window ends in `CodeDeliveryFailed`, and nothing is sent later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_smtp_outage_delays_the_email_and_a_long_one_ends_in_code_delivery_failed() {
+    use support::proxy::Mode;
+
+    let system = spawn_system_with(Options {
+        email_retry: code_worker::sender::RetryPolicy {
+            first_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_millis(500),
+            retry_window: Duration::from_secs(4),
+        },
+        ..Options::default()
+    })
+    .await;
+    let topics = system.kafka.topics();
+    let outcome_of = |challenge: &str| {
+        read_topic(&system.kafka, &topics.challenges)
+            .into_iter()
+            .map(|(_, v)| v)
+            .filter(|v| v["payload"]["challenge_id"] == challenge)
+            .map(|v| v["event_type"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+
+    // A short outage: the email arrives after it, once.
+    system.smtp_proxy.set(Mode::Refuse);
+    let email = unique_email("smtp-short");
+    system
+        .create_user(&email, Some(PASSWORD), "acme", false)
+        .await;
+    let login = system
+        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
+        .await;
+    assert_eq!(login.body["status"], "mfa_required", "{}", login.body);
+    let challenge = login.body["challenge_id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(system.mail.emails_to(&email).await.is_empty());
+    assert!(
+        outcome_of(&challenge).is_empty(),
+        "no outcome while retrying"
+    );
+    // Meanwhile the consumer is free: another user's login is decided.
+    let other = unique_email("smtp-other");
+    system
+        .create_user(&other, Some(PASSWORD), "acme", false)
+        .await;
+    let other_login = system
+        .login(&other, PASSWORD, Some("d9"), HOME_IP, CHROME_WINDOWS)
+        .await;
+    assert_eq!(other_login.body["status"], "mfa_required");
+    system.smtp_proxy.set(Mode::Forward);
+    let code = system.mail.wait_for_code(&email, 1).await;
+    assert_eq!(system.verify(&challenge, &code).await.status, 200);
+    wait_for_message(&system.kafka, &topics.challenges, |v| {
+        v["event_type"] == "CodeSent" && v["payload"]["challenge_id"] == challenge.as_str()
+    })
+    .await;
+
+    // A long outage: past the retry window, CodeDeliveryFailed, and no late email.
+    system.smtp_proxy.set(Mode::Refuse);
+    let email = unique_email("smtp-long");
+    system
+        .create_user(&email, Some(PASSWORD), "acme", false)
+        .await;
+    let login = system
+        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
+        .await;
+    let challenge = login.body["challenge_id"].as_str().unwrap().to_owned();
+    let failed = wait_for_message(&system.kafka, &topics.challenges, |v| {
+        v["event_type"] == "CodeDeliveryFailed"
+            && v["payload"]["challenge_id"] == challenge.as_str()
+    })
+    .await;
+    assert!(
+        failed["payload"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("tries"),
+        "{failed}"
+    );
+    system.smtp_proxy.set(Mode::Forward);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        system.mail.emails_to(&email).await.is_empty(),
+        "nothing sent after giving up"
+    );
+    assert_eq!(outcome_of(&challenge), ["CodeDeliveryFailed"]);
+}

@@ -76,6 +76,40 @@ impl CodeHasher {
     }
 }
 
+/// While its email waits to be sent (retries included) the code is kept sealed: XORed with
+/// a keystream HMAC-SHA256(secret, "pending-email" || challenge_id), unique per challenge.
+/// A stolen table still yields no code without the secret; the sealed copy is erased once
+/// the email is sent or given up.
+impl CodeHasher {
+    fn keystream(secret: &SecretString, challenge_id: ChallengeId) -> [u8; 32] {
+        let mut mac = HmacSha256::new_from_slice(secret.expose_secret().as_bytes())
+            .expect("HMAC takes keys of any length");
+        mac.update(b"pending-email");
+        mac.update(challenge_id.as_uuid().as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    pub fn seal(&self, challenge_id: ChallengeId, code: &OtpCode) -> Vec<u8> {
+        let stream = Self::keystream(&self.secret, challenge_id);
+        code.expose()
+            .bytes()
+            .zip(stream)
+            .map(|(byte, key)| byte ^ key)
+            .collect()
+    }
+
+    /// The sealed code, under the current secret or (after a rotation) the previous one.
+    pub fn unseal(&self, challenge_id: ChallengeId, sealed: &[u8]) -> Option<OtpCode> {
+        std::iter::once(&self.secret)
+            .chain(self.previous.as_ref())
+            .find_map(|secret| {
+                let stream = Self::keystream(secret, challenge_id);
+                let bytes: Vec<u8> = sealed.iter().zip(stream).map(|(b, k)| b ^ k).collect();
+                OtpCode::parse(std::str::from_utf8(&bytes).ok()?).ok()
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +154,31 @@ mod tests {
     #[test]
     fn refuses_short_secrets() {
         assert!(CodeHasher::new(SecretString::from("short")).is_err());
+    }
+
+    #[test]
+    fn a_sealed_code_opens_only_with_its_secret_and_challenge() {
+        let hasher = CodeHasher::new(SecretString::from("s".repeat(32))).unwrap();
+        let challenge = ChallengeId::new_random();
+        let code = OtpCode::parse("042137").unwrap();
+        let sealed = hasher.seal(challenge, &code);
+        assert_ne!(sealed, b"042137");
+        assert_eq!(
+            hasher.unseal(challenge, &sealed).unwrap().expose(),
+            "042137"
+        );
+        let other = CodeHasher::new(SecretString::from("t".repeat(32))).unwrap();
+        assert!(other
+            .unseal(challenge, &sealed)
+            .is_none_or(|c| c.expose() != "042137"));
+        let rotated = CodeHasher::rotating(
+            SecretString::from("t".repeat(32)),
+            Some(SecretString::from("s".repeat(32))),
+        )
+        .unwrap();
+        assert_eq!(
+            rotated.unseal(challenge, &sealed).unwrap().expose(),
+            "042137"
+        );
     }
 }

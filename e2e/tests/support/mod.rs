@@ -79,6 +79,7 @@ pub struct Options {
     pub rate_limits: RateLimits,
     pub code_caps: CodeCaps,
     pub code_limits: CodeLimits,
+    pub email_retry: code_worker::sender::RetryPolicy,
 }
 
 impl Default for Options {
@@ -107,6 +108,7 @@ impl Default for Options {
                 per_challenge: 5,
                 per_account_per_day: 100,
             },
+            email_retry: Default::default(),
         }
     }
 }
@@ -125,6 +127,8 @@ pub struct TestSystem {
     services: Vec<(&'static str, tokio::task::JoinHandle<bool>)>,
     /// Between the services and their database.
     pub database_proxy: proxy::TcpProxy,
+    /// Between the code worker and the SMTP server.
+    pub smtp_proxy: proxy::TcpProxy,
 }
 
 /// A spawned service's run, reduced to "ended without error".
@@ -248,18 +252,26 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
     .await
     .expect("risk-worker starts");
 
+    let smtp_upstream = tokio::net::lookup_host((env.smtp_host.as_str(), env.smtp_port))
+        .await
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .expect("the SMTP server's address resolves");
+    let smtp_proxy = proxy::TcpProxy::start(smtp_upstream).await;
     let code = code_worker::startup::Worker::build(code_worker::config::Config {
         infra: infra.clone(),
         code_hmac_secret: SecretString::from(HMAC_SECRET),
         smtp: code_worker::config::SmtpConfig {
-            host: env.smtp_host.clone(),
-            port: env.smtp_port,
+            // Through a proxy of this system's own, so a test can take the server away.
+            host: "127.0.0.1".into(),
+            port: smtp_proxy.addr.port(),
             tls: code_worker::config::SmtpTls::None,
             username: None,
             password: None,
             from: "Adaptive MFA <no-reply@adaptive-mfa.test>".parse().unwrap(),
             timeout: Duration::from_secs(10),
         },
+        email_retry: options.email_retry,
     })
     .await
     .expect("code-worker starts");
@@ -291,6 +303,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         shutdown: trigger,
         services,
         database_proxy,
+        smtp_proxy,
     };
     system.api_key = system.create_api_key("acme", None).await;
     system

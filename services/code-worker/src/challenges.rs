@@ -1,8 +1,11 @@
 //! The challenges table, owned here. The verifier reads and updates the same rows (attempts,
 //! status) through its own module.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
-use shared::domain::{AttemptId, ChallengeId, CompanyId, UserId};
+use serde::{Deserialize, Serialize};
+use shared::domain::{AttemptId, ChallengeId, CompanyId, Platform, UserAgent, UserId};
 use shared::events::Envelope;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -20,6 +23,10 @@ pub struct NewChallenge {
     pub code_hash: Vec<u8>,
     pub expires_at: DateTime<Utc>,
     pub cause_event_id: Uuid,
+    pub sealed_code: Vec<u8>,
+    pub email: EmailContext,
+    /// Past this the email is given up (`CodeDeliveryFailed`): well inside the code's life.
+    pub give_up_at: DateTime<Utc>,
 }
 
 impl ChallengeStore {
@@ -43,18 +50,10 @@ impl ChallengeStore {
             .and_then(|json| serde_json::from_value(json).ok()))
     }
 
-    /// The account's address. Reads login-intake's `users` table (the one read the code worker
-    /// makes of it: the recipient must be the account's own address, never the client's word).
-    pub async fn recipient(&self, user_id: UserId) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT email FROM users WHERE user_id = $1")
-            .bind(user_id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-    }
-
-    /// Stores the challenge, and makes the user's older pending challenges invalid. When the
-    /// challenge exists but its email never went out (a crash before sending), the new code
-    /// replaces the old one, which nobody has seen.
+    /// Stores the challenge with its pending email (sealed code, what the email says, when
+    /// to give up), and makes the user's older pending challenges invalid, in one
+    /// transaction. A challenge already stored (a redelivered `MfaRequired`) is left as it is:
+    /// its email is the sender's job.
     pub async fn store(&self, challenge: &NewChallenge) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -67,10 +66,11 @@ impl ChallengeStore {
         .await?;
         sqlx::query(
             "INSERT INTO challenges
-               (challenge_id, attempt_id, user_id, code_hash, expires_at, mfa_required_event_id, company_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (challenge_id) DO UPDATE SET code_hash = EXCLUDED.code_hash
-             WHERE challenges.email_sent_at IS NULL AND challenges.outcome_event IS NULL",
+               (challenge_id, attempt_id, user_id, code_hash, expires_at, mfa_required_event_id,
+                company_id, email_code_sealed, email_context, email_next_attempt_at,
+                email_give_up_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10)
+             ON CONFLICT (challenge_id) DO NOTHING",
         )
         .bind(challenge.challenge_id.as_uuid())
         .bind(challenge.attempt_id.as_uuid())
@@ -79,12 +79,49 @@ impl ChallengeStore {
         .bind(challenge.expires_at)
         .bind(challenge.cause_event_id)
         .bind(challenge.company_id.as_str())
+        .bind(&challenge.sealed_code)
+        .bind(serde_json::to_value(&challenge.email).expect("the email context serialises"))
+        .bind(challenge.give_up_at)
         .execute(&mut *tx)
         .await?;
         tx.commit().await
     }
 
-    /// Records the email's outcome; `sent` sets `email_sent_at`.
+    /// Takes up to `limit` emails that are due, for `lease`: another sender (a replica)
+    /// skips them meanwhile, and takes them over if this one dies before recording. The
+    /// recipient is read from login-intake's `users` table (the one read the code worker
+    /// makes of it: the address must be the account's own, never the client's word).
+    pub async fn claim_due_emails(
+        &self,
+        limit: i64,
+        lease: std::time::Duration,
+    ) -> Result<Vec<PendingEmail>, sqlx::Error> {
+        let rows: Vec<PendingEmailRow> = sqlx::query_as(
+            "UPDATE challenges c
+             SET email_next_attempt_at = now() + make_interval(secs => $2),
+                 email_attempts = c.email_attempts + 1
+             FROM (SELECT challenge_id FROM challenges
+                   WHERE email_code_sealed IS NOT NULL AND email_next_attempt_at <= now()
+                   ORDER BY email_next_attempt_at
+                   LIMIT $1 FOR UPDATE SKIP LOCKED) due
+             WHERE c.challenge_id = due.challenge_id
+             RETURNING c.challenge_id, c.attempt_id, c.user_id, c.expires_at,
+                       c.mfa_required_event_id, c.email_code_sealed, c.email_context,
+                       c.email_attempts, c.email_give_up_at, c.status,
+                       (SELECT email FROM users u WHERE u.user_id = c.user_id) AS recipient",
+        )
+        .bind(limit)
+        .bind(lease.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(PendingEmailRow::parse)
+            .collect())
+    }
+
+    /// The email went out (`sent`) or was given up: the outcome is recorded, the sealed code
+    /// erased. Only the sender holding the job records it.
     pub async fn record_outcome(
         &self,
         challenge_id: ChallengeId,
@@ -93,8 +130,9 @@ impl ChallengeStore {
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "UPDATE challenges SET outcome_event = $2,
-               email_sent_at = CASE WHEN $3 THEN now() ELSE email_sent_at END
-             WHERE challenge_id = $1",
+               email_sent_at = CASE WHEN $3 THEN now() ELSE email_sent_at END,
+               email_code_sealed = NULL, email_next_attempt_at = NULL
+             WHERE challenge_id = $1 AND outcome_event IS NULL",
         )
         .bind(challenge_id.as_uuid())
         .bind(serde_json::to_value(outcome).expect("events serialise"))
@@ -102,6 +140,122 @@ impl ChallengeStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// A failed try: the next one at `next_attempt_at`.
+    pub async fn retry_later(
+        &self,
+        challenge_id: ChallengeId,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE challenges SET email_next_attempt_at = $2, email_last_error = $3
+             WHERE challenge_id = $1 AND email_code_sealed IS NOT NULL",
+        )
+        .bind(challenge_id.as_uuid())
+        .bind(next_attempt_at)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Outcomes recorded but not yet on Kafka (the process died in between, or the broker
+    /// was down): the event and the user, the partition key.
+    pub async fn unpublished_outcomes(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(ChallengeId, UserId, Envelope)>, sqlx::Error> {
+        let rows: Vec<(Uuid, Uuid, serde_json::Value)> = sqlx::query_as(
+            "SELECT challenge_id, user_id, outcome_event FROM challenges
+             WHERE outcome_event IS NOT NULL AND outcome_published_at IS NULL
+             ORDER BY created_at LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(challenge, user, json)| {
+                Some((
+                    ChallengeId::from_uuid(challenge),
+                    UserId::from_uuid(user),
+                    serde_json::from_value(json).ok()?,
+                ))
+            })
+            .collect())
+    }
+
+    pub async fn mark_published(&self, challenge_id: ChallengeId) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE challenges SET outcome_published_at = now()
+             WHERE challenge_id = $1 AND outcome_published_at IS NULL",
+        )
+        .bind(challenge_id.as_uuid())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// What the email says about the login, kept with the pending email.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmailContext {
+    pub platform: Platform,
+    pub ip: IpAddr,
+    pub user_agent: UserAgent,
+}
+
+/// A code email to send now.
+#[derive(Debug, Clone)]
+pub struct PendingEmail {
+    pub challenge_id: ChallengeId,
+    pub attempt_id: AttemptId,
+    pub user_id: UserId,
+    pub expires_at: DateTime<Utc>,
+    pub cause_event_id: Uuid,
+    pub sealed_code: Vec<u8>,
+    pub context: EmailContext,
+    /// This try's number, from 1.
+    pub attempt: i32,
+    pub give_up_at: DateTime<Utc>,
+    /// Still `pending`: not used, locked or superseded meanwhile.
+    pub still_pending: bool,
+    /// None when the account is gone.
+    pub recipient: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PendingEmailRow {
+    challenge_id: Uuid,
+    attempt_id: Uuid,
+    user_id: Uuid,
+    expires_at: DateTime<Utc>,
+    mfa_required_event_id: Uuid,
+    email_code_sealed: Option<Vec<u8>>,
+    email_context: Option<serde_json::Value>,
+    email_attempts: i32,
+    email_give_up_at: Option<DateTime<Utc>>,
+    status: String,
+    recipient: Option<String>,
+}
+
+impl PendingEmailRow {
+    fn parse(self) -> Option<PendingEmail> {
+        Some(PendingEmail {
+            challenge_id: ChallengeId::from_uuid(self.challenge_id),
+            attempt_id: AttemptId::from_uuid(self.attempt_id),
+            user_id: UserId::from_uuid(self.user_id),
+            expires_at: self.expires_at,
+            cause_event_id: self.mfa_required_event_id,
+            sealed_code: self.email_code_sealed?,
+            context: serde_json::from_value(self.email_context?).ok()?,
+            attempt: self.email_attempts,
+            give_up_at: self.email_give_up_at.unwrap_or(self.expires_at),
+            still_pending: self.status == "pending",
+            recipient: self.recipient,
+        })
     }
 }
 

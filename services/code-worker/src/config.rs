@@ -4,6 +4,8 @@ use lettre::message::Mailbox;
 use secrecy::SecretString;
 use shared::config::{ConfigError, Env, InfraConfig};
 
+use crate::sender::RetryPolicy;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmtpTls {
     /// Plain SMTP (a local relay, or the test server).
@@ -42,6 +44,7 @@ pub struct Config {
     pub infra: InfraConfig,
     pub smtp: SmtpConfig,
     pub code_hmac_secret: SecretString,
+    pub email_retry: RetryPolicy,
 }
 
 impl Config {
@@ -62,6 +65,16 @@ impl Config {
                         .expect("valid mailbox"),
                 )?,
                 timeout: Duration::from_secs(Env::or("MFA_SMTP_TIMEOUT_SECS", 10)?),
+            },
+            email_retry: {
+                let defaults = RetryPolicy::default();
+                RetryPolicy {
+                    retry_window: Duration::from_secs(Env::or(
+                        "MFA_EMAIL_RETRY_WINDOW_SECS",
+                        defaults.retry_window.as_secs(),
+                    )?),
+                    ..defaults
+                }
             },
         })
     }

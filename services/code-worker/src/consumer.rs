@@ -1,6 +1,7 @@
-//! Handles `MfaRequired`: store the challenge, email the code, publish `CodeSent` or
-//! `CodeDeliveryFailed`. A redelivered `MfaRequired` sends nothing: it republishes the outcome
-//! already recorded.
+//! Handles `MfaRequired`: store the challenge with its pending email in one transaction and
+//! hand the email to the sender loop (`crate::sender`), which publishes `CodeSent` or
+//! `CodeDeliveryFailed`. A redelivered `MfaRequired` queues nothing new: it republishes the
+//! outcome already recorded, if any.
 
 use std::sync::Arc;
 
@@ -9,20 +10,22 @@ use chrono::Utc;
 use shared::bus::{EventHandler, EventPublisher, HandlerError};
 use shared::code_hash::CodeHasher;
 use shared::domain::OtpCode;
-use shared::events::{AccountChange, CodeDeliveryFailed, CodeSent, Envelope, Event, MfaRequired};
+use shared::events::{AccountChange, Envelope, Event, MfaRequired};
 use shared::topics::Topics;
+use tokio::sync::Notify;
 
-use crate::challenges::{ChallengeStore, NewChallenge};
-use crate::email::{CodeEmail, Mailer};
+use crate::challenges::{ChallengeStore, EmailContext, NewChallenge};
+use crate::sender::RetryPolicy;
 
 pub const PRODUCER: &str = "code-worker";
 
 pub struct CodeHandler {
     pub store: ChallengeStore,
     pub hasher: CodeHasher,
-    pub mailer: Mailer,
     pub publisher: Arc<dyn EventPublisher>,
     pub topics: Arc<Topics>,
+    pub retry: RetryPolicy,
+    pub wake_sender: Arc<Notify>,
 }
 
 impl CodeHandler {
@@ -38,15 +41,9 @@ impl CodeHandler {
                 .await?;
             return Ok(());
         }
-        let now = Utc::now();
-        let failed = |reason: String| {
-            Event::CodeDeliveryFailed(CodeDeliveryFailed {
-                user_id: required.user_id,
-                challenge_id: required.challenge_id,
-                reason,
-            })
-        };
         let code = OtpCode::generate();
+        let retry_window =
+            chrono::Duration::from_std(self.retry.retry_window).unwrap_or(chrono::Duration::MAX);
         self.store
             .store(&NewChallenge {
                 challenge_id: required.challenge_id,
@@ -56,50 +53,18 @@ impl CodeHandler {
                 code_hash: self.hasher.hash(required.challenge_id, &code),
                 expires_at: required.expires_at,
                 cause_event_id: cause.event_id,
+                sealed_code: self.hasher.seal(required.challenge_id, &code),
+                email: EmailContext {
+                    platform: required.platform,
+                    ip: required.ip,
+                    user_agent: required.user_agent.clone(),
+                },
+                give_up_at: (Utc::now() + retry_window).min(required.expires_at),
             })
             .await?;
-        let recipient = self.store.recipient(required.user_id).await?;
-        let (event, sent) = match recipient {
-            None => (failed("the account no longer exists".into()), false),
-            Some(_) if required.expires_at <= now => (
-                failed("the challenge expired before its email was sent".into()),
-                false,
-            ),
-            Some(to) => {
-                let email = CodeEmail {
-                    to: &to,
-                    code: &code,
-                    challenge_id: required.challenge_id,
-                    expires_at: required.expires_at,
-                    now,
-                    platform: required.platform,
-                    user_agent: &required.user_agent,
-                    ip: required.ip,
-                };
-                match self.mailer.send(&email).await {
-                    Ok(()) => (
-                        Event::CodeSent(CodeSent {
-                            user_id: required.user_id,
-                            challenge_id: required.challenge_id,
-                            expires_at: required.expires_at,
-                        }),
-                        true,
-                    ),
-                    Err(error) => {
-                        tracing::warn!(challenge_id = %required.challenge_id, %error, "code email not sent");
-                        (failed(error.to_string()), false)
-                    }
-                }
-            }
-        };
-        let outcome = Envelope::caused_by(cause, PRODUCER, Utc::now(), event);
-        self.store
-            .record_outcome(required.challenge_id, &outcome, sent)
-            .await?;
-        self.publisher
-            .publish(&self.topics.challenges, key, &outcome)
-            .await?;
-        tracing::info!(challenge_id = %required.challenge_id, outcome = %outcome.event_type(), "challenge handled");
+        // The email is the sender loop's job from here; the partition moves on.
+        self.wake_sender.notify_one();
+        tracing::info!(challenge_id = %required.challenge_id, "challenge stored, email queued");
         Ok(())
     }
 }

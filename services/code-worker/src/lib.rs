@@ -6,4 +6,5 @@ pub mod config;
 pub mod consumer;
 pub mod email;
 pub mod housekeeping;
+pub mod sender;
 pub mod startup;

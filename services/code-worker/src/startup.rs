@@ -13,6 +13,8 @@ use crate::challenges::ChallengeStore;
 use crate::config::Config;
 use crate::consumer::CodeHandler;
 use crate::email::{EmailError, Mailer};
+use crate::sender::EmailSender;
+use tokio::sync::Notify;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -30,6 +32,7 @@ pub enum StartupError {
 
 pub struct Worker {
     consumer: KafkaConsumer,
+    sender: Arc<EmailSender>,
     housekeeping: (PgPool, Duration),
     handler: CodeHandler,
     dead_letters: DeadLetters,
@@ -51,16 +54,29 @@ impl Worker {
             &kafka.group_id("code-worker"),
             &[&topics.risk_decisions, &topics.accounts],
         )?;
+        let store = ChallengeStore::new(pool.clone());
+        let wake = Arc::new(Notify::new());
+        let sender = Arc::new(EmailSender {
+            store: store.clone(),
+            hasher: hasher.clone(),
+            mailer,
+            publisher: publisher.clone(),
+            topics: topics.clone(),
+            retry: config.email_retry,
+            wake: wake.clone(),
+        });
         Ok(Self {
             consumer,
+            sender,
             housekeeping: (pool.clone(), config.infra.housekeeping_interval),
             dead_letters: DeadLetters::new(publisher.clone(), topics.dead_letters.clone()),
             handler: CodeHandler {
-                store: ChallengeStore::new(pool.clone()),
+                store,
                 hasher,
-                mailer,
                 publisher: publisher.clone(),
                 topics,
+                retry: config.email_retry,
+                wake_sender: wake,
             },
             publisher,
         })
@@ -75,10 +91,11 @@ impl Worker {
             interval,
             shutdown.clone(),
         ));
+        let sender = tokio::spawn(self.sender.run(shutdown.clone()));
         self.consumer
             .run(DecodingHandler(self.handler), self.dead_letters, shutdown)
             .await;
-        let _ = housekeeping.await;
+        let _ = tokio::join!(housekeeping, sender);
         self.publisher.flush(Duration::from_secs(5)).await;
         Ok(())
     }
