@@ -1118,6 +1118,14 @@ async fn the_live_worker_and_replay_decide_alike() {
         );
         assert!(decision["payload"]["risk"]["score"].is_number());
     }
+    // Nothing stuck in the outbox (the relay marks a row just after the broker took it).
+    system
+        .wait_for_count(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND $1::uuid IS NOT NULL",
+            &alice_id,
+            |stuck| stuck == 0,
+        )
+        .await;
 }
 
 /// Logs users in, passes the challenges of those meant to pass, and waits each time until
@@ -1370,4 +1378,79 @@ async fn an_smtp_outage_delays_the_email_and_a_long_one_ends_in_code_delivery_fa
         "nothing sent after giving up"
     );
     assert_eq!(outcome_of(&challenge), ["CodeDeliveryFailed"]);
+}
+
+/// Issue 5, transactional outbox: an event enqueued with a change leaves only if the change
+/// commits; while the broker can't take it, it waits in the outbox (the change stays done),
+/// and it is published, once, when a relay reaches the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_publishes_committed_events_once_the_broker_takes_them() {
+    use shared::events::{AccountChange, AccountChanged, Envelope, Event};
+    use shared::kafka::KafkaPublisher;
+    use shared::outbox::{self, OutboxRelay};
+    use std::sync::Arc;
+
+    let system = spawn_system().await;
+    let topic = system.kafka.topics().accounts;
+    let event = |n: u128| {
+        Envelope::new(
+            "outbox-test",
+            shared::domain::AttemptId::new(),
+            None,
+            chrono::Utc::now(),
+            Event::AccountChanged(AccountChanged {
+                user_id: shared::domain::UserId::from_uuid(uuid::Uuid::from_u128(n)),
+                change: AccountChange::Enabled,
+            }),
+        )
+    };
+    let (committed, rolled_back) = (event(1), event(2));
+    let mut tx = system.pool.begin().await.unwrap();
+    outbox::enqueue(&mut tx, "outbox-test", &topic, "k", &committed)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = system.pool.begin().await.unwrap();
+    outbox::enqueue(&mut tx, "outbox-test", &topic, "k", &rolled_back)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+
+    // No broker at this address: the row stays, unpublished.
+    let mut unreachable = system.kafka.clone();
+    unreachable.brokers = "127.0.0.1:1".into();
+    let down = OutboxRelay {
+        pool: system.pool.clone(),
+        publisher: Arc::new(
+            KafkaPublisher::with_timeout(&unreachable, Duration::from_millis(500)).unwrap(),
+        ),
+        producer: "outbox-test",
+    };
+    assert!(down.publish_batch().await.is_err());
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE producer = 'outbox-test' AND published_at IS NULL",
+    )
+    .fetch_one(&system.pool)
+    .await
+    .unwrap();
+    assert_eq!(waiting, 1, "only the committed event, waiting");
+
+    let up = OutboxRelay {
+        pool: system.pool.clone(),
+        publisher: Arc::new(KafkaPublisher::new(&system.kafka).unwrap()),
+        producer: "outbox-test",
+    };
+    assert_eq!(up.publish_batch().await.unwrap(), 1);
+    assert_eq!(up.publish_batch().await.unwrap(), 0, "published once");
+    wait_for_message(&system.kafka, &topic, |v| {
+        v["event_id"] == committed.event_id.to_string()
+    })
+    .await;
+    let on_topic: Vec<Value> = read_topic(&system.kafka, &topic)
+        .into_iter()
+        .map(|(_, v)| v)
+        .filter(|v| v["producer"] == "outbox-test")
+        .collect();
+    assert_eq!(on_topic.len(), 1, "{on_topic:?}");
+    assert_eq!(on_topic[0]["event_id"], committed.event_id.to_string());
 }

@@ -18,6 +18,7 @@ pub mod housekeeping;
 pub mod http;
 pub mod idempotency;
 pub mod kafka;
+pub mod outbox;
 pub mod schema;
 pub mod shutdown;
 pub mod telemetry;

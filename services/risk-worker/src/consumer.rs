@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use shared::bus::{EventHandler, EventPublisher, HandlerError};
+use shared::bus::{EventHandler, HandlerError};
 use shared::domain::{ChallengeId, PrimaryFactor};
 use shared::events::{
     AccountChange, CodeThrottled, Envelope, Event, LoginApproved, LoginAttempted, LoginRejected,
@@ -24,7 +24,6 @@ pub const PRODUCER: &str = "risk-worker";
 
 pub struct RiskHandler {
     pub store: RiskStore,
-    pub publisher: Arc<dyn EventPublisher>,
     pub topics: Arc<Topics>,
     pub policy: Policy,
     pub geo: Arc<GeoIp>,
@@ -38,12 +37,9 @@ impl RiskHandler {
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<(), HandlerError> {
-        // A redelivered attempt gets the decision already made, published again (same
-        // event id, so downstream handlers recognise it).
-        if let Some(stored) = self.store.decision(cause.attempt_id).await? {
-            self.publisher
-                .publish(&self.topics.risk_decisions, key, &stored)
-                .await?;
+        // A redelivered attempt changes nothing: its decision was stored with its outbox row,
+        // and the relay publishes (or published) it.
+        if self.store.decision(cause.attempt_id).await?.is_some() {
             return Ok(());
         }
         let at = cause.occurred_at;
@@ -142,12 +138,13 @@ impl RiskHandler {
             }),
         };
         let decision = Envelope::caused_by(cause, PRODUCER, now, event);
-        let stored = self
-            .store
+        self.store
             .record(DecisionRecord {
                 attempt_id: cause.attempt_id,
                 user_id: attempt.user_id,
                 event: &decision,
+                topic: &self.topics.risk_decisions,
+                key,
                 features: &features,
                 occurred_at: at,
                 failure: (attempt.primary_factor == PrimaryFactor::Failed
@@ -156,18 +153,6 @@ impl RiskHandler {
                 learn_now: matches!(verdict, Verdict::Approve { .. }),
                 issued_challenge,
             })
-            .await?;
-        let decision = if stored {
-            decision
-        } else {
-            // Another delivery won the race; publish what it stored.
-            self.store
-                .decision(cause.attempt_id)
-                .await?
-                .unwrap_or(decision)
-        };
-        self.publisher
-            .publish(&self.topics.risk_decisions, key, &decision)
             .await?;
         tracing::info!(attempt_id = %cause.attempt_id, decision = %decision.event_type(), "decided");
         Ok(())

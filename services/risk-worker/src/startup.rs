@@ -6,6 +6,7 @@ use sqlx::PgPool;
 
 use shared::bus::DecodingHandler;
 use shared::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaError, KafkaPublisher};
+use shared::outbox::OutboxRelay;
 use shared::shutdown::Shutdown;
 
 use crate::config::Config;
@@ -66,7 +67,6 @@ impl Worker {
             dead_letters: DeadLetters::new(publisher.clone(), topics.dead_letters.clone()),
             handler: RiskHandler {
                 store: RiskStore::new(pool.clone()),
-                publisher: publisher.clone(),
                 topics,
                 policy: config.model.policy,
                 geo,
@@ -78,12 +78,27 @@ impl Worker {
     pub async fn run(self, shutdown: Shutdown) -> Result<(), StartupError> {
         tracing::info!("risk-worker consuming");
         let (pool, sweeps, interval) = self.housekeeping;
-        let housekeeping =
-            tokio::spawn(housekeeping::run(pool, sweeps, interval, shutdown.clone()));
+        let housekeeping = tokio::spawn(housekeeping::run(
+            pool.clone(),
+            sweeps,
+            interval,
+            shutdown.clone(),
+        ));
+        // The relay stops after the consumer: the last decisions still leave.
+        let (relay_stop, relay_shutdown) = Shutdown::new();
+        let relay = tokio::spawn(
+            OutboxRelay {
+                pool,
+                publisher: self.publisher.clone(),
+                producer: crate::consumer::PRODUCER,
+            }
+            .run(relay_shutdown),
+        );
         self.consumer
             .run(DecodingHandler(self.handler), self.dead_letters, shutdown)
             .await;
-        let _ = housekeeping.await;
+        relay_stop.fire();
+        let _ = tokio::join!(housekeeping, relay);
         self.publisher.flush(Duration::from_secs(5)).await;
         Ok(())
     }

@@ -12,6 +12,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use shared::domain::ChallengeId;
 use uuid::Uuid;
 
+use crate::consumer::PRODUCER;
 use crate::model::assess::{HistoryEntry, UserHistory, Velocity};
 use crate::model::features::{Features, Level};
 use crate::model::freeman::GlobalCounts;
@@ -28,6 +29,10 @@ pub struct DecisionRecord<'a> {
     pub attempt_id: AttemptId,
     pub user_id: Option<UserId>,
     pub event: &'a Envelope,
+    /// Where the decision is published (through the outbox, in the same transaction), and
+    /// its partition key.
+    pub topic: &'a str,
+    pub key: &'a str,
     pub features: &'a Features,
     /// The login's time: when failures happened and logins are learned at.
     pub occurred_at: DateTime<Utc>,
@@ -181,6 +186,7 @@ impl RiskStore {
         if !inserted {
             return Ok(false);
         }
+        shared::outbox::enqueue(&mut tx, PRODUCER, record.topic, record.key, record.event).await?;
         if let Some((account, ip)) = &record.failure {
             sqlx::query(
                 "INSERT INTO risk_failed_attempts (attempt_id, account, ip, occurred_at)

@@ -73,9 +73,3 @@ impl From<sqlx::Error> for VerifyError {
         VerifyError::Unavailable(format!("database: {error}"))
     }
 }
-
-impl From<shared::bus::PublishError> for VerifyError {
-    fn from(error: shared::bus::PublishError) -> Self {
-        VerifyError::Unavailable(error.to_string())
-    }
-}

@@ -15,6 +15,7 @@ use shared::housekeeping;
 use shared::http::{not_found, MAX_BODY_BYTES};
 use shared::idempotency::{self, idempotent, IdempotencyStore};
 use shared::kafka::{ensure_topics, KafkaError, KafkaPublisher};
+use shared::outbox::{self, OutboxRelay};
 use shared::shutdown::Shutdown;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -59,7 +60,6 @@ impl Application {
         let state = VerifyState {
             pool: pool.clone(),
             hasher,
-            publisher: publisher.clone(),
             topics: Arc::new(config.infra.kafka.topics()),
             code_limits: config.code_limits,
         };
@@ -107,18 +107,30 @@ impl Application {
 
     pub async fn run(self, shutdown: Shutdown) -> Result<(), StartupError> {
         let housekeeping = tokio::spawn(housekeeping::run(
-            self.pool,
-            vec![idempotency::sweep(
-                "DELETE FROM idempotency_keys WHERE scope LIKE 'verifier:%' AND created_at < $1",
-            )],
+            self.pool.clone(),
+            vec![
+                idempotency::sweep(
+                    "DELETE FROM idempotency_keys WHERE scope LIKE 'verifier:%' AND created_at < $1",
+                ),
+                outbox::sweep(),
+            ],
             self.housekeeping_interval,
             shutdown.clone(),
         ));
+        let relay = OutboxRelay {
+            pool: self.pool,
+            publisher: self.publisher.clone(),
+            producer: crate::verify::PRODUCER,
+        };
+        // The relay stops after the server: the last tries' events still leave.
+        let (relay_stop, relay_shutdown) = Shutdown::new();
+        let relay = tokio::spawn(relay.run(relay_shutdown));
         let mut stop = shutdown;
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { stop.wait().await })
             .await?;
-        let _ = housekeeping.await;
+        relay_stop.fire();
+        let _ = tokio::join!(housekeeping, relay);
         self.publisher.flush(Duration::from_secs(5)).await;
         Ok(())
     }

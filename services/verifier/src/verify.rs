@@ -7,11 +7,11 @@ use axum::Extension;
 use axum::Json;
 use chrono::Utc;
 use shared::api_keys::ClientKey;
-use shared::bus::EventPublisher;
 use shared::code_hash::CodeHasher;
 use shared::domain::{ChallengeId, OtpCode, UserId};
 use shared::events::{Envelope, Event, LoginApproved, MfaFailed, MfaFailureReason, MfaSucceeded};
 use shared::http::JsonBody;
+use shared::outbox;
 use shared::topics::Topics;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -26,7 +26,6 @@ pub const PRODUCER: &str = "verifier";
 pub struct VerifyState {
     pub pool: PgPool,
     pub hasher: CodeHasher,
-    pub publisher: Arc<dyn EventPublisher>,
     pub topics: Arc<Topics>,
     pub code_limits: CodeLimits,
 }
@@ -102,18 +101,21 @@ pub async fn verify(
     });
     challenges::record(&mut tx, challenge_id, verdict).await?;
 
-    // Published before the commit, with the row still locked: if the broker can't take the
-    // events the try is rolled back and the caller gets 503, never an approval the event
-    // log does not show.
+    // The try's result and its events commit together (the outbox, published by the relay):
+    // no approval the event log does not show, and no event for a try that was rolled back.
     let events = events_for(verdict, challenge.user_id, challenge_id);
     let key = challenge.user_id.to_string();
     let mut cause = challenge.mfa_required_event_id;
     for event in events {
         let envelope = Envelope::new(PRODUCER, challenge.attempt_id, Some(cause), now, event);
-        state
-            .publisher
-            .publish(&state.topics.verifications, &key, &envelope)
-            .await?;
+        outbox::enqueue(
+            &mut tx,
+            PRODUCER,
+            &state.topics.verifications,
+            &key,
+            &envelope,
+        )
+        .await?;
         cause = envelope.event_id;
     }
     tx.commit().await?;
