@@ -35,7 +35,13 @@ pub struct Worker {
 
 impl Worker {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let geo = Arc::new(config.model.geoip.open()?);
+        // Reading the databases (tens of MB of CSV) is blocking work: not on an async worker.
+        let geoip = config.model.geoip.clone();
+        let geo = Arc::new(
+            tokio::task::spawn_blocking(move || geoip.open())
+                .await
+                .expect("opening the GeoIP databases does not panic")?,
+        );
         if geo.is_empty() {
             tracing::warn!(
                 "no GeoIP database configured: deciding without ASN, country and travel"
