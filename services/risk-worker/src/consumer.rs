@@ -17,6 +17,7 @@ use shared::topics::Topics;
 use crate::engine::{self, StateView};
 use crate::geo::GeoIp;
 use crate::model::assess::UserFacts;
+use crate::model::features::Features;
 use crate::rules::{code_decision, CodeDecision, Policy, Verdict};
 use crate::store::{DecisionRecord, RiskStore};
 
@@ -43,7 +44,7 @@ impl RiskHandler {
             return Ok(());
         }
         let at = cause.occurred_at;
-        let features = engine::features(attempt, &self.geo);
+        let features = Features::of(attempt, &self.geo);
         let policy = &self.policy.risk;
         let account = engine::account_key(cause.attempt_id, attempt);
         let ip = engine::ip_key(attempt);

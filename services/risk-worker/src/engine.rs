@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use shared::domain::AttemptId;
 use shared::events::{LoginAttempted, RiskAssessment};
 
-use crate::geo::GeoIp;
 use crate::model::assess::{self, Input, UserFacts, Velocity};
 use crate::model::features::Features;
 use crate::model::freeman::GlobalCounts;
@@ -23,10 +22,6 @@ pub fn account_key(attempt_id: AttemptId, attempt: &LoginAttempted) -> AccountKe
 /// The address as the velocity signals count it.
 pub fn ip_key(attempt: &LoginAttempted) -> String {
     attempt.ip.to_canonical().to_string()
-}
-
-pub fn features(attempt: &LoginAttempted, geo: &GeoIp) -> Features {
-    Features::of(attempt, geo)
 }
 
 /// What the model reads about one login, from PostgreSQL or from memory.
