@@ -21,15 +21,17 @@ const MAX_KEY_LEN: usize = 255;
 
 /// How long a key is remembered.
 pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-/// An in-flight request older than this is taken as abandoned (its process died), so its key
-/// can be used again instead of answering `409` forever.
-const ABANDONED_AFTER_SECS: i64 = 60;
 
 #[derive(Clone)]
 pub struct IdempotencyStore {
     pool: PgPool,
     /// The service's name, the first part of every scope it writes.
     service: &'static str,
+    /// A request still marked in flight after this long is taken as abandoned (its process
+    /// died), so a retry with its key runs instead of answering `409` until the key expires.
+    /// Longer than the endpoint's longest legitimate request; the shorter it is, the sooner a
+    /// client gets through after a crash.
+    abandoned_after: std::time::Duration,
 }
 
 enum Begin {
@@ -45,8 +47,12 @@ enum Begin {
 }
 
 impl IdempotencyStore {
-    pub fn new(pool: PgPool, service: &'static str) -> Self {
-        Self { pool, service }
+    pub fn new(pool: PgPool, service: &'static str, abandoned_after: std::time::Duration) -> Self {
+        Self {
+            pool,
+            service,
+            abandoned_after,
+        }
     }
 
     async fn begin(&self, scope: &str, key: &str, digest: &[u8]) -> Result<Begin, sqlx::Error> {
@@ -62,7 +68,7 @@ impl IdempotencyStore {
         .bind(scope)
         .bind(key)
         .bind(digest)
-        .bind(ABANDONED_AFTER_SECS as f64)
+        .bind(self.abandoned_after.as_secs_f64())
         .fetch_optional(&self.pool)
         .await?;
         if claimed.is_some() {

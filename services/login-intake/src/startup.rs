@@ -164,11 +164,19 @@ impl Application {
 fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
     let deadline = DependencyDeadline(config.dependency_deadline);
     let client_keys = ApiKeyStore::new(readiness.pool.clone());
+    // A login runs at most the dependency deadline until it is accepted, then the decision
+    // wait; the margin covers the password-hashing queue.
+    let login_abandoned_after =
+        config.dependency_deadline + config.decision_wait + Duration::from_secs(5);
     let client_api = Router::new()
         .route(
             "/v1/logins",
             post(crate::logins::create_login).layer(from_fn_with_state(
-                IdempotencyStore::new(readiness.pool.clone(), "login-intake"),
+                IdempotencyStore::new(
+                    readiness.pool.clone(),
+                    "login-intake",
+                    login_abandoned_after,
+                ),
                 idempotent,
             )),
         )

@@ -14,6 +14,9 @@ use shared::health::{self, Readiness};
 use shared::housekeeping;
 use shared::http::{not_found, MAX_BODY_BYTES};
 use shared::idempotency::{self, idempotent, IdempotencyStore};
+
+/// When a verify request still marked in flight is taken as abandoned.
+const VERIFY_ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 use shared::kafka::{ensure_topics, KafkaError, KafkaPublisher};
 use shared::outbox::{self, OutboxRelay};
 use shared::shutdown::Shutdown;
@@ -67,7 +70,9 @@ impl Application {
             .route(
                 "/v1/challenges/{challenge_id}/verify",
                 post(crate::verify::verify).layer(from_fn_with_state(
-                    IdempotencyStore::new(pool.clone(), "verifier"),
+                    // A try is one transaction that locks its challenge: even a try taken
+                    // for abandoned while it still runs can't use a code twice.
+                    IdempotencyStore::new(pool.clone(), "verifier", VERIFY_ABANDONED_AFTER),
                     idempotent,
                 )),
             )
