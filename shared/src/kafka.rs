@@ -31,11 +31,34 @@ fn base_config(config: &KafkaConfig) -> ClientConfig {
 }
 
 /// A producer whose `publish` returns only after the broker acknowledged the message.
+///
+/// It rebuilds its librdkafka producer when that one looks stuck: after a fatal error, or
+/// after several publishes in a row failed. An idempotent producer that lost messages while
+/// the broker was away bumps its epoch, and Tansu 0.6.0 then refuses everything it sends
+/// (seen in the chaos harness's broker restart); a new producer gets a new id and goes on.
+/// Nothing is lost by it: a failed publish is never reported as done, so its caller (an
+/// outbox relay, or a login answered 503) tries again.
 #[derive(Clone)]
 pub struct KafkaPublisher {
-    producer: FutureProducer,
+    state: Arc<PublisherState>,
     produce_timeout: Duration,
 }
+
+struct PublisherState {
+    config: ClientConfig,
+    producer: std::sync::RwLock<FutureProducer>,
+    health: std::sync::Mutex<ProducerHealth>,
+}
+
+struct ProducerHealth {
+    consecutive_failures: u32,
+    created_at: std::time::Instant,
+}
+
+/// Failed publishes in a row after which the producer is rebuilt.
+const REBUILD_AFTER_FAILURES: u32 = 3;
+/// At most one rebuild per this long, so a broker that is simply down costs no churn.
+const REBUILD_INTERVAL: Duration = Duration::from_secs(5);
 
 impl KafkaPublisher {
     pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
@@ -49,7 +72,8 @@ impl KafkaPublisher {
         config: &KafkaConfig,
         produce_timeout: Duration,
     ) -> Result<Self, KafkaError> {
-        let producer = base_config(config)
+        let mut client = base_config(config);
+        client
             .set("acks", "all")
             // Retries inside librdkafka never duplicate or reorder a message (Tansu answers
             // InitProducerId); duplicates across process restarts are left to event ids.
@@ -59,17 +83,74 @@ impl KafkaPublisher {
                 produce_timeout.as_millis().max(1).to_string(),
             )
             // The login path waits on this message: batch for at most 1 ms.
-            .set("linger.ms", "1")
-            .create()?;
+            .set("linger.ms", "1");
+        let producer = client.create()?;
         Ok(Self {
-            producer,
+            state: Arc::new(PublisherState {
+                config: client,
+                producer: std::sync::RwLock::new(producer),
+                health: std::sync::Mutex::new(ProducerHealth {
+                    consecutive_failures: 0,
+                    created_at: std::time::Instant::now(),
+                }),
+            }),
             produce_timeout,
         })
     }
 
+    fn producer(&self) -> FutureProducer {
+        self.state
+            .producer
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, ProducerHealth> {
+        self.state
+            .health
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn after_failure(&self, producer: &FutureProducer) {
+        let fatal = producer.client().fatal_error();
+        let mut health = self.health();
+        health.consecutive_failures += 1;
+        let stuck = fatal.is_some() || health.consecutive_failures >= REBUILD_AFTER_FAILURES;
+        if !stuck || health.created_at.elapsed() < REBUILD_INTERVAL {
+            return;
+        }
+        match self.state.config.create::<FutureProducer>() {
+            Ok(fresh) => {
+                let old = std::mem::replace(
+                    &mut *self
+                        .state
+                        .producer
+                        .write()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                    fresh,
+                );
+                tracing::warn!(
+                    failures = health.consecutive_failures,
+                    fatal = ?fatal,
+                    "producer rebuilt after failed publishes"
+                );
+                *health = ProducerHealth {
+                    consecutive_failures: 0,
+                    created_at: std::time::Instant::now(),
+                };
+                // Destroying a librdkafka handle can block while it winds down.
+                drop(health);
+                tokio::task::spawn_blocking(move || drop(old));
+            }
+            Err(error) => tracing::warn!(%error, "could not rebuild the producer"),
+        }
+    }
+
     /// Asks the broker for its metadata: the readiness check.
     pub async fn check_broker(&self, timeout: Duration) -> Result<(), KafkaError> {
-        let producer = self.producer.clone();
+        let producer = self.producer();
         tokio::task::spawn_blocking(move || {
             producer.client().fetch_metadata(None, timeout).map(|_| ())
         })
@@ -80,7 +161,7 @@ impl KafkaPublisher {
     /// Waits for messages in flight (on shutdown). librdkafka's flush blocks its thread for
     /// up to `timeout`, so it runs on the blocking pool, not on an async worker.
     pub async fn flush(&self, timeout: Duration) {
-        let producer = self.producer.clone();
+        let producer = self.producer();
         let flushed = tokio::task::spawn_blocking(move || producer.flush(timeout)).await;
         if !matches!(flushed, Ok(Ok(()))) {
             tracing::warn!("producer flush did not complete");
@@ -96,15 +177,21 @@ impl EventPublisher for KafkaPublisher {
         key: &str,
         payload: &[u8],
     ) -> Result<(), PublishError> {
+        let producer = self.producer();
         let record = FutureRecord::to(topic).key(key).payload(payload);
-        self.producer
-            .send(record, self.produce_timeout)
-            .await
-            .map(|_| ())
-            .map_err(|(error, _)| PublishError {
-                topic: topic.to_owned(),
-                reason: error.to_string(),
-            })
+        match producer.send(record, self.produce_timeout).await {
+            Ok(_) => {
+                self.health().consecutive_failures = 0;
+                Ok(())
+            }
+            Err((error, _)) => {
+                self.after_failure(&producer);
+                Err(PublishError {
+                    topic: topic.to_owned(),
+                    reason: error.to_string(),
+                })
+            }
+        }
     }
 }
 
