@@ -222,6 +222,9 @@ pub struct PendingEmail {
     pub give_up_at: DateTime<Utc>,
     /// Still `pending`: not used, locked or superseded meanwhile.
     pub still_pending: bool,
+    /// The code was used: an earlier try's email arrived, though its outcome was not
+    /// recorded (the database went away after the SMTP server accepted it).
+    pub code_used: bool,
     /// None when the account is gone.
     pub recipient: Option<String>,
 }
@@ -254,6 +257,7 @@ impl PendingEmailRow {
             attempt: self.email_attempts,
             give_up_at: self.email_give_up_at.unwrap_or(self.expires_at),
             still_pending: self.status == "pending",
+            code_used: self.status == "used",
             recipient: self.recipient,
         })
     }

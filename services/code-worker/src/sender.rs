@@ -8,7 +8,10 @@
 //!
 //! The one repeat the design allows: a crash after the SMTP server accepted an email and
 //! before the outcome was recorded resends it when the lease runs out, with the same
-//! Message-ID (the challenge id), so mail systems can drop it.
+//! Message-ID (the challenge id), so mail systems can drop it. A database that is away at
+//! that moment is not a crash: the record is retried while the lease lasts. And a code that
+//! was used meanwhile proves its email arrived: the retry records `CodeSent` and sends
+//! nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,6 +134,9 @@ impl EmailSender {
                 reason,
             })
         };
+        if email.code_used {
+            return self.record_sent(&email).await;
+        }
         let ready = match (
             &email.recipient,
             self.hasher.unseal(email.challenge_id, &email.sealed_code),
@@ -156,14 +162,7 @@ impl EmailSender {
             ip: email.context.ip,
         };
         match self.mailer.send(&message).await {
-            Ok(()) => {
-                let sent = Event::CodeSent(CodeSent {
-                    user_id: email.user_id,
-                    challenge_id: email.challenge_id,
-                    expires_at: email.expires_at,
-                });
-                self.record(&email, sent, true).await
-            }
+            Ok(()) => self.record_sent_while_leased(&email).await,
             Err(error) => {
                 let error = error.to_string();
                 match after_failure(&self.retry, email.attempt, email.give_up_at, Utc::now()) {
@@ -183,6 +182,34 @@ impl EmailSender {
                         .await
                     }
                 }
+            }
+        }
+    }
+
+    async fn record_sent(&self, email: &PendingEmail) -> Result<(), sqlx::Error> {
+        let sent = Event::CodeSent(CodeSent {
+            user_id: email.user_id,
+            challenge_id: email.challenge_id,
+            expires_at: email.expires_at,
+        });
+        self.record(email, sent, true).await
+    }
+
+    /// The SMTP server took the email: recording that is retried (the database may be
+    /// restarting) for as long as the lease keeps the job ours, because once the lease ends
+    /// another try sends the email again.
+    async fn record_sent_while_leased(&self, email: &PendingEmail) -> Result<(), sqlx::Error> {
+        let give_up = tokio::time::Instant::now() + LEASE / 2;
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            match self.record_sent(email).await {
+                Ok(()) => return Ok(()),
+                Err(error) if tokio::time::Instant::now() + backoff < give_up => {
+                    tracing::warn!(challenge_id = %email.challenge_id, %error, "recording a sent code email failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(4));
+                }
+                Err(error) => return Err(error),
             }
         }
     }
