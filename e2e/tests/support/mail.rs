@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+pub use chaos::mailbox::code_in;
 use serde_json::Value;
 
 pub struct MailBox {
@@ -73,11 +74,4 @@ impl MailBox {
         code_in(&emails[count - 1].text)
             .unwrap_or_else(|| panic!("no code in {:?}", emails[count - 1].text))
     }
-}
-
-/// The 6 digits after "Your sign-in code is".
-pub fn code_in(text: &str) -> Option<String> {
-    let rest = text.split("Your sign-in code is").nth(1)?;
-    let code: String = rest.trim_start().chars().take(6).collect();
-    (code.len() == 6 && code.chars().all(|c| c.is_ascii_digit())).then_some(code)
 }

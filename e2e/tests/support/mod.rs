@@ -5,7 +5,6 @@
 
 pub mod kafka;
 pub mod mail;
-pub mod proxy;
 pub mod secrets;
 
 use std::collections::HashMap;
@@ -21,6 +20,7 @@ use shared::shutdown::{Shutdown, ShutdownTrigger};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 pub use verifier::judge::CodeLimits;
 
+pub use chaos::proxy;
 pub use mail::MailBox;
 
 /// The password every test user gets.

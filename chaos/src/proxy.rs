@@ -1,5 +1,5 @@
-//! A TCP proxy in front of the stack's PostgreSQL, so one test system's database can hang or
-//! vanish without touching the other tests that share the server.
+//! A TCP proxy that can stop forwarding: a server that hangs (a partition, a frozen process)
+//! or refuses (down), for one client only, without touching the server others share.
 
 use std::net::SocketAddr;
 

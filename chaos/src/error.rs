@@ -1,0 +1,31 @@
+/// What stops a run before its checks: a server that would not start, a tool that is
+/// missing. A check that fails is not an error: it is a violation in the audit's report.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error("{what}: {detail}")]
+    Setup { what: String, detail: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("HTTP: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+impl HarnessError {
+    pub fn setup(what: impl Into<String>, detail: impl std::fmt::Display) -> Self {
+        Self::Setup {
+            what: what.into(),
+            detail: detail.to_string(),
+        }
+    }
+
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let what = what.into();
+        move |source| Self::Io { what, source }
+    }
+}

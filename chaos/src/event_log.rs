@@ -1,0 +1,78 @@
+//! Reading a topic from its beginning up to its current end, as an auditor replaying the
+//! event log would.
+
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use crate::HarnessError;
+
+pub struct RawMessage {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+/// Every message on `topic` (of `partitions` partitions) right now. Blocking: call it from
+/// a blocking thread.
+pub fn read_topic(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<Vec<RawMessage>, HarnessError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("audit-{}", uuid::Uuid::new_v4()))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        // Tansu 0.6.0 answers a read-committed "latest offset" with a query PostgreSQL 15
+        // rejects (a subquery without an alias, accepted from 16 on). Nothing here writes
+        // transactionally, so read-uncommitted reads the same messages.
+        .set("isolation.level", "read_uncommitted")
+        .create()
+        .map_err(|e| HarnessError::setup("audit consumer", e))?;
+    let mut assignment = TopicPartitionList::new();
+    let mut expected = 0;
+    for partition in 0..partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(10))
+            .map_err(|e| HarnessError::setup(format!("watermarks of {topic}"), e))?;
+        if high > low {
+            assignment
+                .add_partition_offset(topic, partition, Offset::Offset(low))
+                .map_err(|e| HarnessError::setup("assignment", e))?;
+            expected += high - low;
+        }
+    }
+    let mut messages = Vec::new();
+    if expected == 0 {
+        return Ok(messages);
+    }
+    consumer
+        .assign(&assignment)
+        .map_err(|e| HarnessError::setup("assign", e))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while (messages.len() as i64) < expected && std::time::Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            messages.push(RawMessage {
+                partition: message.partition(),
+                offset: message.offset(),
+                key: message
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    .unwrap_or_default(),
+                payload: message.payload().unwrap_or_default().to_vec(),
+            });
+        }
+    }
+    if (messages.len() as i64) < expected {
+        return Err(HarnessError::setup(
+            format!("read {topic}"),
+            format!("{} of {expected} messages within 60 s", messages.len()),
+        ));
+    }
+    Ok(messages)
+}

@@ -1,0 +1,390 @@
+//! One run's system: the services' PostgreSQL cluster, the broker (on a PostgreSQL cluster of
+//! its own), the SMTP server behind a proxy, and the services as processes, with the faults
+//! a scenario can inject. The harness is also the services' supervisor: one that exits by
+//! itself is started again (and counted), as an orchestrator would.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use crate::broker::Broker;
+use crate::mailbox::Mailbox;
+use crate::postgres::PrivateCluster;
+use crate::process::{free_port, run_folder, wait_for_port, Process};
+use crate::proxy::{Mode, TcpProxy};
+use crate::tools::Tools;
+use crate::HarnessError;
+
+pub const ADMIN_KEY: &str = "chaos-admin-key-0123456789";
+pub const HMAC_SECRET: &str = "chaos-hmac-secret-that-is-at-least-32-bytes";
+pub const NAMESPACE: &str = "chaos";
+pub const PARTITIONS: i32 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceKind {
+    LoginIntake,
+    RiskWorker,
+    CodeWorker,
+    Verifier,
+}
+
+impl ServiceKind {
+    pub const ALL: [ServiceKind; 4] = [
+        ServiceKind::LoginIntake,
+        ServiceKind::RiskWorker,
+        ServiceKind::CodeWorker,
+        ServiceKind::Verifier,
+    ];
+
+    pub fn binary(self) -> &'static str {
+        match self {
+            ServiceKind::LoginIntake => "login-intake",
+            ServiceKind::RiskWorker => "risk-worker",
+            ServiceKind::CodeWorker => "code-worker",
+            ServiceKind::Verifier => "verifier",
+        }
+    }
+
+    fn serves_http(self) -> bool {
+        matches!(self, ServiceKind::LoginIntake | ServiceKind::Verifier)
+    }
+}
+
+struct Service {
+    kind: ServiceKind,
+    replica: usize,
+    /// The HTTP port, kept across restarts so clients find it again.
+    port: Option<u16>,
+    process: Option<Process>,
+}
+
+/// A fault the scenario injected, and when (seconds since the system started).
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub at_secs: f64,
+    pub what: String,
+}
+
+pub struct System {
+    // Fields drop in order: the services stop before the servers they use.
+    services: Vec<Service>,
+    /// Logs of every server and service of the run.
+    pub folder: PathBuf,
+    tools: Tools,
+    database: PrivateCluster,
+    database_url: String,
+    broker: Broker,
+    pub mailbox: Mailbox,
+    smtp_proxy: TcpProxy,
+    pub intake_url: String,
+    pub verifier_url: String,
+    /// A client API key of company `acme`.
+    pub api_key: String,
+    /// The services' database, for the audit (it reconnects after a restart).
+    pub pool: PgPool,
+    pub faults: Vec<Fault>,
+    /// Services that exited without being told to, started again by [`System::tend`].
+    pub unplanned_exits: Vec<String>,
+    started: Instant,
+}
+
+impl System {
+    pub async fn start(label: &str) -> Result<Self, HarnessError> {
+        let started = Instant::now();
+        let tools = Tools::locate()?;
+        let folder = run_folder(label)?;
+        let database_folder = folder.join("services-postgres");
+        std::fs::create_dir_all(&database_folder)
+            .map_err(HarnessError::io("create the services' PostgreSQL folder"))?;
+        let pg_bin = tools.pg_bin.clone();
+        let database =
+            tokio::task::spawn_blocking(move || PrivateCluster::start(&pg_bin, database_folder))
+                .await
+                .expect("cluster start-up does not panic")?;
+        database.create_database("adaptive_mfa").await?;
+        let database_url = database.url("adaptive_mfa");
+        let broker = Broker::start(&tools.tansu, &tools.pg_bin, &folder).await?;
+        let mailbox = Mailbox::start(&tools.maildev, &folder).await?;
+        let smtp_proxy = TcpProxy::start(([127, 0, 0, 1], mailbox.smtp_port).into()).await;
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(&database_url)?;
+        let mut system = Self {
+            folder,
+            tools,
+            database,
+            database_url,
+            broker,
+            mailbox,
+            smtp_proxy,
+            services: Vec::new(),
+            intake_url: String::new(),
+            verifier_url: String::new(),
+            api_key: String::new(),
+            pool,
+            faults: Vec::new(),
+            unplanned_exits: Vec::new(),
+            started,
+        };
+        // login-intake first: its migrations create the tables the others use.
+        for kind in ServiceKind::ALL {
+            let replica = system.add_replica(kind).await?;
+            debug_assert_eq!(replica, 0);
+        }
+        system.api_key = system.create_api_key().await?;
+        Ok(system)
+    }
+
+    /// Starts one more process of `kind`; its replica number.
+    pub async fn add_replica(&mut self, kind: ServiceKind) -> Result<usize, HarnessError> {
+        let replica = self.services.iter().filter(|s| s.kind == kind).count();
+        let port = kind.serves_http().then(free_port);
+        if let Some(port) = port {
+            let url = format!("http://127.0.0.1:{port}");
+            match kind {
+                ServiceKind::LoginIntake => self.intake_url = url,
+                _ => self.verifier_url = url,
+            }
+        }
+        self.services.push(Service {
+            kind,
+            replica,
+            port,
+            process: None,
+        });
+        let index = self.services.len() - 1;
+        self.start_service(index).await?;
+        Ok(replica)
+    }
+
+    fn index_of(&self, kind: ServiceKind, replica: usize) -> usize {
+        self.services
+            .iter()
+            .position(|s| s.kind == kind && s.replica == replica)
+            .unwrap_or_else(|| panic!("no replica {replica} of {kind:?}"))
+    }
+
+    async fn start_service(&mut self, index: usize) -> Result<(), HarnessError> {
+        let (kind, replica, port) = {
+            let service = &self.services[index];
+            (service.kind, service.replica, service.port)
+        };
+        let env = self.service_env(kind, port);
+        let name = format!("{}-{replica}", kind.binary());
+        let process = Process::spawn(
+            &name,
+            &self.tools.service_binary(kind.binary()),
+            &[],
+            &env,
+            &self.folder.join(format!("{name}.log")),
+        )?;
+        self.services[index].process = Some(process);
+        if let Some(port) = port {
+            // Migrations and the broker's metadata come first; on a restarted database or
+            // broker that can take a while.
+            wait_for_port(port, Duration::from_secs(60), &name).await?;
+        }
+        Ok(())
+    }
+
+    fn service_env(&self, kind: ServiceKind, port: Option<u16>) -> Vec<(String, String)> {
+        let mut env: Vec<(&str, String)> = vec![
+            ("MFA_DATABASE_URL", self.database_url.clone()),
+            ("MFA_KAFKA_BROKERS", self.broker.address()),
+            ("MFA_TOPIC_NAMESPACE", NAMESPACE.into()),
+            ("MFA_TOPIC_PARTITIONS", PARTITIONS.to_string()),
+            ("MFA_KAFKA_FETCH_WAIT_MS", "5".into()),
+            ("RUST_LOG", "info".into()),
+        ];
+        let address = port.map(|port| format!("127.0.0.1:{port}"));
+        let unlimited = "1000000/60".to_owned();
+        match kind {
+            ServiceKind::LoginIntake => env.extend([
+                ("MFA_INTAKE_ADDR", address.unwrap_or_default()),
+                ("MFA_ADMIN_API_KEY", ADMIN_KEY.into()),
+                ("MFA_RATE_LIMIT_PER_IP", unlimited.clone()),
+                ("MFA_RATE_LIMIT_PER_ACCOUNT_AND_IP", unlimited.clone()),
+                ("MFA_RATE_LIMIT_PER_ACCOUNT", unlimited.clone()),
+                ("MFA_RATE_LIMIT_PER_API_KEY", unlimited),
+            ]),
+            ServiceKind::Verifier => env.extend([
+                ("MFA_VERIFIER_ADDR", address.unwrap_or_default()),
+                ("MFA_CODE_HMAC_SECRET", HMAC_SECRET.into()),
+                ("MFA_FAILED_CODES_PER_DAY", "100000".into()),
+            ]),
+            // Every login of the run is one of a few users: the caps that protect a real
+            // inbox would stop the load, so they are lifted.
+            ServiceKind::RiskWorker => env.extend([
+                ("MFA_CODE_EMAILS_PER_HOUR", "100000".into()),
+                ("MFA_CODE_EMAIL_MIN_GAP_SECS", "0".into()),
+                ("MFA_FAILED_CODES_PER_DAY", "100000".into()),
+            ]),
+            ServiceKind::CodeWorker => env.extend([
+                ("MFA_CODE_HMAC_SECRET", HMAC_SECRET.into()),
+                ("MFA_SMTP_HOST", "127.0.0.1".into()),
+                ("MFA_SMTP_PORT", self.smtp_proxy.addr.port().to_string()),
+                ("MFA_SMTP_TLS", "none".into()),
+                (
+                    "MFA_SMTP_FROM",
+                    "Adaptive MFA <no-reply@adaptive-mfa.test>".into(),
+                ),
+            ]),
+        }
+        env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+
+    async fn create_api_key(&self) -> Result<String, HarnessError> {
+        let response: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/v1/admin/api-keys", self.intake_url))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({ "company_id": "acme", "name": "chaos", "platforms": null }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        response["api_key"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| HarnessError::setup("create an API key", response))
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn record(&mut self, what: String) {
+        self.faults.push(Fault {
+            at_secs: self.started.elapsed().as_secs_f64(),
+            what,
+        });
+    }
+
+    /// SIGKILL one replica of a service.
+    pub fn kill(&mut self, kind: ServiceKind, replica: usize) {
+        let index = self.index_of(kind, replica);
+        if let Some(mut process) = self.services[index].process.take() {
+            process.kill();
+        }
+        self.record(format!("SIGKILL {}-{replica}", kind.binary()));
+    }
+
+    /// Starts a killed replica again.
+    pub async fn restart(&mut self, kind: ServiceKind, replica: usize) -> Result<(), HarnessError> {
+        let index = self.index_of(kind, replica);
+        self.start_service(index).await
+    }
+
+    /// SIGTERM one replica, waiting for it to stop; how long it took (None: it had to be
+    /// killed after 15 s).
+    pub fn terminate(&mut self, kind: ServiceKind, replica: usize) -> Option<Duration> {
+        let index = self.index_of(kind, replica);
+        let took = self.services[index]
+            .process
+            .take()
+            .and_then(|mut process| process.terminate(Duration::from_secs(15)));
+        self.record(format!("SIGTERM {}-{replica}", kind.binary()));
+        took
+    }
+
+    pub fn kill_broker(&mut self) {
+        self.broker.kill();
+        self.record("SIGKILL the broker".into());
+    }
+
+    pub async fn restart_broker(&mut self) -> Result<(), HarnessError> {
+        self.broker.start_again().await
+    }
+
+    /// The services' PostgreSQL stops at once (`-m immediate`), connections cut.
+    pub async fn crash_database(&mut self) -> Result<(), HarnessError> {
+        self.record("crash the services' PostgreSQL".into());
+        blocking(&self.database, PrivateCluster::crash).await
+    }
+
+    pub async fn restart_database(&mut self) -> Result<(), HarnessError> {
+        blocking(&self.database, PrivateCluster::start_server).await
+    }
+
+    /// The broker's own PostgreSQL stops at once, under a running broker.
+    pub async fn crash_broker_storage(&mut self) -> Result<(), HarnessError> {
+        self.record("crash the broker's PostgreSQL".into());
+        blocking(self.broker.storage(), PrivateCluster::crash).await
+    }
+
+    pub async fn restart_broker_storage(&mut self) -> Result<(), HarnessError> {
+        blocking(self.broker.storage(), PrivateCluster::start_server).await
+    }
+
+    /// The SMTP server refuses connections (down) or hangs (frozen), or comes back.
+    pub fn smtp(&mut self, mode: Mode) {
+        self.smtp_proxy.set(mode);
+        if mode != Mode::Forward {
+            self.record(format!("SMTP server {mode:?}"));
+        }
+    }
+
+    /// Starts again any service that exited without being told to, and says which.
+    pub async fn tend(&mut self) -> Result<(), HarnessError> {
+        for index in 0..self.services.len() {
+            let exited = match self.services[index].process.as_mut() {
+                Some(process) => !process.is_running(),
+                None => false,
+            };
+            if exited {
+                let name = self.services[index]
+                    .process
+                    .take()
+                    .map(|p| p.name().to_owned())
+                    .unwrap_or_default();
+                self.unplanned_exits.push(format!(
+                    "{name} at {:.1} s",
+                    self.started.elapsed().as_secs_f64()
+                ));
+                self.start_service(index).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits, tending the services meanwhile.
+    pub async fn wait(&mut self, duration: Duration) -> Result<(), HarnessError> {
+        let until = Instant::now() + duration;
+        while Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(250).min(until - Instant::now())).await;
+            self.tend().await?;
+        }
+        Ok(())
+    }
+
+    pub fn replicas(&self, kind: ServiceKind) -> usize {
+        self.services.iter().filter(|s| s.kind == kind).count()
+    }
+
+    pub fn brokers(&self) -> String {
+        self.broker.address()
+    }
+
+    /// Stops everything and removes the run's folder, unless its logs are wanted.
+    pub fn finish(self, keep_logs: bool) -> Option<PathBuf> {
+        let folder = self.folder.clone();
+        drop(self);
+        if keep_logs {
+            Some(folder)
+        } else {
+            let _ = std::fs::remove_dir_all(&folder);
+            None
+        }
+    }
+}
+
+/// Runs a cluster command (pg_ctl: it blocks for a second or two) off the async workers.
+async fn blocking(
+    cluster: &PrivateCluster,
+    action: fn(&PrivateCluster) -> Result<(), HarnessError>,
+) -> Result<(), HarnessError> {
+    tokio::task::block_in_place(|| action(cluster))
+}
