@@ -29,6 +29,9 @@ pub struct Counts {
     pub superseded: usize,
     pub codes_reused_and_refused: usize,
     pub attempts_logged: usize,
+    /// Attempts on the log that no client was answered with: a request cut by a crash after
+    /// it reached the broker, which the client's retry made anew. Decided all the same.
+    pub unanswered_attempts: usize,
     pub decisions: usize,
     pub challenges: usize,
     pub codes_sent: usize,
@@ -422,6 +425,8 @@ fn check_clients(
     violations: &mut Vec<String>,
 ) {
     counts.logins = records.len();
+    let answered: HashSet<Uuid> = records.iter().filter_map(|r| r.attempt_id).collect();
+    counts.unanswered_attempts = attempted.keys().filter(|a| !answered.contains(a)).count();
     for record in records {
         counts.client_retries += u64::from(record.retries);
         if record.challenge_id.is_some() {
@@ -553,8 +558,8 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "event log: attempts {}, decisions {}, challenges {}, CodeSent {}, CodeDeliveryFailed {}, codes accepted {}, final approvals {}",
-            c.attempts_logged, c.decisions, c.challenges, c.codes_sent, c.code_delivery_failed, c.codes_accepted, c.final_approvals
+            "event log: attempts {} ({} unanswered), decisions {}, challenges {}, CodeSent {}, CodeDeliveryFailed {}, codes accepted {}, final approvals {}",
+            c.attempts_logged, c.unanswered_attempts, c.decisions, c.challenges, c.codes_sent, c.code_delivery_failed, c.codes_accepted, c.final_approvals
         )?;
         writeln!(
             f,

@@ -7,8 +7,10 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use chaos::scenario::{run, RunOptions, Scenario};
 
-const USAGE: &str = "usage: chaos [--scenario NAME]... [--rounds N] [--calm-secs S] [--users N] [--keep-logs]
-  scenarios: kill-each, replicas, broker-restart, database-restart, smtp-outage (default: all, in that order)
+const USAGE: &str =
+    "usage: chaos [--scenario NAME]... [--rounds N] [--calm-secs S] [--users N] [--keep-logs]
+  scenarios: kill-each, replicas, broker-restart, database-restart,
+             broker-storage-restart, smtp-outage (default: all, in that order)
   --rounds N      repeat the scenarios N times on one system (default 3)
   --calm-secs S   seconds of load before and after each fault (default 20)
   --users N       users logging in at once (default 8)

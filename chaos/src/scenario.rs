@@ -21,16 +21,19 @@ pub enum Scenario {
     BrokerRestart,
     /// The services' PostgreSQL crashes and starts again.
     DatabaseRestart,
+    /// The broker's own PostgreSQL crashes and starts again, under the running broker.
+    BrokerStorageRestart,
     /// The SMTP server refuses connections for a while, then hangs for a while.
     SmtpOutage,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::KillEach,
         Scenario::Replicas,
         Scenario::BrokerRestart,
         Scenario::DatabaseRestart,
+        Scenario::BrokerStorageRestart,
         Scenario::SmtpOutage,
     ];
 
@@ -40,6 +43,7 @@ impl Scenario {
             Scenario::Replicas => "replicas",
             Scenario::BrokerRestart => "broker-restart",
             Scenario::DatabaseRestart => "database-restart",
+            Scenario::BrokerStorageRestart => "broker-storage-restart",
             Scenario::SmtpOutage => "smtp-outage",
         }
     }
@@ -85,6 +89,12 @@ impl Scenario {
                 system.crash_database().await?;
                 system.wait(Duration::from_secs(3)).await?;
                 system.restart_database().await?;
+                system.wait(calm).await?;
+            }
+            Scenario::BrokerStorageRestart => {
+                system.crash_broker_storage().await?;
+                system.wait(Duration::from_secs(3)).await?;
+                system.restart_broker_storage().await?;
                 system.wait(calm).await?;
             }
             Scenario::SmtpOutage => {

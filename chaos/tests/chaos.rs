@@ -41,6 +41,11 @@ async fn a_database_restart_loses_and_doubles_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_of_the_brokers_own_database_loses_and_doubles_nothing() {
+    passes(Scenario::BrokerStorageRestart).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_smtp_outage_delays_emails_and_sends_each_once() {
     passes(Scenario::SmtpOutage).await;
 }
