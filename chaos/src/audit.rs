@@ -56,6 +56,8 @@ pub struct Report {
     pub seconds: f64,
     pub faults: Vec<Fault>,
     pub unplanned_exits: Vec<String>,
+    /// Each SIGTERM and how long the service took to exit.
+    pub graceful_stops: Vec<(String, Option<Duration>)>,
     pub counts: Counts,
     pub violations: Vec<String>,
 }
@@ -99,12 +101,14 @@ pub async fn audit(
         let snapshot = Snapshot::read(system).await?;
         let (counts, mut violations) = check(&snapshot, records);
         violations.extend(check_recovery(latest));
+        violations.extend(check_graceful_stops(&system.graceful_stops));
         if violations.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(Report {
                 scenario: scenario.to_owned(),
                 seconds: system.elapsed().as_secs_f64(),
                 faults: system.faults.clone(),
                 unplanned_exits: system.unplanned_exits.clone(),
+                graceful_stops: system.graceful_stops.clone(),
                 counts,
                 violations,
             });
@@ -521,6 +525,20 @@ fn check_recovery(latest: &[LoginRecord]) -> Vec<String> {
         .collect()
 }
 
+/// A SIGTERM must end the service within its shutdown timeout (10 s), plus the moment the
+/// process takes to exit.
+fn check_graceful_stops(stops: &[(String, Option<Duration>)]) -> Vec<String> {
+    const LIMIT: Duration = Duration::from_millis(10_500);
+    stops
+        .iter()
+        .filter(|(_, took)| took.is_none_or(|took| took > LIMIT))
+        .map(|(service, took)| match took {
+            Some(took) => format!("{service}: exited {took:?} after SIGTERM, over 10 s"),
+            None => format!("{service}: still running 15 s after SIGTERM"),
+        })
+        .collect()
+}
+
 impl Report {
     pub fn passed(&self) -> bool {
         self.violations.is_empty()
@@ -538,6 +556,17 @@ impl fmt::Display for Report {
         writeln!(f, "faults injected: {}", self.faults.len())?;
         for fault in &self.faults {
             writeln!(f, "  {:>6.1} s  {}", fault.at_secs, fault.what)?;
+        }
+        if !self.graceful_stops.is_empty() {
+            let stops: Vec<String> = self
+                .graceful_stops
+                .iter()
+                .map(|(service, took)| match took {
+                    Some(took) => format!("{service} {:.2} s", took.as_secs_f64()),
+                    None => format!("{service} did not stop"),
+                })
+                .collect();
+            writeln!(f, "exits after SIGTERM: {}", stops.join(", "))?;
         }
         if !self.unplanned_exits.is_empty() {
             writeln!(

@@ -25,14 +25,7 @@ pub struct Broker {
 
 impl Broker {
     pub async fn start(tansu: &Path, pg_bin: &Path, folder: &Path) -> Result<Self, HarnessError> {
-        let cluster_folder = folder.join("broker-postgres");
-        std::fs::create_dir_all(&cluster_folder)
-            .map_err(HarnessError::io("create the broker's PostgreSQL folder"))?;
-        let pg_bin = pg_bin.to_path_buf();
-        let storage =
-            tokio::task::spawn_blocking(move || PrivateCluster::start(&pg_bin, cluster_folder))
-                .await
-                .expect("cluster start-up does not panic")?;
+        let storage = PrivateCluster::launch(pg_bin, folder, "broker-postgres").await?;
         storage.create_database("tansu").await?;
         let storage_url = storage.url("tansu");
         let mut connection = PgConnection::connect(&storage_url).await?;

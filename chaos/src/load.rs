@@ -325,6 +325,21 @@ impl Client {
             .await
     }
 
+    /// Err: what came instead of `expected`.
+    async fn verify_expecting(
+        &self,
+        challenge: Uuid,
+        code: &str,
+        expected: u16,
+        retries: &mut u32,
+    ) -> Result<(), String> {
+        match self.verify(challenge, code, retries).await {
+            Call::Answer(status, _) if status == expected => Ok(()),
+            Call::Answer(status, body) => Err(format!("{status} {body}")),
+            Call::GaveUp => Err("verifier unreachable".into()),
+        }
+    }
+
     async fn pass_mfa(
         &self,
         challenge: Uuid,
@@ -336,31 +351,26 @@ impl Client {
             record.outcome = Outcome::MfaUnfinished("no email".into());
             return;
         };
-        if wrong_first {
-            let wrong = if code == "000000" { "000001" } else { "000000" };
-            match self.verify(challenge, wrong, &mut record.retries).await {
-                Call::Answer(401, _) => {}
-                Call::Answer(status, body) => {
-                    record.outcome = Outcome::MfaUnfinished(format!("wrong code: {status} {body}"));
-                    return;
-                }
-                Call::GaveUp => {
-                    record.outcome = Outcome::MfaUnfinished("verifier unreachable".into());
-                    return;
-                }
+        let wrong = if code == "000000" { "000001" } else { "000000" };
+        let wrong_answered = if wrong_first {
+            self.verify_expecting(challenge, wrong, 401, &mut record.retries)
+                .await
+                .map_err(|why| format!("wrong code: {why}"))
+        } else {
+            Ok(())
+        };
+        let verified = match wrong_answered {
+            Ok(()) => {
+                self.verify_expecting(challenge, &code, 200, &mut record.retries)
+                    .await
             }
+            Err(why) => Err(why),
+        };
+        if let Err(why) = verified {
+            record.outcome = Outcome::MfaUnfinished(why);
+            return;
         }
-        match self.verify(challenge, &code, &mut record.retries).await {
-            Call::Answer(200, _) => record.outcome = Outcome::ApprovedAfterMfa,
-            Call::Answer(status, body) => {
-                record.outcome = Outcome::MfaUnfinished(format!("{status} {body}"));
-                return;
-            }
-            Call::GaveUp => {
-                record.outcome = Outcome::MfaUnfinished("verifier unreachable".into());
-                return;
-            }
-        }
+        record.outcome = Outcome::ApprovedAfterMfa;
         if reuse {
             // A new key: a second, distinct try with the code already used.
             if let Call::Answer(status, _) =

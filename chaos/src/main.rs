@@ -9,7 +9,7 @@ use chaos::scenario::{run, RunOptions, Scenario};
 
 const USAGE: &str =
     "usage: chaos [--scenario NAME]... [--rounds N] [--calm-secs S] [--users N] [--keep-logs]
-  scenarios: kill-each, replicas, broker-restart, database-restart,
+  scenarios: kill-each, rolling-restart, replicas, broker-restart, database-restart,
              broker-storage-restart, smtp-outage (default: all, in that order)
   --rounds N      repeat the scenarios N times on one system (default 3)
   --calm-secs S   seconds of load before and after each fault (default 20)

@@ -22,6 +22,18 @@ fn is_root() -> bool {
 }
 
 impl PrivateCluster {
+    /// initdb and start in `<parent>/<name>`, off the async workers (initdb takes a few
+    /// seconds).
+    pub async fn launch(pg_bin: &Path, parent: &Path, name: &str) -> Result<Self, HarnessError> {
+        let folder = parent.join(name);
+        std::fs::create_dir_all(&folder)
+            .map_err(HarnessError::io(format!("create {}", folder.display())))?;
+        let pg_bin = pg_bin.to_path_buf();
+        tokio::task::spawn_blocking(move || Self::start(&pg_bin, folder))
+            .await
+            .expect("cluster start-up does not panic")
+    }
+
     /// initdb and start, in `folder` (its data is removed on drop, its log kept).
     pub fn start(pg_bin: &Path, folder: PathBuf) -> Result<Self, HarnessError> {
         let cluster = Self {

@@ -17,6 +17,9 @@ pub enum Scenario {
     /// Two replicas of the risk worker and of the code worker; one of each is killed, the
     /// other takes its partitions over; then it comes back.
     Replicas,
+    /// SIGTERM each service in turn, as a rolling deployment does, and start it again: each
+    /// must hand its work back and exit within its shutdown timeout (10 s).
+    RollingRestart,
     /// SIGKILL the broker and start it again on its PostgreSQL storage.
     BrokerRestart,
     /// The services' PostgreSQL crashes and starts again.
@@ -28,8 +31,9 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::KillEach,
+        Scenario::RollingRestart,
         Scenario::Replicas,
         Scenario::BrokerRestart,
         Scenario::DatabaseRestart,
@@ -40,6 +44,7 @@ impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Scenario::KillEach => "kill-each",
+            Scenario::RollingRestart => "rolling-restart",
             Scenario::Replicas => "replicas",
             Scenario::BrokerRestart => "broker-restart",
             Scenario::DatabaseRestart => "database-restart",
@@ -60,6 +65,13 @@ impl Scenario {
                 for kind in ServiceKind::ALL {
                     system.kill(kind, 0);
                     system.wait(Duration::from_secs(1)).await?;
+                    system.restart(kind, 0).await?;
+                    system.wait(calm).await?;
+                }
+            }
+            Scenario::RollingRestart => {
+                for kind in ServiceKind::ALL {
+                    system.terminate(kind, 0).await;
                     system.restart(kind, 0).await?;
                     system.wait(calm).await?;
                 }

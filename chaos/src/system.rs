@@ -87,6 +87,8 @@ pub struct System {
     pub faults: Vec<Fault>,
     /// Services that exited without being told to, started again by [`System::tend`].
     pub unplanned_exits: Vec<String>,
+    /// Each SIGTERM's service and how long it took to exit (None: killed after 15 s).
+    pub graceful_stops: Vec<(String, Option<Duration>)>,
     started: Instant,
 }
 
@@ -95,14 +97,7 @@ impl System {
         let started = Instant::now();
         let tools = Tools::locate()?;
         let folder = run_folder(label)?;
-        let database_folder = folder.join("services-postgres");
-        std::fs::create_dir_all(&database_folder)
-            .map_err(HarnessError::io("create the services' PostgreSQL folder"))?;
-        let pg_bin = tools.pg_bin.clone();
-        let database =
-            tokio::task::spawn_blocking(move || PrivateCluster::start(&pg_bin, database_folder))
-                .await
-                .expect("cluster start-up does not panic")?;
+        let database = PrivateCluster::launch(&tools.pg_bin, &folder, "services-postgres").await?;
         database.create_database("adaptive_mfa").await?;
         let database_url = database.url("adaptive_mfa");
         let broker = Broker::start(&tools.tansu, &tools.pg_bin, &folder).await?;
@@ -127,6 +122,7 @@ impl System {
             pool,
             faults: Vec::new(),
             unplanned_exits: Vec::new(),
+            graceful_stops: Vec::new(),
             started,
         };
         // login-intake first: its migrations create the tables the others use.
@@ -278,16 +274,19 @@ impl System {
         self.start_service(index).await
     }
 
-    /// SIGTERM one replica, waiting for it to stop; how long it took (None: it had to be
-    /// killed after 15 s).
-    pub fn terminate(&mut self, kind: ServiceKind, replica: usize) -> Option<Duration> {
+    /// SIGTERM one replica and wait for it to exit (killed after 15 s); the time it took
+    /// goes to [`System::graceful_stops`].
+    pub async fn terminate(&mut self, kind: ServiceKind, replica: usize) {
         let index = self.index_of(kind, replica);
-        let took = self.services[index]
-            .process
-            .take()
-            .and_then(|mut process| process.terminate(Duration::from_secs(15)));
         self.record(format!("SIGTERM {}-{replica}", kind.binary()));
-        took
+        if let Some(mut process) = self.services[index].process.take() {
+            let took =
+                tokio::task::spawn_blocking(move || process.terminate(Duration::from_secs(15)))
+                    .await
+                    .expect("waiting for a process does not panic");
+            self.graceful_stops
+                .push((format!("{}-{replica}", kind.binary()), took));
+        }
     }
 
     pub fn kill_broker(&mut self) {

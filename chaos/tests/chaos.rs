@@ -26,6 +26,11 @@ async fn killing_each_service_in_turn_loses_and_doubles_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_stops_each_service_within_ten_seconds_and_loses_nothing() {
+    passes(Scenario::RollingRestart).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_worker_replica_hands_its_partitions_over() {
     passes(Scenario::Replicas).await;
 }
