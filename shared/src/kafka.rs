@@ -7,9 +7,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::ClientContext;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 pub use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
@@ -17,6 +20,7 @@ use rdkafka::Message;
 
 use crate::bus::{EventPublisher, HandlerError, IncomingMessage, MessageHandler, PublishError};
 use crate::config::KafkaConfig;
+use crate::group_watch::{self, StallWatch};
 use crate::shutdown::Shutdown;
 
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -230,13 +234,46 @@ pub async fn ensure_topics(config: &KafkaConfig) -> Result<(), KafkaError> {
 
 /// One consumer in a consumer group, reading `topics` one message at a time.
 pub struct KafkaConsumer {
-    consumer: StreamConsumer,
+    consumer: Arc<StreamConsumer<GroupEvents>>,
     group: String,
+    topics: Vec<String>,
+    stall_watch: Option<StallWatch>,
+}
+
+/// Logs each assignment and revocation: which partitions a replica holds is what one needs
+/// to know when a group stalls or a partition goes unread.
+pub struct GroupEvents {
+    group: String,
+}
+
+impl ClientContext for GroupEvents {}
+
+impl ConsumerContext for GroupEvents {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let partitions = |list: &rdkafka::TopicPartitionList| {
+            list.elements()
+                .iter()
+                .map(|p| format!("{}/{}", p.topic(), p.partition()))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match rebalance {
+            Rebalance::Assign(list) => {
+                tracing::info!(group = %self.group, partitions = %partitions(list), "partitions assigned")
+            }
+            Rebalance::Revoke(list) => {
+                tracing::info!(group = %self.group, partitions = %partitions(list), "partitions revoked")
+            }
+            Rebalance::Error(error) => {
+                tracing::warn!(group = %self.group, %error, "rebalance failed")
+            }
+        }
+    }
 }
 
 impl KafkaConsumer {
     pub fn new(config: &KafkaConfig, group: &str, topics: &[&str]) -> Result<Self, KafkaError> {
-        let consumer: StreamConsumer = base_config(config)
+        let consumer: StreamConsumer<GroupEvents> = base_config(config)
             .set("group.id", group)
             // Offsets are stored by hand after a message is handled, then committed in the
             // background: a crash re-delivers at most what was in hand, never skips it.
@@ -248,25 +285,52 @@ impl KafkaConsumer {
             // A dead member's partitions move within seconds, not after the 45 s default.
             .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "1000")
-            .create()?;
+            .set("max.poll.interval.ms", "15000")
+            .create_with_context(GroupEvents {
+                group: group.to_owned(),
+            })?;
         consumer.subscribe(topics)?;
         Ok(Self {
-            consumer,
+            consumer: Arc::new(consumer),
             group: group.to_owned(),
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+            stall_watch: Some(StallWatch::new(base_config(config), group, topics)?),
         })
+    }
+
+    /// Leaves the group and joins it again, so the coordinator assigns every partition anew.
+    fn rejoin(&self) {
+        self.consumer.unsubscribe();
+        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        if let Err(error) = self.consumer.subscribe(&topics) {
+            tracing::warn!(%error, group = %self.group, "could not subscribe again");
+        }
     }
 
     /// Handles messages until `shutdown`. A message that can't be handled is retried with
     /// back-off (dependency down) or dead-lettered (poison); its offset is stored only then.
     pub async fn run<H: MessageHandler>(
-        self,
+        mut self,
         handler: H,
         dead_letters: DeadLetters,
         mut shutdown: Shutdown,
     ) {
+        let rejoin = Arc::new(tokio::sync::Notify::new());
+        let watching = self.stall_watch.take().map(|watch| {
+            tokio::spawn(watch_for_orphans(
+                watch,
+                self.consumer.clone(),
+                self.group.clone(),
+                rejoin.clone(),
+            ))
+        });
         loop {
             let message = tokio::select! {
                 _ = shutdown.wait() => break,
+                _ = rejoin.notified() => {
+                    self.rejoin();
+                    continue;
+                }
                 message = self.consumer.recv() => message,
             };
             let message = match message {
@@ -293,6 +357,9 @@ impl KafkaConsumer {
             if let Err(error) = self.consumer.store_offset_from_message(&message) {
                 tracing::warn!(%error, "could not store offset");
             }
+        }
+        if let Some(watching) = watching {
+            watching.abort();
         }
         if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
             tracing::debug!(%error, "final offset commit");
@@ -330,6 +397,34 @@ impl KafkaConsumer {
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Every [`group_watch::CHECK_EVERY`], asks whether a partition of the group's topics is
+/// orphaned, and if so rings `rejoin` (at most once per [`group_watch::STALL_AFTER`]).
+async fn watch_for_orphans(
+    mut watch: StallWatch,
+    consumer: Arc<StreamConsumer<GroupEvents>>,
+    group: String,
+    rejoin: Arc<tokio::sync::Notify>,
+) {
+    loop {
+        tokio::time::sleep(group_watch::CHECK_EVERY).await;
+        let ours = consumer.assignment().unwrap_or_default();
+        let checked = tokio::task::spawn_blocking(move || {
+            let orphaned = watch.orphaned(&ours, std::time::Instant::now());
+            (watch, orphaned)
+        })
+        .await;
+        let Ok((returned, orphaned)) = checked else {
+            return;
+        };
+        watch = returned;
+        if !orphaned.is_empty() {
+            tracing::warn!(%group, partitions = %orphaned.join(","), "partitions unread by the group: rejoining it");
+            watch.forget();
+            rejoin.notify_one();
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod db;
 pub mod deadline;
 pub mod domain;
 pub mod events;
+pub mod group_watch;
 pub mod health;
 pub mod housekeeping;
 pub mod http;
