@@ -63,7 +63,12 @@ impl Broker {
         .map(str::to_owned)
         .into();
         let env = [
-            ("RUST_LOG".to_owned(), "warn".to_owned()),
+            // CHAOS_TANSU_LOG, e.g. `warn,tansu_broker::coordinator=debug` to follow the
+            // consumer groups.
+            (
+                "RUST_LOG".to_owned(),
+                std::env::var("CHAOS_TANSU_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            ),
             ("NO_COLOR".to_owned(), "1".to_owned()),
         ];
         self.process = Some(Process::spawn(

@@ -52,7 +52,11 @@ async fn main() -> anyhow::Result<()> {
     if options.scenarios.is_empty() {
         options.scenarios = Scenario::ALL.to_vec();
     }
-    let outcome = run("soak", &options).await?;
+    // On Ctrl-C the run is dropped, which stops its servers and removes their data.
+    let outcome = tokio::select! {
+        outcome = run("soak", &options) => outcome?,
+        _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+    };
     if !outcome.passed() {
         std::process::exit(1);
     }
