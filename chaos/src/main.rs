@@ -52,10 +52,13 @@ async fn main() -> anyhow::Result<()> {
     if options.scenarios.is_empty() {
         options.scenarios = Scenario::ALL.to_vec();
     }
-    // On Ctrl-C the run is dropped, which stops its servers and removes their data.
+    // On Ctrl-C or SIGTERM the run is dropped, which stops its servers and removes their
+    // data (the PostgreSQL clusters are daemons: nothing else would stop them).
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let outcome = tokio::select! {
         outcome = run("soak", &options) => outcome?,
         _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+        _ = terminate.recv() => bail!("terminated"),
     };
     if !outcome.passed() {
         std::process::exit(1);

@@ -285,7 +285,6 @@ impl KafkaConsumer {
             // A dead member's partitions move within seconds, not after the 45 s default.
             .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "1000")
-            .set("max.poll.interval.ms", "15000")
             .create_with_context(GroupEvents {
                 group: group.to_owned(),
             })?;
