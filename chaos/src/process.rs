@@ -91,9 +91,9 @@ impl Process {
         self.child.id()
     }
 
-    /// Whether it is still running (it may have exited by itself, e.g. on a bad setting).
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+    /// How it ended, if it has (it may exit by itself: a bad setting, a panic).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// SIGKILL, and reap it.

@@ -184,7 +184,10 @@ pub async fn run(label: &str, options: &RunOptions) -> Result<Run, HarnessError>
         }
     }
     let passed = reports.iter().all(Report::passed);
-    let logs = system.finish(options.keep_logs || !passed);
+    // A service that exited by itself is not a violation (it was started again, as an
+    // orchestrator would), but its log says why.
+    let exits = !system.unplanned_exits.is_empty();
+    let logs = system.finish(options.keep_logs || !passed || exits);
     if let Some(folder) = &logs {
         println!("logs of every server and service: {}", folder.display());
     }

@@ -329,18 +329,15 @@ impl System {
     /// Starts again any service that exited without being told to, and says which.
     pub async fn tend(&mut self) -> Result<(), HarnessError> {
         for index in 0..self.services.len() {
-            let exited = match self.services[index].process.as_mut() {
-                Some(process) => !process.is_running(),
-                None => false,
-            };
-            if exited {
-                let name = self.services[index]
-                    .process
-                    .take()
-                    .map(|p| p.name().to_owned())
-                    .unwrap_or_default();
+            let exited = self.services[index].process.as_mut().and_then(|process| {
+                process
+                    .exit_status()
+                    .map(|status| (process.name().to_owned(), status))
+            });
+            if let Some((name, status)) = exited {
+                self.services[index].process = None;
                 self.unplanned_exits.push(format!(
-                    "{name} at {:.1} s",
+                    "{name} at {:.1} s ({status})",
                     self.started.elapsed().as_secs_f64()
                 ));
                 self.start_service(index).await?;
