@@ -26,8 +26,40 @@ pub struct StallWatch {
     /// A client of the group's that never joins it: it only reads offsets.
     client: BaseConsumer,
     topics: Vec<String>,
-    /// Each waiting partition's committed offset, and since when it has not moved.
-    standing: HashMap<(String, i32), (i64, Instant)>,
+    standing: Standing,
+}
+
+/// Each waiting partition's committed offset, and since when it has not moved: the decision,
+/// apart from the broker calls.
+#[derive(Default)]
+struct Standing(HashMap<(String, i32), (i64, Instant)>);
+
+impl Standing {
+    /// Whether partition `key`, at committed `position` with its end at `high`, has stood
+    /// still behind waiting messages for [`STALL_AFTER`] as of `now`. `ours`: it is this
+    /// consumer's own, read by it.
+    fn orphaned(
+        &mut self,
+        key: (String, i32),
+        ours: bool,
+        position: i64,
+        high: i64,
+        now: Instant,
+    ) -> bool {
+        if ours || position >= high {
+            self.0.remove(&key);
+            return false;
+        }
+        match self.0.get(&key) {
+            Some((since_position, since)) if *since_position == position => {
+                now.duration_since(*since) >= STALL_AFTER
+            }
+            _ => {
+                self.0.insert(key, (position, now));
+                false
+            }
+        }
+    }
 }
 
 impl StallWatch {
@@ -42,7 +74,7 @@ impl StallWatch {
         Ok(Self {
             client,
             topics: topics.iter().map(|t| (*t).to_owned()).collect(),
-            standing: HashMap::new(),
+            standing: Standing::default(),
         })
     }
 
@@ -78,31 +110,22 @@ impl StallWatch {
         let mut orphaned = Vec::new();
         for element in committed.elements() {
             let partition = element.partition();
-            let key = (topic.to_owned(), partition);
-            if ours.find_partition(topic, partition).is_some() {
-                self.standing.remove(&key);
-                continue;
-            }
-            let (low, high) = self
-                .client
-                .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)?;
+            let ours = ours.find_partition(topic, partition).is_some();
+            let (low, high) = if ours {
+                (0, 0)
+            } else {
+                self.client
+                    .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)?
+            };
             let position = match element.offset() {
                 Offset::Offset(offset) => offset,
                 _ => low,
             };
-            if position >= high {
-                self.standing.remove(&key);
-                continue;
-            }
-            match self.standing.get(&key) {
-                Some((since_position, since)) if *since_position == position => {
-                    if now.duration_since(*since) >= STALL_AFTER {
-                        orphaned.push(format!("{topic}/{partition}"));
-                    }
-                }
-                _ => {
-                    self.standing.insert(key, (position, now));
-                }
+            if self
+                .standing
+                .orphaned((topic.to_owned(), partition), ours, position, high, now)
+            {
+                orphaned.push(format!("{topic}/{partition}"));
             }
         }
         Ok(orphaned)
@@ -110,6 +133,39 @@ impl StallWatch {
 
     /// After a rejoin: every partition gets a fresh [`STALL_AFTER`].
     pub fn forget(&mut self) {
-        self.standing.clear();
+        self.standing.0.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> (String, i32) {
+        ("t".to_owned(), 0)
+    }
+
+    #[test]
+    fn a_waiting_partition_that_does_not_move_is_orphaned_after_the_stall_time() {
+        let mut standing = Standing::default();
+        let start = Instant::now();
+        assert!(!standing.orphaned(key(), false, 10, 12, start));
+        assert!(!standing.orphaned(key(), false, 10, 12, start + STALL_AFTER / 2));
+        assert!(standing.orphaned(key(), false, 10, 15, start + STALL_AFTER));
+    }
+
+    #[test]
+    fn moving_caught_up_or_own_partitions_are_not() {
+        let mut standing = Standing::default();
+        let start = Instant::now();
+        assert!(!standing.orphaned(key(), false, 10, 12, start));
+        // It moved: the clock starts again.
+        assert!(!standing.orphaned(key(), false, 11, 12, start + STALL_AFTER));
+        assert!(!standing.orphaned(key(), false, 11, 12, start + STALL_AFTER * 3 / 2));
+        // Caught up: nothing waits.
+        assert!(!standing.orphaned(key(), false, 12, 12, start + STALL_AFTER * 3));
+        // Our own partition is read by us, however long it takes.
+        assert!(!standing.orphaned(key(), true, 5, 12, start + STALL_AFTER * 4));
+        assert!(!standing.orphaned(key(), true, 5, 12, start + STALL_AFTER * 9));
     }
 }

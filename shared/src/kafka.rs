@@ -61,7 +61,8 @@ struct ProducerHealth {
 
 /// Failed publishes in a row after which the producer is rebuilt.
 const REBUILD_AFTER_FAILURES: u32 = 3;
-/// At most one rebuild per this long, so a broker that is simply down costs no churn.
+/// At most one rebuild per this long: a broker that is simply down costs a new producer
+/// every few seconds, not one per failed message.
 const REBUILD_INTERVAL: Duration = Duration::from_secs(5);
 
 impl KafkaPublisher {
@@ -238,6 +239,9 @@ pub struct KafkaConsumer {
     group: String,
     topics: Vec<String>,
     stall_watch: Option<StallWatch>,
+    /// Set while a message is being retried (a dependency is failing): a partition standing
+    /// still elsewhere then most likely waits on the same outage, not on a lost assignment.
+    retrying: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Logs each assignment and revocation: which partitions a replica holds is what one needs
@@ -294,6 +298,7 @@ impl KafkaConsumer {
             group: group.to_owned(),
             topics: topics.iter().map(|t| (*t).to_owned()).collect(),
             stall_watch: Some(StallWatch::new(base_config(config), group, topics)?),
+            retrying: Arc::default(),
         })
     }
 
@@ -320,6 +325,7 @@ impl KafkaConsumer {
                 watch,
                 self.consumer.clone(),
                 self.group.clone(),
+                self.retrying.clone(),
                 rejoin.clone(),
             ))
         });
@@ -374,6 +380,7 @@ impl KafkaConsumer {
         shutdown: &Shutdown,
     ) -> bool {
         let mut backoff = Duration::from_millis(100);
+        let retrying = RetryingFlag(&self.retrying);
         loop {
             let failure = match handler.handle(message).await {
                 Ok(()) => return true,
@@ -390,6 +397,7 @@ impl KafkaConsumer {
                 }
                 Err(HandlerError::Retry(reason)) => reason,
             };
+            retrying.set();
             tracing::warn!(topic = message.topic, offset = message.offset, reason = %failure, ?backoff, "will retry message");
             if shutdown.is_fired() {
                 return false;
@@ -400,16 +408,36 @@ impl KafkaConsumer {
     }
 }
 
+/// Raised while a message is retried, lowered however the handling ends.
+struct RetryingFlag<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl RetryingFlag<'_> {
+    fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for RetryingFlag<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Every [`group_watch::CHECK_EVERY`], asks whether a partition of the group's topics is
 /// orphaned, and if so rings `rejoin` (at most once per [`group_watch::STALL_AFTER`]).
 async fn watch_for_orphans(
     mut watch: StallWatch,
     consumer: Arc<StreamConsumer<GroupEvents>>,
     group: String,
+    retrying: Arc<std::sync::atomic::AtomicBool>,
     rejoin: Arc<tokio::sync::Notify>,
 ) {
     loop {
         tokio::time::sleep(group_watch::CHECK_EVERY).await;
+        if retrying.load(std::sync::atomic::Ordering::Relaxed) {
+            watch.forget();
+            continue;
+        }
         let ours = consumer.assignment().unwrap_or_default();
         let checked = tokio::task::spawn_blocking(move || {
             let orphaned = watch.orphaned(&ours, std::time::Instant::now());
