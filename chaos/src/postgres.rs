@@ -65,11 +65,12 @@ impl PrivateCluster {
                 "--no-sync",
             ],
         )?;
+        // TCP only: a Unix socket's path must stay under 107 bytes, which a run's folder
+        // name can exceed.
         let settings = format!(
-            "\nlisten_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\n\
+            "\nlisten_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = ''\n\
              max_connections = 200\nfsync = off\nfull_page_writes = off\n",
-            cluster.port,
-            cluster.folder.display()
+            cluster.port
         );
         std::fs::OpenOptions::new()
             .append(true)

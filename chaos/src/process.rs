@@ -154,7 +154,7 @@ pub async fn wait_for_port(port: u16, within: Duration, what: &str) -> Result<()
 pub fn run_folder(label: &str) -> Result<PathBuf, HarnessError> {
     let folder = PathBuf::from(format!(
         "/tmp/adaptive-mfa-chaos-{label}-{}",
-        uuid::Uuid::new_v4().simple()
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
     ));
     std::fs::create_dir_all(&folder)
         .map_err(HarnessError::io(format!("create {}", folder.display())))?;
