@@ -397,14 +397,13 @@ fn approval_cause(
         ));
     }
     match (topic, &cause.event) {
-        (Topic::RiskDecisions, Event::LoginAttempted(_)) => {
-            let logged = attempted.get(&attempt.as_uuid()).into_iter().flatten();
-            logged
-                .clone()
-                .any(|e| e.event_id == cause.event_id)
-                .then_some(())
-                .ok_or_else(|| "is caused by an unknown LoginAttempted".to_owned())
-        }
+        (Topic::RiskDecisions, Event::LoginAttempted(_)) => attempted
+            .get(&attempt.as_uuid())
+            .into_iter()
+            .flatten()
+            .any(|e| e.event_id == cause.event_id)
+            .then_some(())
+            .ok_or_else(|| "is caused by an unknown LoginAttempted".to_owned()),
         (Topic::Verifications, Event::MfaSucceeded(succeeded)) => {
             let mfa = required
                 .get(&succeeded.challenge_id.as_uuid())

@@ -95,7 +95,10 @@ pub struct System {
 impl System {
     pub async fn start(label: &str) -> Result<Self, HarnessError> {
         let started = Instant::now();
-        let tools = Tools::locate()?;
+        // It runs scripts/install-tools: off the async workers.
+        let tools = tokio::task::spawn_blocking(Tools::locate)
+            .await
+            .expect("locating the tools does not panic")?;
         let folder = run_folder(label)?;
         let database = PrivateCluster::launch(&tools.pg_bin, &folder, "services-postgres").await?;
         database.create_database("adaptive_mfa").await?;
