@@ -895,7 +895,7 @@ async fn housekeeping_prunes_only_rows_nobody_needs() {
         &risk_worker::rules::Policy::default(),
     ));
     sweeps.extend(code_worker::housekeeping::sweeps());
-    let removed = shared::housekeeping::sweep_once(pool, &sweeps, now)
+    let removed = mfa_store::housekeeping::sweep_once(pool, &sweeps, now)
         .await
         .unwrap();
 
@@ -1177,7 +1177,7 @@ impl LoginDriver {
 }
 
 /// Issue 5, graceful shutdown: on the shutdown signal (what SIGTERM fires, see
-/// `shared::shutdown`) the request in flight still gets its answer, every service stops
+/// `mfa_runtime::shutdown`) the request in flight still gets its answer, every service stops
 /// within 10 s without error, and no new request is taken.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_answers_the_request_in_flight_and_stops_within_ten_seconds() {
@@ -1385,9 +1385,9 @@ async fn an_smtp_outage_delays_the_email_and_a_long_one_ends_in_code_delivery_fa
 /// and it is published, once, when a relay reaches the broker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_publishes_committed_events_once_the_broker_takes_them() {
+    use mfa_bus::kafka::KafkaPublisher;
+    use mfa_store::outbox::{self, OutboxRelay};
     use shared::events::{AccountChange, AccountChanged, Envelope, Event};
-    use shared::kafka::KafkaPublisher;
-    use shared::outbox::{self, OutboxRelay};
     use std::sync::Arc;
 
     let system = spawn_system().await;

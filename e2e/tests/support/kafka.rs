@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use mfa_runtime::config::KafkaConfig;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
-use shared::config::KafkaConfig;
 
 /// Every message on `topic` right now, as JSON (key, value).
 pub fn read_topic(kafka: &KafkaConfig, topic: &str) -> Vec<(String, Value)> {

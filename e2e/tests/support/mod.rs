@@ -12,11 +12,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use login_intake::rate_limit::{RateLimit, RateLimits};
+use mfa_runtime::config::{InfraConfig, KafkaConfig};
+use mfa_runtime::shutdown::{Shutdown, ShutdownTrigger};
 pub use risk_worker::rules::CodeCaps;
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use shared::config::{InfraConfig, KafkaConfig};
-use shared::shutdown::{Shutdown, ShutdownTrigger};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 pub use verifier::judge::CodeLimits;
 

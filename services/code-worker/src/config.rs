@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use lettre::message::Mailbox;
+use mfa_runtime::config::{ConfigError, Env, InfraConfig};
 use secrecy::SecretString;
-use shared::config::{ConfigError, Env, InfraConfig};
 
 use crate::sender::RetryPolicy;
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use shared::bus::{EventHandler, EventPublisher, HandlerError};
-use shared::code_hash::CodeHasher;
+use mfa_bus::{EventHandler, EventPublisher, HandlerError};
+use mfa_code_hash::CodeHasher;
 use shared::domain::OtpCode;
 use shared::events::{AccountChange, Envelope, Event, MfaRequired};
 use shared::topics::Topics;

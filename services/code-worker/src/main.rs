@@ -1,9 +1,9 @@
 use code_worker::{config::Config, startup::Worker};
-use shared::shutdown::Shutdown;
+use mfa_runtime::shutdown::Shutdown;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    shared::telemetry::init("code-worker");
+    mfa_runtime::telemetry::init("code-worker");
     let config = Config::from_env()?;
     let shutdown_timeout = config.infra.shutdown_timeout;
     let worker = Worker::build(config).await?;

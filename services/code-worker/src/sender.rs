@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use shared::bus::EventPublisher;
-use shared::code_hash::CodeHasher;
+use mfa_bus::EventPublisher;
+use mfa_code_hash::CodeHasher;
+use mfa_runtime::shutdown::Shutdown;
 use shared::events::{CodeDeliveryFailed, CodeSent, Envelope, Event};
-use shared::shutdown::Shutdown;
 use shared::topics::Topics;
 use tokio::sync::Notify;
 

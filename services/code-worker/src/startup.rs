@@ -1,13 +1,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::housekeeping;
+use mfa_store::housekeeping;
 use sqlx::PgPool;
 
-use shared::bus::DecodingHandler;
-use shared::code_hash::{CodeHasher, WeakSecret};
-use shared::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaError, KafkaPublisher};
-use shared::shutdown::Shutdown;
+use mfa_bus::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaError, KafkaPublisher};
+use mfa_bus::DecodingHandler;
+use mfa_code_hash::{CodeHasher, WeakSecret};
+use mfa_runtime::shutdown::Shutdown;
 
 use crate::challenges::ChallengeStore;
 use crate::config::Config;
@@ -43,8 +43,8 @@ impl Worker {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let hasher = CodeHasher::new(config.code_hmac_secret)?;
         let mailer = Mailer::new(&config.smtp)?;
-        let pool = shared::db::connect(&config.infra.database_url, 10).await?;
-        shared::db::migrate(&pool).await?;
+        let pool = mfa_store::db::connect(&config.infra.database_url, 10).await?;
+        mfa_store::db::migrate(&pool).await?;
         let kafka = &config.infra.kafka;
         ensure_topics(kafka).await?;
         let topics = Arc::new(kafka.topics());

@@ -5,11 +5,11 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use mfa_http::api_keys;
+use mfa_http::JsonBody;
 use secrecy::{ExposeSecret, SecretString};
-use shared::api_keys;
 use shared::domain::{AttemptId, CompanyId, Email, Platform, UserId};
 use shared::events::{AccountChange, AccountChanged, Envelope, Event};
-use shared::http::JsonBody;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -50,9 +50,9 @@ pub struct CreatedUser {
     security(("api_key" = [])),
     responses(
         (status = 201, body = CreatedUser),
-        (status = 401, description = "Missing or invalid admin key", body = shared::http::ErrorBody),
-        (status = 409, description = "Email already taken", body = shared::http::ErrorBody),
-        (status = 422, description = "Invalid body", body = shared::http::ErrorBody),
+        (status = 401, description = "Missing or invalid admin key", body = mfa_http::ErrorBody),
+        (status = 409, description = "Email already taken", body = mfa_http::ErrorBody),
+        (status = 422, description = "Invalid body", body = mfa_http::ErrorBody),
     )
 )]
 pub async fn create_user(
@@ -160,8 +160,8 @@ const MAX_KEY_NAME: usize = 200;
     security(("api_key" = [])),
     responses(
         (status = 201, body = CreatedApiKey),
-        (status = 401, description = "Missing or invalid admin key", body = shared::http::ErrorBody),
-        (status = 422, description = "Invalid body", body = shared::http::ErrorBody),
+        (status = 401, description = "Missing or invalid admin key", body = mfa_http::ErrorBody),
+        (status = 422, description = "Invalid body", body = mfa_http::ErrorBody),
     )
 )]
 pub async fn create_api_key(
@@ -233,7 +233,7 @@ pub async fn list_api_keys(
     security(("api_key" = [])),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 404, description = "No such key", body = shared::http::ErrorBody),
+        (status = 404, description = "No such key", body = mfa_http::ErrorBody),
     )
 )]
 pub async fn revoke_api_key(
@@ -284,7 +284,7 @@ fn found(exists: bool) -> Result<(), ApiError> {
 #[utoipa::path(
     post, path = "/v1/admin/users/{user_id}/disable", params(("user_id" = Uuid, Path)),
     security(("api_key" = [])),
-    responses((status = 204), (status = 404, body = shared::http::ErrorBody))
+    responses((status = 204), (status = 404, body = mfa_http::ErrorBody))
 )]
 pub async fn disable_user(
     State(state): State<AppState>,
@@ -300,7 +300,7 @@ pub async fn disable_user(
 #[utoipa::path(
     post, path = "/v1/admin/users/{user_id}/enable", params(("user_id" = Uuid, Path)),
     security(("api_key" = [])),
-    responses((status = 204), (status = 404, body = shared::http::ErrorBody))
+    responses((status = 204), (status = 404, body = mfa_http::ErrorBody))
 )]
 pub async fn enable_user(
     State(state): State<AppState>,
@@ -323,7 +323,7 @@ pub struct ChangePassword {
 #[utoipa::path(
     put, path = "/v1/admin/users/{user_id}/password", params(("user_id" = Uuid, Path)),
     request_body = ChangePassword, security(("api_key" = [])),
-    responses((status = 204), (status = 404, body = shared::http::ErrorBody), (status = 422, body = shared::http::ErrorBody))
+    responses((status = 204), (status = 404, body = mfa_http::ErrorBody), (status = 422, body = mfa_http::ErrorBody))
 )]
 pub async fn change_password(
     State(state): State<AppState>,
@@ -352,7 +352,7 @@ pub async fn change_password(
 #[utoipa::path(
     post, path = "/v1/admin/users/{user_id}/reset-history", params(("user_id" = Uuid, Path)),
     security(("api_key" = [])),
-    responses((status = 204), (status = 404, body = shared::http::ErrorBody))
+    responses((status = 204), (status = 404, body = mfa_http::ErrorBody))
 )]
 pub async fn reset_history(
     State(state): State<AppState>,
@@ -368,7 +368,7 @@ pub async fn reset_history(
 #[utoipa::path(
     delete, path = "/v1/admin/users/{user_id}", params(("user_id" = Uuid, Path)),
     security(("api_key" = [])),
-    responses((status = 204), (status = 404, body = shared::http::ErrorBody))
+    responses((status = 204), (status = 404, body = mfa_http::ErrorBody))
 )]
 pub async fn delete_user(
     State(state): State<AppState>,

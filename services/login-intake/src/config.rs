@@ -1,8 +1,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use mfa_runtime::config::{ConfigError, Env, InfraConfig};
 use secrecy::SecretString;
-use shared::config::{ConfigError, Env, InfraConfig};
 
 use crate::rate_limit::RateLimits;
 

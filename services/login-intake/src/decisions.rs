@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use shared::bus::{EventHandler, HandlerError};
+use mfa_bus::{EventHandler, HandlerError};
 use shared::domain::{AttemptId, ChallengeId, CompanyId, UserId};
 use shared::events::{Envelope, Event};
 use sqlx::postgres::PgListener;

@@ -1,6 +1,6 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use shared::http::error_response;
+use mfa_http::error_response;
 
 /// Everything login-intake's HTTP API can answer with besides success; mapped to HTTP once,
 /// here.

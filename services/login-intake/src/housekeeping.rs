@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use shared::housekeeping::Sweep;
-use shared::idempotency;
+use mfa_http::idempotency;
+use mfa_store::housekeeping::Sweep;
 
 use crate::rate_limit::RateLimits;
 

@@ -5,7 +5,7 @@
 //! `request_id`. A malformed request goes to the dead-letter topic with the reason.
 
 use async_trait::async_trait;
-use shared::bus::{HandlerError, IncomingMessage, MessageHandler};
+use mfa_bus::{HandlerError, IncomingMessage, MessageHandler};
 use shared::domain::{AttemptId, AuthMethod, CompanyId, Email, Platform};
 use uuid::Uuid;
 

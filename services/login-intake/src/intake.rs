@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::Utc;
+use mfa_bus::{EventPublisher, PublishError};
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
-use shared::bus::{EventPublisher, PublishError};
 use shared::domain::{
     AttemptId, AuthMethod, CompanyId, DeviceId, Email, Platform, PrimaryFactor, UserAgent,
 };

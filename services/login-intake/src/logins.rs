@@ -10,11 +10,11 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 
 use crate::rate_limit::LoginBuckets;
+use mfa_http::api_keys::ClientKey;
+use mfa_http::deadline::Accepted;
+use mfa_http::JsonBody;
 use secrecy::{ExposeSecret, SecretString};
-use shared::api_keys::ClientKey;
-use shared::deadline::Accepted;
 use shared::domain::{AttemptId, AuthMethod, DeviceId, Email, Platform, UserAgent};
-use shared::http::JsonBody;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -177,12 +177,12 @@ fn decision_response(attempt_id: AttemptId, decision: StoredDecision) -> Respons
     responses(
         (status = 200, description = "Decided: approved, mfa_required or rejected", body = LoginDecision),
         (status = 202, description = "Not decided within the wait: poll GET /v1/logins/{attempt_id}", body = LoginDecision),
-        (status = 401, description = "Missing or invalid API key", body = shared::http::ErrorBody),
-        (status = 403, description = "The API key may not speak for this platform", body = shared::http::ErrorBody),
-        (status = 413, description = "Body too large", body = shared::http::ErrorBody),
-        (status = 422, description = "Invalid body", body = shared::http::ErrorBody),
-        (status = 429, description = "Too many attempts from this IP, for this account or with this key: see Retry-After", body = shared::http::ErrorBody),
-        (status = 503, description = "Overloaded or a dependency is down; the login was not accepted", body = shared::http::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = mfa_http::ErrorBody),
+        (status = 403, description = "The API key may not speak for this platform", body = mfa_http::ErrorBody),
+        (status = 413, description = "Body too large", body = mfa_http::ErrorBody),
+        (status = 422, description = "Invalid body", body = mfa_http::ErrorBody),
+        (status = 429, description = "Too many attempts from this IP, for this account or with this key: see Retry-After", body = mfa_http::ErrorBody),
+        (status = 503, description = "Overloaded or a dependency is down; the login was not accepted", body = mfa_http::ErrorBody),
     )
 )]
 pub async fn create_login(
@@ -231,7 +231,7 @@ pub async fn create_login(
     responses(
         (status = 200, description = "Decided", body = LoginDecision),
         (status = 202, description = "Not decided yet", body = LoginDecision),
-        (status = 404, description = "No such attempt", body = shared::http::ErrorBody),
+        (status = 404, description = "No such attempt", body = mfa_http::ErrorBody),
     )
 )]
 pub async fn get_login(

@@ -1,9 +1,9 @@
 use login_intake::{config::Config, startup::Application};
-use shared::shutdown::Shutdown;
+use mfa_runtime::shutdown::Shutdown;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    shared::telemetry::init("login-intake");
+    mfa_runtime::telemetry::init("login-intake");
     let config = Config::from_env()?;
     let shutdown_timeout = config.infra.shutdown_timeout;
     let app = Application::build(config).await?;

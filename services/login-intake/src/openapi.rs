@@ -1,4 +1,4 @@
-use shared::http::BearerApiKey;
+use mfa_http::BearerApiKey;
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
@@ -17,7 +17,7 @@ use utoipa::OpenApi;
         crate::admin::reset_history,
         crate::admin::delete_user
     ),
-    components(schemas(shared::http::ErrorBody)),
+    components(schemas(mfa_http::ErrorBody)),
     modifiers(&BearerApiKey)
 )]
 pub struct ApiDoc;

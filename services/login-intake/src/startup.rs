@@ -8,15 +8,15 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use shared::api_keys::{require_client_key, ApiKeyStore};
-use shared::bus::DecodingHandler;
-use shared::deadline::{within_deadline, DependencyDeadline};
-use shared::health::{self, Readiness};
-use shared::http::{not_found, require_admin_key, AdminKey, MAX_BODY_BYTES};
-use shared::idempotency::{idempotent, IdempotencyStore};
-use shared::kafka::KafkaError;
-use shared::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaPublisher};
-use shared::shutdown::Shutdown;
+use mfa_bus::kafka::KafkaError;
+use mfa_bus::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaPublisher};
+use mfa_bus::DecodingHandler;
+use mfa_http::api_keys::{require_client_key, ApiKeyStore};
+use mfa_http::deadline::{within_deadline, DependencyDeadline};
+use mfa_http::health::{self, Readiness};
+use mfa_http::idempotency::{idempotent, IdempotencyStore};
+use mfa_http::{not_found, require_admin_key, AdminKey, MAX_BODY_BYTES};
+use mfa_runtime::shutdown::Shutdown;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
@@ -62,8 +62,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let pool = shared::db::connect(&config.infra.database_url, 20).await?;
-        shared::db::migrate(&pool).await?;
+        let pool = mfa_store::db::connect(&config.infra.database_url, 20).await?;
+        mfa_store::db::migrate(&pool).await?;
         ensure_topics(&config.infra.kafka).await?;
         let publisher = Arc::new(KafkaPublisher::with_timeout(
             &config.infra.kafka,
@@ -119,7 +119,7 @@ impl Application {
             stopping.wait().await;
             waiters.stop_waiting();
         });
-        let housekeeping = tokio::spawn(shared::housekeeping::run(
+        let housekeeping = tokio::spawn(mfa_store::housekeeping::run(
             self.pool.clone(),
             crate::housekeeping::sweeps(&self.config.rate_limits),
             self.config.infra.housekeeping_interval,

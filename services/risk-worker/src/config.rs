@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use shared::config::{ConfigError, Env, InfraConfig};
+use mfa_runtime::config::{ConfigError, Env, InfraConfig};
 
 use crate::geo::GeoIp;
 use crate::model::assess::{DenylistAction, ModelKind, RiskPolicy};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use shared::bus::{EventHandler, HandlerError};
+use mfa_bus::{EventHandler, HandlerError};
 use shared::domain::{ChallengeId, PrimaryFactor};
 use shared::events::{
     AccountChange, CodeThrottled, Envelope, Event, LoginApproved, LoginAttempted, LoginRejected,

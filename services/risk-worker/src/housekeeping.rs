@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use shared::housekeeping::Sweep;
+use mfa_store::housekeeping::Sweep;
 
 use crate::rules::Policy;
 

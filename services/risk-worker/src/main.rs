@@ -2,11 +2,11 @@ use std::io::{BufWriter, IsTerminal};
 use std::sync::Arc;
 
 use anyhow::Context;
+use mfa_runtime::shutdown::Shutdown;
 use risk_worker::config::{Config, ModelConfig};
 use risk_worker::model::assess::ModelKind;
 use risk_worker::replay::Replay;
 use risk_worker::startup::Worker;
-use shared::shutdown::Shutdown;
 
 const USAGE: &str = "usage: risk-worker [replay [--model full|freeman-plain]]
   (no arguments)  consume LoginAttempted from Kafka and decide (settings from MFA_* variables)
@@ -31,7 +31,7 @@ fn main() -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn serve() -> anyhow::Result<()> {
-    shared::telemetry::init("risk-worker");
+    mfa_runtime::telemetry::init("risk-worker");
     let config = Config::from_env()?;
     let shutdown_timeout = config.infra.shutdown_timeout;
     let worker = Worker::build(config).await?;

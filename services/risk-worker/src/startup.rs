@@ -1,13 +1,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::housekeeping::{self, Sweep};
+use mfa_store::housekeeping::{self, Sweep};
 use sqlx::PgPool;
 
-use shared::bus::DecodingHandler;
-use shared::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaError, KafkaPublisher};
-use shared::outbox::OutboxRelay;
-use shared::shutdown::Shutdown;
+use mfa_bus::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaError, KafkaPublisher};
+use mfa_bus::DecodingHandler;
+use mfa_runtime::shutdown::Shutdown;
+use mfa_store::outbox::OutboxRelay;
 
 use crate::config::Config;
 use crate::consumer::RiskHandler;
@@ -22,7 +22,7 @@ pub enum StartupError {
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
     #[error("configuration: {0}")]
-    Config(#[from] shared::config::ConfigError),
+    Config(#[from] mfa_runtime::config::ConfigError),
 }
 
 pub struct Worker {
@@ -47,8 +47,8 @@ impl Worker {
                 "no GeoIP database configured: deciding without ASN, country and travel"
             );
         }
-        let pool = shared::db::connect(&config.infra.database_url, 10).await?;
-        shared::db::migrate(&pool).await?;
+        let pool = mfa_store::db::connect(&config.infra.database_url, 10).await?;
+        mfa_store::db::migrate(&pool).await?;
         let kafka = &config.infra.kafka;
         ensure_topics(kafka).await?;
         let topics = Arc::new(kafka.topics());

@@ -186,7 +186,8 @@ impl RiskStore {
         if !inserted {
             return Ok(false);
         }
-        shared::outbox::enqueue(&mut tx, PRODUCER, record.topic, record.key, record.event).await?;
+        mfa_store::outbox::enqueue(&mut tx, PRODUCER, record.topic, record.key, record.event)
+            .await?;
         if let Some((account, ip)) = &record.failure {
             sqlx::query(
                 "INSERT INTO risk_failed_attempts (attempt_id, account, ip, occurred_at)

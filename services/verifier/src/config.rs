@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 
+use mfa_runtime::config::{ConfigError, Env, InfraConfig};
 use secrecy::SecretString;
-use shared::config::{ConfigError, Env, InfraConfig};
 
 use crate::judge::CodeLimits;
 

@@ -24,7 +24,7 @@ pub enum VerifyError {
     Unavailable(String),
 }
 
-/// Like `shared::http::ErrorBody`, plus the tries left after an `invalid_code`.
+/// Like `mfa_http::ErrorBody`, plus the tries left after an `invalid_code`.
 #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct VerifyErrorBody {
     pub error: String,

@@ -1,9 +1,9 @@
-use shared::shutdown::Shutdown;
+use mfa_runtime::shutdown::Shutdown;
 use verifier::{config::Config, startup::Application};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    shared::telemetry::init("verifier");
+    mfa_runtime::telemetry::init("verifier");
     let config = Config::from_env()?;
     let shutdown_timeout = config.infra.shutdown_timeout;
     let app = Application::build(config).await?;

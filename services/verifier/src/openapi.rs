@@ -1,4 +1,4 @@
-use shared::http::BearerApiKey;
+use mfa_http::BearerApiKey;
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]

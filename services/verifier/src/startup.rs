@@ -8,18 +8,18 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use shared::api_keys::{require_client_key, ApiKeyStore};
-use shared::code_hash::{CodeHasher, WeakSecret};
-use shared::health::{self, Readiness};
-use shared::housekeeping;
-use shared::http::{not_found, MAX_BODY_BYTES};
-use shared::idempotency::{self, idempotent, IdempotencyStore};
+use mfa_code_hash::{CodeHasher, WeakSecret};
+use mfa_http::api_keys::{require_client_key, ApiKeyStore};
+use mfa_http::health::{self, Readiness};
+use mfa_http::idempotency::{self, idempotent, IdempotencyStore};
+use mfa_http::{not_found, MAX_BODY_BYTES};
+use mfa_store::housekeeping;
 
 /// When a verify request still marked in flight is taken as abandoned.
 const VERIFY_ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
-use shared::kafka::{ensure_topics, KafkaError, KafkaPublisher};
-use shared::outbox::{self, OutboxRelay};
-use shared::shutdown::Shutdown;
+use mfa_bus::kafka::{ensure_topics, KafkaError, KafkaPublisher};
+use mfa_runtime::shutdown::Shutdown;
+use mfa_store::outbox::{self, OutboxRelay};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
@@ -56,8 +56,8 @@ impl Application {
             config.code_hmac_secret.clone(),
             config.code_hmac_previous_secret.clone(),
         )?;
-        let pool = shared::db::connect(&config.infra.database_url, 20).await?;
-        shared::db::migrate(&pool).await?;
+        let pool = mfa_store::db::connect(&config.infra.database_url, 20).await?;
+        mfa_store::db::migrate(&pool).await?;
         ensure_topics(&config.infra.kafka).await?;
         let publisher = Arc::new(KafkaPublisher::new(&config.infra.kafka)?);
         let state = VerifyState {

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::http::error_response;
+use crate::error_response;
 
 /// How long a request may take before it is accepted.
 #[derive(Debug, Clone, Copy)]

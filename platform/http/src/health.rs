@@ -10,8 +10,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use sqlx::PgPool;
 
-use crate::http::error_response;
-use crate::kafka::KafkaPublisher;
+use crate::error_response;
+use mfa_bus::kafka::KafkaPublisher;
 
 /// Both checks run at once, so `/readyz` answers within this even when both hang.
 const CHECK_TIMEOUT: Duration = Duration::from_millis(1500);

@@ -14,10 +14,10 @@ use std::time::Duration;
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 
-use crate::bus::EventPublisher;
-use crate::events::Envelope;
 use crate::housekeeping::Sweep;
-use crate::shutdown::Shutdown;
+use mfa_bus::EventPublisher;
+use mfa_runtime::shutdown::Shutdown;
+use shared::events::Envelope;
 
 const CHANNEL: &str = "outbox";
 const BATCH: i64 = 200;

@@ -1,6 +1,13 @@
 //! What every HTTP service shares: the `{error, message}` error body, a JSON extractor whose
-//! rejections use it, admin-key authentication, and the 404 fallback. (Client API keys live
-//! in the database: see `crate::api_keys`.)
+//! rejections use it, admin-key authentication, and the 404 fallback (this module); client
+//! API keys, stored in the database ([`api_keys`]); `Idempotency-Key` ([`idempotency`]); the
+//! request deadline while a dependency hangs ([`deadline`]); `/healthz` and `/readyz`
+//! ([`health`]).
+
+pub mod api_keys;
+pub mod deadline;
+pub mod health;
+pub mod idempotency;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request, State};

@@ -72,7 +72,8 @@ where
 pub struct InfraConfig {
     pub database_url: SecretString,
     pub kafka: KafkaConfig,
-    /// How often short-lived rows are pruned (`crate::housekeeping`).
+    /// How often short-lived rows are pruned (`MFA_HOUSEKEEPING_INTERVAL_SECS`, default 300;
+    /// the sweeps are `mfa_store::housekeeping`).
     pub housekeeping_interval: std::time::Duration,
     /// After SIGTERM, the longest the service may take to finish its work in flight before
     /// it exits anyway (`crate::shutdown`).
@@ -84,7 +85,10 @@ impl InfraConfig {
         Ok(Self {
             database_url: Env::secret("MFA_DATABASE_URL")?,
             kafka: KafkaConfig::from_env()?,
-            housekeeping_interval: crate::housekeeping::interval_from_env()?,
+            housekeeping_interval: std::time::Duration::from_secs(Env::or(
+                "MFA_HOUSEKEEPING_INTERVAL_SECS",
+                300,
+            )?),
             shutdown_timeout: std::time::Duration::from_secs(Env::or(
                 "MFA_SHUTDOWN_TIMEOUT_SECS",
                 10,
@@ -120,8 +124,8 @@ impl KafkaConfig {
         })
     }
 
-    pub fn topics(&self) -> crate::topics::Topics {
-        crate::topics::Topics::new(&self.namespace)
+    pub fn topics(&self) -> shared::topics::Topics {
+        shared::topics::Topics::new(&self.namespace)
     }
 
     /// The consumer group of `service` in this namespace.

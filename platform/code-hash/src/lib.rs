@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-use crate::domain::{ChallengeId, OtpCode};
+use shared::domain::{ChallengeId, OtpCode};
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -1,9 +1,15 @@
-//! The small interfaces the services use to publish and receive messages. Kafka implements
-//! them ([`crate::kafka`]); a later single-binary mode can implement them in process.
+//! The message bus: the small interfaces the services use to publish and receive messages,
+//! and their Kafka implementation ([`kafka`]: an acknowledged idempotent producer, explicit
+//! topic creation, a consumer that stores each offset only after its message was handled,
+//! dead letters, and the [`group_watch`] that rejoins a group when a partition is orphaned).
+//! A later single-binary mode can implement the interfaces in process.
+
+pub mod group_watch;
+pub mod kafka;
 
 use async_trait::async_trait;
 
-use crate::events::{DecodeError, Envelope};
+use shared::events::{DecodeError, Envelope};
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not publish to {topic}: {reason}")]

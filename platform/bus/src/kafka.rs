@@ -1,4 +1,4 @@
-//! Kafka (rdkafka) implementations of [`crate::bus`]: an acknowledged producer, explicit topic
+//! Kafka (rdkafka) implementations of [`crate`]: an acknowledged producer, explicit topic
 //! creation, and a consumer loop that stores each offset only after its message was handled.
 
 use std::sync::Arc;
@@ -18,10 +18,10 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::Message;
 
-use crate::bus::{EventPublisher, HandlerError, IncomingMessage, MessageHandler, PublishError};
-use crate::config::KafkaConfig;
 use crate::group_watch::{self, StallWatch};
-use crate::shutdown::Shutdown;
+use crate::{EventPublisher, HandlerError, IncomingMessage, MessageHandler, PublishError};
+use mfa_runtime::config::KafkaConfig;
+use mfa_runtime::shutdown::Shutdown;
 
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(10);
 

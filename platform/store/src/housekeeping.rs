@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::shutdown::Shutdown;
+use mfa_runtime::shutdown::Shutdown;
 
 /// One table's pruning: `delete` takes the cutoff as `$1` and removes rows older than it.
 #[derive(Debug, Clone)]
@@ -59,12 +59,4 @@ pub async fn run(pool: PgPool, sweeps: Vec<Sweep>, interval: Duration, mut shutd
             Err(error) => tracing::warn!(%error, "housekeeping failed; will retry"),
         }
     }
-}
-
-/// `MFA_HOUSEKEEPING_INTERVAL_SECS` (default 300).
-pub fn interval_from_env() -> Result<Duration, crate::config::ConfigError> {
-    Ok(Duration::from_secs(crate::config::Env::or(
-        "MFA_HOUSEKEEPING_INTERVAL_SECS",
-        300,
-    )?))
 }

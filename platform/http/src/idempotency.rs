@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::api_keys::ClientKey;
-use crate::housekeeping::Sweep;
-use crate::http::{error_response, MAX_BODY_BYTES};
+use crate::{error_response, MAX_BODY_BYTES};
+use mfa_store::housekeeping::Sweep;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";

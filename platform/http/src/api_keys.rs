@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::{CompanyId, Platform};
-use crate::http::{bearer_token, error_response};
+use crate::{bearer_token, error_response};
+use shared::domain::{CompanyId, Platform};
 
 /// What a valid key lets its holder do.
 #[derive(Debug, Clone, PartialEq, Eq)]
