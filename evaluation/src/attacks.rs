@@ -22,6 +22,10 @@ const CAMPAIGNS_PER_KIND: f64 = 400.0;
 const STUFFING_BURSTS: f64 = 4.0;
 const SPRAYING_CAMPAIGNS: f64 = 2.0;
 
+#[expect(
+    clippy::expect_used,
+    reason = "the tables of weights are constants, every one positive"
+)]
 fn weighted(rng: &mut ChaCha8Rng, items: &[(Browser, Os, u32)]) -> (Browser, Os) {
     let index = WeightedIndex::new(items.iter().map(|(_, _, w)| *w)).expect("positive weights");
     let (browser, os, _) = items[index.sample(rng)];
@@ -168,6 +172,10 @@ pub fn generate(
                 None
             };
             // After the victim has some history: an account nobody uses is not the point.
+            #[expect(
+                clippy::expect_used,
+                reason = "victims are drawn among users who have logged in"
+            )]
             let from = trace.first_login.expect("victims have logged in") + Duration::days(1);
             let span = (end - from).num_seconds().max(1);
             let mut at = from + Duration::seconds(rng.gen_range(0..span));
@@ -211,6 +219,10 @@ pub fn generate(
                             let seen: Vec<&(DateTime<Utc>, Platform, String)> =
                                 trace.agents.iter().filter(|(t, _, _)| *t <= at).collect();
                             let (_, platform, ua) = seen[rng.gen_range(0..seen.len())];
+                            #[expect(
+                                clippy::expect_used,
+                                reason = "a very targeted campaign is only started with an address in the victim's city"
+                            )]
                             let ip = in_victims_city(catalogue, victim, trace, rng)
                                 .or(local_ip)
                                 .expect("checked for the campaign");
@@ -218,6 +230,10 @@ pub fn generate(
                         }
                     });
                 }
+                #[expect(
+                    clippy::expect_used,
+                    reason = "the client is chosen on the campaign's first attempt, just above"
+                )]
                 let (ip, platform, ua) = client.clone().expect("set above");
                 let device_id = attacker_device_id(platform, rng);
                 if at < end {

@@ -39,7 +39,7 @@ struct Population {
 
 impl Population {
     fn config(&self, seed: u64) -> ScenarioConfig {
-        let start: DateTime<Utc> = self.start.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+        let start: DateTime<Utc> = self.start.and_time(chrono::NaiveTime::MIN).and_utc();
         ScenarioConfig {
             seed,
             users: self.users,

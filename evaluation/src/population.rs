@@ -168,6 +168,10 @@ impl ScenarioConfig {
     }
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "company-NNN is a valid slug for every index"
+)]
 pub fn company_id(index: usize) -> CompanyId {
     CompanyId::parse(&format!("company-{index:03}")).expect("a valid company slug")
 }
@@ -207,6 +211,10 @@ pub fn new_device_id(kind: DeviceKind, rng: &mut ChaCha8Rng) -> String {
     }
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "the tables of weights are constants, every one positive"
+)]
 fn pick<T: Copy>(rng: &mut ChaCha8Rng, items: &[(T, u32)]) -> T {
     let index = WeightedIndex::new(items.iter().map(|(_, w)| *w)).expect("positive weights");
     items[index.sample(rng)].0

@@ -101,6 +101,10 @@ struct DeviceState {
 
 /// Simulates the user's logins; mutates the user's evolving state (home address, device ids,
 /// phone OS) as it goes.
+#[expect(
+    clippy::expect_used,
+    reason = "the generator's invariants: every user has a device, a trip while away, an office when at the office"
+)]
 pub fn simulate_user(
     user: &mut User,
     config: &ScenarioConfig,

@@ -49,6 +49,10 @@ pub const ANDROID_MODELS: &[(&str, [&str; 3])] = &[
     ),
 ];
 
+#[expect(
+    clippy::expect_used,
+    reason = "the release dates in the tables are valid dates"
+)]
 fn date(y: i32, m: u32, d: u32) -> DateTime<Utc> {
     NaiveDate::from_ymd_opt(y, m, d)
         .expect("a valid date")

@@ -4,6 +4,9 @@
 //! These tests need the GeoIP files (`scripts/fetch-geoip` fetches them once into the cache,
 //! or set MFA_GEOIP_CITY_DB and MFA_GEOIP_ASN_DB); without them they fail and say so.
 
+// A failed step fails the test loudly, where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;

@@ -70,6 +70,10 @@ impl Envelope {
         self.event.event_type()
     }
 
+    #[expect(
+        clippy::expect_used,
+        reason = "the envelope is plain data with string keys: serde_json cannot fail on it"
+    )]
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("an event always serialises")
     }

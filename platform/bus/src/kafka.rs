@@ -497,6 +497,10 @@ impl DeadLetters {
             dead_lettered_at: Utc::now(),
         };
         let key = format!("{}/{}/{}", message.topic, message.partition, message.offset);
+        #[expect(
+            clippy::expect_used,
+            reason = "a dead letter is plain data with string keys: serde_json cannot fail on it"
+        )]
         let payload = serde_json::to_vec(&record).expect("dead letters serialise");
         self.publisher
             .publish_bytes(&self.topic, &key, &payload)

@@ -46,6 +46,10 @@ impl CodeHasher {
         Ok(Self { secret, previous })
     }
 
+    #[expect(
+        clippy::expect_used,
+        reason = "HMAC accepts keys of any length: new_from_slice cannot fail"
+    )]
     fn mac_with(secret: &SecretString, challenge_id: ChallengeId, code: &OtpCode) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(secret.expose_secret().as_bytes())
             .expect("HMAC takes keys of any length");
@@ -81,6 +85,10 @@ impl CodeHasher {
 /// A stolen table still yields no code without the secret; the sealed copy is erased once
 /// the email is sent or given up.
 impl CodeHasher {
+    #[expect(
+        clippy::expect_used,
+        reason = "HMAC accepts keys of any length: new_from_slice cannot fail"
+    )]
     fn keystream(secret: &SecretString, challenge_id: ChallengeId) -> [u8; 32] {
         let mut mac = HmacSha256::new_from_slice(secret.expose_secret().as_bytes())
             .expect("HMAC takes keys of any length");

@@ -25,13 +25,17 @@ impl Shutdown {
         tokio::spawn(async move {
             let ctrl_c = tokio::signal::ctrl_c();
             #[cfg(unix)]
-            {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                        .expect("SIGTERM handler installs");
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = ctrl_c => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                // Only Ctrl-C stops the service then; say so rather than crash at start-up.
+                Err(error) => {
+                    tracing::error!(%error, "no SIGTERM handler: only Ctrl-C stops this process");
+                    let _ = ctrl_c.await;
                 }
             }
             #[cfg(not(unix))]
