@@ -193,7 +193,7 @@ impl EventPublisher for KafkaPublisher {
                 self.after_failure(&producer);
                 Err(PublishError {
                     topic: topic.to_owned(),
-                    reason: error.to_string(),
+                    cause: Box::new(error),
                 })
             }
         }
@@ -392,13 +392,19 @@ impl KafkaConsumer {
                     tracing::warn!(topic = message.topic, offset = message.offset, %reason, "dead-lettering message");
                     match dead_letters.send(&self.group, &message, &reason).await {
                         Ok(()) => return true,
-                        Err(error) => error.to_string(),
+                        Err(error) => Box::new(error) as crate::Cause,
                     }
                 }
-                Err(HandlerError::Retry(reason)) => reason,
+                Err(HandlerError::Retry(cause)) => cause,
             };
             retrying.set();
-            tracing::warn!(topic = message.topic, offset = message.offset, reason = %failure, ?backoff, "will retry message");
+            tracing::warn!(
+                topic = message.topic,
+                offset = message.offset,
+                error = &*failure as &dyn std::error::Error,
+                ?backoff,
+                "will retry message"
+            );
             if shutdown.is_fired() {
                 return false;
             }

@@ -11,11 +11,15 @@ use async_trait::async_trait;
 
 use shared::events::{DecodeError, Envelope};
 
+/// The cause of a failure, kept as a value so that logs show its whole chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
-#[error("could not publish to {topic}: {reason}")]
+#[error("could not publish to {topic}")]
 pub struct PublishError {
     pub topic: String,
-    pub reason: String,
+    #[source]
+    pub cause: Cause,
 }
 
 /// Publishes messages and returns once the broker acknowledged them: a caller may report work
@@ -54,8 +58,8 @@ pub struct IncomingMessage<'a> {
 pub enum HandlerError {
     /// A dependency failed (database, broker, SMTP...): the same message is tried again
     /// later, and nothing after it in its partition is handled before it.
-    #[error("transient failure: {0}")]
-    Retry(String),
+    #[error("transient failure")]
+    Retry(#[source] Cause),
     /// The message can never be handled (malformed, violates a rule): it goes to the
     /// dead-letter topic with this reason and the consumer moves on.
     #[error("unprocessable message: {0}")]
@@ -67,13 +71,13 @@ pub enum HandlerError {
 
 impl From<sqlx::Error> for HandlerError {
     fn from(error: sqlx::Error) -> Self {
-        HandlerError::Retry(format!("database: {error}"))
+        HandlerError::Retry(Box::new(error))
     }
 }
 
 impl From<PublishError> for HandlerError {
     fn from(error: PublishError) -> Self {
-        HandlerError::Retry(error.to_string())
+        HandlerError::Retry(Box::new(error))
     }
 }
 

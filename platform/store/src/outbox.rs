@@ -110,7 +110,7 @@ impl OutboxRelay {
                 Ok(n) if n as i64 == BATCH => continue,
                 Ok(_) => return,
                 Err(error) => {
-                    tracing::warn!(%error, producer = self.producer, "outbox relay: will retry");
+                    tracing::warn!(error = &error as &dyn std::error::Error, producer = self.producer, "outbox relay: will retry");
                     return;
                 }
             }
@@ -150,7 +150,7 @@ impl OutboxRelay {
             .await?;
         tx.commit().await?;
         match failure {
-            Some(error) => Err(RelayError::Publish(error.to_string())),
+            Some(error) => Err(RelayError::Publish(error)),
             None => Ok(published.len()),
         }
     }
@@ -158,8 +158,8 @@ impl OutboxRelay {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
-    #[error("database: {0}")]
+    #[error("database")]
     Database(#[from] sqlx::Error),
-    #[error("publish: {0}")]
-    Publish(String),
+    #[error("publish")]
+    Publish(#[from] mfa_bus::PublishError),
 }

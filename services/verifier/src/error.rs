@@ -21,7 +21,7 @@ pub enum VerifyError {
     #[error("A newer code was sent: this one no longer works. Use the newest code, or log in again to get a new one.")]
     Superseded,
     #[error("the service is temporarily unavailable; retry shortly")]
-    Unavailable(String),
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Like `mfa_http::ErrorBody`, plus the tries left after an `invalid_code`.
@@ -50,8 +50,11 @@ impl VerifyError {
 
 impl IntoResponse for VerifyError {
     fn into_response(self) -> Response {
-        if let VerifyError::Unavailable(reason) = &self {
-            tracing::error!(%reason, "dependency unavailable");
+        if let VerifyError::Unavailable(cause) = &self {
+            tracing::error!(
+                error = &**cause as &dyn std::error::Error,
+                "dependency unavailable"
+            );
         }
         let (status, code) = self.status_and_code();
         let attempts_remaining = match &self {
@@ -70,6 +73,6 @@ impl IntoResponse for VerifyError {
 
 impl From<sqlx::Error> for VerifyError {
     fn from(error: sqlx::Error) -> Self {
-        VerifyError::Unavailable(format!("database: {error}"))
+        VerifyError::Unavailable(Box::new(error))
     }
 }
