@@ -6,11 +6,11 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
+use mfa_testkit::event_log::read_topic;
 use shared::events::{Envelope, Event};
 use shared::topics::Topics;
 use uuid::Uuid;
 
-use crate::event_log::read_topic;
 use crate::load::{LoginRecord, Outcome};
 use crate::system::{Fault, System, NAMESPACE, PARTITIONS};
 use crate::HarnessError;

@@ -8,7 +8,9 @@ use std::time::Duration;
 use sqlx::{Connection, PgConnection};
 
 use crate::postgres::PrivateCluster;
-use crate::process::{free_port, wait_for_port, Process};
+use mfa_testkit::net::{free_port, wait_for_port};
+
+use crate::process::Process;
 use crate::HarnessError;
 
 /// Our schema for Tansu 0.6.0's PostgreSQL storage engine, which does not create its own.
@@ -32,7 +34,7 @@ impl Broker {
         sqlx::raw_sql(SCHEMA).execute(&mut connection).await?;
         let mut broker = Self {
             tansu: tansu.to_path_buf(),
-            port: free_port(),
+            port: free_port()?,
             storage_url,
             log: folder.join("tansu.log"),
             process: None,
@@ -78,7 +80,7 @@ impl Broker {
             &env,
             &self.log,
         )?);
-        wait_for_port(self.port, Duration::from_secs(30), "tansu").await
+        Ok(wait_for_port(self.port, Duration::from_secs(30), "tansu").await?)
     }
 
     /// SIGKILL: the broker dies with requests in flight.

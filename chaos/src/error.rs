@@ -14,6 +14,9 @@ pub enum HarnessError {
     Database(#[from] sqlx::Error),
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
+    /// A proxy, port or topic read of the shared test kit.
+    #[error(transparent)]
+    Testkit(#[from] mfa_testkit::TestkitError),
 }
 
 impl HarnessError {

@@ -13,12 +13,10 @@
 pub mod audit;
 pub mod broker;
 pub mod error;
-pub mod event_log;
 pub mod load;
 pub mod mailbox;
 pub mod postgres;
 pub mod process;
-pub mod proxy;
 pub mod scenario;
 pub mod system;
 pub mod tools;

@@ -11,7 +11,10 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::process::{free_port, wait_for_port, Process};
+use mfa_testkit::mail::code_in;
+use mfa_testkit::net::{free_port, wait_for_port};
+
+use crate::process::Process;
 use crate::HarnessError;
 
 pub struct Mailbox {
@@ -39,7 +42,7 @@ struct InboxState {
 
 impl Mailbox {
     pub async fn start(maildev: &Path, folder: &Path) -> Result<Self, HarnessError> {
-        let (smtp_port, web_port) = (free_port(), free_port());
+        let (smtp_port, web_port) = (free_port()?, free_port()?);
         let mail_folder = folder.join("mail");
         std::fs::create_dir_all(&mail_folder)
             .map_err(HarnessError::io("create the mail folder"))?;
@@ -156,11 +159,4 @@ impl Inbox {
                 .filter(|code| code.is_none())
                 .count()
     }
-}
-
-/// The 6 digits after "Your sign-in code is".
-pub fn code_in(text: &str) -> Option<String> {
-    let rest = text.split("Your sign-in code is").nth(1)?;
-    let code: String = rest.trim_start().chars().take(6).collect();
-    (code.len() == 6 && code.chars().all(|c| c.is_ascii_digit())).then_some(code)
 }

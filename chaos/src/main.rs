@@ -4,54 +4,66 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use chaos::scenario::{run, RunOptions, Scenario};
+use clap::Parser;
 
-const USAGE: &str =
-    "usage: chaos [--scenario NAME]... [--rounds N] [--calm-secs S] [--users N] [--keep-logs]
-  scenarios: kill-each, rolling-restart, replicas, broker-restart, database-restart,
-             broker-storage-restart, smtp-outage (default: all, in that order)
-  --rounds N      repeat the scenarios N times on one system (default 3)
-  --calm-secs S   seconds of load before and after each fault (default 20)
-  --users N       users logging in at once (default 8)
-  --keep-logs     keep the run's logs even when every check passed";
+/// The chaos soak: the four services as real processes against their own broker, PostgreSQL
+/// and SMTP server, under a steady stream of logins, while the scenarios kill and restart
+/// things; after each scenario the audit checks that nothing was lost, doubled or approved
+/// without its cause. Exits 1 if any check failed (the run's logs are then kept).
+#[derive(Debug, Parser)]
+#[command(name = "chaos", version)]
+struct Args {
+    /// A scenario to run; repeat for several, in the order given. Default: all of them, in
+    /// the order kill-each, rolling-restart, replicas, broker-restart, database-restart,
+    /// broker-storage-restart, smtp-outage.
+    #[arg(long = "scenario", value_name = "NAME", value_parser = scenario_named)]
+    scenarios: Vec<Scenario>,
+    /// Repeat the scenarios N times on one system.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    rounds: usize,
+    /// Seconds of load before and after each fault.
+    #[arg(long, value_name = "S", default_value_t = 20)]
+    calm_secs: u64,
+    /// Users logging in at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    users: usize,
+    /// Keep the run's logs even when every check passed.
+    #[arg(long)]
+    keep_logs: bool,
+}
+
+/// A scenario by its name; the error lists the names there are.
+fn scenario_named(name: &str) -> Result<Scenario, String> {
+    Scenario::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+        format!("unknown scenario (one of: {})", names.join(", "))
+    })
+}
+
+impl Args {
+    fn run_options(self) -> RunOptions {
+        let mut options = RunOptions {
+            rounds: self.rounds,
+            calm: Duration::from_secs(self.calm_secs),
+            settle: Duration::from_secs(120),
+            keep_logs: self.keep_logs,
+            ..RunOptions::short(Scenario::KillEach)
+        };
+        options.load.users = self.users;
+        options.scenarios = if self.scenarios.is_empty() {
+            Scenario::ALL.to_vec()
+        } else {
+            self.scenarios
+        };
+        options
+    }
+}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let mut options = RunOptions {
-        rounds: 3,
-        calm: Duration::from_secs(20),
-        settle: Duration::from_secs(120),
-        ..RunOptions::short(Scenario::KillEach)
-    };
-    options.scenarios.clear();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--scenario" => {
-                let name = value()?;
-                options.scenarios.push(
-                    Scenario::parse(&name)
-                        .with_context(|| format!("unknown scenario {name:?}\n{USAGE}"))?,
-                );
-            }
-            "--rounds" => options.rounds = value()?.parse().context("--rounds")?,
-            "--calm-secs" => {
-                options.calm = Duration::from_secs(value()?.parse().context("--calm-secs")?)
-            }
-            "--users" => options.load.users = value()?.parse().context("--users")?,
-            "--keep-logs" => options.keep_logs = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => bail!("unknown option {other:?}\n{USAGE}"),
-        }
-    }
-    if options.scenarios.is_empty() {
-        options.scenarios = Scenario::ALL.to_vec();
-    }
+    let options = Args::parse().run_options();
     // On Ctrl-C or SIGTERM the run is dropped, which stops its servers and removes their
     // data (the PostgreSQL clusters are daemons: nothing else would stop them).
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -64,4 +76,73 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_every_scenario_three_rounds_twenty_seconds_eight_users() {
+        let options = Args::try_parse_from(["chaos"]).unwrap().run_options();
+        assert_eq!(options.scenarios, Scenario::ALL.to_vec());
+        assert_eq!(options.rounds, 3);
+        assert_eq!(options.calm, Duration::from_secs(20));
+        assert_eq!(options.settle, Duration::from_secs(120));
+        assert_eq!(options.load.users, 8);
+        assert!(!options.keep_logs);
+    }
+
+    #[test]
+    fn every_option_is_read() {
+        let options = Args::try_parse_from([
+            "chaos",
+            "--scenario",
+            "broker-restart",
+            "--scenario",
+            "kill-each",
+            "--rounds",
+            "10",
+            "--calm-secs",
+            "30",
+            "--users",
+            "16",
+            "--keep-logs",
+        ])
+        .unwrap()
+        .run_options();
+        assert_eq!(
+            options.scenarios,
+            vec![Scenario::BrokerRestart, Scenario::KillEach]
+        );
+        assert_eq!(options.rounds, 10);
+        assert_eq!(options.calm, Duration::from_secs(30));
+        assert_eq!(options.load.users, 16);
+        assert!(options.keep_logs);
+    }
+
+    #[test]
+    fn a_bad_argument_is_named_in_the_error() {
+        let unknown = Args::try_parse_from(["chaos", "--scenario", "meteor"]).unwrap_err();
+        let message = unknown.to_string();
+        assert!(message.contains("--scenario"), "{message}");
+        assert!(message.contains("meteor"), "{message}");
+        assert!(message.contains("kill-each"), "{message}");
+        let not_a_number = Args::try_parse_from(["chaos", "--rounds", "many"]).unwrap_err();
+        assert!(
+            not_a_number.to_string().contains("--rounds"),
+            "{not_a_number}"
+        );
+        let unknown_option = Args::try_parse_from(["chaos", "--fast"]).unwrap_err();
+        assert!(
+            unknown_option.to_string().contains("--fast"),
+            "{unknown_option}"
+        );
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
 }

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use mfa_testkit::net::free_port;
 use sqlx::{Connection, Executor, PgConnection};
 
-use crate::process::free_port;
 use crate::HarnessError;
 
 pub struct PrivateCluster {
@@ -39,7 +39,7 @@ impl PrivateCluster {
         let cluster = Self {
             pg_bin: pg_bin.to_path_buf(),
             folder,
-            port: free_port(),
+            port: free_port()?,
         };
         if is_root() {
             // initdb refuses root: the cluster belongs to the `postgres` user.

@@ -124,32 +124,6 @@ impl Drop for Process {
     }
 }
 
-/// A free loopback port, for a server that is told its port (and keeps it across restarts).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free loopback port")
-}
-
-/// Waits until something accepts connections on the port.
-pub async fn wait_for_port(port: u16, within: Duration, what: &str) -> Result<(), HarnessError> {
-    let deadline = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < deadline {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err(HarnessError::setup(
-        what,
-        format!("nothing listens on 127.0.0.1:{port} after {within:?}"),
-    ))
-}
-
 /// A folder of this run's own under /tmp (the `postgres` user must be able to reach it).
 pub fn run_folder(label: &str) -> Result<PathBuf, HarnessError> {
     let folder = PathBuf::from(format!(

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use mfa_testkit::proxy::Mode;
+
 use crate::audit::{audit, Report};
 use crate::load::{create_users, Load, LoadOptions, LoginRecord};
-use crate::proxy::Mode;
 use crate::system::{ServiceKind, System};
 use crate::HarnessError;
 

@@ -6,14 +6,15 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use mfa_testkit::net::{free_port, wait_for_port};
+use mfa_testkit::proxy::{Mode, TcpProxy};
 use serde_json::json;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::broker::Broker;
 use crate::mailbox::Mailbox;
 use crate::postgres::PrivateCluster;
-use crate::process::{free_port, run_folder, wait_for_port, Process};
-use crate::proxy::{Mode, TcpProxy};
+use crate::process::{run_folder, Process};
 use crate::tools::Tools;
 use crate::HarnessError;
 
@@ -105,7 +106,7 @@ impl System {
         let database_url = database.url("adaptive_mfa");
         let broker = Broker::start(&tools.tansu, &tools.pg_bin, &folder).await?;
         let mailbox = Mailbox::start(&tools.maildev, &folder).await?;
-        let smtp_proxy = TcpProxy::start(([127, 0, 0, 1], mailbox.smtp_port).into()).await;
+        let smtp_proxy = TcpProxy::start(([127, 0, 0, 1], mailbox.smtp_port).into()).await?;
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
@@ -140,7 +141,7 @@ impl System {
     /// Starts one more process of `kind`; its replica number.
     pub async fn add_replica(&mut self, kind: ServiceKind) -> Result<usize, HarnessError> {
         let replica = self.services.iter().filter(|s| s.kind == kind).count();
-        let port = kind.serves_http().then(free_port);
+        let port = kind.serves_http().then(free_port).transpose()?;
         if let Some(port) = port {
             let url = format!("http://127.0.0.1:{port}");
             match kind {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Every message on `topic` right now, as JSON (key, value).
 pub fn read_topic(kafka: &KafkaConfig, topic: &str) -> Vec<(String, Value)> {
-    chaos::event_log::read_topic(&kafka.brokers, topic, kafka.partitions)
+    mfa_testkit::event_log::read_topic(&kafka.brokers, topic, kafka.partitions)
         .unwrap_or_else(|error| panic!("could not read {topic}: {error}"))
         .into_iter()
         .map(|message| {

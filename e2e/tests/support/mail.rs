@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-pub use chaos::mailbox::code_in;
+pub use mfa_testkit::mail::code_in;
 use serde_json::Value;
 
 pub struct MailBox {

@@ -20,8 +20,8 @@ use serde_json::{json, Value};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 pub use verifier::judge::CodeLimits;
 
-pub use chaos::proxy;
 pub use mail::MailBox;
+pub use mfa_testkit::proxy;
 
 /// The password every test user gets.
 pub const PASSWORD: &str = "correct horse battery";
@@ -191,7 +191,9 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         .split_once('@')
         .and_then(|(_, after)| after.split_once('/'))
         .expect("database URL is postgres://user:password@host:port/name");
-    let database_proxy = proxy::TcpProxy::start(host_port.parse().expect("host:port")).await;
+    let database_proxy = proxy::TcpProxy::start(host_port.parse().expect("host:port"))
+        .await
+        .expect("the database proxy starts");
     let services_database_url = database_url.replace(
         &format!("@{host_port}/{rest}"),
         &format!("@{}/{rest}", database_proxy.addr),
@@ -257,7 +259,9 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         .ok()
         .and_then(|mut addresses| addresses.next())
         .expect("the SMTP server's address resolves");
-    let smtp_proxy = proxy::TcpProxy::start(smtp_upstream).await;
+    let smtp_proxy = proxy::TcpProxy::start(smtp_upstream)
+        .await
+        .expect("the SMTP proxy starts");
     let code = code_worker::startup::Worker::build(code_worker::config::Config {
         infra: infra.clone(),
         code_hmac_secret: SecretString::from(HMAC_SECRET),

@@ -7,7 +7,11 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use crate::HarnessError;
+use crate::TestkitError;
+
+/// How long reading a topic to its end may take: the broker has it all, so this is only
+/// reached when it stopped answering.
+const READ_WITHIN: Duration = Duration::from_secs(60);
 
 pub struct RawMessage {
     pub partition: i32,
@@ -22,7 +26,7 @@ pub fn read_topic(
     brokers: &str,
     topic: &str,
     partitions: i32,
-) -> Result<Vec<RawMessage>, HarnessError> {
+) -> Result<Vec<RawMessage>, TestkitError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("audit-{}", uuid::Uuid::new_v4()))
@@ -33,17 +37,17 @@ pub fn read_topic(
         // transactionally, so read-uncommitted reads the same messages.
         .set("isolation.level", "read_uncommitted")
         .create()
-        .map_err(|e| HarnessError::setup("audit consumer", e))?;
+        .map_err(TestkitError::kafka("audit consumer"))?;
     let mut assignment = TopicPartitionList::new();
     let mut expected = 0;
     for partition in 0..partitions {
         let (low, high) = consumer
             .fetch_watermarks(topic, partition, Duration::from_secs(10))
-            .map_err(|e| HarnessError::setup(format!("watermarks of {topic}"), e))?;
+            .map_err(TestkitError::kafka(format!("watermarks of {topic}")))?;
         if high > low {
             assignment
                 .add_partition_offset(topic, partition, Offset::Offset(low))
-                .map_err(|e| HarnessError::setup("assignment", e))?;
+                .map_err(TestkitError::kafka("assignment"))?;
             expected += high - low;
         }
     }
@@ -53,8 +57,8 @@ pub fn read_topic(
     }
     consumer
         .assign(&assignment)
-        .map_err(|e| HarnessError::setup("assign", e))?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        .map_err(TestkitError::kafka("assign"))?;
+    let deadline = std::time::Instant::now() + READ_WITHIN;
     while (messages.len() as i64) < expected && std::time::Instant::now() < deadline {
         if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
             messages.push(RawMessage {
@@ -69,10 +73,12 @@ pub fn read_topic(
         }
     }
     if (messages.len() as i64) < expected {
-        return Err(HarnessError::setup(
-            format!("read {topic}"),
-            format!("{} of {expected} messages within 60 s", messages.len()),
-        ));
+        return Err(TestkitError::TopicIncomplete {
+            topic: topic.to_owned(),
+            read: messages.len(),
+            expected,
+            within: READ_WITHIN,
+        });
     }
     Ok(messages)
 }

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::TestkitError;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Forward,
@@ -21,16 +23,21 @@ pub struct TcpProxy {
 }
 
 impl TcpProxy {
-    pub async fn start(upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
-        let addr = listener.local_addr().unwrap();
+    /// Listens on a loopback port of its own and forwards each connection to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> Result<Self, TestkitError> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(TestkitError::io("bind the proxy"))?;
+        let addr = listener
+            .local_addr()
+            .map_err(TestkitError::io("the proxy's address"))?;
         let (mode, watching) = watch::channel(Mode::Forward);
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 tokio::spawn(serve(client, upstream, watching.clone()));
             }
         });
-        Self { addr, mode }
+        Ok(Self { addr, mode })
     }
 
     pub fn set(&self, mode: Mode) {

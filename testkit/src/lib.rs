@@ -1,0 +1,18 @@
+//! What the end-to-end tests (`e2e/`) and the chaos harness (`chaos/`) share, so neither
+//! borrows from the other:
+//!
+//! - [`proxy`]: a TCP proxy between a service and a server that can make the server hang or
+//!   refuse for that service alone.
+//! - [`event_log`]: every message on a topic, read from its beginning as an auditor would.
+//! - [`mail`]: the one-time code in a code email's text.
+//! - [`net`]: a free loopback port, and waiting until something listens on one.
+//!
+//! Their failures are a [`TestkitError`].
+
+pub mod error;
+pub mod event_log;
+pub mod mail;
+pub mod net;
+pub mod proxy;
+
+pub use error::TestkitError;
