@@ -16,12 +16,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{
-    AttemptId, AuthMethod, ChallengeId, CompanyId, DeviceId, Platform, PrimaryFactor, UserAgent,
-    UserId,
+    AttemptId, AuthMethod, ChallengeId, CompanyId, DeviceId, FirstFactors, Platform, PrimaryFactor,
+    UserAgent, UserId,
 };
 
 /// The schema version this build writes. Bump it when a payload gains a field.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One event on the wire: envelope fields plus `event_type` and `payload`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -305,6 +305,9 @@ pub enum RejectionReason {
     TooManyFailedCodes,
     /// The address is in a deny-listed network and the policy refuses such logins.
     DenylistedNetwork,
+    /// The company does not accept the login's first factor (`auth_method`), e.g. an SSO
+    /// claim for a company that logs in with passwords only.
+    AuthMethodNotAllowed,
 }
 
 impl RejectionReason {
@@ -314,6 +317,7 @@ impl RejectionReason {
             RejectionReason::TooManyCodes => "too_many_codes",
             RejectionReason::TooManyFailedCodes => "too_many_failed_codes",
             RejectionReason::DenylistedNetwork => "denylisted_network",
+            RejectionReason::AuthMethodNotAllowed => "auth_method_not_allowed",
         }
     }
 }
@@ -392,6 +396,8 @@ pub struct MfaFailed {
     pub attempts_remaining: u32,
 }
 
+/// On the wire, a change without data is its name (`"disabled"`), one with data an object
+/// named by it (`{"first_factors_changed": {"accepted": ["password"]}}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountChange {
@@ -405,6 +411,12 @@ pub enum AccountChange {
     HistoryReset,
     /// The account and its rows are gone; events keep only its id.
     Deleted,
+    /// The first factors that log the account in changed (its company's, or its own limit):
+    /// `accepted` is the account's set now, empty when none does. Applies from the next
+    /// login; a pending challenge stands.
+    FirstFactorsChanged {
+        accepted: FirstFactors,
+    },
 }
 
 /// An admin changed an account. Its `attempt_id` is the id of the admin operation (there is

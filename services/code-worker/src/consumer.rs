@@ -80,7 +80,9 @@ impl EventHandler for CodeHandler {
                         self.store.invalidate_pending(changed.user_id).await?
                     }
                     AccountChange::Deleted => self.store.delete_user(changed.user_id).await?,
-                    AccountChange::Enabled | AccountChange::HistoryReset => {}
+                    AccountChange::Enabled
+                    | AccountChange::HistoryReset
+                    | AccountChange::FirstFactorsChanged { .. } => {}
                 }
                 Ok(())
             }

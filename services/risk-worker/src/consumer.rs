@@ -216,7 +216,8 @@ impl EventHandler for RiskHandler {
                             .await?
                     }
                     AccountChange::Deleted => self.store.delete_user(user_id).await?,
-                    AccountChange::Enabled => {}
+                    // Login-intake enforces first factors; nothing here depends on them.
+                    AccountChange::Enabled | AccountChange::FirstFactorsChanged { .. } => {}
                 }
                 Ok(())
             }

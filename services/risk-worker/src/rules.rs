@@ -2,6 +2,7 @@
 //! (approve, ask for a code, reject), and the caps on code emails. Plain functions of their
 //! inputs and of the time passed in, so tests and replays decide as the live worker does.
 //!
+//! - A first factor the company does not accept is rejected (`auth_method_not_allowed`).
 //! - A wrong password (or an unknown account) is rejected.
 //! - A login from a deny-listed network is rejected when the policy says so.
 //! - SSO and Google logins of non-privileged users are approved: the identity provider
@@ -63,6 +64,9 @@ pub enum Verdict {
 }
 
 pub fn decide(attempt: &LoginAttempted, risk: &RiskAssessment, policy: &RiskPolicy) -> Verdict {
+    if attempt.primary_factor == PrimaryFactor::NotAccepted {
+        return Verdict::Reject(RejectionReason::AuthMethodNotAllowed);
+    }
     let (Some(user_id), PrimaryFactor::Succeeded) = (attempt.user_id, attempt.primary_factor)
     else {
         return Verdict::Reject(RejectionReason::InvalidCredentials);
@@ -201,6 +205,19 @@ mod tests {
         unknown.user_id = None;
         unknown.primary_factor = PrimaryFactor::Failed;
         assert_eq!(decide(&unknown, &low, &RiskPolicy::default()), rejected);
+    }
+
+    #[test]
+    fn a_first_factor_the_company_does_not_accept_is_rejected_with_its_reason() {
+        let low = risk(RiskLevel::Low, vec![]);
+        for method in [AuthMethod::Sso, AuthMethod::Google, AuthMethod::Password] {
+            let mut claimed = attempt(method, false);
+            claimed.primary_factor = PrimaryFactor::NotAccepted;
+            assert_eq!(
+                decide(&claimed, &low, &RiskPolicy::default()),
+                Verdict::Reject(RejectionReason::AuthMethodNotAllowed)
+            );
+        }
     }
 
     #[test]

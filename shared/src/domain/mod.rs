@@ -10,7 +10,7 @@ mod otp;
 pub use client::{DeviceId, UserAgent};
 pub use email::Email;
 pub use ids::{AttemptId, ChallengeId, CompanyId, UserId};
-pub use login::{AuthMethod, Platform, PrimaryFactor};
+pub use login::{AuthMethod, FirstFactors, Platform, PrimaryFactor};
 pub use otp::OtpCode;
 
 /// Why a value was refused at the boundary; the message is safe to show to the caller.
