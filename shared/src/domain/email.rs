@@ -1,9 +1,20 @@
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization;
+use unicode_security::MixedScript;
+
 use super::ParseError;
 
-/// A syntactically valid email address, normalised (trimmed, lower-cased) so that one address
-/// always maps to one account.
+/// A syntactically valid email address in one canonical form, so that one mailbox always
+/// maps to one account and an address cannot pass itself off as another:
+/// - trimmed; the local part in Unicode NFC and lower case (`u` + U+0308 and `ü` are one
+///   spelling);
+/// - the domain in its IDNA (UTS #46) ASCII form, lower case (`bücher.de` and
+///   `xn--bcher-kva.de` are one domain), which is also what SMTP needs;
+/// - refused: a local part that mixes scripts (`аlice` with a Cyrillic `а`), and a domain
+///   label that mixes scripts or whose Unicode TS #39 skeleton is plain ASCII, i.e. a label
+///   made to look like an ASCII one (`exаmple.com`, `аррӏе.com`). Each refusal has its own
+///   code ([`ParseError::code`]).
 #[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
@@ -11,40 +22,33 @@ pub struct Email(String);
 const MAX_LEN: usize = 254;
 const MAX_LOCAL_LEN: usize = 64;
 
+/// The codes of [`Email::parse`]'s refusals.
+pub const INVALID_EMAIL: &str = "invalid_email";
+pub const EMAIL_MIXED_SCRIPT: &str = "email_mixed_script";
+pub const EMAIL_CONFUSABLE_DOMAIN: &str = "email_confusable_domain";
+
+fn invalid(message: &str) -> ParseError {
+    ParseError::with_code(INVALID_EMAIL, message)
+}
+
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
-        let normalised = raw.trim().to_lowercase();
-        if normalised.is_empty() {
-            return Err(ParseError::new("email is empty"));
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(invalid("email is empty"));
         }
-        if normalised.len() > MAX_LEN {
-            return Err(ParseError::new("email is longer than 254 characters"));
+        // Checked before normalising too, so a huge input costs nothing more.
+        if trimmed.len() > MAX_LEN * 4 {
+            return Err(invalid("email is longer than 254 characters"));
         }
-        let (local, domain) = normalised
+        let (local, domain) = trimmed
             .rsplit_once('@')
-            .ok_or_else(|| ParseError::new("email has no '@'"))?;
-        let local_ok = !local.is_empty()
-            && local.len() <= MAX_LOCAL_LEN
-            && !local.starts_with('.')
-            && !local.ends_with('.')
-            && !local.contains("..")
-            && local
-                .chars()
-                .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
-        if !local_ok {
-            return Err(ParseError::new("email has an invalid local part"));
-        }
-        let labels: Vec<&str> = domain.split('.').collect();
-        let domain_ok = labels.len() >= 2
-            && labels.iter().all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
-            });
-        if !domain_ok {
-            return Err(ParseError::new("email has an invalid domain"));
+            .ok_or_else(|| invalid("email has no '@'"))?;
+        let local = canonical_local_part(local)?;
+        let domain = canonical_domain(domain)?;
+        let normalised = format!("{local}@{domain}");
+        if normalised.len() > MAX_LEN {
+            return Err(invalid("email is longer than 254 characters"));
         }
         Ok(Self(normalised))
     }
@@ -52,6 +56,71 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+fn canonical_local_part(local: &str) -> Result<String, ParseError> {
+    // Lower-casing can undo composition (`İ` becomes `i` + U+0307): compose again after it.
+    let local: String = local
+        .nfc()
+        .collect::<String>()
+        .to_lowercase()
+        .nfc()
+        .collect();
+    let local_ok = !local.is_empty()
+        && local.len() <= MAX_LOCAL_LEN
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+    if !local_ok {
+        return Err(invalid("email has an invalid local part"));
+    }
+    if !local.is_single_script() {
+        return Err(ParseError::with_code(
+            EMAIL_MIXED_SCRIPT,
+            "the email's local part mixes letters of different scripts",
+        ));
+    }
+    Ok(local)
+}
+
+fn canonical_domain(domain: &str) -> Result<String, ParseError> {
+    // UTS #46 with STD3 characters; maps case, width and compatibility forms, so every
+    // spelling of a domain gives one ASCII form. (Not its hyphen rule: `ab--cd.com` is a
+    // real domain. Lengths are checked below.)
+    let ascii = idna::domain_to_ascii_cow(domain.as_bytes(), idna::AsciiDenyList::STD3)
+        .map_err(|_| invalid("email has an invalid domain"))?
+        .into_owned();
+    let labels: Vec<&str> = ascii.split('.').collect();
+    let labels_ok = labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        });
+    if !labels_ok {
+        return Err(invalid("email has an invalid domain"));
+    }
+    let (unicode, result) = idna::domain_to_unicode(&ascii);
+    if result.is_err() {
+        return Err(invalid("email has an invalid domain"));
+    }
+    for label in unicode.split('.').filter(|label| !label.is_ascii()) {
+        let imitates_ascii = unicode_security::skeleton(label).all(|c| c.is_ascii());
+        if !label.is_single_script() || imitates_ascii {
+            return Err(ParseError::with_code(
+                EMAIL_CONFUSABLE_DOMAIN,
+                "the email's domain looks like another domain (letters of another script)",
+            ));
+        }
+    }
+    Ok(ascii)
 }
 
 impl TryFrom<String> for Email {
@@ -87,6 +156,72 @@ mod tests {
     fn normalises_case_and_whitespace() {
         let email = Email::parse("  Alice.Smith@Example.COM ").unwrap();
         assert_eq!(email.as_str(), "alice.smith@example.com");
+    }
+
+    #[test]
+    fn one_mailbox_has_one_spelling() {
+        // The domain's Unicode and ASCII (IDNA) forms, in any case.
+        for raw in [
+            "r1@bücher.de",
+            "r1@xn--bcher-kva.de",
+            "R1@BÜCHER.DE",
+            "r1@XN--BCHER-KVA.DE",
+        ] {
+            assert_eq!(
+                Email::parse(raw).unwrap().as_str(),
+                "r1@xn--bcher-kva.de",
+                "{raw}"
+            );
+        }
+        // NFD and NFC spellings of the local part.
+        let nfd = "ju\u{0308}rgen@example.com";
+        let nfc = "j\u{00fc}rgen@example.com";
+        assert_eq!(Email::parse(nfd).unwrap(), Email::parse(nfc).unwrap());
+        assert_eq!(Email::parse(nfd).unwrap().as_str(), nfc);
+        // Full-width letters are the same letters (UTS #46 mapping).
+        assert_eq!(
+            Email::parse("bob@ｅｘａｍｐｌｅ.com").unwrap().as_str(),
+            "bob@example.com"
+        );
+    }
+
+    #[test]
+    fn refuses_addresses_that_pretend_to_be_others() {
+        // A Cyrillic `а` (U+0430) among Latin letters, in the local part...
+        let mixed_local = Email::parse("\u{0430}lice@example.com").unwrap_err();
+        assert_eq!(mixed_local.code(), EMAIL_MIXED_SCRIPT);
+        // ...or in the domain.
+        let mixed_domain = Email::parse("alice@ex\u{0430}mple.com").unwrap_err();
+        assert_eq!(mixed_domain.code(), EMAIL_CONFUSABLE_DOMAIN);
+        // A domain of Cyrillic letters only, made to read as `apple`.
+        let whole_script = Email::parse("alice@\u{0430}\u{0440}\u{0440}\u{04cf}\u{0435}.com");
+        assert_eq!(whole_script.unwrap_err().code(), EMAIL_CONFUSABLE_DOMAIN);
+        // Real internationalised addresses stay welcome.
+        for raw in [
+            "jürgen@bücher.de",
+            "иван@пример.рф",
+            "δοκιμή@παράδειγμα.δοκιμή",
+            "用户@例子.广告",
+        ] {
+            assert!(Email::parse(raw).is_ok(), "{raw} should be accepted");
+        }
+    }
+
+    #[test]
+    fn malformed_addresses_have_the_invalid_email_code() {
+        for raw in [
+            "",
+            "alice",
+            "alice@",
+            "alice@exa mple.com",
+            "alice@-example.com",
+        ] {
+            assert_eq!(
+                Email::parse(raw).unwrap_err().code(),
+                INVALID_EMAIL,
+                "{raw:?}"
+            );
+        }
     }
 
     #[test]
@@ -164,7 +299,11 @@ mod tests {
         fn accepted_addresses_are_normalised_and_stable(raw in address_like()) {
             if let Ok(email) = Email::parse(&raw) {
                 assert_well_formed(&email);
-                prop_assert_eq!(email.as_str(), raw.trim().to_lowercase());
+                // ASCII needs no Unicode normalisation: trimmed and lower-cased only. (A
+                // non-ASCII domain becomes its IDNA form: `one_mailbox_has_one_spelling`.)
+                if raw.is_ascii() {
+                    prop_assert_eq!(email.as_str(), raw.trim().to_lowercase());
+                }
                 // Normalising is idempotent: the stored form parses to itself.
                 prop_assert_eq!(Email::parse(email.as_str()), Ok(email.clone()));
                 let json = serde_json::to_string(&email).unwrap();

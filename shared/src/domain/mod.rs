@@ -13,13 +13,34 @@ pub use ids::{AttemptId, ChallengeId, CompanyId, UserId};
 pub use login::{AuthMethod, FirstFactors, Platform, PrimaryFactor};
 pub use otp::OtpCode;
 
-/// Why a value was refused at the boundary; the message is safe to show to the caller.
+/// Why a value was refused at the boundary: a stable machine-readable code and a message
+/// that is safe to show to the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ParseError(pub String);
+#[error("{message}")]
+pub struct ParseError {
+    code: &'static str,
+    message: String,
+}
 
 impl ParseError {
+    /// A refusal with the generic code, `invalid_request`.
     pub(crate) fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
+        Self::with_code("invalid_request", message)
+    }
+
+    pub(crate) fn with_code(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// e.g. `invalid_request`, `invalid_email`, `email_mixed_script`, `email_confusable_domain`.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
