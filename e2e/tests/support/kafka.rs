@@ -8,6 +8,8 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
 
+use super::TestSystem;
+
 /// Every message on `topic` right now, as JSON (key, value).
 pub fn read_topic(kafka: &KafkaConfig, topic: &str) -> Vec<(String, Value)> {
     mfa_testkit::event_log::read_topic(&kafka.brokers, topic, kafka.partitions)
@@ -20,6 +22,21 @@ pub fn read_topic(kafka: &KafkaConfig, topic: &str) -> Vec<(String, Value)> {
             (message.key, value)
         })
         .collect()
+}
+
+/// The events on `topics`, topic after topic.
+pub fn events_of(system: &TestSystem, topics: &[&str]) -> Vec<Value> {
+    topics
+        .iter()
+        .flat_map(|topic| read_topic(&system.kafka, topic))
+        .map(|(_, value)| value)
+        .collect()
+}
+
+/// The events on every event topic.
+pub fn all_events(system: &TestSystem) -> Vec<Value> {
+    let topics = system.kafka.topics();
+    events_of(system, &topics.event_topics())
 }
 
 pub async fn produce(kafka: &KafkaConfig, topic: &str, key: &str, payload: &[u8]) {

@@ -23,6 +23,8 @@ pub use verifier::judge::CodeLimits;
 pub use mail::MailBox;
 pub use mfa_testkit::proxy;
 
+/// The home address of the tests' users (a documentation range no GeoIP database knows).
+pub const HOME_IP: &str = "198.51.100.23";
 /// The password every test user gets.
 pub const PASSWORD: &str = "correct horse battery";
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";

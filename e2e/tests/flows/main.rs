@@ -1,0 +1,26 @@
+//! The whole login flow across the four services, against the real broker, PostgreSQL and
+//! SMTP server. Each test starts its own system (own database, own topics); the shared
+//! set-up is in `tests/support/`. One module per concern:
+//!
+//! - [`logins`]: first login, known and new contexts, wrong password vs unknown email.
+//! - [`codes`]: wrong, expired, used and superseded codes.
+//! - [`sso`]: SSO logins over HTTP and over Kafka.
+//! - [`bad_requests`]: every platform, and each kind of bad request with its error code.
+//! - [`idempotency`]: redelivered events and retried requests.
+//! - [`event_log`]: what the topics hold.
+//! - [`housekeeping`]: pruning the short-lived tables.
+//! - [`replay_parity`]: `risk-worker replay` decides as the live worker did.
+//! - [`resilience`]: shutdown, database and SMTP outages, the outbox (issue 5).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod bad_requests;
+mod codes;
+mod event_log;
+mod housekeeping;
+mod idempotency;
+mod logins;
+mod replay_parity;
+mod resilience;
+mod sso;

@@ -1,0 +1,152 @@
+//! Login rate limits: per end-user IP, per account, per account and IP, per API key.
+
+use serde_json::Value;
+
+use crate::capture_logs;
+use crate::support::*;
+
+/// Login rate limits per end-user IP and per account answer 429 with Retry-After, alike for
+/// known and unknown emails, and leave other addresses and accounts alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_rate_limits_answer_429_alike_for_known_and_unknown_emails() {
+    capture_logs();
+    let system = spawn_system_with(Options {
+        rate_limits: hourly_limits(6, 1000, 3, 1000),
+        ..Default::default()
+    })
+    .await;
+    let known = unique_email("limited");
+    system
+        .create_user(&known, Some(PASSWORD), "acme", false)
+        .await;
+    let unknown = unique_email("ghost");
+
+    // Per account: three tries from three addresses each, then 429, known or not.
+    for email in [&known, &unknown] {
+        for i in 1..=3 {
+            let answer = system
+                .login(
+                    email,
+                    "wrong",
+                    None,
+                    &format!("203.0.113.{i}"),
+                    CHROME_WINDOWS,
+                )
+                .await;
+            assert_eq!(answer.status, 200, "{}", answer.body);
+        }
+        let limited = system
+            .http
+            .post(format!("{}/v1/logins", system.intake_url))
+            .bearer_auth(&system.api_key)
+            .json(
+                &serde_json::json!({ "email": email, "password": "wrong", "platform": "ios",
+                  "context": { "ip": "203.0.113.9", "user_agent": SAFARI_IPHONE } }),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(limited.status(), 429);
+        let retry_after: u64 = limited.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=3600).contains(&retry_after), "{retry_after}");
+        let body: Value = limited.json().await.unwrap();
+        assert_eq!(body["error"], "rate_limited");
+    }
+
+    // Per IP: 6 logins from one address across accounts, then 429; another address is fine.
+    for i in 0..6 {
+        let answer = system
+            .login(
+                &unique_email("spray"),
+                "guess",
+                None,
+                "198.51.100.77",
+                CHROME_WINDOWS,
+            )
+            .await;
+        assert_eq!(answer.status, 200, "login {i}: {}", answer.body);
+    }
+    let sprayed = system
+        .login(
+            &unique_email("spray"),
+            "guess",
+            None,
+            "198.51.100.77",
+            CHROME_WINDOWS,
+        )
+        .await;
+    assert_eq!(sprayed.status, 429);
+    let elsewhere = system
+        .login(
+            &unique_email("spray"),
+            "guess",
+            None,
+            "198.51.100.78",
+            CHROME_WINDOWS,
+        )
+        .await;
+    assert_eq!(elsewhere.status, 200);
+}
+
+/// The per-API-key and per-account-and-IP limits, each on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_key_and_per_account_and_ip_limits_hold() {
+    capture_logs();
+    let system = spawn_system_with(Options {
+        rate_limits: hourly_limits(1000, 2, 1000, 4),
+        ..Default::default()
+    })
+    .await;
+    let email = unique_email("pair");
+    for _ in 0..2 {
+        assert_eq!(
+            system
+                .login(&email, "x", None, "192.0.2.1", CHROME_WINDOWS)
+                .await
+                .status,
+            200
+        );
+    }
+    assert_eq!(
+        system
+            .login(&email, "x", None, "192.0.2.1", CHROME_WINDOWS)
+            .await
+            .status,
+        429,
+        "same account, same IP"
+    );
+    assert_eq!(
+        system
+            .login(&email, "x", None, "192.0.2.2", CHROME_WINDOWS)
+            .await
+            .status,
+        200,
+        "same account, another IP"
+    );
+    // The key has been used 4 times (refused tries count too): its limit.
+    let over_key = system
+        .login(
+            &unique_email("other"),
+            "x",
+            None,
+            "192.0.2.3",
+            CHROME_WINDOWS,
+        )
+        .await;
+    assert_eq!(over_key.status, 429, "{}", over_key.body);
+    let another_key = system.create_api_key("acme", None).await;
+    let fresh = system
+        .http
+        .post(format!("{}/v1/logins", system.intake_url))
+        .bearer_auth(&another_key)
+        .json(&serde_json::json!({ "email": unique_email("other"), "password": "x", "platform": "android",
+              "context": { "ip": "192.0.2.4", "user_agent": SAFARI_IPHONE } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200, "another key has its own budget");
+}
