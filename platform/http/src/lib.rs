@@ -9,13 +9,14 @@ pub mod deadline;
 pub mod health;
 pub mod idempotency;
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -42,54 +43,112 @@ pub fn error_response(status: StatusCode, error: &str, message: impl Into<String
         .into_response()
 }
 
-/// A strictly parsed JSON body: syntax errors, unknown or missing fields, invalid values and
-/// oversized bodies each become a 4xx `ErrorBody`.
+/// A strictly parsed JSON body: syntax errors, unknown or missing fields, values of the wrong
+/// type, invalid values and oversized bodies each become a 4xx `ErrorBody`.
+///
+/// Valid JSON that does not fit the request (`"platform": null`, `"platform": 1`) is a `422
+/// invalid_request` naming the field, never `malformed_json`: serde_json files some of those
+/// under syntax errors (an enum expects an identifier), so the body is checked for being JSON
+/// at all before an error is called malformed.
 pub struct JsonBody<T>(pub T);
 
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
-    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(JsonBody(value)),
-            Err(rejection) => Err(json_rejection_response(rejection)),
+        if !has_json_content_type(&request) {
+            return Err(error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as Content-Type: application/json",
+            ));
         }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    error_response(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+                    )
+                } else {
+                    error_response(rejection.status(), "invalid_request", rejection.body_text())
+                }
+            })?;
+        parse_json_body(&bytes).map(JsonBody)
     }
 }
 
-fn json_rejection_response(rejection: JsonRejection) -> Response {
-    let status = rejection.status();
-    let (code, message) = match &rejection {
-        JsonRejection::JsonDataError(e) => ("invalid_request", data_error_message(e)),
-        JsonRejection::JsonSyntaxError(_) => {
-            ("malformed_json", "the body is not valid JSON".into())
-        }
-        JsonRejection::MissingJsonContentType(_) => (
-            "unsupported_media_type",
-            "send the body as Content-Type: application/json".into(),
-        ),
-        _ if status == StatusCode::PAYLOAD_TOO_LARGE => (
-            "payload_too_large",
-            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-        ),
-        _ => ("invalid_request", rejection.body_text()),
+/// `application/json`, or any `application/*+json`, parameters aside.
+fn has_json_content_type(request: &Request) -> bool {
+    let Some(value) = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
     };
-    // Every data error is a client error; axum says 422 for those, which we keep.
-    error_response(status, code, message)
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
 }
 
-/// serde's message (e.g. "unknown field `x`", "missing field `email`", "unknown variant
-/// `tv`"), without axum's prefix. Never echoes the body itself.
-fn data_error_message(error: &axum::extract::rejection::JsonDataError) -> String {
-    use std::error::Error;
-    error
-        .source()
-        .map(ToString::to_string)
-        .unwrap_or_else(|| error.body_text())
+/// The body as a `T`, or the answer that says what is wrong with it. Never echoes the body.
+fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Response> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let error = match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => match deserializer.end() {
+            Ok(()) => return Ok(value),
+            // Trailing characters after the value: not one JSON document.
+            Err(_) => return Err(malformed_json()),
+        },
+        Err(error) => error,
+    };
+    if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
+        return Err(malformed_json());
+    }
+    // serde's message (e.g. "unknown field `x`", "missing field `email`", "unknown variant
+    // `tv`"), after the path of the field it is about; without the line and column.
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    let message = match inner.classify() {
+        serde_json::error::Category::Data => strip_position(&inner.to_string()).to_owned(),
+        _ => "a value of the wrong type".to_owned(),
+    };
+    let message = if path == "." {
+        message
+    } else {
+        format!("{path}: {message}")
+    };
+    Err(error_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+        message,
+    ))
+}
+
+fn malformed_json() -> Response {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+        "the body is not valid JSON",
+    )
+}
+
+/// serde_json's messages end with " at line L column C": not the caller's concern.
+fn strip_position(message: &str) -> &str {
+    match message.rfind(" at line ") {
+        Some(at) => &message[..at],
+        None => message,
+    }
 }
 
 /// The admin credential, from configuration. Held as a SHA-256 digest and compared in
@@ -118,8 +177,11 @@ pub fn bearer_token(request: &Request) -> Option<&str> {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|value| {
+            // The scheme is case-insensitive (RFC 9110, 11.1): `bearer` and `BEARER` too.
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
 }
 
 /// Middleware: the request must carry `Authorization: Bearer <admin key>`.
@@ -172,5 +234,120 @@ mod tests {
         assert!(key.accepts("the-admin-key"));
         assert!(!key.accepts("the-admin-ke"));
         assert!(!key.accepts(""));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code, reason = "the fields are only parsed")]
+    struct Login {
+        email: String,
+        platform: shared::domain::Platform,
+    }
+
+    async fn answer(
+        content_type: Option<&str>,
+        body: &'static str,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut request = axum::http::Request::builder().method("POST").uri("/");
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        let request = request.body(axum::body::Body::from(body)).unwrap();
+        let response = match JsonBody::<Login>::from_request(request, &()).await {
+            Ok(_) => return (StatusCode::OK, serde_json::Value::Null),
+            Err(response) => response,
+        };
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn valid_json_of_the_wrong_shape_is_a_422_naming_the_field() {
+        for body in [
+            r#"{"email":"a@example.com","platform":null}"#,
+            r#"{"email":"a@example.com","platform":1}"#,
+            r#"{"email":"a@example.com","platform":["ios"]}"#,
+        ] {
+            let (status, error) = answer(Some("application/json"), body).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(error["error"], "invalid_request", "{body}");
+            let message = error["message"].as_str().unwrap();
+            assert!(message.starts_with("platform: "), "{body}: {message}");
+        }
+        let (status, error) =
+            answer(Some("application/json"), r#"{"email":1,"platform":"ios"}"#).await;
+        assert_eq!(
+            (status, error["error"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request"))
+        );
+        assert_eq!(
+            error["message"],
+            "email: invalid type: integer `1`, expected a string"
+        );
+        let (_, error) = answer(
+            Some("application/json"),
+            r#"{"email":"a@example.com","platform":"tv"}"#,
+        )
+        .await;
+        assert!(error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("platform: unknown variant `tv`"));
+        let (_, error) = answer(Some("application/json"), r#"{"email":"a@example.com"}"#).await;
+        assert_eq!(error["message"], "missing field `platform`");
+    }
+
+    #[tokio::test]
+    async fn only_what_is_not_json_is_malformed() {
+        for body in [
+            r#"{"email":"#,
+            r#"{"email":"a@example.com","platform":"ios"} x"#,
+            "",
+            "nul",
+        ] {
+            let (status, error) = answer(Some("application/json"), body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}");
+            assert_eq!(error["error"], "malformed_json", "{body:?}");
+        }
+        let good = r#"{"email":"a@example.com","platform":"ios"}"#;
+        for content_type in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/problem+json",
+        ] {
+            assert_eq!(
+                answer(Some(content_type), good).await.0,
+                StatusCode::OK,
+                "{content_type}"
+            );
+        }
+        for content_type in [None, Some("text/plain"), Some("json")] {
+            let (status, error) = answer(content_type, good).await;
+            assert_eq!(
+                status,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{content_type:?}"
+            );
+            assert_eq!(error["error"], "unsupported_media_type");
+        }
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let with = |value: &str| {
+            axum::http::Request::builder()
+                .header(header::AUTHORIZATION, value)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        for value in ["Bearer k-1", "bearer k-1", "BEARER k-1", "bEaReR  k-1 "] {
+            assert_eq!(bearer_token(&with(value)), Some("k-1"), "{value}");
+        }
+        for value in ["Basic k-1", "Bearerk-1", "k-1"] {
+            assert_eq!(bearer_token(&with(value)), None, "{value}");
+        }
     }
 }

@@ -35,7 +35,7 @@ impl ParseError {
         }
     }
 
-    /// e.g. `invalid_request`, `invalid_email`, `email_mixed_script`, `email_confusable_domain`.
+    /// e.g. `invalid_request`, `email_mixed_script`, `email_confusable_domain`.
     pub fn code(&self) -> &'static str {
         self.code
     }
