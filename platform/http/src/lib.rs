@@ -80,7 +80,9 @@ where
                     error_response(rejection.status(), "invalid_request", rejection.body_text())
                 }
             })?;
-        parse_json_body(&bytes).map(JsonBody)
+        parse_json_body(&bytes)
+            .map(JsonBody)
+            .map_err(BodyError::into_response)
     }
 }
 
@@ -101,19 +103,41 @@ fn has_json_content_type(request: &Request) -> bool {
         && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
 }
 
-/// The body as a `T`, or the answer that says what is wrong with it. Never echoes the body.
-fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Response> {
+/// What is wrong with a body; never a copy of it.
+enum BodyError {
+    /// Not one JSON document.
+    Malformed,
+    /// JSON, but not the request: the message names the field.
+    Invalid(String),
+}
+
+impl IntoResponse for BodyError {
+    fn into_response(self) -> Response {
+        match self {
+            BodyError::Malformed => error_response(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "the body is not valid JSON",
+            ),
+            BodyError::Invalid(message) => {
+                error_response(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+            }
+        }
+    }
+}
+
+fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let error = match serde_path_to_error::deserialize(&mut deserializer) {
         Ok(value) => match deserializer.end() {
             Ok(()) => return Ok(value),
             // Trailing characters after the value: not one JSON document.
-            Err(_) => return Err(malformed_json()),
+            Err(_) => return Err(BodyError::Malformed),
         },
         Err(error) => error,
     };
     if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
-        return Err(malformed_json());
+        return Err(BodyError::Malformed);
     }
     // serde's message (e.g. "unknown field `x`", "missing field `email`", "unknown variant
     // `tv`"), after the path of the field it is about; without the line and column.
@@ -123,24 +147,11 @@ fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Response> {
         serde_json::error::Category::Data => strip_position(&inner.to_string()).to_owned(),
         _ => "a value of the wrong type".to_owned(),
     };
-    let message = if path == "." {
+    Err(BodyError::Invalid(if path == "." {
         message
     } else {
         format!("{path}: {message}")
-    };
-    Err(error_response(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_request",
-        message,
-    ))
-}
-
-fn malformed_json() -> Response {
-    error_response(
-        StatusCode::BAD_REQUEST,
-        "malformed_json",
-        "the body is not valid JSON",
-    )
+    }))
 }
 
 /// serde_json's messages end with " at line L column C": not the caller's concern.
