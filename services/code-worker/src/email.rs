@@ -33,11 +33,16 @@ pub enum EmailError {
 }
 
 impl CodeEmail<'_> {
-    /// Whole minutes left, rounded up, so "valid for 10 minutes" is never an overstatement
-    /// by more than a minute.
-    fn minutes_valid(&self) -> i64 {
+    /// How long the code still works, as a person says it: seconds under two minutes (a
+    /// code about to expire must not be announced as "1 minutes"), else the nearest minute.
+    /// The exact time follows it in the email.
+    fn validity(&self) -> String {
         let seconds = (self.expires_at - self.now).num_seconds().max(0);
-        (seconds + 59) / 60
+        match seconds {
+            1 => "1 second".to_owned(),
+            0..120 => format!("{seconds} seconds"),
+            _ => format!("{} minutes", (seconds + 30) / 60),
+        }
     }
 
     pub fn subject(&self) -> String {
@@ -48,7 +53,7 @@ impl CodeEmail<'_> {
         let browser = UserAgentSummary::parse(self.user_agent).describe();
         format!(
             "Your sign-in code is {code}\n\n\
-             Enter it to finish signing in. It is valid for {minutes} minutes \
+             Enter it to finish signing in. It is valid for {validity} \
              (until {expires} UTC) and works once.\n\n\
              The sign-in is from:\n\
              - {platform}\n\
@@ -57,7 +62,7 @@ impl CodeEmail<'_> {
              Not you? Do not share this code with anyone: someone may know your password. \
              Change your password now and tell your administrator.\n",
             code = self.code.expose(),
-            minutes = self.minutes_valid(),
+            validity = self.validity(),
             expires = self.expires_at.format("%Y-%m-%d %H:%M"),
             platform = self.platform.display_name(),
             ip = self.ip,
@@ -70,14 +75,14 @@ impl CodeEmail<'_> {
             "<!doctype html><html><body style=\"font-family:sans-serif\">\
              <p>Your sign-in code is</p>\
              <p style=\"font-size:28px;font-weight:bold;letter-spacing:4px\">{code}</p>\
-             <p>Enter it to finish signing in. It is valid for {minutes} minutes \
+             <p>Enter it to finish signing in. It is valid for {validity} \
              (until {expires} UTC) and works once.</p>\
              <p>The sign-in is from:</p><ul><li>{platform}</li><li>{browser}</li><li>IP address {ip}</li></ul>\
              <p><strong>Not you?</strong> Do not share this code with anyone: someone may know your \
              password. Change your password now and tell your administrator.</p>\
              </body></html>",
             code = self.code.expose(),
-            minutes = self.minutes_valid(),
+            validity = self.validity(),
             expires = self.expires_at.format("%Y-%m-%d %H:%M"),
             platform = html_escape(self.platform.display_name()),
             ip = html_escape(&self.ip.to_string()),
@@ -151,6 +156,34 @@ impl Mailer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn says_how_long_the_code_works_in_words_that_are_true() {
+        let now = Utc::now();
+        let code = OtpCode::parse("042137").unwrap();
+        let ua = UserAgent::parse("curl/8.0").unwrap();
+        let validity = |seconds: i64| {
+            CodeEmail {
+                to: "alice@example.com",
+                code: &code,
+                challenge_id: ChallengeId::new_random(),
+                expires_at: now + chrono::Duration::seconds(seconds),
+                now,
+                platform: Platform::Ios,
+                user_agent: &ua,
+                ip: "203.0.113.7".parse().unwrap(),
+            }
+            .validity()
+        };
+        assert_eq!(validity(1), "1 second");
+        assert_eq!(validity(45), "45 seconds");
+        assert_eq!(validity(60), "60 seconds");
+        assert_eq!(validity(119), "119 seconds");
+        assert_eq!(validity(120), "2 minutes");
+        assert_eq!(validity(599), "10 minutes");
+        assert_eq!(validity(600), "10 minutes");
+        assert_eq!(validity(569), "9 minutes");
+    }
 
     #[test]
     fn names_the_code_validity_platform_browser_ip_and_what_to_do() {
