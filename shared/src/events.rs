@@ -384,7 +384,10 @@ pub enum MfaFailureReason {
     InvalidCode,
     Expired,
     TooManyAttempts,
+    /// A newer code was sent to the user.
     Superseded,
+    /// The account was changed while the code was pending (password changed, disabled).
+    Revoked,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

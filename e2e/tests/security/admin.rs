@@ -46,13 +46,22 @@ async fn admin_actions_take_effect_in_every_service() {
     assert_eq!(status, 204);
     system
         .wait_for_count(
-            "SELECT count(*) FROM challenges WHERE challenge_id = $1 AND status = 'superseded'",
+            "SELECT count(*) FROM challenges WHERE challenge_id = $1 AND status = 'revoked'",
             &challenge,
             |n| n == 1,
         )
         .await;
     let dead = system.verify(&challenge, &code).await;
-    assert_eq!(dead.body["error"], "superseded", "{}", dead.body);
+    // Not "superseded": no newer code was sent; the message says what happened.
+    assert!(
+        dead.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("password was changed"),
+        "{}",
+        dead.body
+    );
+    assert_eq!(dead.body["error"], "revoked", "{}", dead.body);
     let old = system
         .login(&email, PASSWORD, Some("laptop"), HOME_IP, CHROME_WINDOWS)
         .await;

@@ -266,10 +266,10 @@ impl PendingEmailRow {
 /// Admin changes to an account (`AccountChanged`). Each is idempotent.
 impl ChallengeStore {
     /// The user's pending challenges stop working (password changed, account disabled); a
-    /// verify then answers `superseded`, which tells the user to log in again.
+    /// verify then answers `revoked`, which says why and tells the user to log in again.
     pub async fn invalidate_pending(&self, user_id: UserId) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "UPDATE challenges SET status = 'superseded', finished_at = now()
+            "UPDATE challenges SET status = 'revoked', finished_at = now()
              WHERE user_id = $1 AND status = 'pending'",
         )
         .bind(user_id.as_uuid())

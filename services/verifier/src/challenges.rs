@@ -73,6 +73,7 @@ pub async fn lock(
                 "used" => ChallengeStatus::Used,
                 "locked" => ChallengeStatus::Locked,
                 "superseded" => ChallengeStatus::Superseded,
+                "revoked" => ChallengeStatus::Revoked,
                 _ => ChallengeStatus::Pending,
             },
             expires_at: row.expires_at,
@@ -97,7 +98,11 @@ pub async fn record(
             "UPDATE challenges SET failed_attempts = failed_attempts + 1, status = 'locked', finished_at = now()
              WHERE challenge_id = $1"
         }
-        Verdict::Locked | Verdict::Expired | Verdict::AlreadyUsed | Verdict::Superseded => return Ok(()),
+        Verdict::Locked
+        | Verdict::Expired
+        | Verdict::AlreadyUsed
+        | Verdict::Superseded
+        | Verdict::Revoked => return Ok(()),
     };
     sqlx::query(statement)
         .bind(challenge_id.as_uuid())

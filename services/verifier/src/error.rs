@@ -20,6 +20,8 @@ pub enum VerifyError {
     AlreadyUsed,
     #[error("A newer code was sent: this one no longer works. Use the newest code, or log in again to get a new one.")]
     Superseded,
+    #[error("This code no longer works: the account was changed after it was sent (its password was changed or its sign-in disabled). Log in again to get a new code.")]
+    Revoked,
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -43,6 +45,7 @@ impl VerifyError {
             VerifyError::ExpiredCode => (StatusCode::GONE, "expired_code"),
             VerifyError::AlreadyUsed => (StatusCode::CONFLICT, "already_used"),
             VerifyError::Superseded => (StatusCode::GONE, "superseded"),
+            VerifyError::Revoked => (StatusCode::GONE, "revoked"),
             VerifyError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
         }
     }

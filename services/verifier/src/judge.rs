@@ -9,6 +9,8 @@ pub enum ChallengeStatus {
     Used,
     Locked,
     Superseded,
+    /// The account was changed while the code was pending (password changed, disabled).
+    Revoked,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +43,7 @@ pub enum Verdict {
     Expired,
     AlreadyUsed,
     Superseded,
+    Revoked,
 }
 
 /// Judges one try. `code_matches` is only asked when the challenge can still be passed, so a
@@ -55,6 +58,7 @@ pub fn judge(
     match state.status {
         ChallengeStatus::Used => return Verdict::AlreadyUsed,
         ChallengeStatus::Superseded => return Verdict::Superseded,
+        ChallengeStatus::Revoked => return Verdict::Revoked,
         ChallengeStatus::Locked => return Verdict::Locked,
         ChallengeStatus::Pending => {}
     }
@@ -135,6 +139,7 @@ mod tests {
             (ChallengeStatus::Used, Verdict::AlreadyUsed),
             (ChallengeStatus::Locked, Verdict::Locked),
             (ChallengeStatus::Superseded, Verdict::Superseded),
+            (ChallengeStatus::Revoked, Verdict::Revoked),
         ] {
             state.status = status;
             assert_eq!(

@@ -73,7 +73,7 @@ pub struct VerifyApproved {
         (status = 403, description = "too_many_attempts: locked; log in again", body = crate::error::VerifyErrorBody),
         (status = 404, description = "unknown_challenge", body = crate::error::VerifyErrorBody),
         (status = 409, description = "already_used", body = crate::error::VerifyErrorBody),
-        (status = 410, description = "expired_code or superseded; log in again", body = crate::error::VerifyErrorBody),
+        (status = 410, description = "expired_code, superseded (a newer code was sent) or revoked (the account was changed since: password changed or sign-in disabled); log in again", body = crate::error::VerifyErrorBody),
         (status = 422, description = "invalid_request: the code is not 6 digits (no try is used)", body = crate::error::VerifyErrorBody),
     )
 )]
@@ -134,6 +134,7 @@ pub async fn verify(
         Verdict::Expired => Err(VerifyError::ExpiredCode),
         Verdict::AlreadyUsed => Err(VerifyError::AlreadyUsed),
         Verdict::Superseded => Err(VerifyError::Superseded),
+        Verdict::Revoked => Err(VerifyError::Revoked),
     }
 }
 
@@ -167,6 +168,7 @@ fn events_for(verdict: Verdict, user_id: UserId, challenge_id: ChallengeId) -> V
         Verdict::LockedNow | Verdict::Locked => failed(MfaFailureReason::TooManyAttempts, 0),
         Verdict::Expired => failed(MfaFailureReason::Expired, 0),
         Verdict::Superseded => failed(MfaFailureReason::Superseded, 0),
+        Verdict::Revoked => failed(MfaFailureReason::Revoked, 0),
         // The flow already ended with its success; a replayed code adds nothing to the log.
         Verdict::AlreadyUsed => vec![],
     }
