@@ -2,10 +2,12 @@
 //! rejections use it, admin-key authentication, and the 404 fallback (this module); client
 //! API keys, stored in the database ([`api_keys`]); `Idempotency-Key` ([`idempotency`]); the
 //! request deadline while a dependency hangs ([`deadline`]); `/healthz` and `/readyz`
-//! ([`health`]).
+//! ([`health`]); the request id, refusal logging and JSON envelope every answer goes through
+//! ([`edge`]).
 
 pub mod api_keys;
 pub mod deadline;
+pub mod edge;
 pub mod health;
 pub mod idempotency;
 
