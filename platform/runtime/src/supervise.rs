@@ -417,17 +417,18 @@ mod tests {
         );
     }
 
+    async fn poisoned_relay() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        panic!("relay state is set")
+    }
+
     #[tokio::test]
     async fn a_panicking_task_is_caught_and_named() {
         let (_trigger, requested) = Shutdown::new();
         let mut supervisor = Supervisor::new(requested, DEADLINE);
         let other_stopped = Arc::new(AtomicBool::new(false));
         supervisor.spawn("housekeeping", until_stopped(&other_stopped));
-        supervisor.spawn("relay", |_| async {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let poisoned: Option<()> = None;
-            poisoned.expect("relay state is set")
-        });
+        supervisor.spawn("relay", |_| poisoned_relay());
         let failure = supervisor.run().await.expect_err("a task panicked");
         assert!(other_stopped.load(Ordering::SeqCst));
         match failure {

@@ -8,6 +8,7 @@ use mfa_bus::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaError, Kafk
 use mfa_bus::DecodingHandler;
 use mfa_code_hash::{CodeHasher, WeakSecret};
 use mfa_runtime::shutdown::Shutdown;
+use mfa_runtime::supervise::{InjectedFault, Supervisor, TaskFailure};
 
 use crate::challenges::ChallengeStore;
 use crate::config::Config;
@@ -28,6 +29,8 @@ pub enum StartupError {
     Smtp(#[from] EmailError),
     #[error(transparent)]
     Secret(#[from] WeakSecret),
+    #[error("a task stopped the service")]
+    Task(#[from] TaskFailure),
 }
 
 pub struct Worker {
@@ -37,6 +40,8 @@ pub struct Worker {
     handler: CodeHandler,
     dead_letters: DeadLetters,
     publisher: Arc<KafkaPublisher>,
+    shutdown_timeout: Duration,
+    fault: Option<InjectedFault>,
 }
 
 impl Worker {
@@ -79,24 +84,34 @@ impl Worker {
                 wake_sender: wake,
             },
             publisher,
+            shutdown_timeout: config.infra.shutdown_timeout,
+            fault: None,
         })
     }
 
+    /// Makes the task `fault` names fail, for tests of the supervision (`MFA_TEST_FAIL_TASK`).
+    pub fn inject_fault(mut self, fault: Option<InjectedFault>) -> Self {
+        self.fault = fault;
+        self
+    }
+
+    /// Consumes and sends until `shutdown`, or until one of its tasks ends on its own: then
+    /// the others are stopped too and that task's failure is returned.
     pub async fn run(self, shutdown: Shutdown) -> Result<(), StartupError> {
         tracing::info!("code-worker consuming");
+        let mut tasks = Supervisor::new(shutdown, self.shutdown_timeout).inject(self.fault);
         let (pool, interval) = self.housekeeping;
-        let housekeeping = tokio::spawn(housekeeping::run(
-            pool,
-            crate::housekeeping::sweeps(),
-            interval,
-            shutdown.clone(),
-        ));
-        let sender = tokio::spawn(self.sender.run(shutdown.clone()));
-        self.consumer
-            .run(DecodingHandler(self.handler), self.dead_letters, shutdown)
-            .await;
-        let _ = tokio::join!(housekeeping, sender);
+        tasks.spawn("housekeeping", |stop| {
+            housekeeping::run(pool, crate::housekeeping::sweeps(), interval, stop)
+        });
+        let sender = self.sender;
+        tasks.spawn("email-sender", |stop| sender.run(stop));
+        let (consumer, handler, dead_letters) = (self.consumer, self.handler, self.dead_letters);
+        tasks.spawn("consumer", |stop| {
+            consumer.run(DecodingHandler(handler), dead_letters, stop)
+        });
+        let outcome = tasks.run().await;
         self.publisher.flush(Duration::from_secs(5)).await;
-        Ok(())
+        Ok(outcome?)
     }
 }

@@ -17,6 +17,7 @@ use mfa_http::health::{self, Readiness};
 use mfa_http::idempotency::{idempotent, IdempotencyStore};
 use mfa_http::{not_found, require_admin_key, AdminKey, MAX_BODY_BYTES};
 use mfa_runtime::shutdown::Shutdown;
+use mfa_runtime::supervise::{InjectedFault, Supervisor, TaskFailure};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
@@ -40,6 +41,8 @@ pub enum StartupError {
     Kafka(#[from] KafkaError),
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
+    #[error("a task stopped the service")]
+    Task(#[from] TaskFailure),
 }
 
 #[derive(Clone)]
@@ -58,6 +61,7 @@ pub struct Application {
     pool: PgPool,
     publisher: Arc<KafkaPublisher>,
     state: AppState,
+    fault: Option<InjectedFault>,
 }
 
 impl Application {
@@ -97,6 +101,7 @@ impl Application {
             pool,
             publisher,
             state,
+            fault: None,
         })
     }
 
@@ -106,58 +111,80 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown`, then stops the consumers and flushes the producer.
+    /// Makes the task `fault` names fail, for tests of the supervision (`MFA_TEST_FAIL_TASK`).
+    pub fn inject_fault(mut self, fault: Option<InjectedFault>) -> Self {
+        self.fault = fault;
+        self
+    }
+
+    /// Serves until `shutdown`, then stops the consumers and flushes the producer. If one of
+    /// the tasks ends first (error, panic, or returning unasked), the others are stopped the
+    /// same way and its failure is returned: half a service would accept logins nobody decides.
     pub async fn run(self, shutdown: Shutdown) -> Result<(), StartupError> {
         let kafka = &self.config.infra.kafka;
         let topics = kafka.topics();
         let dead_letters = DeadLetters::new(self.publisher.clone(), topics.dead_letters.clone());
-
-        let listener = tokio::spawn(self.state.waiters.clone().listen(self.pool.clone()));
-        let waiters = self.state.waiters.clone();
-        let mut stopping = shutdown.clone();
-        tokio::spawn(async move {
-            stopping.wait().await;
-            waiters.stop_waiting();
-        });
-        let housekeeping = tokio::spawn(mfa_store::housekeeping::run(
-            self.pool.clone(),
-            crate::housekeeping::sweeps(&self.config.rate_limits),
-            self.config.infra.housekeeping_interval,
-            shutdown.clone(),
-        ));
         let decisions = KafkaConsumer::new(
             kafka,
             &kafka.group_id("login-intake"),
             &[&topics.risk_decisions, &topics.verifications],
         )?;
-        let decisions = tokio::spawn(decisions.run(
-            DecodingHandler(DecisionRecorder {
-                pool: self.pool.clone(),
-            }),
-            dead_letters.clone(),
-            shutdown.clone(),
-        ));
         let ingress = KafkaConsumer::new(
             kafka,
             &kafka.group_id("login-intake-ingress"),
             &[&topics.login_requests],
         )?;
-        let ingress = tokio::spawn(ingress.run(
-            LoginRequestHandler {
-                intake: self.state.intake.clone(),
-            },
-            dead_letters,
-            shutdown.clone(),
-        ));
+        let mut tasks =
+            Supervisor::new(shutdown, self.config.infra.shutdown_timeout).inject(self.fault);
 
-        let mut stop = shutdown.clone();
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { stop.wait().await })
-            .await?;
-        let _ = tokio::join!(decisions, ingress, housekeeping);
-        listener.abort();
+        let waiters = self.state.waiters.clone();
+        let pool = self.pool.clone();
+        tasks.spawn("decision-listener", |mut stop| async move {
+            tokio::select! {
+                () = waiters.clone().listen(pool) => {}
+                // The requests still waiting answer `pending` at once.
+                () = stop.wait() => waiters.stop_waiting(),
+            }
+        });
+        let (pool, sweeps) = (
+            self.pool.clone(),
+            crate::housekeeping::sweeps(&self.config.rate_limits),
+        );
+        let interval = self.config.infra.housekeeping_interval;
+        tasks.spawn("housekeeping", |stop| {
+            mfa_store::housekeeping::run(pool, sweeps, interval, stop)
+        });
+        let recorder = DecodingHandler(DecisionRecorder {
+            pool: self.pool.clone(),
+        });
+        let decisions_dead_letters = dead_letters.clone();
+        tasks.spawn("decisions-consumer", |stop| {
+            decisions.run(recorder, decisions_dead_letters, stop)
+        });
+        let requests = LoginRequestHandler {
+            intake: self.state.intake.clone(),
+        };
+        tasks.spawn("ingress-consumer", |stop| {
+            ingress.run(requests, dead_letters, stop)
+        });
+        let (listener, router) = (self.listener, self.router);
+        tasks.spawn("http-server", |mut stop| async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.wait().await })
+                .await
+        });
+        // The admin API's account changes, written with them into the outbox; a drain task,
+        // so the announcements of the last requests still leave.
+        let relay = mfa_store::outbox::OutboxRelay {
+            pool: self.pool.clone(),
+            publisher: self.publisher.clone(),
+            producer: crate::intake::PRODUCER,
+        };
+        tasks.spawn_drain("outbox-relay", |stop| relay.run(stop));
+
+        let outcome = tasks.run().await;
         self.publisher.flush(Duration::from_secs(5)).await;
-        Ok(())
+        Ok(outcome?)
     }
 }
 
@@ -212,6 +239,14 @@ fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
         .route(
             "/v1/admin/users/{user_id}/reset-history",
             post(crate::admin::reset_history),
+        )
+        .route(
+            "/v1/admin/users/{user_id}/first-factors",
+            put(crate::admin::set_user_first_factors),
+        )
+        .route(
+            "/v1/admin/companies/{company_id}",
+            put(crate::admin::set_company).get(crate::admin::get_company),
         )
         .route_layer(from_fn_with_state(
             AdminKey::new(&config.admin_api_key),

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use mfa_bus::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaError, KafkaPublisher};
 use mfa_bus::DecodingHandler;
 use mfa_runtime::shutdown::Shutdown;
+use mfa_runtime::supervise::{InjectedFault, Supervisor, TaskFailure};
 use mfa_store::outbox::OutboxRelay;
 
 use crate::config::Config;
@@ -23,6 +24,8 @@ pub enum StartupError {
     Kafka(#[from] KafkaError),
     #[error("configuration: {0}")]
     Config(#[from] mfa_runtime::config::ConfigError),
+    #[error("a task stopped the service")]
+    Task(#[from] TaskFailure),
 }
 
 pub struct Worker {
@@ -31,6 +34,8 @@ pub struct Worker {
     handler: RiskHandler,
     dead_letters: DeadLetters,
     publisher: Arc<KafkaPublisher>,
+    shutdown_timeout: Duration,
+    fault: Option<InjectedFault>,
 }
 
 impl Worker {
@@ -78,34 +83,40 @@ impl Worker {
                 geo,
             },
             publisher,
+            shutdown_timeout: config.infra.shutdown_timeout,
+            fault: None,
         })
     }
 
+    /// Makes the task `fault` names fail, for tests of the supervision (`MFA_TEST_FAIL_TASK`).
+    pub fn inject_fault(mut self, fault: Option<InjectedFault>) -> Self {
+        self.fault = fault;
+        self
+    }
+
+    /// Consumes until `shutdown`, or until one of its tasks ends on its own: then the others
+    /// are stopped too and that task's failure is returned.
     pub async fn run(self, shutdown: Shutdown) -> Result<(), StartupError> {
         tracing::info!("risk-worker consuming");
+        let mut tasks = Supervisor::new(shutdown, self.shutdown_timeout).inject(self.fault);
         let (pool, sweeps, interval) = self.housekeeping;
-        let housekeeping = tokio::spawn(housekeeping::run(
-            pool.clone(),
-            sweeps,
-            interval,
-            shutdown.clone(),
-        ));
+        let sweeping = pool.clone();
+        tasks.spawn("housekeeping", |stop| {
+            housekeeping::run(sweeping, sweeps, interval, stop)
+        });
+        let (consumer, handler, dead_letters) = (self.consumer, self.handler, self.dead_letters);
+        tasks.spawn("consumer", |stop| {
+            consumer.run(DecodingHandler(handler), dead_letters, stop)
+        });
         // The relay stops after the consumer: the last decisions still leave.
-        let (relay_stop, relay_shutdown) = Shutdown::new();
-        let relay = tokio::spawn(
-            OutboxRelay {
-                pool,
-                publisher: self.publisher.clone(),
-                producer: crate::consumer::PRODUCER,
-            }
-            .run(relay_shutdown),
-        );
-        self.consumer
-            .run(DecodingHandler(self.handler), self.dead_letters, shutdown)
-            .await;
-        relay_stop.fire();
-        let _ = tokio::join!(housekeeping, relay);
+        let relay = OutboxRelay {
+            pool,
+            publisher: self.publisher.clone(),
+            producer: crate::consumer::PRODUCER,
+        };
+        tasks.spawn_drain("outbox-relay", |stop| relay.run(stop));
+        let outcome = tasks.run().await;
         self.publisher.flush(Duration::from_secs(5)).await;
-        Ok(())
+        Ok(outcome?)
     }
 }

@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use mfa_code_hash::{CodeHasher, WeakSecret};
 use mfa_http::api_keys::{require_client_key, ApiKeyStore};
 use mfa_http::health::{self, Readiness};
-use mfa_http::idempotency::{self, idempotent, IdempotencyStore};
+use mfa_http::idempotency::{idempotent, IdempotencyStore};
 use mfa_http::{not_found, MAX_BODY_BYTES};
 use mfa_store::housekeeping;
 
@@ -19,7 +19,8 @@ use mfa_store::housekeeping;
 const VERIFY_ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 use mfa_bus::kafka::{ensure_topics, KafkaError, KafkaPublisher};
 use mfa_runtime::shutdown::Shutdown;
-use mfa_store::outbox::{self, OutboxRelay};
+use mfa_runtime::supervise::{InjectedFault, Supervisor, TaskFailure};
+use mfa_store::outbox::OutboxRelay;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
@@ -40,6 +41,8 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Secret(#[from] WeakSecret),
+    #[error("a task stopped the service")]
+    Task(#[from] TaskFailure),
 }
 
 pub struct Application {
@@ -48,6 +51,8 @@ pub struct Application {
     publisher: Arc<KafkaPublisher>,
     pool: PgPool,
     housekeeping_interval: Duration,
+    shutdown_timeout: Duration,
+    fault: Option<InjectedFault>,
 }
 
 impl Application {
@@ -101,6 +106,8 @@ impl Application {
             publisher,
             pool,
             housekeeping_interval: config.infra.housekeeping_interval,
+            shutdown_timeout: config.infra.shutdown_timeout,
+            fault: None,
         })
     }
 
@@ -110,33 +117,41 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
+    /// Makes the task `fault` names fail, for tests of the supervision (`MFA_TEST_FAIL_TASK`).
+    pub fn inject_fault(mut self, fault: Option<InjectedFault>) -> Self {
+        self.fault = fault;
+        self
+    }
+
+    /// Serves until `shutdown`, or until one of its tasks ends on its own: then the others
+    /// are stopped too and that task's failure is returned.
     pub async fn run(self, shutdown: Shutdown) -> Result<(), StartupError> {
-        let housekeeping = tokio::spawn(housekeeping::run(
-            self.pool.clone(),
-            vec![
-                idempotency::sweep(
-                    "DELETE FROM idempotency_keys WHERE scope LIKE 'verifier:%' AND created_at < $1",
-                ),
-                outbox::sweep(),
-            ],
-            self.housekeeping_interval,
-            shutdown.clone(),
-        ));
+        let mut tasks = Supervisor::new(shutdown, self.shutdown_timeout).inject(self.fault);
+        let sweeping = self.pool.clone();
+        let interval = self.housekeeping_interval;
+        tasks.spawn("housekeeping", |stop| {
+            housekeeping::run(
+                sweeping,
+                crate::housekeeping::sweeps(),
+                interval,
+                stop,
+            )
+        });
+        let (listener, router) = (self.listener, self.router);
+        tasks.spawn("http-server", |mut stop| async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.wait().await })
+                .await
+        });
+        // The relay stops after the server: the last tries' events still leave.
         let relay = OutboxRelay {
             pool: self.pool,
             publisher: self.publisher.clone(),
             producer: crate::verify::PRODUCER,
         };
-        // The relay stops after the server: the last tries' events still leave.
-        let (relay_stop, relay_shutdown) = Shutdown::new();
-        let relay = tokio::spawn(relay.run(relay_shutdown));
-        let mut stop = shutdown;
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { stop.wait().await })
-            .await?;
-        relay_stop.fire();
-        let _ = tokio::join!(housekeeping, relay);
+        tasks.spawn_drain("outbox-relay", |stop| relay.run(stop));
+        let outcome = tasks.run().await;
         self.publisher.flush(Duration::from_secs(5)).await;
-        Ok(())
+        Ok(outcome?)
     }
 }
