@@ -15,7 +15,15 @@ use risk_evaluation::report;
 use risk_evaluation::stats::Stats;
 
 #[derive(Parser)]
-#[command(about = "Evaluation benchmark of the adaptive-MFA risk engine")]
+#[command(
+    name = "risk-eval",
+    version,
+    about = "Evaluation benchmark of the adaptive-MFA risk engine",
+    after_help = "Reads MFA_GEOIP_CITY_DB and MFA_GEOIP_ASN_DB (else runs --fetch-geoip); the replay it
+drives inherits the environment, so the model's MFA_RISK_* and deny-list variables apply to it.
+scripts/risk-benchmark runs the benchmark of BENCHMARKS.md; README.md, sections Configuration
+and Replay, lists the variables."
+)]
 struct Cli {
     /// Script printing MFA_GEOIP_CITY_DB / MFA_GEOIP_ASN_DB, used when they are not set.
     #[arg(long, global = true)]

@@ -1,31 +1,91 @@
 use std::io::{BufWriter, IsTerminal};
 use std::sync::Arc;
 
-use anyhow::Context;
+use clap::{Parser, Subcommand};
 use mfa_runtime::shutdown::Shutdown;
+use mfa_runtime::supervise::InjectedFault;
 use risk_worker::config::{Config, ModelConfig};
 use risk_worker::model::assess::ModelKind;
 use risk_worker::replay::Replay;
 use risk_worker::startup::Worker;
 
-const USAGE: &str = "usage: risk-worker [replay [--model full|freeman-plain]]
-  (no arguments)  consume LoginAttempted from Kafka and decide (settings from MFA_* variables)
-  replay          read events as JSON lines on stdin, write one decision line per
-                  LoginAttempted on stdout; the same model settings, no database or broker";
+/// The model settings, shared by `serve` and `replay`.
+macro_rules! model_settings_help {
+    () => {
+        "  the model: MFA_RISK_MODEL, MFA_RISK_MEDIUM_THRESHOLD, MFA_RISK_HIGH_THRESHOLD,
+  MFA_RISK_PRIVILEGED_OFFSET, MFA_RISK_CHALLENGE_LEVELS, MFA_RISK_HISTORY_DAYS,
+  MFA_MAX_TRAVEL_SPEED_KMH, MFA_FAILED_ATTEMPTS_THRESHOLD, MFA_FAILED_ATTEMPTS_WINDOW_SECS,
+  MFA_IP_FAILURES_THRESHOLD, MFA_IP_FAILED_ACCOUNTS_THRESHOLD, MFA_IP_FAILURES_WINDOW_SECS,
+  MFA_GEOIP_CITY_DB, MFA_GEOIP_ASN_DB, MFA_GEOIP_DEFAULT_ACCURACY_KM, MFA_DENYLIST_FILE,
+  MFA_DENYLIST_ACTION.
+"
+    };
+}
+
+/// Decides each login: consumes LoginAttempted and publishes LoginApproved, MfaRequired or
+/// LoginRejected, with the risk score and its reasons.
+#[derive(Parser)]
+#[command(
+    name = "risk-worker",
+    version,
+    after_help = concat!(
+        "Without a command: serve.
+
+Configuration: environment variables.
+",
+        model_settings_help!(),
+        "  serve only: MFA_CODE_TTL_SECS, MFA_CODE_EMAILS_PER_HOUR, MFA_CODE_EMAIL_MIN_GAP_SECS,
+  MFA_FAILED_CODES_PER_DAY.
+",
+        mfa_runtime::service_help_footer!()
+    )
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Consume LoginAttempted from Kafka and decide (the default).
+    #[command(after_help = concat!(
+        "Configuration: environment variables.
+",
+        model_settings_help!(),
+        "  MFA_CODE_TTL_SECS, MFA_CODE_EMAILS_PER_HOUR, MFA_CODE_EMAIL_MIN_GAP_SECS,
+  MFA_FAILED_CODES_PER_DAY.
+",
+        mfa_runtime::service_help_footer!()
+    ))]
+    Serve,
+    /// Read events as JSON lines on stdin, write one decision line per LoginAttempted on
+    /// stdout: the live worker's model settings, no database or broker.
+    #[command(after_help = concat!(
+        "Input: the envelopes on Kafka (LoginAttempted, MfaSucceeded, the final LoginApproved) in
+time order; each event's occurred_at is the clock. README.md, section Replay.
+
+Configuration: environment variables (no database or broker ones).
+",
+        model_settings_help!(),
+        "
+Exit status: 0 at the end of the input, 1 on a bad setting or unreadable input, 2 on a bad
+command-line argument."
+    ))]
+    Replay {
+        /// The model to score with, overriding MFA_RISK_MODEL.
+        #[arg(long, value_name = "full|freeman-plain", value_parser = model_kind)]
+        model: Option<ModelKind>,
+    },
+}
+
+fn model_kind(name: &str) -> Result<ModelKind, String> {
+    ModelKind::parse(name).ok_or_else(|| "the models are full and freeman-plain".to_owned())
+}
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None => serve(),
-        Some("replay") => replay(&args[1..]),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => {
-            eprintln!("unknown command {other:?}\n{USAGE}");
-            std::process::exit(2);
-        }
+    match Cli::parse().command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(),
+        Command::Replay { model } => replay(model),
     }
 }
 
@@ -33,27 +93,17 @@ fn main() -> anyhow::Result<()> {
 async fn serve() -> anyhow::Result<()> {
     mfa_runtime::telemetry::init("risk-worker");
     let config = Config::from_env()?;
+    let fault = InjectedFault::from_env()?;
     let shutdown_timeout = config.infra.shutdown_timeout;
-    let worker = Worker::build(config).await?;
+    let worker = Worker::build(config).await?.inject_fault(fault);
     worker.run(Shutdown::on_signals(shutdown_timeout)).await?;
     Ok(())
 }
 
-fn replay(args: &[String]) -> anyhow::Result<()> {
+fn replay(model: Option<ModelKind>) -> anyhow::Result<()> {
     let mut config = ModelConfig::from_env()?;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--model" => {
-                let name = args.next().context("--model needs a value")?;
-                config.policy.risk.model = ModelKind::parse(name)
-                    .with_context(|| format!("unknown model {name:?}: full or freeman-plain"))?;
-            }
-            other => {
-                eprintln!("unknown option {other:?}\n{USAGE}");
-                std::process::exit(2);
-            }
-        }
+    if let Some(model) = model {
+        config.policy.risk.model = model;
     }
     let geo = Arc::new(config.geoip.open()?);
     if geo.is_empty() {

@@ -1,0 +1,215 @@
+//! The login-intake binary as a process: its command line, and a task of it that dies taking
+//! the whole process down (so an orchestrator restarts it) instead of leaving half a service.
+
+// A failed step fails the test loudly, where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_login-intake");
+
+fn login_intake(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .output()
+        .expect("login-intake runs")
+}
+
+#[test]
+fn help_says_what_it_does_and_which_variables_configure_it() {
+    let output = login_intake(&["--help"]);
+    assert!(output.status.success(), "{output:?}");
+    let help = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "Takes logins from client backends",
+        "MFA_ADMIN_API_KEY",
+        "MFA_DATABASE_URL",
+        "MFA_SHUTDOWN_TIMEOUT_SECS",
+        "README.md",
+        "--version",
+    ] {
+        assert!(help.contains(expected), "no {expected:?} in:\n{help}");
+    }
+}
+
+#[test]
+fn version_names_the_binary_and_its_version() {
+    let output = login_intake(&["--version"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("login-intake {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn a_bad_argument_is_named_and_exits_2() {
+    let output = login_intake(&["--listen-on", "8080"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--listen-on"), "{stderr}");
+    assert!(output.stdout.is_empty(), "nothing started: {output:?}");
+}
+
+/// The stack's settings: from the environment, or from `.stack/stack.env` (`scripts/stack up`).
+fn stack_setting(name: &str) -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.stack/stack.env");
+    std::env::var(name).ok().unwrap_or_else(|| {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.trim().trim_start_matches("export ").split_once('='))
+            .find(|(key, _)| key.trim() == name)
+            .map(|(_, value)| value.trim().trim_matches(['"', '\'']).to_owned())
+            .unwrap_or_else(|| panic!("{name} is not set: run `scripts/stack up` first"))
+    })
+}
+
+/// A database of the test's own on the stack's server (the service migrates it).
+async fn create_database() -> String {
+    use sqlx::{Connection, Executor};
+    let server_url = stack_setting("MFA_DATABASE_URL");
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut connection = sqlx::PgConnection::connect(&server_url)
+        .await
+        .expect("stack PostgreSQL answers");
+    connection
+        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+        .await
+        .expect("create test database");
+    let (base, _) = server_url.rsplit_once('/').expect("URL has a path");
+    format!("{base}/{name}")
+}
+
+/// One JSON log line of the process, with when it was read.
+struct LogLine {
+    at: Instant,
+    fields: serde_json::Value,
+}
+
+fn field<'a>(line: &'a LogLine, name: &str) -> Option<&'a str> {
+    line.fields["fields"][name].as_str()
+}
+
+fn http_status(address: &str, path: &str) -> Option<String> {
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.lines().next().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_consumer_that_fails_takes_the_process_down_within_the_shutdown_deadline() {
+    const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+    let database_url = create_database().await;
+    let namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut child = Command::new(BIN)
+        .env_clear()
+        .env("MFA_DATABASE_URL", &database_url)
+        .env("MFA_KAFKA_BROKERS", stack_setting("MFA_KAFKA_BROKERS"))
+        .env("MFA_TOPIC_NAMESPACE", &namespace)
+        .env("MFA_TOPIC_PARTITIONS", "2")
+        .env("MFA_ADMIN_API_KEY", "process-test-admin-key-0123456789")
+        .env("MFA_INTAKE_ADDR", "127.0.0.1:0")
+        .env("MFA_ARGON2_THREADS", "1")
+        .env(
+            "MFA_SHUTDOWN_TIMEOUT_SECS",
+            SHUTDOWN_TIMEOUT.as_secs().to_string(),
+        )
+        .env("MFA_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        // The consumer of the risk decisions dies 3 s after the start: logins taken then
+        // would stay pending forever, so the whole process must go.
+        .env("MFA_TEST_FAIL_TASK", "decisions-consumer")
+        .env("MFA_TEST_FAIL_TASK_AFTER_MS", "3000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("login-intake starts");
+    let (lines, log) = mpsc::channel();
+    let stdout = child.stdout.take().expect("piped stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let fields = serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
+            let _ = lines.send(LogLine {
+                at: Instant::now(),
+                fields,
+            });
+        }
+    });
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+
+    let next_line = |what: &str| {
+        log.recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no log line while waiting for {what}"))
+    };
+    let address = loop {
+        let line = next_line("the listening address");
+        if field(&line, "message") == Some("login-intake listening") {
+            break field(&line, "address").expect("address logged").to_owned();
+        }
+    };
+    // Before the fault the service is whole: its database and broker answer.
+    let ready = http_status(&address, "/readyz");
+    assert!(
+        ready
+            .as_deref()
+            .is_some_and(|status| status.contains(" 200 ")),
+        "readyz: {ready:?}"
+    );
+
+    let failed = loop {
+        let line = next_line("the failure");
+        if field(&line, "message") == Some("task ended on its own: stopping the service") {
+            break line;
+        }
+    };
+    assert_eq!(field(&failed, "task"), Some("decisions-consumer"));
+    let error = field(&failed, "error").expect("error logged");
+    assert!(
+        error.contains("decisions-consumer") && error.contains("failure injected"),
+        "the error names the task and its cause: {error}"
+    );
+
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for login-intake") {
+            break status;
+        }
+        if failed.at.elapsed() > SHUTDOWN_TIMEOUT + Duration::from_secs(5) {
+            let _ = child.kill();
+            panic!(
+                "login-intake still runs {:?} after its consumer failed",
+                failed.at.elapsed()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = failed.at.elapsed();
+    println!("login-intake exited {took:?} after its decisions consumer failed: {status}");
+    assert_eq!(status.code(), Some(1), "a failure exits non-zero");
+    assert!(took < SHUTDOWN_TIMEOUT, "took {took:?}");
+    let stderr = stderr.join().expect("stderr read");
+    assert!(
+        stderr.contains("a task stopped the service") && stderr.contains("decisions-consumer"),
+        "{stderr}"
+    );
+    assert!(
+        http_status(&address, "/healthz").is_none(),
+        "the HTTP server stopped with the process"
+    );
+}

@@ -1,0 +1,199 @@
+//! The risk-worker binary as a process: its command line (`serve`, the default, and
+//! `replay`), and a task of it that panics taking the whole process down.
+
+// A failed step fails the test loudly, where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_risk-worker");
+
+fn risk_worker(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .expect("risk-worker runs")
+}
+
+#[test]
+fn help_lists_the_commands_and_the_variables() {
+    let output = risk_worker(&["--help"]);
+    assert!(output.status.success(), "{output:?}");
+    let help = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "Decides each login",
+        "serve",
+        "replay",
+        "MFA_RISK_MEDIUM_THRESHOLD",
+        "MFA_CODE_TTL_SECS",
+        "MFA_DATABASE_URL",
+        "README.md",
+    ] {
+        assert!(help.contains(expected), "no {expected:?} in:\n{help}");
+    }
+}
+
+#[test]
+fn replay_has_help_of_its_own() {
+    let output = risk_worker(&["replay", "--help"]);
+    assert!(output.status.success(), "{output:?}");
+    let help = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "stdin",
+        "--model <full|freeman-plain>",
+        "MFA_RISK_MODEL",
+        "README.md",
+    ] {
+        assert!(help.contains(expected), "no {expected:?} in:\n{help}");
+    }
+    // Replay reads no database or broker setting: its help doesn't list them.
+    assert!(!help.contains("MFA_DATABASE_URL"), "{help}");
+    let serve = risk_worker(&["serve", "--help"]);
+    assert!(serve.status.success(), "{serve:?}");
+    assert!(String::from_utf8_lossy(&serve.stdout).contains("MFA_KAFKA_BROKERS"));
+}
+
+#[test]
+fn version_names_the_binary_and_its_version() {
+    let output = risk_worker(&["--version"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("risk-worker {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn bad_arguments_are_named_and_exit_2() {
+    for (args, named) in [
+        (&["--threshold", "1"][..], "--threshold"),
+        (&["decide"][..], "decide"),
+        (&["replay", "--modle", "full"][..], "--modle"),
+        (&["replay", "--model", "fancy"][..], "fancy"),
+        (&["replay", "--model"][..], "--model"),
+    ] {
+        let output = risk_worker(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}: {output:?}");
+    }
+}
+
+/// The stack's settings: from the environment, or from `.stack/stack.env` (`scripts/stack up`).
+fn stack_setting(name: &str) -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.stack/stack.env");
+    std::env::var(name).ok().unwrap_or_else(|| {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.trim().trim_start_matches("export ").split_once('='))
+            .find(|(key, _)| key.trim() == name)
+            .map(|(_, value)| value.trim().trim_matches(['"', '\'']).to_owned())
+            .unwrap_or_else(|| panic!("{name} is not set: run `scripts/stack up` first"))
+    })
+}
+
+/// A database of the test's own on the stack's server (the service migrates it).
+async fn create_database() -> String {
+    use sqlx::{Connection, Executor};
+    let server_url = stack_setting("MFA_DATABASE_URL");
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut connection = sqlx::PgConnection::connect(&server_url)
+        .await
+        .expect("stack PostgreSQL answers");
+    connection
+        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+        .await
+        .expect("create test database");
+    let (base, _) = server_url.rsplit_once('/').expect("URL has a path");
+    format!("{base}/{name}")
+}
+
+#[tokio::test]
+async fn a_panicking_relay_takes_the_process_down_within_the_shutdown_deadline() {
+    const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+    let database_url = create_database().await;
+    let namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut child = Command::new(BIN)
+        .env_clear()
+        .env("MFA_DATABASE_URL", &database_url)
+        .env("MFA_KAFKA_BROKERS", stack_setting("MFA_KAFKA_BROKERS"))
+        .env("MFA_TOPIC_NAMESPACE", &namespace)
+        .env("MFA_TOPIC_PARTITIONS", "2")
+        .env(
+            "MFA_SHUTDOWN_TIMEOUT_SECS",
+            SHUTDOWN_TIMEOUT.as_secs().to_string(),
+        )
+        .env("MFA_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        // The outbox relay panics 2 s after the start: decisions would be stored and never
+        // published, so the whole process must go.
+        .env("MFA_TEST_FAIL_TASK", "outbox-relay:panic")
+        .env("MFA_TEST_FAIL_TASK_AFTER_MS", "2000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("risk-worker starts");
+    let (lines, log) = mpsc::channel();
+    let stdout = child.stdout.take().expect("piped stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let fields: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
+            let _ = lines.send((Instant::now(), fields));
+        }
+    });
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let mut consuming = false;
+    let (failed_at, failure) = loop {
+        let (at, line) = log
+            .recv_timeout(Duration::from_secs(60))
+            .expect("risk-worker logs its failure");
+        match line["fields"]["message"].as_str() {
+            Some("risk-worker consuming") => consuming = true,
+            Some("task ended on its own: stopping the service") => break (at, line),
+            _ => {}
+        }
+    };
+    assert!(consuming, "the worker ran before the fault");
+    assert_eq!(failure["fields"]["task"], "outbox-relay");
+    let error = failure["fields"]["error"].as_str().expect("error logged");
+    assert!(
+        error.contains("task outbox-relay panicked") && error.contains("MFA_TEST_FAIL_TASK"),
+        "{error}"
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for risk-worker") {
+            break status;
+        }
+        if failed_at.elapsed() > SHUTDOWN_TIMEOUT + Duration::from_secs(5) {
+            let _ = child.kill();
+            panic!(
+                "risk-worker still runs {:?} after its relay panicked",
+                failed_at.elapsed()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = failed_at.elapsed();
+    println!("risk-worker exited {took:?} after its relay panicked: {status}");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a panic exits non-zero, not by abort"
+    );
+    assert!(took < SHUTDOWN_TIMEOUT, "took {took:?}");
+    let stderr = stderr.join().expect("stderr read");
+    assert!(stderr.contains("a task stopped the service"), "{stderr}");
+}
