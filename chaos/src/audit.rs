@@ -143,7 +143,7 @@ impl Snapshot {
             Ok::<_, HarnessError>((events, undecodable, dead_letters))
         })
         .await
-        .expect("reading the log does not panic")?;
+        .map_err(HarnessError::task("reading the log"))??;
         let count = |query: &'static str| async move {
             sqlx::query_scalar::<_, i64>(query)
                 .fetch_one(&system.pool)

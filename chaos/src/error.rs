@@ -14,6 +14,13 @@ pub enum HarnessError {
     Database(#[from] sqlx::Error),
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
+    /// A blocking step (locating the tools, starting a cluster, reading the log) panicked.
+    #[error("{what} did not finish: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     /// A proxy, port or topic read of the shared test kit.
     #[error(transparent)]
     Testkit(#[from] mfa_testkit::TestkitError),
@@ -25,6 +32,10 @@ impl HarnessError {
             what: what.into(),
             detail: detail.to_string(),
         }
+    }
+
+    pub fn task(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Self {
+        move |source| Self::Task { what, source }
     }
 
     pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {

@@ -96,9 +96,17 @@ async fn poll(base: String, inbox: Arc<Inbox>) {
 }
 
 impl Inbox {
+    /// The inbox's state, even after a panic elsewhere while it was held: it is counts and
+    /// codes, each update whole, so a reader still sees what arrived.
+    fn state(&self) -> std::sync::MutexGuard<'_, InboxState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Files one email from maildev; false if it was filed before.
     fn file(&self, maildev_id: &str, email: &Value) -> bool {
-        let mut state = self.state.lock().expect("inbox lock");
+        let mut state = self.state();
         if !state.filed.insert(maildev_id.to_owned()) {
             return false;
         }
@@ -134,13 +142,13 @@ impl Inbox {
     }
 
     fn first_code(&self, challenge: Uuid) -> Option<String> {
-        let state = self.state.lock().expect("inbox lock");
+        let state = self.state();
         state.codes.get(&challenge)?.first().cloned().flatten()
     }
 
     /// How many emails arrived for each challenge.
     pub fn emails_per_challenge(&self) -> HashMap<Uuid, usize> {
-        let state = self.state.lock().expect("inbox lock");
+        let state = self.state();
         state
             .codes
             .iter()
@@ -150,7 +158,7 @@ impl Inbox {
 
     /// Emails whose Message-ID named no challenge, or whose text held no code.
     pub fn malformed(&self) -> usize {
-        let state = self.state.lock().expect("inbox lock");
+        let state = self.state();
         state.unrelated
             + state
                 .codes

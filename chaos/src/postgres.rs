@@ -31,7 +31,7 @@ impl PrivateCluster {
         let pg_bin = pg_bin.to_path_buf();
         tokio::task::spawn_blocking(move || Self::start(&pg_bin, folder))
             .await
-            .expect("cluster start-up does not panic")
+            .map_err(HarnessError::task("the cluster's start-up"))?
     }
 
     /// initdb and start, in `folder` (its data is removed on drop, its log kept).

@@ -174,7 +174,7 @@ pub async fn run(label: &str, options: &RunOptions) -> Result<Run, HarnessError>
     let mut reports = Vec::new();
     for _ in 0..options.rounds {
         for scenario in &options.scenarios {
-            let load = Load::start(&system, &users, &options.load);
+            let load = Load::start(&system, &users, &options.load)?;
             let injected = scenario.inject(&mut system, options.calm).await;
             let latest = load.stop().await;
             records.extend(latest.iter().cloned());

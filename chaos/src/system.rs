@@ -99,7 +99,7 @@ impl System {
         // It runs scripts/install-tools: off the async workers.
         let tools = tokio::task::spawn_blocking(Tools::locate)
             .await
-            .expect("locating the tools does not panic")?;
+            .map_err(HarnessError::task("locating the tools"))??;
         let folder = run_folder(label)?;
         let database = PrivateCluster::launch(&tools.pg_bin, &folder, "services-postgres").await?;
         database.create_database("adaptive_mfa").await?;
@@ -160,6 +160,10 @@ impl System {
         Ok(replica)
     }
 
+    #[expect(
+        clippy::panic,
+        reason = "a scenario names only replicas it started: another is a bug in the scenario"
+    )]
     fn index_of(&self, kind: ServiceKind, replica: usize) -> usize {
         self.services
             .iter()
@@ -284,10 +288,15 @@ impl System {
         let index = self.index_of(kind, replica);
         self.record(format!("SIGTERM {}-{replica}", kind.binary()));
         if let Some(mut process) = self.services[index].process.take() {
-            let took =
-                tokio::task::spawn_blocking(move || process.terminate(Duration::from_secs(15)))
-                    .await
-                    .expect("waiting for a process does not panic");
+            let stopping =
+                tokio::task::spawn_blocking(move || process.terminate(Duration::from_secs(15)));
+            #[expect(
+                clippy::expect_used,
+                reason = "terminate only sends signals and polls: a panic there is a bug to see"
+            )]
+            let took = stopping
+                .await
+                .expect("waiting for a process does not panic");
             self.graceful_stops
                 .push((format!("{}-{replica}", kind.binary()), took));
         }

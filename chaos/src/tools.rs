@@ -17,6 +17,10 @@ pub struct Tools {
 }
 
 /// The repository's root: the harness is `<root>/chaos`.
+#[expect(
+    clippy::expect_used,
+    reason = "CARGO_MANIFEST_DIR is <root>/chaos, which always has a parent"
+)]
 pub fn repository_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
