@@ -19,13 +19,13 @@ use tokio::sync::Notify;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("database: {0}")]
+    #[error("database")]
     Database(#[from] sqlx::Error),
-    #[error("migrations: {0}")]
+    #[error("migrating the database")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("kafka: {0}")]
+    #[error("kafka")]
     Kafka(#[from] KafkaError),
-    #[error("smtp: {0}")]
+    #[error("smtp")]
     Smtp(#[from] EmailError),
     #[error(transparent)]
     Secret(#[from] WeakSecret),

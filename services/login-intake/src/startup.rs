@@ -33,13 +33,13 @@ use crate::store::IntakeStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("database: {0}")]
+    #[error("database")]
     Database(#[from] sqlx::Error),
-    #[error("migrations: {0}")]
+    #[error("migrating the database")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("kafka: {0}")]
+    #[error("kafka")]
     Kafka(#[from] KafkaError),
-    #[error("listener: {0}")]
+    #[error("binding the listen address")]
     Io(#[from] std::io::Error),
     #[error("a task stopped the service")]
     Task(#[from] TaskFailure),

@@ -16,13 +16,13 @@ use crate::store::RiskStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("database: {0}")]
+    #[error("database")]
     Database(#[from] sqlx::Error),
-    #[error("migrations: {0}")]
+    #[error("migrating the database")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("kafka: {0}")]
+    #[error("kafka")]
     Kafka(#[from] KafkaError),
-    #[error("configuration: {0}")]
+    #[error("configuration")]
     Config(#[from] mfa_runtime::config::ConfigError),
     #[error("a task stopped the service")]
     Task(#[from] TaskFailure),
