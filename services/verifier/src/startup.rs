@@ -130,12 +130,7 @@ impl Application {
         let sweeping = self.pool.clone();
         let interval = self.housekeeping_interval;
         tasks.spawn("housekeeping", |stop| {
-            housekeeping::run(
-                sweeping,
-                crate::housekeeping::sweeps(),
-                interval,
-                stop,
-            )
+            housekeeping::run(sweeping, crate::housekeeping::sweeps(), interval, stop)
         });
         let (listener, router) = (self.listener, self.router);
         tasks.spawn("http-server", |mut stop| async move {
