@@ -74,48 +74,149 @@ impl Default for RateLimits {
 
 /// The start of the fixed window that holds `now`.
 pub fn window_start(now: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
-    let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-    now.duration_trunc(window).unwrap_or(now)
+    now.duration_trunc(shared::time::chrono_span(window))
+        .unwrap_or(now)
 }
 
-/// Whether a hit is allowed, given the hits counted so far (this one included) in the current
-/// fixed window and in the previous one. `Err` holds the seconds to wait.
+/// Where one bucket stands for one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quota {
+    pub limit: RateLimit,
+    /// Whether this request passes the bucket (and is counted in it).
+    pub allowed: bool,
+    /// Requests still allowed after this one (0 when refused).
+    pub remaining: u32,
+    /// Refused: the seconds until a request would pass, if no other is counted meanwhile
+    /// (refused ones are not). Allowed: the seconds until the current window ends.
+    pub seconds: u64,
+}
+
+/// Whether a request passes a bucket, given the hits counted before it in the current fixed
+/// window and in the previous one. The sliding-window estimate is the current window's hits
+/// plus the previous window's weighted by how much of it the sliding window still overlaps;
+/// it falls as time passes, so the wait of a refused request is where it meets the limit.
 pub fn evaluate(
     limit: RateLimit,
     now: DateTime<Utc>,
     current_hits: u32,
     previous_hits: u32,
-) -> Result<(), u64> {
+) -> Quota {
     let start = window_start(now, limit.window);
     let window = limit.window.as_secs_f64();
     let elapsed = (now - start).to_std().unwrap_or_default().as_secs_f64();
-    let overlap = 1.0 - elapsed / window;
-    let estimate = f64::from(previous_hits) * overlap + f64::from(current_hits);
-    if estimate <= f64::from(limit.max) {
-        return Ok(());
+    let max = f64::from(limit.max);
+    let (current, previous) = (f64::from(current_hits), f64::from(previous_hits));
+    let with_this = previous * (1.0 - elapsed / window) + current + 1.0;
+    // Tolerance for the float arithmetic: a request at the announced second must pass.
+    if with_this <= max + 1e-9 {
+        return Quota {
+            limit,
+            allowed: true,
+            remaining: (max - with_this).max(0.0).floor() as u32,
+            seconds: (window - elapsed).ceil().max(1.0) as u64,
+        };
     }
-    // A hint, not a promise: by the end of the current fixed window the previous window's
-    // hits no longer count (a client that keeps hitting keeps its own count high).
-    Err(((window - elapsed).ceil() as u64).max(1))
+    let wait = if current + 1.0 <= max {
+        // Within this window, once the previous window's share has shrunk enough.
+        window * (1.0 - (max - current - 1.0) / previous) - elapsed
+    } else {
+        // Not before the next window, in which this window's hits weigh as the previous.
+        let into_next = window * (1.0 - (max - 1.0) / current);
+        (window - elapsed) + into_next.max(0.0)
+    };
+    Quota {
+        limit,
+        allowed: false,
+        remaining: 0,
+        seconds: (wait - 1e-9).ceil().max(1.0) as u64,
+    }
+}
+
+/// The answer for a request over all its buckets: refused if any bucket refuses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateDecision {
+    pub quotas: Vec<(&'static str, Quota)>,
+}
+
+impl RateDecision {
+    pub fn allowed(&self) -> bool {
+        self.quotas.iter().all(|(_, quota)| quota.allowed)
+    }
+
+    /// Refused: the longest wait any refusing bucket asks for.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.quotas
+            .iter()
+            .filter(|(_, quota)| !quota.allowed)
+            .map(|(_, quota)| quota.seconds)
+            .max()
+    }
+
+    /// The `RateLimit-Policy` and `RateLimit` headers (IETF draft-ietf-httpapi-ratelimit-
+    /// headers): every policy, and the state of the one closest to refusing.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let policy = self
+            .quotas
+            .iter()
+            .map(|(name, quota)| {
+                format!(
+                    "\"{name}\";q={};w={}",
+                    quota.limit.max,
+                    quota.limit.window.as_secs()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let tightest = self.quotas.iter().min_by_key(|(_, quota)| {
+            (
+                quota.allowed,
+                quota.remaining,
+                std::cmp::Reverse(quota.seconds),
+            )
+        });
+        let mut headers = vec![("ratelimit-policy", policy)];
+        if let Some((name, quota)) = tightest {
+            headers.push((
+                "ratelimit",
+                format!("\"{name}\";r={};t={}", quota.remaining, quota.seconds),
+            ));
+        }
+        headers
+    }
+}
+
+/// The address a limit counts: IPv4-mapped IPv6 as its IPv4 address (the same client), and an
+/// IPv6 client by its /64, the smallest network a host is given (one host with a /64 must not
+/// have 2^64 buckets).
+pub fn ip_bucket(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+        }
+    }
 }
 
 /// The buckets one login counts against.
 pub struct LoginBuckets {
-    buckets: Vec<(String, RateLimit)>,
+    buckets: Vec<(&'static str, String, RateLimit)>,
 }
 
 impl LoginBuckets {
     pub fn new(limits: &RateLimits, key_id: Uuid, ip: IpAddr, email: &Email) -> Self {
         let account = crate::intake::partition_key(None, email);
+        let ip = ip_bucket(ip);
         Self {
             buckets: vec![
-                (format!("key:{key_id}"), limits.per_api_key),
-                (format!("ip:{ip}"), limits.per_ip),
+                ("api_key", format!("key:{key_id}"), limits.per_api_key),
+                ("ip", format!("ip:{ip}"), limits.per_ip),
                 (
+                    "account_ip",
                     format!("account-ip:{account}:{ip}"),
                     limits.per_account_and_ip,
                 ),
-                (format!("account:{account}"), limits.per_account),
+                ("account", format!("account:{account}"), limits.per_account),
             ],
         }
     }
@@ -131,31 +232,32 @@ impl RateLimiter {
         Self { pool }
     }
 
-    /// Counts the hit in every bucket (one round trip); `Err` holds the longest wait asked by
-    /// a bucket over its limit.
-    pub async fn hit(
+    /// Decides a request over its buckets and counts it in every one, or in none when it is
+    /// refused: a client that keeps retrying while refused does not lengthen its own wait.
+    /// One round trip when allowed, two when refused.
+    pub async fn check(
         &self,
         buckets: &LoginBuckets,
         now: DateTime<Utc>,
-    ) -> Result<Result<(), u64>, sqlx::Error> {
+    ) -> Result<RateDecision, sqlx::Error> {
         let names: Vec<&str> = buckets
             .buckets
             .iter()
-            .map(|(name, _)| name.as_str())
+            .map(|(_, bucket, _)| bucket.as_str())
             .collect();
         let starts: Vec<DateTime<Utc>> = buckets
             .buckets
             .iter()
-            .map(|(_, limit)| window_start(now, limit.window))
+            .map(|(_, _, limit)| window_start(now, limit.window))
             .collect();
         let previous: Vec<DateTime<Utc>> = buckets
             .buckets
             .iter()
             .zip(&starts)
-            .map(|((_, limit), start)| {
-                *start - chrono::Duration::from_std(limit.window).unwrap_or_default()
-            })
+            .map(|((_, _, limit), start)| shared::time::saturating_sub(*start, limit.window))
             .collect();
+        // Counted first and taken back if refused: two concurrent requests can never both
+        // take the last place.
         let rows: Vec<(String, i32, i32)> = sqlx::query_as(
             "WITH hit AS (
                  INSERT INTO rate_limit_counters (bucket, window_start, hits)
@@ -174,17 +276,39 @@ impl RateLimiter {
         .bind(&previous)
         .fetch_all(&self.pool)
         .await?;
-        let mut wait = None;
-        for (bucket, current, previous) in rows {
-            let Some((_, limit)) = buckets.buckets.iter().find(|(name, _)| *name == bucket) else {
-                continue;
-            };
-            let to_u32 = |n: i32| u32::try_from(n).unwrap_or(0);
-            if let Err(seconds) = evaluate(*limit, now, to_u32(current), to_u32(previous)) {
-                wait = Some(wait.map_or(seconds, |w: u64| w.max(seconds)));
-            }
+        let to_u32 = |n: i32| u32::try_from(n).unwrap_or(0);
+        let quotas: Vec<(&'static str, Quota)> = rows
+            .iter()
+            .filter_map(|(bucket, current, previous)| {
+                let (name, _, limit) = buckets.buckets.iter().find(|(_, b, _)| b == bucket)?;
+                // `current` includes this request's own hit.
+                let before = to_u32(*current).saturating_sub(1);
+                Some((*name, evaluate(*limit, now, before, to_u32(*previous))))
+            })
+            .collect();
+        let decision = RateDecision { quotas };
+        if !decision.allowed() {
+            sqlx::query(
+                "UPDATE rate_limit_counters c SET hits = c.hits - 1
+                 FROM UNNEST($1::text[], $2::timestamptz[]) AS t (bucket, window_start)
+                 WHERE c.bucket = t.bucket AND c.window_start = t.window_start AND c.hits > 0",
+            )
+            .bind(&names)
+            .bind(&starts)
+            .execute(&self.pool)
+            .await?;
         }
-        Ok(wait.map_or(Ok(()), Err))
+        Ok(decision)
+    }
+
+    /// [`RateLimiter::check`], as whether to go on and, if not, the seconds to wait.
+    pub async fn hit(
+        &self,
+        buckets: &LoginBuckets,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), u64>, sqlx::Error> {
+        let decision = self.check(buckets, now).await?;
+        Ok(decision.retry_after().map_or(Ok(()), Err))
     }
 }
 
@@ -214,23 +338,121 @@ mod tests {
         }
     }
 
+    fn allowed(quota: Quota) -> Result<u32, u64> {
+        if quota.allowed {
+            Ok(quota.remaining)
+        } else {
+            Err(quota.seconds)
+        }
+    }
+
     #[test]
     fn allows_up_to_the_limit_within_one_window() {
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 30).unwrap();
-        assert_eq!(evaluate(per_minute(5), now, 5, 0), Ok(()));
-        assert_eq!(evaluate(per_minute(5), now, 6, 0), Err(30));
+        // Hits counted before this one: 4 of 5, so this is the fifth and last.
+        assert_eq!(allowed(evaluate(per_minute(5), now, 4, 0)), Ok(0));
+        assert_eq!(allowed(evaluate(per_minute(5), now, 0, 0)), Ok(4));
+        // A sixth waits for the next window, where these 5 weigh as its previous window:
+        // 5 * (1 - e/60) + 1 <= 5 from e = 12 s, so 30 s + 12 s.
+        assert_eq!(allowed(evaluate(per_minute(5), now, 5, 0)), Err(42));
     }
 
     #[test]
     fn the_previous_window_weighs_by_its_overlap() {
         // 15 s into the window: the previous window still overlaps by 75%.
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 15).unwrap();
-        // 4 * 0.75 + 2 = 5: allowed; 4 * 0.75 + 3 = 6: limited.
-        assert_eq!(evaluate(per_minute(5), now, 2, 4), Ok(()));
-        assert_eq!(evaluate(per_minute(5), now, 3, 4), Err(45));
+        // 4 * 0.75 + 1 + 1 = 5: allowed; 4 * 0.75 + 2 + 1 = 6: refused until
+        // 4 * (1 - e/60) <= 2, e = 30 s: 15 s from now.
+        assert_eq!(allowed(evaluate(per_minute(5), now, 1, 4)), Ok(0));
+        assert_eq!(allowed(evaluate(per_minute(5), now, 2, 4)), Err(15));
         // Near the end of the window, the previous one barely counts.
         let late = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 57).unwrap();
-        assert_eq!(evaluate(per_minute(5), late, 4, 10), Ok(()));
+        assert!(evaluate(per_minute(5), late, 3, 10).allowed);
+    }
+
+    #[test]
+    fn retry_after_is_the_true_wait_and_refusals_do_not_lengthen_it() {
+        // The issue's case: 30 logins per account and address in 15 minutes; the 31st comes
+        // 878 s into a fixed window (22 s before it ends).
+        let limit = RateLimit {
+            max: 30,
+            window: Duration::from_secs(900),
+        };
+        let start = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let first_refusal = start + chrono::Duration::seconds(878);
+        let wait = allowed(evaluate(limit, first_refusal, 30, 0)).unwrap_err();
+        assert_eq!(wait, 22 + 30, "the window's end, then 1/30 of the next");
+        // Retried 24 s later (refused, so not counted): the wait left is the same deadline.
+        let retry = first_refusal + chrono::Duration::seconds(24);
+        assert_eq!(allowed(evaluate(limit, retry, 0, 30)), Err(wait - 24));
+        // And at the announced second it passes, not a second before.
+        let announced = first_refusal + chrono::Duration::seconds(wait as i64);
+        assert!(evaluate(limit, announced, 0, 30).allowed);
+        assert!(!evaluate(limit, announced - chrono::Duration::seconds(1), 0, 30).allowed);
+    }
+
+    #[test]
+    fn a_refused_request_passes_exactly_when_announced() {
+        // Every state of a small limit, every second of the window.
+        let limit = per_minute(5);
+        let start = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        for elapsed in 0..60 {
+            for current in 0..=6 {
+                for previous in 0..=8 {
+                    let now = start + chrono::Duration::seconds(elapsed);
+                    let Err(wait) = allowed(evaluate(limit, now, current, previous)) else {
+                        continue;
+                    };
+                    // Seen from then: in this window or the next, with nothing else counted.
+                    let at = |seconds: i64| {
+                        let then = now + chrono::Duration::seconds(seconds);
+                        if then < start + chrono::Duration::seconds(60) {
+                            evaluate(limit, then, current, previous)
+                        } else {
+                            evaluate(limit, then, 0, current)
+                        }
+                    };
+                    let wait = wait as i64;
+                    assert!(at(wait).allowed, "{elapsed} {current} {previous}: {wait}");
+                    assert!(
+                        !at(wait - 1).allowed,
+                        "{elapsed} {current} {previous}: {wait}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn one_bucket_per_ipv4_address_and_per_ipv6_64() {
+        let ip = |raw: &str| ip_bucket(raw.parse().unwrap());
+        assert_eq!(ip("198.51.100.10"), "198.51.100.10");
+        assert_eq!(ip("::ffff:198.51.100.10"), "198.51.100.10");
+        assert_eq!(ip("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+        assert_ne!(ip("2001:db8:1:3::1"), ip("2001:db8:1:2::1"));
+    }
+
+    #[test]
+    fn headers_name_every_policy_and_the_tightest_state() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 30).unwrap();
+        let decision = RateDecision {
+            quotas: vec![
+                ("ip", evaluate(per_minute(100), now, 10, 0)),
+                ("account", evaluate(per_minute(5), now, 3, 0)),
+            ],
+        };
+        assert!(decision.allowed());
+        assert_eq!(
+            decision.headers(),
+            vec![
+                (
+                    "ratelimit-policy",
+                    "\"ip\";q=100;w=60, \"account\";q=5;w=60".to_owned()
+                ),
+                ("ratelimit", "\"account\";r=1;t=30".to_owned()),
+            ]
+        );
     }
 
     #[test]
