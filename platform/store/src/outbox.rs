@@ -52,12 +52,18 @@ pub async fn enqueue(
     Ok(())
 }
 
-/// Published rows are kept an hour (for inspection), then pruned.
-pub fn sweep() -> Sweep {
+/// How long a published row is kept (for inspection) before its producer prunes it.
+pub const KEEP_PUBLISHED: Duration = Duration::from_secs(3600);
+
+/// The pruning of one producer's published rows: `delete` is
+/// `DELETE FROM outbox WHERE producer = '<producer>' AND published_at < $1`. Each service
+/// prunes only its own rows, so a service that is down (or not deployed) keeps its rows for
+/// inspection, and no service needs to know the others.
+pub fn sweep(delete: &'static str) -> Sweep {
     Sweep {
         table: "outbox",
-        delete: "DELETE FROM outbox WHERE published_at < $1",
-        keep: Duration::from_secs(3600),
+        delete,
+        keep: KEEP_PUBLISHED,
     }
 }
 

@@ -1,9 +1,11 @@
-//! What login-intake prunes: rate-limit windows, and decisions older than they are asked for.
+//! What login-intake prunes: rate-limit windows, decisions older than they are asked for, and
+//! its own published outbox rows.
 
 use std::time::Duration;
 
 use mfa_http::idempotency;
 use mfa_store::housekeeping::Sweep;
+use mfa_store::outbox;
 
 use crate::rate_limit::RateLimits;
 
@@ -36,5 +38,18 @@ pub fn sweeps(limits: &RateLimits) -> Vec<Sweep> {
             delete: "DELETE FROM login_attempts WHERE created_at < $1",
             keep: DECISION_RETENTION,
         },
+        outbox::sweep("DELETE FROM outbox WHERE producer = 'login-intake' AND published_at < $1"),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_outbox_sweep_prunes_only_this_services_rows() {
+        let limits = crate::rate_limit::RateLimits::default();
+        let sweeps = super::sweeps(&limits);
+        let outbox = sweeps.iter().find(|s| s.table == "outbox").unwrap();
+        let own = format!("producer = '{}' AND", crate::intake::PRODUCER);
+        assert!(outbox.delete.contains(&own), "{}", outbox.delete);
+    }
 }

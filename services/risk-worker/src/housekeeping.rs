@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use mfa_store::housekeeping::Sweep;
+use mfa_store::outbox;
 
 use crate::rules::Policy;
 
@@ -44,5 +45,6 @@ pub fn sweeps(policy: &Policy) -> Vec<Sweep> {
             delete: "DELETE FROM risk_login_history WHERE occurred_at < $1",
             keep: policy.risk.history_window,
         },
+        outbox::sweep("DELETE FROM outbox WHERE producer = 'risk-worker' AND published_at < $1"),
     ]
 }
