@@ -1,4 +1,6 @@
-//! Admin endpoints (admin API key): creating users.
+//! Admin endpoints (admin API key): users, companies and their accepted first factors, client
+//! API keys. Every account change is announced (`AccountChanged`) through the outbox, in the
+//! change's own transaction.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -8,15 +10,41 @@ use chrono::{DateTime, Utc};
 use mfa_http::api_keys;
 use mfa_http::JsonBody;
 use secrecy::{ExposeSecret, SecretString};
-use shared::domain::{AttemptId, CompanyId, Email, Platform, UserId};
-use shared::events::{AccountChange, AccountChanged, Envelope, Event};
+use shared::domain::{AttemptId, AuthMethod, CompanyId, Email, FirstFactors, Platform, UserId};
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::{ApiKeyRecord, CreateUserError, NewUser};
+use crate::store::{Announcement, ApiKeyRecord, CreateUserError, NewUser};
 
 const PASSWORD_BYTES: std::ops::RangeInclusive<usize> = 8..=1024;
+
+/// First factors as an admin states them: at least one, each `password`, `sso` or `google`
+/// (an unknown name is refused by serde with the names it knows).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(try_from = "Vec<AuthMethod>")]
+pub struct StatedFirstFactors(pub FirstFactors);
+
+impl TryFrom<Vec<AuthMethod>> for StatedFirstFactors {
+    type Error = &'static str;
+
+    fn try_from(methods: Vec<AuthMethod>) -> Result<Self, Self::Error> {
+        let factors = FirstFactors::of(methods);
+        if factors.is_empty() {
+            return Err("first_factors must name at least one of `password`, `sso`, `google`");
+        }
+        Ok(Self(factors))
+    }
+}
+
+/// A new admin operation's announcement on the accounts topic.
+fn announcement(state: &AppState) -> Announcement<'_> {
+    Announcement {
+        topic: &state.intake.topics.accounts,
+        operation: AttemptId::new(),
+        now: Utc::now(),
+    }
+}
 
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -31,9 +59,16 @@ pub struct CreateUser {
     /// Admins: MFA applies to them even when they log in with SSO or Google.
     #[serde(default)]
     pub privileged: bool,
-    /// Whether the company logs in with SSO (created or updated with the user).
+    /// Kept for compatibility: true makes the company accept passwords and SSO (added to
+    /// what it accepted); false changes nothing. Set a company's first factors with
+    /// `PUT /v1/admin/companies/{company_id}`.
     #[serde(default)]
     pub company_uses_sso: bool,
+    /// Narrows what the company accepts for this account (e.g. `["password"]`); absent: the
+    /// company's first factors.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<AuthMethod>>, min_items = 1)]
+    pub first_factors: Option<StatedFirstFactors>,
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -80,13 +115,17 @@ pub async fn create_user(
     let user_id = state
         .intake
         .store
-        .create_user(NewUser {
-            email: &request.email,
-            password_hash,
-            company_id: &request.company_id,
-            company_uses_sso: request.company_uses_sso,
-            privileged: request.privileged,
-        })
+        .create_user(
+            NewUser {
+                email: &request.email,
+                password_hash,
+                company_id: &request.company_id,
+                company_uses_sso: request.company_uses_sso,
+                privileged: request.privileged,
+                first_factors: request.first_factors.map(|stated| stated.0),
+            },
+            &announcement(&state),
+        )
         .await
         .map_err(|error| match error {
             CreateUserError::EmailTaken => ApiError::EmailTaken,
@@ -248,30 +287,6 @@ pub async fn revoke_api_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Tells the other services (risk worker, code worker) about an account change, on the
-/// accounts topic. Called after the change is stored, so a retry after a failure is safe.
-async fn announce(
-    state: &AppState,
-    user_id: UserId,
-    change: AccountChange,
-) -> Result<(), ApiError> {
-    let event = Envelope::new(
-        crate::intake::PRODUCER,
-        AttemptId::new(),
-        None,
-        Utc::now(),
-        Event::AccountChanged(AccountChanged { user_id, change }),
-    );
-    state
-        .intake
-        .publisher
-        .publish(&state.intake.topics.accounts, &user_id.to_string(), &event)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    tracing::info!(%user_id, ?change, "account changed");
-    Ok(())
-}
-
 fn user_id(raw: &str) -> Result<UserId, ApiError> {
     UserId::parse(raw).map_err(|_| ApiError::UnknownUser)
 }
@@ -291,8 +306,15 @@ pub async fn disable_user(
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let user_id = user_id(&raw)?;
-    found(state.intake.store.set_disabled(user_id, true).await?)?;
-    announce(&state, user_id, AccountChange::Disabled).await?;
+    let announcement = announcement(&state);
+    found(
+        state
+            .intake
+            .store
+            .set_disabled(user_id, true, &announcement)
+            .await?,
+    )?;
+    tracing::info!(%user_id, "account disabled");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -307,8 +329,15 @@ pub async fn enable_user(
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let user_id = user_id(&raw)?;
-    found(state.intake.store.set_disabled(user_id, false).await?)?;
-    announce(&state, user_id, AccountChange::Enabled).await?;
+    let announcement = announcement(&state);
+    found(
+        state
+            .intake
+            .store
+            .set_disabled(user_id, false, &announcement)
+            .await?,
+    )?;
+    tracing::info!(%user_id, "account enabled");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -342,8 +371,15 @@ pub async fn change_password(
         .hash(request.password)
         .await
         .map_err(|_| ApiError::Overloaded)?;
-    found(state.intake.store.set_password_hash(user_id, &hash).await?)?;
-    announce(&state, user_id, AccountChange::PasswordChanged).await?;
+    let announcement = announcement(&state);
+    found(
+        state
+            .intake
+            .store
+            .set_password_hash(user_id, &hash, &announcement)
+            .await?,
+    )?;
+    tracing::info!(%user_id, "password changed");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -359,8 +395,15 @@ pub async fn reset_history(
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let user_id = user_id(&raw)?;
-    found(state.intake.store.user_exists(user_id).await?)?;
-    announce(&state, user_id, AccountChange::HistoryReset).await?;
+    let announcement = announcement(&state);
+    found(
+        state
+            .intake
+            .store
+            .reset_history(user_id, &announcement)
+            .await?,
+    )?;
+    tracing::info!(%user_id, "history reset");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -375,7 +418,146 @@ pub async fn delete_user(
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let user_id = user_id(&raw)?;
-    found(state.intake.store.delete_user(user_id).await?)?;
-    announce(&state, user_id, AccountChange::Deleted).await?;
+    let announcement = announcement(&state);
+    found(
+        state
+            .intake
+            .store
+            .delete_user(user_id, &announcement)
+            .await?,
+    )?;
+    tracing::info!(%user_id, "account deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetCompany {
+    /// The first factors the company's logins may use: at least one of `password`, `sso`,
+    /// `google`. A login with another is rejected (`auth_method_not_allowed`).
+    #[schema(value_type = Vec<AuthMethod>, min_items = 1, example = json!(["password", "sso"]))]
+    pub first_factors: StatedFirstFactors,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CompanyInfo {
+    pub company_id: String,
+    #[schema(value_type = Vec<AuthMethod>)]
+    pub first_factors: FirstFactors,
+}
+
+fn company_id(raw: &str) -> Result<CompanyId, ApiError> {
+    CompanyId::parse(raw).map_err(|e| ApiError::InvalidRequest(e.to_string()))
+}
+
+/// Set the first factors a company accepts (creating the company if it is new). A new
+/// company accepts passwords only until this says otherwise. Each of its accounts whose
+/// accepted set changed is announced (`AccountChanged`, `first_factors_changed`).
+#[utoipa::path(
+    put, path = "/v1/admin/companies/{company_id}", params(("company_id" = String, Path)),
+    request_body = SetCompany, security(("api_key" = [])),
+    responses(
+        (status = 200, body = CompanyInfo),
+        (status = 401, description = "Missing or invalid admin key", body = mfa_http::ErrorBody),
+        (status = 422, description = "Invalid company id, or first_factors empty or unknown", body = mfa_http::ErrorBody),
+    )
+)]
+pub async fn set_company(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    JsonBody(request): JsonBody<SetCompany>,
+) -> Result<Json<CompanyInfo>, ApiError> {
+    let company = company_id(&raw)?;
+    let factors = request.first_factors.0;
+    state
+        .intake
+        .store
+        .set_company_first_factors(&company, factors, &announcement(&state))
+        .await?;
+    tracing::info!(%company, first_factors = ?factors, "company first factors set");
+    Ok(Json(CompanyInfo {
+        company_id: company.to_string(),
+        first_factors: factors,
+    }))
+}
+
+/// A company's accepted first factors.
+#[utoipa::path(
+    get, path = "/v1/admin/companies/{company_id}", params(("company_id" = String, Path)),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, body = CompanyInfo),
+        (status = 404, description = "No such company", body = mfa_http::ErrorBody),
+    )
+)]
+pub async fn get_company(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<CompanyInfo>, ApiError> {
+    let company = CompanyId::parse(&raw).map_err(|_| ApiError::UnknownCompany)?;
+    let factors = state
+        .intake
+        .store
+        .company(&company)
+        .await?
+        .ok_or(ApiError::UnknownCompany)?;
+    Ok(Json(CompanyInfo {
+        company_id: company.to_string(),
+        first_factors: factors,
+    }))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetUserFirstFactors {
+    /// The account's own limit, narrowing its company's first factors (at least one); null
+    /// lifts it.
+    #[schema(value_type = Option<Vec<AuthMethod>>, min_items = 1, example = json!(["password"]))]
+    pub first_factors: Option<StatedFirstFactors>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct UserFirstFactors {
+    pub user_id: Uuid,
+    /// The account's own limit; null when it has none.
+    #[schema(value_type = Option<Vec<AuthMethod>>)]
+    pub first_factors: Option<FirstFactors>,
+    /// What logs the account in now: its company's first factors narrowed by its limit
+    /// (empty: nothing does).
+    #[schema(value_type = Vec<AuthMethod>)]
+    pub accepted: FirstFactors,
+}
+
+/// Limit the first factors one account logs in with (e.g. password only, in a company that
+/// also accepts SSO), or lift the limit. A login with an excluded factor is answered like a
+/// wrong password (`invalid_credentials`): a distinct answer would tell a client key's holder
+/// that the account exists.
+#[utoipa::path(
+    put, path = "/v1/admin/users/{user_id}/first-factors", params(("user_id" = Uuid, Path)),
+    request_body = SetUserFirstFactors, security(("api_key" = [])),
+    responses(
+        (status = 200, body = UserFirstFactors),
+        (status = 404, body = mfa_http::ErrorBody),
+        (status = 422, description = "first_factors empty or unknown", body = mfa_http::ErrorBody),
+    )
+)]
+pub async fn set_user_first_factors(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    JsonBody(request): JsonBody<SetUserFirstFactors>,
+) -> Result<Json<UserFirstFactors>, ApiError> {
+    let user_id = user_id(&raw)?;
+    let limit = request.first_factors.map(|stated| stated.0);
+    let accepted = state
+        .intake
+        .store
+        .set_user_first_factors(user_id, limit, &announcement(&state))
+        .await?
+        .ok_or(ApiError::UnknownUser)?;
+    tracing::info!(%user_id, first_factors = ?limit, ?accepted, "account first factors set");
+    Ok(Json(UserFirstFactors {
+        user_id: user_id.as_uuid(),
+        first_factors: limit,
+        accepted,
+    }))
 }

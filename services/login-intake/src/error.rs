@@ -18,6 +18,8 @@ pub enum ApiError {
     UnknownApiKey,
     #[error("no user with this id")]
     UnknownUser,
+    #[error("no company with this id")]
+    UnknownCompany,
     #[error("too many login attempts; retry in {retry_after} seconds")]
     RateLimited { retry_after: u64 },
     #[error("too many password checks are queued; retry shortly")]
@@ -35,6 +37,7 @@ impl IntoResponse for ApiError {
             ApiError::PlatformNotAllowed(_) => (StatusCode::FORBIDDEN, "platform_not_allowed"),
             ApiError::UnknownApiKey => (StatusCode::NOT_FOUND, "unknown_api_key"),
             ApiError::UnknownUser => (StatusCode::NOT_FOUND, "unknown_user"),
+            ApiError::UnknownCompany => (StatusCode::NOT_FOUND, "unknown_company"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),

@@ -1,5 +1,13 @@
 //! Turning a login into a `LoginAttempted`: look the account up, check the first factor,
 //! record the attempt, publish. Shared by the HTTP API and the Kafka ingress.
+//!
+//! The first factor counts only if the caller's company accepts it (`FirstFactors`): an SSO
+//! or Google claim is the client backend's word, so a company that logs in with passwords
+//! must not take it, or any leaked client key logs anyone in with no factor at all. A
+//! method the company does not accept is `NotAccepted` (the risk worker rejects it with
+//! `auth_method_not_allowed`), whoever the email belongs to; a method the account's own
+//! limit excludes is `Failed`, exactly like an unknown email, so the answer never tells
+//! whether an account exists.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -9,13 +17,14 @@ use mfa_bus::{EventPublisher, PublishError};
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use shared::domain::{
-    AttemptId, AuthMethod, CompanyId, DeviceId, Email, Platform, PrimaryFactor, UserAgent,
+    AttemptId, AuthMethod, CompanyId, DeviceId, Email, FirstFactors, Platform, PrimaryFactor,
+    UserAgent,
 };
 use shared::events::{Envelope, Event, LoginAttempted};
 use shared::topics::Topics;
 
 use crate::password::PasswordPool;
-use crate::store::IntakeStore;
+use crate::store::{accepted_by_account, IntakeStore, UserRecord};
 
 pub const PRODUCER: &str = "login-intake";
 
@@ -24,6 +33,38 @@ pub enum FirstFactor {
     Password(SecretString),
     /// The client backend authenticated the user with SSO or Google.
     Federated(AuthMethod),
+}
+
+impl FirstFactor {
+    pub fn method(&self) -> AuthMethod {
+        match self {
+            FirstFactor::Password(_) => AuthMethod::Password,
+            FirstFactor::Federated(method) => *method,
+        }
+    }
+}
+
+/// What the first factor proved, for the `LoginAttempted`. `account` is the account's own
+/// limit (`Some(None)`: no limit), or None for an unknown email; `password_matched` is the
+/// password check's result (ignored for a federated login).
+pub fn primary_factor(
+    method: AuthMethod,
+    company: FirstFactors,
+    account: Option<Option<FirstFactors>>,
+    password_matched: bool,
+) -> PrimaryFactor {
+    if !company.accepts(method) {
+        return PrimaryFactor::NotAccepted;
+    }
+    let Some(limit) = account else {
+        return PrimaryFactor::Failed;
+    };
+    let proved = method.is_federated() || password_matched;
+    if proved && accepted_by_account(company, limit).accepts(method) {
+        PrimaryFactor::Succeeded
+    } else {
+        PrimaryFactor::Failed
+    }
 }
 
 /// A login as parsed at the boundary.
@@ -74,33 +115,39 @@ impl Intake {
         company: &CompanyId,
         login: NewLogin,
     ) -> Result<(), IntakeError> {
+        let accepted_by_company = self.store.company_first_factors(company).await?;
         let user = self
             .store
             .find_user(&login.email)
             .await?
             .filter(|user| &user.company_id == company);
-        let (auth_method, succeeded) = match login.first_factor {
-            FirstFactor::Password(password) => {
+        let auth_method = login.first_factor.method();
+        let password_matched = match login.first_factor {
+            // Not checked when the company takes no passwords: the answer is the same for
+            // every email, so skipping the hash tells nobody anything.
+            FirstFactor::Password(password) if accepted_by_company.accepts(auth_method) => {
+                // Checked even when the account's own limit excludes passwords: an excluded
+                // account costs the same time as any other wrong password.
                 let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-                let ok = self
-                    .passwords
+                self.passwords
                     .verify(password, hash)
                     .await
-                    .map_err(|_| IntakeError::Overloaded)?;
-                (AuthMethod::Password, ok)
+                    .map_err(|_| IntakeError::Overloaded)?
             }
-            FirstFactor::Federated(method) => (method, user.is_some()),
+            FirstFactor::Password(_) | FirstFactor::Federated(_) => false,
         };
+        let primary_factor = primary_factor(
+            auth_method,
+            accepted_by_company,
+            user.as_ref().map(|u: &UserRecord| u.first_factors),
+            password_matched,
+        );
         let user_id = user.as_ref().map(|u| u.user_id);
         let event = Event::LoginAttempted(LoginAttempted {
             user_id,
             company_id: user.as_ref().map(|u| u.company_id.clone()),
             auth_method,
-            primary_factor: if succeeded {
-                PrimaryFactor::Succeeded
-            } else {
-                PrimaryFactor::Failed
-            },
+            primary_factor,
             privileged: user.as_ref().is_some_and(|u| u.privileged),
             platform: login.platform,
             ip: login.ip,
@@ -115,7 +162,78 @@ impl Intake {
         self.publisher
             .publish(&self.topics.login_attempts, &key, &envelope)
             .await?;
-        tracing::info!(%attempt_id, ?auth_method, succeeded, "login attempt published");
+        tracing::info!(%attempt_id, ?auth_method, ?primary_factor, "login attempt published");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWORD: AuthMethod = AuthMethod::Password;
+    const SSO: AuthMethod = AuthMethod::Sso;
+    const GOOGLE: AuthMethod = AuthMethod::Google;
+
+    #[test]
+    fn a_method_the_company_does_not_accept_is_not_accepted_for_any_email() {
+        let passwords_only = FirstFactors::PASSWORD_ONLY;
+        for account in [None, Some(None), Some(Some(FirstFactors::of([SSO])))] {
+            for method in [SSO, GOOGLE] {
+                assert_eq!(
+                    primary_factor(method, passwords_only, account, false),
+                    PrimaryFactor::NotAccepted
+                );
+            }
+        }
+        let sso_only = FirstFactors::of([SSO]);
+        assert_eq!(
+            primary_factor(PASSWORD, sso_only, Some(None), true),
+            PrimaryFactor::NotAccepted
+        );
+    }
+
+    #[test]
+    fn an_accepted_method_succeeds_only_for_a_known_account_that_proved_it() {
+        let company = FirstFactors::of([PASSWORD, SSO]);
+        assert_eq!(
+            primary_factor(SSO, company, Some(None), false),
+            PrimaryFactor::Succeeded
+        );
+        assert_eq!(
+            primary_factor(PASSWORD, company, Some(None), true),
+            PrimaryFactor::Succeeded
+        );
+        assert_eq!(
+            primary_factor(PASSWORD, company, Some(None), false),
+            PrimaryFactor::Failed
+        );
+        assert_eq!(
+            primary_factor(SSO, company, None, false),
+            PrimaryFactor::Failed
+        );
+    }
+
+    #[test]
+    fn an_account_limit_looks_exactly_like_an_unknown_email() {
+        let company = FirstFactors::of([PASSWORD, SSO]);
+        let passwords_only = Some(Some(FirstFactors::PASSWORD_ONLY));
+        let unknown = primary_factor(SSO, company, None, false);
+        assert_eq!(primary_factor(SSO, company, passwords_only, false), unknown);
+        let sso_only = Some(Some(FirstFactors::of([SSO])));
+        assert_eq!(
+            primary_factor(PASSWORD, company, sso_only, true),
+            primary_factor(PASSWORD, company, None, false)
+        );
+        // A limit wider than the company's changes nothing.
+        let wide = Some(Some(FirstFactors::of([PASSWORD, SSO, GOOGLE])));
+        assert_eq!(
+            primary_factor(GOOGLE, company, wide, false),
+            PrimaryFactor::NotAccepted
+        );
+        assert_eq!(
+            primary_factor(SSO, company, wide, false),
+            PrimaryFactor::Succeeded
+        );
     }
 }

@@ -125,9 +125,11 @@ pub struct LoginDecision {
     /// ago; the challenge is the pending one, whose code is already in the user's inbox.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code_recently_sent: Option<bool>,
-    /// With `rejected`: `invalid_credentials` (unknown email and wrong password alike),
-    /// `too_many_codes` (the account's share of code emails is used up: log in again later)
-    /// or `too_many_failed_codes` (too many wrong codes today: no new code until tomorrow).
+    /// With `rejected`: `invalid_credentials` (unknown email and wrong password alike, and a
+    /// first factor the account's own limit excludes), `auth_method_not_allowed` (the
+    /// company does not accept this `auth_method`), `too_many_codes` (the account's share of
+    /// code emails is used up: log in again later), `too_many_failed_codes` (too many wrong
+    /// codes today: no new code until tomorrow) or `denylisted_network`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// With `approved`: true once the user passed MFA for this attempt.

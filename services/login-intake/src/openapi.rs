@@ -15,7 +15,10 @@ use utoipa::OpenApi;
         crate::admin::enable_user,
         crate::admin::change_password,
         crate::admin::reset_history,
-        crate::admin::delete_user
+        crate::admin::delete_user,
+        crate::admin::set_user_first_factors,
+        crate::admin::set_company,
+        crate::admin::get_company
     ),
     components(schemas(mfa_http::ErrorBody)),
     modifiers(&BearerApiKey)

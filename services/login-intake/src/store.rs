@@ -1,9 +1,15 @@
-//! login-intake's tables: companies, users, login_attempts.
+//! login-intake's tables: companies, users, login_attempts. An admin change to an account
+//! and its `AccountChanged` commit together (the outbox): a broker down at that moment delays
+//! the announcement, and never loses it.
 
 use chrono::{DateTime, Utc};
-use shared::domain::{AttemptId, ChallengeId, CompanyId, Email, UserId};
-use sqlx::PgPool;
+use mfa_store::outbox;
+use shared::domain::{AttemptId, AuthMethod, ChallengeId, CompanyId, Email, FirstFactors, UserId};
+use shared::events::{AccountChange, AccountChanged, Envelope, Event};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
+
+use crate::intake::PRODUCER;
 
 #[derive(Debug, Clone)]
 pub struct UserRecord {
@@ -11,6 +17,46 @@ pub struct UserRecord {
     pub company_id: CompanyId,
     pub password_hash: Option<String>,
     pub privileged: bool,
+    /// The account's own limit on its company's first factors; None: no limit.
+    pub first_factors: Option<FirstFactors>,
+}
+
+/// Where and as what an admin operation announces its account changes.
+pub struct Announcement<'a> {
+    /// The accounts topic.
+    pub topic: &'a str,
+    /// The events' `attempt_id`: one id per admin operation, so its events can be told apart
+    /// and correlated.
+    pub operation: AttemptId,
+    pub now: DateTime<Utc>,
+}
+
+impl Announcement<'_> {
+    /// Writes the `AccountChanged` into the outbox, in the caller's transaction.
+    async fn enqueue(
+        &self,
+        tx: &mut PgConnection,
+        user_id: UserId,
+        change: AccountChange,
+    ) -> Result<(), sqlx::Error> {
+        let event = Envelope::new(
+            PRODUCER,
+            self.operation,
+            None,
+            self.now,
+            Event::AccountChanged(AccountChanged { user_id, change }),
+        );
+        outbox::enqueue(tx, PRODUCER, self.topic, &user_id.to_string(), &event).await
+    }
+}
+
+/// Reads a stored list of first factors. The column's CHECK admits only known names, so a
+/// failure means a hand-edited row: it accepts nothing rather than bring the service down.
+fn stored_factors(names: &[String], whose: &dyn std::fmt::Display) -> FirstFactors {
+    FirstFactors::parse_names(names).unwrap_or_else(|error| {
+        tracing::error!(%error, %whose, "stored first factors are invalid; none is accepted");
+        FirstFactors::default()
+    })
 }
 
 /// A stored risk decision, as the API reports it.
@@ -40,8 +86,11 @@ pub struct NewUser<'a> {
     pub email: &'a Email,
     pub password_hash: Option<String>,
     pub company_id: &'a CompanyId,
+    /// The compatibility flag: the company accepts passwords and SSO (added to what it
+    /// accepted). False changes nothing.
     pub company_uses_sso: bool,
     pub privileged: bool,
+    pub first_factors: Option<FirstFactors>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,15 +111,16 @@ impl IntakeStore {
     }
 
     pub async fn find_user(&self, email: &Email) -> Result<Option<UserRecord>, sqlx::Error> {
-        let row: Option<(Uuid, String, Option<String>, bool)> = sqlx::query_as(
-            "SELECT user_id, company_id, password_hash, privileged FROM users
+        type Row = (Uuid, String, Option<String>, bool, Option<Vec<String>>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT user_id, company_id, password_hash, privileged, first_factors FROM users
              WHERE email = $1 AND disabled_at IS NULL",
         )
         .bind(email.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(
-            row.and_then(|(user_id, company_id, password_hash, privileged)| {
+        Ok(row.and_then(
+            |(user_id, company_id, password_hash, privileged, first_factors)| {
                 // Only the admin API writes company ids, through `CompanyId`; a row edited by
                 // hand into something else can't log in rather than bring the service down.
                 let Ok(company_id) = CompanyId::parse(&company_id) else {
@@ -82,31 +132,62 @@ impl IntakeStore {
                     company_id,
                     password_hash,
                     privileged,
+                    first_factors: first_factors
+                        .map(|names| stored_factors(&names, &UserId::from_uuid(user_id))),
                 })
-            }),
-        )
+            },
+        ))
     }
 
-    pub async fn create_user(&self, user: NewUser<'_>) -> Result<UserId, CreateUserError> {
+    /// The first factors `company` accepts; passwords only for a company nobody set up (a
+    /// Kafka login request can name any company).
+    pub async fn company_first_factors(
+        &self,
+        company: &CompanyId,
+    ) -> Result<FirstFactors, sqlx::Error> {
+        Ok(self
+            .company(company)
+            .await?
+            .unwrap_or(FirstFactors::PASSWORD_ONLY))
+    }
+
+    /// None when there is no such company.
+    pub async fn company(&self, company: &CompanyId) -> Result<Option<FirstFactors>, sqlx::Error> {
+        let names: Option<Vec<String>> =
+            sqlx::query_scalar("SELECT first_factors FROM companies WHERE company_id = $1")
+                .bind(company.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(names.map(|names| stored_factors(&names, company)))
+    }
+
+    /// Creates the account, and its company if it is new (accepting passwords only, or
+    /// passwords and SSO with `company_uses_sso`).
+    pub async fn create_user(
+        &self,
+        user: NewUser<'_>,
+        announcement: &Announcement<'_>,
+    ) -> Result<UserId, CreateUserError> {
         let user_id = UserId::new();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO companies (company_id, uses_sso) VALUES ($1, $2)
-             ON CONFLICT (company_id) DO UPDATE SET uses_sso = EXCLUDED.uses_sso",
-        )
-        .bind(user.company_id.as_str())
-        .bind(user.company_uses_sso)
-        .execute(&mut *tx)
-        .await?;
+        let current = lock_company(&mut tx, user.company_id).await?;
+        if user.company_uses_sso {
+            let with_sso = current.union(FirstFactors::of([AuthMethod::Password, AuthMethod::Sso]));
+            if with_sso != current {
+                change_company_factors(&mut tx, user.company_id, current, with_sso, announcement)
+                    .await?;
+            }
+        }
         let inserted = sqlx::query(
-            "INSERT INTO users (user_id, email, password_hash, company_id, privileged)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (email) DO NOTHING",
+            "INSERT INTO users (user_id, email, password_hash, company_id, privileged, first_factors)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email) DO NOTHING",
         )
         .bind(user_id.as_uuid())
         .bind(user.email.as_str())
         .bind(&user.password_hash)
         .bind(user.company_id.as_str())
         .bind(user.privileged)
+        .bind(user.first_factors.map(FirstFactors::names))
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -275,43 +356,87 @@ impl IntakeStore {
     }
 }
 
-/// Admin changes to accounts.
+/// Admin changes to accounts, each announced in its own transaction.
 impl IntakeStore {
     /// Disables or enables the account; false when there is no such account.
-    pub async fn set_disabled(&self, user_id: UserId, disabled: bool) -> Result<bool, sqlx::Error> {
+    pub async fn set_disabled(
+        &self,
+        user_id: UserId,
+        disabled: bool,
+        announcement: &Announcement<'_>,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
             "UPDATE users SET disabled_at = CASE WHEN $2 THEN COALESCE(disabled_at, now()) END
              WHERE user_id = $1",
         )
         .bind(user_id.as_uuid())
         .bind(disabled)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(result.rows_affected() == 1)
+        let change = if disabled {
+            AccountChange::Disabled
+        } else {
+            AccountChange::Enabled
+        };
+        announced(
+            tx,
+            result.rows_affected() == 1,
+            announcement,
+            user_id,
+            change,
+        )
+        .await
     }
 
     pub async fn set_password_hash(
         &self,
         user_id: UserId,
         hash: &str,
+        announcement: &Announcement<'_>,
     ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query("UPDATE users SET password_hash = $2 WHERE user_id = $1")
             .bind(user_id.as_uuid())
             .bind(hash)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(result.rows_affected() == 1)
+        let change = AccountChange::PasswordChanged;
+        announced(
+            tx,
+            result.rows_affected() == 1,
+            announcement,
+            user_id,
+            change,
+        )
+        .await
     }
 
-    pub async fn user_exists(&self, user_id: UserId) -> Result<bool, sqlx::Error> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE user_id = $1)")
-            .bind(user_id.as_uuid())
-            .fetch_one(&self.pool)
-            .await
+    /// Announces that the account's learned history is to be forgotten (the risk worker
+    /// keeps it); false when there is no such account.
+    pub async fn reset_history(
+        &self,
+        user_id: UserId,
+        announcement: &Announcement<'_>,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        // FOR SHARE: a delete committing meanwhile waits for this announcement, so the
+        // workers read the reset before the deletion.
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM users WHERE user_id = $1 FOR SHARE")
+                .bind(user_id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let change = AccountChange::HistoryReset;
+        announced(tx, exists.is_some(), announcement, user_id, change).await
     }
 
     /// Deletes the account and its login attempts; false when there is no such account.
-    pub async fn delete_user(&self, user_id: UserId) -> Result<bool, sqlx::Error> {
+    pub async fn delete_user(
+        &self,
+        user_id: UserId,
+        announcement: &Announcement<'_>,
+    ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM login_attempts WHERE user_id = $1")
             .bind(user_id.as_uuid())
@@ -323,7 +448,145 @@ impl IntakeStore {
             .await?
             .rows_affected()
             == 1;
-        tx.commit().await?;
-        Ok(deleted)
+        announced(tx, deleted, announcement, user_id, AccountChange::Deleted).await
     }
+
+    /// Sets the first factors `company` accepts, creating the company if it is new; each of
+    /// its accounts whose accepted set changed is announced.
+    pub async fn set_company_first_factors(
+        &self,
+        company: &CompanyId,
+        factors: FirstFactors,
+        announcement: &Announcement<'_>,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let current = lock_company(&mut tx, company).await?;
+        change_company_factors(&mut tx, company, current, factors, announcement).await?;
+        tx.commit().await
+    }
+
+    /// Sets (Some) or lifts (None) the account's own limit; returns the first factors the
+    /// account accepts now, or None when there is no such account.
+    pub async fn set_user_first_factors(
+        &self,
+        user_id: UserId,
+        limit: Option<FirstFactors>,
+        announcement: &Announcement<'_>,
+    ) -> Result<Option<FirstFactors>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let company: Option<String> =
+            sqlx::query_scalar("SELECT company_id FROM users WHERE user_id = $1")
+                .bind(user_id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(company) = company.and_then(|raw| CompanyId::parse(&raw).ok()) else {
+            return Ok(None);
+        };
+        // The company first, then the account: the order a company change locks them in,
+        // so the two never deadlock, and whichever commits second sees the other's value.
+        let company = lock_company(&mut tx, &company).await?;
+        let old_limit: Option<Option<Vec<String>>> =
+            sqlx::query_scalar("SELECT first_factors FROM users WHERE user_id = $1 FOR UPDATE")
+                .bind(user_id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(old_limit) = old_limit else {
+            return Ok(None);
+        };
+        let old = accepted_by_account(
+            company,
+            old_limit.map(|names| stored_factors(&names, &user_id)),
+        );
+        sqlx::query("UPDATE users SET first_factors = $2 WHERE user_id = $1")
+            .bind(user_id.as_uuid())
+            .bind(limit.map(FirstFactors::names))
+            .execute(&mut *tx)
+            .await?;
+        let accepted = accepted_by_account(company, limit);
+        if accepted != old {
+            let change = AccountChange::FirstFactorsChanged { accepted };
+            announcement.enqueue(&mut tx, user_id, change).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(accepted))
+    }
+}
+
+/// What an account accepts: its company's first factors, narrowed by its own limit.
+pub fn accepted_by_account(company: FirstFactors, limit: Option<FirstFactors>) -> FirstFactors {
+    limit.map_or(company, |limit| company.intersection(limit))
+}
+
+/// Commits the change with its announcement, when the account existed (`found`).
+async fn announced(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    found: bool,
+    announcement: &Announcement<'_>,
+    user_id: UserId,
+    change: AccountChange,
+) -> Result<bool, sqlx::Error> {
+    if !found {
+        return Ok(false);
+    }
+    announcement.enqueue(&mut tx, user_id, change).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Creates the company if it is new (accepting passwords only), locks its row for the rest
+/// of the transaction, and returns what it accepts.
+async fn lock_company(
+    tx: &mut PgConnection,
+    company: &CompanyId,
+) -> Result<FirstFactors, sqlx::Error> {
+    sqlx::query("INSERT INTO companies (company_id) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(company.as_str())
+        .execute(&mut *tx)
+        .await?;
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT first_factors FROM companies WHERE company_id = $1 FOR UPDATE")
+            .bind(company.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+    Ok(stored_factors(&names, company))
+}
+
+/// Stores the company's new first factors and announces every account whose accepted set
+/// changed (one event per account: consumers follow accounts, each in its partition).
+async fn change_company_factors(
+    tx: &mut PgConnection,
+    company: &CompanyId,
+    current: FirstFactors,
+    factors: FirstFactors,
+    announcement: &Announcement<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE companies SET first_factors = $2 WHERE company_id = $1")
+        .bind(company.as_str())
+        .bind(factors.names())
+        .execute(&mut *tx)
+        .await?;
+    if current == factors {
+        return Ok(());
+    }
+    // FOR UPDATE: an account's limit changing meanwhile waits, so each announced set is
+    // the one that holds.
+    let accounts: Vec<(Uuid, Option<Vec<String>>)> = sqlx::query_as(
+        "SELECT user_id, first_factors FROM users WHERE company_id = $1 ORDER BY user_id FOR UPDATE",
+    )
+    .bind(company.as_str())
+    .fetch_all(&mut *tx)
+    .await?;
+    for (user_id, limit) in accounts {
+        let user_id = UserId::from_uuid(user_id);
+        let limit = limit.map(|names| stored_factors(&names, &user_id));
+        let (before, after) = (
+            accepted_by_account(current, limit),
+            accepted_by_account(factors, limit),
+        );
+        if before != after {
+            let change = AccountChange::FirstFactorsChanged { accepted: after };
+            announcement.enqueue(tx, user_id, change).await?;
+        }
+    }
+    Ok(())
 }
