@@ -11,10 +11,12 @@
 //! - [`housekeeping`]: pruning the short-lived tables.
 //! - [`replay_parity`]: `risk-worker replay` decides as the live worker did.
 //! - [`resilience`]: shutdown, database and SMTP outages, the outbox (issue 5).
+//! - [`admin_outbox`]: admin announcements through the outbox, per-producer pruning (10.4).
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod admin_outbox;
 mod bad_requests;
 mod codes;
 mod event_log;

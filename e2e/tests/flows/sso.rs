@@ -14,6 +14,16 @@ async fn privileged_sso_users_do_mfa_and_others_do_not() {
     let member = unique_email("member");
     system.create_user(&admin, None, "acme", true).await;
     system.create_user(&member, None, "acme", false).await;
+    // acme logs in with SSO and Google (a company accepts passwords only until told).
+    let accepts = system
+        .http
+        .put(format!("{}/v1/admin/companies/acme", system.intake_url))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({ "first_factors": ["password", "sso", "google"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepts.status(), 200);
 
     for method in ["sso", "google"] {
         let sso = |email: &str| {

@@ -7,6 +7,7 @@
 //! - [`limits`]: login rate limits.
 //! - [`caps`]: caps on code emails and wrong codes.
 //! - [`admin`]: the support team's actions after a compromise.
+//! - [`first_factors`]: SSO and Google claims a company or an account does not accept (11.1).
 //! - [`poison`]: malformed messages on the internal topics.
 //!
 //! This binary installs a trace-level JSON log subscriber for everything it runs, so that the
@@ -18,6 +19,7 @@ mod support;
 mod admin;
 mod caps;
 mod enumeration;
+mod first_factors;
 mod keys;
 mod leaks;
 mod limits;

@@ -82,6 +82,8 @@ pub struct Options {
     pub code_caps: CodeCaps,
     pub code_limits: CodeLimits,
     pub email_retry: code_worker::sender::RetryPolicy,
+    /// The broker's `host:port`; None: the stack's.
+    pub kafka_brokers: Option<String>,
 }
 
 impl Default for Options {
@@ -111,6 +113,7 @@ impl Default for Options {
                 per_account_per_day: 100,
             },
             email_retry: Default::default(),
+            kafka_brokers: None,
         }
     }
 }
@@ -201,7 +204,10 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         &format!("@{}/{rest}", database_proxy.addr),
     );
     let kafka = KafkaConfig {
-        brokers: env.kafka_brokers.clone(),
+        brokers: options
+            .kafka_brokers
+            .clone()
+            .unwrap_or_else(|| env.kafka_brokers.clone()),
         namespace: format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
         partitions: 2,
         replication_factor: 1,
