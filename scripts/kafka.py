@@ -261,8 +261,9 @@ def main():
     p = add("consume", "print the messages of one or more topics, one per line", 30)
     p.add_argument("-t", "--topic", action="append", required=True,
                    help="topic to read (repeatable)")
-    p.add_argument("-o", "--offset", type=parse_offset, default=("end", None),
-                   help="beginning, end (default), N (absolute) or -N (N before the end)")
+    p.add_argument("-o", "--offset", type=parse_offset, default=("beginning", None),
+                   help="beginning (the default, as kcat's), end, N (absolute) "
+                        "or -N (N before the end)")
     p.add_argument("-e", "--exit-at-end", action="store_true",
                    help="exit once every partition has been read to its end")
     p.add_argument("-c", "--count", type=int, help="exit after COUNT messages")
