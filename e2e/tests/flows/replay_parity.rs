@@ -16,13 +16,15 @@ async fn the_live_worker_and_replay_decide_alike() {
     use risk_worker::replay::Replay;
     use shared::events::Envelope;
 
-    // No email throttling: replay does not cap emails, so every challenge is a new code.
+    // No email throttling here, so every challenge is a new code (replay caps code emails
+    // as the live worker does: given the same caps, it decides alike).
+    let code_caps = CodeCaps {
+        min_gap: Duration::ZERO,
+        emails_per_hour: 1000,
+        ..CodeCaps::default()
+    };
     let system = spawn_system_with(Options {
-        code_caps: CodeCaps {
-            min_gap: Duration::ZERO,
-            emails_per_hour: 1000,
-            ..CodeCaps::default()
-        },
+        code_caps: code_caps.clone(),
         ..Options::default()
     })
     .await;
@@ -107,6 +109,7 @@ async fn the_live_worker_and_replay_decide_alike() {
     let mut output = Vec::new();
     let policy = risk_worker::rules::Policy {
         code_ttl: Options::default().code_ttl,
+        code_caps,
         ..Default::default()
     };
     Replay::new(policy, std::sync::Arc::new(GeoIp::none()))

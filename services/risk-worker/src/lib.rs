@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod consumer;
+pub mod decision;
 pub mod engine;
 pub mod geo;
 pub mod housekeeping;
@@ -11,4 +12,5 @@ pub mod model;
 pub mod replay;
 pub mod rules;
 pub mod startup;
+pub mod state;
 pub mod store;

@@ -13,35 +13,24 @@ use shared::domain::ChallengeId;
 use uuid::Uuid;
 
 use crate::consumer::PRODUCER;
-use crate::model::assess::{HistoryEntry, UserHistory, Velocity};
+use crate::decision::{Failure, Learning};
+use crate::model::assess::{HistoryEntry, UserFacts, UserHistory, Velocity};
 use crate::model::features::{Features, Level};
 use crate::model::freeman::GlobalCounts;
-use crate::model::state::AccountKey;
 use crate::rules::CodeHistory;
+use crate::state::{Decided, HistoryQuery, Outcome, RiskState, VelocityQuery, WrongCode};
 
 #[derive(Clone)]
 pub struct RiskStore {
     pool: PgPool,
 }
 
-/// A decision about to be stored, with its effects on the model's state.
-pub struct DecisionRecord<'a> {
-    pub attempt_id: AttemptId,
-    pub user_id: Option<UserId>,
-    pub event: &'a Envelope,
-    /// Where the decision is published (through the outbox, in the same transaction), and
-    /// its partition key.
-    pub topic: &'a str,
-    pub key: &'a str,
-    pub features: &'a Features,
-    /// The login's time: when failures happened and logins are learned at.
-    pub occurred_at: DateTime<Utc>,
-    /// A wrong password or unknown account: counted by the velocity signals.
-    pub failure: Option<(AccountKey, String)>,
-    /// Learn the login now (an approval); after MFA it is learned later.
-    pub learn_now: bool,
-    /// A new challenge (`MfaRequired`): its id, issue time and expiry, for the code caps.
-    pub issued_challenge: Option<(ChallengeId, DateTime<Utc>, DateTime<Utc>)>,
+#[expect(
+    clippy::expect_used,
+    reason = "features and events are plain data with string keys: serde_json cannot fail on them"
+)]
+fn to_json(value: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(value).expect("plain data serialises")
 }
 
 fn since(at: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
@@ -130,14 +119,8 @@ impl RiskStore {
         Ok(global)
     }
 
-    pub async fn velocity(
-        &self,
-        account: Option<&AccountKey>,
-        ip: &str,
-        at: DateTime<Utc>,
-        account_window: Duration,
-        ip_window: Duration,
-    ) -> Result<Velocity, sqlx::Error> {
+    pub async fn velocity(&self, query: &VelocityQuery<'_>) -> Result<Velocity, sqlx::Error> {
+        let at = query.at;
         let (account_failures, ip_failures, ip_failed_accounts): (i64, i64, i64) = sqlx::query_as(
             "SELECT
                (SELECT count(*) FROM risk_failed_attempts
@@ -147,10 +130,10 @@ impl RiskStore {
                (SELECT count(DISTINCT account) FROM risk_failed_attempts
                  WHERE ip = $3 AND occurred_at >= $4 AND occurred_at < $5)",
         )
-        .bind(account.map(|a| a.0.as_str()))
-        .bind(since(at, account_window))
-        .bind(ip)
-        .bind(since(at, ip_window))
+        .bind(query.account.map(|a| a.0.as_str()))
+        .bind(since(at, query.account_window))
+        .bind(query.ip)
+        .bind(since(at, query.ip_window))
         .bind(at)
         .fetch_one(&self.pool)
         .await?;
@@ -162,23 +145,34 @@ impl RiskStore {
         })
     }
 
-    /// Stores the decision and its effects in one transaction. Returns false when another
-    /// delivery of the same attempt stored one first (then nothing was changed).
-    pub async fn record(&self, record: DecisionRecord<'_>) -> Result<bool, sqlx::Error> {
+    /// Stores the decision and its effects in one transaction, with the decision in the
+    /// outbox for `topic` under the partition `key`. Returns false when another delivery of
+    /// the same attempt stored one first (then nothing was changed).
+    pub async fn record(
+        &self,
+        decided: &Decided<'_>,
+        topic: &str,
+        key: &str,
+    ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let features = serde_json::to_value(record.features).expect("features serialise");
+        let effects = decided.effects;
+        let features = to_json(decided.features);
+        let learn_now = effects.learning == Learning::Now;
+        // The features are kept only for a login learned once its code is passed: the
+        // others can never be learned later.
+        let kept_features = (effects.learning == Learning::AfterMfa).then_some(&features);
         let inserted = sqlx::query(
             "INSERT INTO risk_decisions
                (attempt_id, user_id, decision_event, features, occurred_at, learned_at)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (attempt_id) DO NOTHING",
         )
-        .bind(record.attempt_id.as_uuid())
-        .bind(record.user_id.map(|u| u.as_uuid()))
-        .bind(serde_json::to_value(record.event).expect("events serialise"))
-        .bind(&features)
-        .bind(record.occurred_at)
-        .bind(record.learn_now.then_some(record.occurred_at))
+        .bind(decided.attempt_id.as_uuid())
+        .bind(decided.user_id.map(|u| u.as_uuid()))
+        .bind(to_json(decided.event))
+        .bind(kept_features)
+        .bind(decided.occurred_at)
+        .bind(learn_now.then_some(decided.occurred_at))
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -186,50 +180,48 @@ impl RiskStore {
         if !inserted {
             return Ok(false);
         }
-        mfa_store::outbox::enqueue(&mut tx, PRODUCER, record.topic, record.key, record.event)
-            .await?;
-        if let Some((account, ip)) = &record.failure {
+        mfa_store::outbox::enqueue(&mut tx, PRODUCER, topic, key, decided.event).await?;
+        if let Some(Failure { account, ip }) = &effects.failure {
             sqlx::query(
                 "INSERT INTO risk_failed_attempts (attempt_id, account, ip, occurred_at)
                  VALUES ($1, $2, $3, $4)",
             )
-            .bind(record.attempt_id.as_uuid())
+            .bind(decided.attempt_id.as_uuid())
             .bind(&account.0)
             .bind(ip)
-            .bind(record.occurred_at)
+            .bind(decided.occurred_at)
             .execute(&mut *tx)
             .await?;
         }
-        if let Some(user_id) = record.user_id {
-            if record.learn_now {
-                learn(
-                    &mut tx,
-                    record.attempt_id,
-                    user_id,
-                    &features,
-                    record.features,
-                    record.occurred_at,
-                )
-                .await?;
-            }
-            if let Some((challenge_id, issued_at, expires_at)) = record.issued_challenge {
-                sqlx::query(
-                    "INSERT INTO risk_challenges (challenge_id, user_id, issued_at, expires_at)
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(challenge_id.as_uuid())
-                .bind(user_id.as_uuid())
-                .bind(issued_at)
-                .bind(expires_at)
-                .execute(&mut *tx)
-                .await?;
-            }
+        if let (Some(user_id), true) = (decided.user_id, learn_now) {
+            learn(
+                &mut tx,
+                decided.attempt_id,
+                user_id,
+                &features,
+                decided.features,
+                decided.occurred_at,
+            )
+            .await?;
+        }
+        if let Some(challenge) = effects.issued_challenge {
+            sqlx::query(
+                "INSERT INTO risk_challenges (challenge_id, user_id, issued_at, expires_at)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(challenge.challenge_id.as_uuid())
+            .bind(challenge.user_id.as_uuid())
+            .bind(challenge.issued_at)
+            .bind(challenge.expires_at)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(true)
     }
 
-    /// The user passed MFA for `attempt_id`: the login joins their history. Idempotent.
+    /// The user passed MFA for `attempt_id`: the login joins their history, if its decision
+    /// waited for that (only those keep their features). Idempotent.
     pub async fn learn_after_mfa(
         &self,
         attempt_id: AttemptId,
@@ -324,6 +316,16 @@ async fn learn(
     Ok(())
 }
 
+#[derive(sqlx::FromRow)]
+struct CodeHistoryRow {
+    issued_last_hour: i64,
+    last_issued_at: Option<DateTime<Utc>>,
+    newest_id: Option<Uuid>,
+    newest_expires_at: Option<DateTime<Utc>>,
+    newest_closed_at: Option<DateTime<Utc>>,
+    failed_codes_last_day: i64,
+}
+
 /// The code caps' view of an account: what the risk worker issued, and what the verifier and
 /// code worker reported back.
 impl RiskStore {
@@ -332,38 +334,40 @@ impl RiskStore {
         user_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<CodeHistory, sqlx::Error> {
-        let hour_ago = now - chrono::Duration::hours(1);
-        let (issued_last_hour, last_issued_at): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE issued_at > $2), max(issued_at)
-             FROM risk_challenges WHERE user_id = $1",
+        // One round trip: every known account's login reads this.
+        let row: CodeHistoryRow = sqlx::query_as(
+            "SELECT
+               (SELECT count(*) FROM risk_challenges WHERE user_id = $1 AND issued_at > $2)
+                 AS issued_last_hour,
+               (SELECT max(issued_at) FROM risk_challenges WHERE user_id = $1)
+                 AS last_issued_at,
+               newest.challenge_id AS newest_id, newest.expires_at AS newest_expires_at,
+               newest.closed_at AS newest_closed_at,
+               (SELECT count(*) FROM risk_failed_codes WHERE user_id = $1 AND occurred_at > $3)
+                 AS failed_codes_last_day
+             FROM (SELECT 1) AS one
+             -- Only the newest challenge can be pending: issuing one supersedes the others.
+             LEFT JOIN LATERAL (
+               SELECT challenge_id, expires_at, closed_at FROM risk_challenges
+               WHERE user_id = $1 ORDER BY issued_at DESC LIMIT 1
+             ) AS newest ON true",
         )
         .bind(user_id.as_uuid())
-        .bind(hour_ago)
-        .fetch_one(&self.pool)
-        .await?;
-        // Only the newest challenge can be pending: issuing one supersedes the others.
-        let newest: Option<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
-            "SELECT challenge_id, expires_at, closed_at FROM risk_challenges
-             WHERE user_id = $1 ORDER BY issued_at DESC LIMIT 1",
-        )
-        .bind(user_id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await?;
-        let failed_codes_last_day: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM risk_failed_codes WHERE user_id = $1 AND occurred_at > $2",
-        )
-        .bind(user_id.as_uuid())
+        .bind(now - chrono::Duration::hours(1))
         .bind(now - chrono::Duration::hours(24))
         .fetch_one(&self.pool)
         .await?;
+        let pending = match (row.newest_id, row.newest_expires_at, row.newest_closed_at) {
+            (Some(id), Some(expires_at), None) if expires_at > now => {
+                Some((ChallengeId::from_uuid(id), expires_at))
+            }
+            _ => None,
+        };
         Ok(CodeHistory {
-            issued_last_hour: issued_last_hour.try_into().unwrap_or(u32::MAX),
-            last_issued_at,
-            pending: newest.and_then(|(id, expires_at, closed_at)| {
-                (closed_at.is_none() && expires_at > now)
-                    .then(|| (ChallengeId::from_uuid(id), expires_at))
-            }),
-            failed_codes_last_day: failed_codes_last_day.try_into().unwrap_or(u32::MAX),
+            issued_last_hour: row.issued_last_hour.try_into().unwrap_or(u32::MAX),
+            last_issued_at: row.last_issued_at,
+            pending,
+            failed_codes_last_day: row.failed_codes_last_day.try_into().unwrap_or(u32::MAX),
         })
     }
 
@@ -382,16 +386,11 @@ impl RiskStore {
     }
 
     /// A wrong code was entered (one `MfaFailed` event). Idempotent by event id.
-    pub async fn record_failed_code(
-        &self,
-        event_id: Uuid,
-        user_id: UserId,
-        at: DateTime<Utc>,
-    ) -> Result<(), sqlx::Error> {
+    pub async fn record_failed_code(&self, code: WrongCode) -> Result<(), sqlx::Error> {
         sqlx::query("INSERT INTO risk_failed_codes (event_id, user_id, occurred_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(event_id)
-            .bind(user_id.as_uuid())
-            .bind(at)
+            .bind(code.event_id)
+            .bind(code.user.as_uuid())
+            .bind(code.at)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -445,5 +444,86 @@ impl RiskStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await
+    }
+}
+
+/// The store as the decision flows use it (`crate::state`): decisions are published through
+/// the outbox on `topic`, under the partition `key` of the message being handled.
+pub struct Publishing<'a> {
+    pub store: &'a RiskStore,
+    pub topic: &'a str,
+    pub key: &'a str,
+}
+
+impl RiskStore {
+    pub fn publishing<'a>(&'a self, topic: &'a str, key: &'a str) -> Publishing<'a> {
+        Publishing {
+            store: self,
+            topic,
+            key,
+        }
+    }
+}
+
+impl RiskState for Publishing<'_> {
+    type Error = sqlx::Error;
+
+    async fn user_facts(&mut self, query: &HistoryQuery<'_>) -> Outcome<Self, UserFacts> {
+        let history = self
+            .store
+            .history(query.user, query.at, query.window)
+            .await?;
+        Ok(UserFacts::from_history(&history.entries, query.login))
+    }
+
+    async fn global(&mut self, login: &Features) -> Outcome<Self, GlobalCounts> {
+        self.store.global(login).await
+    }
+
+    async fn velocity(&mut self, query: &VelocityQuery<'_>) -> Outcome<Self, Velocity> {
+        self.store.velocity(query).await
+    }
+
+    async fn code_history(
+        &mut self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Outcome<Self, CodeHistory> {
+        self.store.code_history(user, now).await
+    }
+
+    async fn record(&mut self, decided: &Decided<'_>) -> Outcome<Self> {
+        // A concurrent delivery that stored its decision first leaves nothing to do.
+        self.store.record(decided, self.topic, self.key).await?;
+        Ok(())
+    }
+
+    async fn learn_after_mfa(&mut self, attempt_id: AttemptId, at: DateTime<Utc>) -> Outcome<Self> {
+        self.store.learn_after_mfa(attempt_id, at).await?;
+        Ok(())
+    }
+
+    async fn close_challenge(
+        &mut self,
+        challenge: ChallengeId,
+        at: DateTime<Utc>,
+    ) -> Outcome<Self> {
+        self.store.close_challenge(challenge, at).await
+    }
+
+    async fn record_wrong_code(&mut self, code: WrongCode) -> Outcome<Self> {
+        self.store.record_failed_code(code).await
+    }
+
+    async fn forget_history(&mut self, user: UserId) -> Outcome<Self> {
+        self.store.forget_history(user).await
+    }
+
+    async fn close_challenges_of(&mut self, user: UserId, at: DateTime<Utc>) -> Outcome<Self> {
+        self.store.close_challenges_of(user, at).await
+    }
+
+    async fn delete_user(&mut self, user: UserId) -> Outcome<Self> {
+        self.store.delete_user(user).await
     }
 }

@@ -8,15 +8,16 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use risk_worker::config::GeoIpConfig;
 use risk_worker::geo::GeoIp;
-use risk_worker::replay::Replay;
-use risk_worker::rules::Policy;
+use risk_worker::replay::{Replay, ReplayStats};
+use risk_worker::rules::{CodeCaps, Policy};
 use serde_json::Value;
 use shared::domain::{
     AttemptId, AuthMethod, ChallengeId, CompanyId, DeviceId, Platform, PrimaryFactor, UserAgent,
     UserId,
 };
 use shared::events::{
-    Envelope, Event, LoginApproved, LoginAttempted, MfaSucceeded, SCHEMA_VERSION,
+    Envelope, Event, LoginApproved, LoginAttempted, MfaFailed, MfaFailureReason, MfaSucceeded,
+    SCHEMA_VERSION,
 };
 use uuid::Uuid;
 
@@ -123,15 +124,24 @@ fn event_log() -> Vec<Envelope> {
 }
 
 fn replay_lines(events: &[Envelope], geo: Arc<GeoIp>) -> Vec<u8> {
+    replay_lines_with(Policy::default(), events, geo).0
+}
+
+/// The output of replaying `events` with `policy`, and the run's figures.
+fn replay_lines_with(
+    policy: Policy,
+    events: &[Envelope],
+    geo: Arc<GeoIp>,
+) -> (Vec<u8>, ReplayStats) {
     let input: Vec<u8> = events
         .iter()
         .flat_map(|e| [e.to_json(), b"\n".to_vec()].concat())
         .collect();
     let mut output = Vec::new();
-    Replay::new(Policy::default(), geo)
+    let stats = Replay::new(policy, geo)
         .run(&input[..], &mut output)
         .unwrap();
-    output
+    (output, stats)
 }
 
 fn decisions(output: &[u8]) -> Vec<Value> {
@@ -337,4 +347,205 @@ fn with_geoip_a_login_from_another_continent_minutes_later_is_impossible_travel(
         assert!(reasons.contains(&reason), "{risk}");
     }
     assert_ne!(risk["level"], "low", "{risk}");
+}
+
+/// Replays `events` with `policy`, without GeoIP: the decisions, and the run's figures.
+fn replay_with(policy: Policy, events: &[Envelope]) -> (Vec<Value>, ReplayStats) {
+    let (output, stats) = replay_lines_with(policy, events, Arc::new(GeoIp::none()));
+    (decisions(&output), stats)
+}
+
+fn kinds(decisions: &[Value]) -> Vec<&str> {
+    decisions
+        .iter()
+        .map(|d| d["event_type"].as_str().unwrap())
+        .collect()
+}
+
+/// An `MfaFailed` of `challenge` for `login`'s attempt, `after` it.
+fn mfa_failed(
+    n: u128,
+    login: &Envelope,
+    after: Duration,
+    challenge: &Value,
+    reason: MfaFailureReason,
+) -> Envelope {
+    let Event::LoginAttempted(attempt) = &login.event else {
+        panic!("not a login: {login:?}")
+    };
+    let mut failed = envelope(
+        n,
+        0,
+        login.occurred_at + after,
+        "verifier",
+        Event::MfaFailed(MfaFailed {
+            user_id: attempt.user_id.unwrap(),
+            challenge_id: ChallengeId::parse(challenge.as_str().unwrap()).unwrap(),
+            reason,
+            attempts_remaining: 0,
+        }),
+    );
+    failed.attempt_id = login.attempt_id;
+    failed
+}
+
+/// The code caps, as the live worker applies them (`CodeCaps::default()`: a 30 s gap, 5
+/// emails an hour): a login within the gap of a code still valid reuses its challenge; with
+/// nothing to reuse it is refused; after the gap a new code is emailed.
+#[test]
+fn logins_within_the_gap_reuse_the_challenge_or_are_refused() {
+    let carol = UserId::from_uuid(Uuid::from_u128(0xca201));
+    let at = start();
+    let attempt = |n: u128, seconds: i64| {
+        envelope(
+            n,
+            n,
+            at + Duration::seconds(seconds),
+            "login-intake",
+            login(carol, "81.2.69.142", Some("laptop"), true),
+        )
+    };
+    let first = attempt(1, 0);
+    let (decided, _) = replay_with(Policy::default(), std::slice::from_ref(&first));
+    let challenge = decided[0]["payload"]["challenge_id"].clone();
+    let events = vec![
+        first.clone(),
+        // 10 s later, again: no second email; the pending challenge stands.
+        attempt(2, 10),
+        // The verifier locks the challenge after too many wrong codes...
+        mfa_failed(
+            3,
+            &first,
+            Duration::seconds(15),
+            &challenge,
+            MfaFailureReason::TooManyAttempts,
+        ),
+        // ...so 20 s after the email there is nothing to reuse, and the gap still holds.
+        attempt(4, 20),
+        // After the gap, a new code.
+        attempt(5, 45),
+    ];
+    let (decided, stats) = replay_with(Policy::default(), &events);
+    assert_eq!(stats.decisions, 4);
+    assert_eq!(
+        kinds(&decided),
+        [
+            "MfaRequired",
+            "CodeThrottled",
+            "LoginRejected",
+            "MfaRequired"
+        ]
+    );
+    let throttled = &decided[1]["payload"];
+    assert_eq!(throttled["challenge_id"], challenge);
+    assert_eq!(throttled["expires_at"], decided[0]["payload"]["expires_at"]);
+    assert_eq!(throttled["reason"], "recently_sent");
+    assert_eq!(decided[2]["payload"]["reason"], "too_many_codes");
+    assert_ne!(decided[3]["payload"]["challenge_id"], challenge);
+    // Each decision still carries the model's assessment.
+    assert!(decided
+        .iter()
+        .all(|d| d["payload"]["risk"]["score"].is_number()));
+}
+
+/// The hourly cap: the sixth login needing a code within the hour reuses the pending
+/// challenge; the daily ceiling of wrong codes refuses any new one.
+#[test]
+fn the_hourly_cap_and_the_daily_ceiling_of_wrong_codes_hold_in_replay() {
+    let dave = UserId::from_uuid(Uuid::from_u128(0xda7e));
+    let at = start();
+    let logins: Vec<Envelope> = (0..6u128)
+        .map(|i| {
+            envelope(
+                10 + i,
+                10 + i,
+                at + Duration::minutes(i as i64 * 5),
+                "login-intake",
+                login(dave, "81.2.69.142", Some("laptop"), true),
+            )
+        })
+        .collect();
+    let (decided, _) = replay_with(Policy::default(), &logins);
+    assert_eq!(
+        kinds(&decided),
+        [["MfaRequired"; 5].as_slice(), &["CodeThrottled"]].concat()
+    );
+    assert_eq!(decided[5]["payload"]["reason"], "hourly_cap");
+    assert_eq!(
+        decided[5]["payload"]["challenge_id"],
+        decided[4]["payload"]["challenge_id"]
+    );
+
+    // Two wrong codes a day at most: the third login gets no challenge.
+    let strict = Policy {
+        code_caps: CodeCaps {
+            failed_codes_per_day: 2,
+            ..CodeCaps::default()
+        },
+        ..Policy::default()
+    };
+    let (first, _) = replay_with(strict.clone(), &logins[..1]);
+    let challenge = first[0]["payload"]["challenge_id"].clone();
+    let wrong = |n: u128, seconds: i64| {
+        mfa_failed(
+            n,
+            &logins[0],
+            Duration::seconds(seconds),
+            &challenge,
+            MfaFailureReason::InvalidCode,
+        )
+    };
+    let events = vec![
+        logins[0].clone(),
+        wrong(100, 10),
+        wrong(101, 20),
+        // A redelivered event counts once, as the live worker's table keys it by event id.
+        wrong(101, 20),
+        logins[1].clone(),
+    ];
+    let (decided, _) = replay_with(strict.clone(), &events);
+    assert_eq!(decided[1]["event_type"], "LoginRejected");
+    assert_eq!(decided[1]["payload"]["reason"], "too_many_failed_codes");
+    let events = [&events[..2], &events[4..]].concat();
+    let (decided, _) = replay_with(strict, &events);
+    assert_eq!(
+        decided[1]["event_type"], "MfaRequired",
+        "one wrong code is under the ceiling"
+    );
+}
+
+/// A login the live worker dead-letters (a user without a company) gets no decision line:
+/// it is counted, and the logins after it are decided.
+#[test]
+fn a_login_without_its_company_is_dead_lettered_and_replay_reads_on() {
+    let erin = UserId::from_uuid(Uuid::from_u128(0xe714));
+    let mut malformed = envelope(
+        1,
+        1,
+        start(),
+        "login-intake",
+        login(erin, "81.2.69.142", Some("laptop"), true),
+    );
+    if let Event::LoginAttempted(attempt) = &mut malformed.event {
+        attempt.company_id = None;
+    }
+    let fine = envelope(
+        2,
+        2,
+        start() + Duration::minutes(1),
+        "login-intake",
+        login(erin, "81.2.69.142", Some("laptop"), true),
+    );
+    let (decided, stats) = replay_with(Policy::default(), &[malformed, fine.clone()]);
+    assert_eq!(
+        stats,
+        ReplayStats {
+            events: 2,
+            decisions: 1,
+            skipped: 0,
+            dead_lettered: 1,
+        }
+    );
+    assert_eq!(decided[0]["attempt_id"], fine.attempt_id.to_string());
+    assert_eq!(decided[0]["event_type"], "MfaRequired");
 }

@@ -1,21 +1,32 @@
-//! What the model remembers, in memory: for `replay` (and tests). The live worker keeps the
-//! same state in PostgreSQL (`crate::store`), with the same rules, so both decide alike:
+//! What the risk worker remembers, in memory: for `replay` (and tests). The live worker keeps
+//! the same state in PostgreSQL (`crate::store`), with the same rules, so both decide alike
+//! (both implement `crate::state::RiskState`):
 //! - a user's history is their approved logins of the last `history_window` before the
 //!   login being decided;
 //! - global counts are of every approved login ever learned: per level and value, distinct
-//!   values per level, logins, and users learned at least once;
+//!   values per level, logins, and users learned at least once (a deleted user who logs in
+//!   again counts once more, as `risk_global_totals` does);
 //! - failures are wrong passwords (and unknown accounts), counted in the windows before the
-//!   login being decided, not including it.
+//!   login being decided, not including it;
+//! - the code caps' history: the challenges issued, when each was closed, and wrong codes
+//!   (each `MfaFailed` counted once);
+//! - the logins that wait for their code to be passed before they are learned.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::convert::Infallible;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use shared::domain::UserId;
+use shared::domain::{AttemptId, ChallengeId, UserId};
+use uuid::Uuid;
 
 use super::assess::{last_location, HistoryEntry, UserFacts, Velocity};
 use super::features::{Features, Level};
 use super::freeman::{Counts, GlobalCounts, PerLevel};
+use crate::decision::{Failure, Learning};
+use crate::housekeeping::Retention;
+use crate::rules::CodeHistory;
+use crate::state::{Decided, HistoryQuery, Outcome, RiskState, VelocityQuery, WrongCode};
 
 /// Maps keyed by the model's own values: a fast hash with a fixed seed (deterministic, and
 /// replay's input is the operator's own event log, not an adversary's choice of keys).
@@ -51,6 +62,26 @@ impl UserState {
     }
 }
 
+/// A challenge the decisions issued (`risk_challenges`).
+#[derive(Debug, Clone)]
+struct Challenge {
+    id: ChallengeId,
+    issued_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    closed_at: Option<DateTime<Utc>>,
+}
+
+/// A login that asked for a code: learned if the user passes it (`risk_decisions` rows that
+/// keep their features).
+#[derive(Debug)]
+struct AwaitingMfa {
+    user: UserId,
+    features: Features,
+    /// The login's time, which it is learned at.
+    at: DateTime<Utc>,
+    decided_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Default)]
 pub struct MemoryState {
     histories: FastMap<UserId, UserState>,
@@ -58,8 +89,16 @@ pub struct MemoryState {
     distinct: PerLevel,
     logins: u64,
     learned_users: FastSet<UserId>,
+    /// Users learned for the first time, counted as `risk_global_totals.users` is.
+    users: u64,
     failures_by_account: FastMap<AccountKey, VecDeque<DateTime<Utc>>>,
     failures_by_ip: FastMap<String, VecDeque<(DateTime<Utc>, AccountKey)>>,
+    /// Each user's challenges, in issue order.
+    challenges: FastMap<UserId, VecDeque<Challenge>>,
+    challenge_owners: FastMap<ChallengeId, UserId>,
+    /// Each user's wrong codes: when, and the event that reported it.
+    failed_codes: FastMap<UserId, VecDeque<(DateTime<Utc>, Uuid)>>,
+    awaiting_mfa: FastMap<AttemptId, AwaitingMfa>,
 }
 
 impl MemoryState {
@@ -100,7 +139,7 @@ impl MemoryState {
     pub fn global(&self, login: &Features) -> GlobalCounts {
         let mut global = GlobalCounts {
             distinct: self.distinct,
-            users: self.learned_users.len() as u64,
+            users: self.users,
             ..GlobalCounts::default()
         };
         global.counts.logins = self.logins;
@@ -185,7 +224,9 @@ impl MemoryState {
             },
         );
         state.count(features, true);
-        self.learned_users.insert(user);
+        if self.learned_users.insert(user) {
+            self.users += 1;
+        }
         self.logins += 1;
         for (level, value) in features.values() {
             let counts = self.values.entry(level).or_default();
@@ -202,6 +243,191 @@ impl MemoryState {
     /// After an admin reset: the user's next login has no history.
     pub fn forget_user(&mut self, user: UserId) {
         self.histories.remove(&user);
+    }
+
+    /// Forgets what housekeeping would have deleted by `now`, so memory stays bounded on
+    /// long inputs. The users' histories are trimmed as they are read.
+    pub fn forget_expired(&mut self, now: DateTime<Utc>, keep: &Retention) {
+        let since = |keep: Duration| {
+            now - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX)
+        };
+        self.forget_failures_before(now, keep.failed_attempts);
+        let codes_since = since(keep.failed_codes);
+        self.failed_codes.retain(|_, codes| {
+            while codes.front().is_some_and(|(at, _)| *at < codes_since) {
+                codes.pop_front();
+            }
+            !codes.is_empty()
+        });
+        let challenges_since = since(keep.challenges);
+        let owners = &mut self.challenge_owners;
+        self.challenges.retain(|_, challenges| {
+            challenges.retain(|c| {
+                let kept = c.issued_at >= challenges_since;
+                if !kept {
+                    owners.remove(&c.id);
+                }
+                kept
+            });
+            !challenges.is_empty()
+        });
+        let decisions_since = since(keep.decisions);
+        self.awaiting_mfa
+            .retain(|_, waiting| waiting.decided_at >= decisions_since);
+    }
+}
+
+fn count<T>(items: impl Iterator<Item = T>) -> u32 {
+    u32::try_from(items.count()).unwrap_or(u32::MAX)
+}
+
+/// Every operation is done when called: its future is ready at once.
+impl RiskState for MemoryState {
+    type Error = Infallible;
+
+    async fn user_facts(&mut self, query: &HistoryQuery<'_>) -> Outcome<Self, UserFacts> {
+        self.forget_history_before(query.user, query.at, query.window);
+        Ok(MemoryState::user_facts(self, query.user, query.login))
+    }
+
+    async fn global(&mut self, login: &Features) -> Outcome<Self, GlobalCounts> {
+        Ok(MemoryState::global(self, login))
+    }
+
+    async fn velocity(&mut self, query: &VelocityQuery<'_>) -> Outcome<Self, Velocity> {
+        Ok(MemoryState::velocity(
+            self,
+            query.account,
+            query.ip,
+            query.at,
+            query.account_window,
+            query.ip_window,
+        ))
+    }
+
+    /// As `RiskStore::code_history` reads it.
+    async fn code_history(
+        &mut self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Outcome<Self, CodeHistory> {
+        let hour_ago = now - chrono::Duration::hours(1);
+        let day_ago = now - chrono::Duration::hours(24);
+        let challenges = self.challenges.get(&user);
+        let issued = || challenges.into_iter().flatten();
+        // Only the newest challenge can be pending: issuing one supersedes the others.
+        let newest = issued().max_by_key(|c| c.issued_at);
+        Ok(CodeHistory {
+            issued_last_hour: count(issued().filter(|c| c.issued_at > hour_ago)),
+            last_issued_at: newest.map(|c| c.issued_at),
+            pending: newest
+                .filter(|c| c.closed_at.is_none() && c.expires_at > now)
+                .map(|c| (c.id, c.expires_at)),
+            failed_codes_last_day: count(
+                self.failed_codes
+                    .get(&user)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(at, _)| *at > day_ago),
+            ),
+        })
+    }
+
+    /// As `RiskStore::record` stores it.
+    async fn record(&mut self, decided: &Decided<'_>) -> Outcome<Self> {
+        let effects = decided.effects;
+        if let Some(Failure { account, ip }) = &effects.failure {
+            self.record_failure(account.clone(), ip.clone(), decided.occurred_at);
+        }
+        if let Some(user) = decided.user_id {
+            match effects.learning {
+                Learning::Now => self.learn(user, decided.features, decided.occurred_at),
+                Learning::AfterMfa => {
+                    self.awaiting_mfa.insert(
+                        decided.attempt_id,
+                        AwaitingMfa {
+                            user,
+                            features: decided.features.clone(),
+                            at: decided.occurred_at,
+                            decided_at: decided.event.occurred_at,
+                        },
+                    );
+                }
+                Learning::Never => {}
+            }
+        }
+        if let Some(issued) = effects.issued_challenge {
+            self.challenges
+                .entry(issued.user_id)
+                .or_default()
+                .push_back(Challenge {
+                    id: issued.challenge_id,
+                    issued_at: issued.issued_at,
+                    expires_at: issued.expires_at,
+                    closed_at: None,
+                });
+            self.challenge_owners
+                .insert(issued.challenge_id, issued.user_id);
+        }
+        Ok(())
+    }
+
+    /// The login is learned at its own time, whenever the code was passed.
+    async fn learn_after_mfa(&mut self, attempt_id: AttemptId, _: DateTime<Utc>) -> Outcome<Self> {
+        if let Some(waiting) = self.awaiting_mfa.remove(&attempt_id) {
+            self.learn(waiting.user, &waiting.features, waiting.at);
+        }
+        Ok(())
+    }
+
+    async fn close_challenge(&mut self, id: ChallengeId, at: DateTime<Utc>) -> Outcome<Self> {
+        let user = self.challenge_owners.get(&id);
+        let challenge = user
+            .and_then(|user| self.challenges.get_mut(user))
+            .and_then(|challenges| challenges.iter_mut().find(|c| c.id == id));
+        if let Some(challenge) = challenge {
+            challenge.closed_at.get_or_insert(at);
+        }
+        Ok(())
+    }
+
+    /// Each event counts once, as the live worker's table keys them by event id.
+    async fn record_wrong_code(&mut self, code: WrongCode) -> Outcome<Self> {
+        let codes = self.failed_codes.entry(code.user).or_default();
+        if !codes.iter().any(|(_, id)| *id == code.event_id) {
+            codes.push_back((code.at, code.event_id));
+        }
+        Ok(())
+    }
+
+    async fn forget_history(&mut self, user: UserId) -> Outcome<Self> {
+        self.forget_user(user);
+        Ok(())
+    }
+
+    async fn close_challenges_of(&mut self, user: UserId, at: DateTime<Utc>) -> Outcome<Self> {
+        for challenge in self.challenges.get_mut(&user).into_iter().flatten() {
+            challenge.closed_at.get_or_insert(at);
+        }
+        Ok(())
+    }
+
+    /// As `RiskStore::delete_user` deletes it (the global counts keep their logins).
+    async fn delete_user(&mut self, user: UserId) -> Outcome<Self> {
+        self.histories.remove(&user);
+        self.learned_users.remove(&user);
+        self.awaiting_mfa.retain(|_, waiting| waiting.user != user);
+        for challenge in self.challenges.remove(&user).into_iter().flatten() {
+            self.challenge_owners.remove(&challenge.id);
+        }
+        self.failed_codes.remove(&user);
+        let account = AccountKey(user.to_string());
+        self.failures_by_account.remove(&account);
+        self.failures_by_ip.retain(|_, failures| {
+            failures.retain(|(_, failed)| *failed != account);
+            !failures.is_empty()
+        });
+        Ok(())
     }
 }
 

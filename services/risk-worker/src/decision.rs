@@ -1,0 +1,241 @@
+//! The whole decision about one login, as one pure function: the model's verdict
+//! (`engine::evaluate`), then, for a login that needs a code, the caps on code emails
+//! (`rules::code_decision`), down to the event to publish and what must be recorded. No clock
+//! and no IO: ids and `now` are passed in. The live worker and `replay` both read the state
+//! it needs, call it and record what it says (`crate::state`), so they decide alike by
+//! construction.
+
+use chrono::{DateTime, Utc};
+use shared::domain::{AttemptId, ChallengeId, CompanyId, PrimaryFactor, UserId};
+use shared::events::{
+    CodeThrottled, Event, LoginApproved, LoginAttempted, LoginRejected, MfaRequired,
+};
+
+use crate::engine::{self, StateView};
+use crate::model::assess::{UserFacts, Velocity};
+use crate::model::features::Features;
+use crate::model::freeman::GlobalCounts;
+use crate::model::state::AccountKey;
+use crate::rules::{code_decision, CodeDecision, CodeHistory, Policy, Verdict};
+
+/// A `LoginAttempted` that cannot be decided: the live worker dead-letters it, replay skips
+/// it and counts it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MalformedAttempt {
+    /// login-intake sets both for every known account; without the company no challenge
+    /// could be verified (only the company's API keys may verify it).
+    #[error("LoginAttempted has a user_id but no company_id")]
+    UserWithoutCompany,
+}
+
+/// Whose login it is, parsed from the attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimant {
+    Known {
+        user_id: UserId,
+        company_id: CompanyId,
+    },
+    /// No account has the email.
+    Unknown,
+}
+
+impl Claimant {
+    pub fn of(attempt: &LoginAttempted) -> Result<Self, MalformedAttempt> {
+        match (attempt.user_id, &attempt.company_id) {
+            (Some(user_id), Some(company_id)) => Ok(Self::Known {
+                user_id,
+                company_id: company_id.clone(),
+            }),
+            (Some(_), None) => Err(MalformedAttempt::UserWithoutCompany),
+            (None, _) => Ok(Self::Unknown),
+        }
+    }
+}
+
+/// What the decision reads about the login, from PostgreSQL or from memory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoginState {
+    /// The user's approved history (empty for an unknown account).
+    pub user: UserFacts,
+    pub global: GlobalCounts,
+    pub velocity: Velocity,
+    /// The account's recent codes (empty for an unknown account).
+    pub codes: CodeHistory,
+}
+
+/// One login to decide.
+pub struct Login<'a> {
+    pub attempt_id: AttemptId,
+    pub attempt: &'a LoginAttempted,
+    pub features: &'a Features,
+    /// When the login happened: the model's clock (history, velocity, travel).
+    pub at: DateTime<Utc>,
+}
+
+/// What the decision brings with it from outside, so the function stays pure.
+#[derive(Debug, Clone, Copy)]
+pub struct Given {
+    /// The decision's time: the code caps' clock, and when an issued code expires.
+    pub now: DateTime<Utc>,
+    /// The id a new challenge gets, if one is issued.
+    pub new_challenge_id: ChallengeId,
+}
+
+/// When the login joins the user's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Learning {
+    /// Approved now.
+    Now,
+    /// Once the user passes the code it asked for (`MfaSucceeded` or the final
+    /// `LoginApproved` of the same attempt).
+    AfterMfa,
+    Never,
+}
+
+/// A new challenge: the code caps count it, and a later login may reuse it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssuedChallenge {
+    pub challenge_id: ChallengeId,
+    pub user_id: UserId,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A wrong password or an unknown account: the velocity signals count it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub account: AccountKey,
+    pub ip: String,
+}
+
+/// What must be recorded with the decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effects {
+    pub learning: Learning,
+    pub failure: Option<Failure>,
+    pub issued_challenge: Option<IssuedChallenge>,
+}
+
+/// The outcome: the event to publish (`LoginApproved`, `MfaRequired`, `CodeThrottled` or
+/// `LoginRejected`, each with its risk) and what must be recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub event: Event,
+    pub effects: Effects,
+}
+
+pub fn decide(
+    login: &Login<'_>,
+    state: &LoginState,
+    given: Given,
+    policy: &Policy,
+) -> Result<Decision, MalformedAttempt> {
+    let attempt = login.attempt;
+    let claimant = Claimant::of(attempt)?;
+    let known = matches!(claimant, Claimant::Known { .. });
+    let (risk, verdict) = engine::evaluate(
+        attempt,
+        login.features,
+        login.at,
+        StateView {
+            user: known.then_some(&state.user),
+            global: &state.global,
+            velocity: state.velocity,
+        },
+        policy,
+    );
+    let failure = (attempt.primary_factor == PrimaryFactor::Failed || !known).then(|| Failure {
+        account: engine::account_key(login.attempt_id, attempt),
+        ip: engine::ip_key(attempt),
+    });
+    let mut issued_challenge = None;
+    let (event, learning) = match (verdict, claimant) {
+        (Verdict::Approve { user_id }, _) => (
+            Event::LoginApproved(LoginApproved {
+                user_id,
+                approved_after_mfa: false,
+                challenge_id: None,
+                risk: Some(risk),
+            }),
+            Learning::Now,
+        ),
+        (Verdict::RequireMfa { user_id }, Claimant::Known { company_id, .. }) => {
+            match code_decision(&state.codes, given.now, &policy.code_caps) {
+                CodeDecision::Issue => {
+                    let challenge = IssuedChallenge {
+                        challenge_id: given.new_challenge_id,
+                        user_id,
+                        issued_at: given.now,
+                        expires_at: given.now
+                            + chrono::Duration::from_std(policy.code_ttl)
+                                .unwrap_or(chrono::Duration::MAX),
+                    };
+                    issued_challenge = Some(challenge);
+                    (
+                        Event::MfaRequired(MfaRequired {
+                            user_id,
+                            company_id,
+                            challenge_id: challenge.challenge_id,
+                            expires_at: challenge.expires_at,
+                            reasons: risk.reasons.clone(),
+                            platform: attempt.platform,
+                            ip: attempt.ip,
+                            user_agent: attempt.user_agent.clone(),
+                            risk: Some(risk),
+                        }),
+                        Learning::AfterMfa,
+                    )
+                }
+                // The login waits on the pending challenge: passing it approves this login too.
+                CodeDecision::Reuse {
+                    challenge_id,
+                    expires_at,
+                    reason,
+                } => (
+                    Event::CodeThrottled(CodeThrottled {
+                        user_id,
+                        challenge_id,
+                        expires_at,
+                        reason,
+                        risk: Some(risk),
+                    }),
+                    Learning::AfterMfa,
+                ),
+                CodeDecision::Refuse(reason) => (
+                    Event::LoginRejected(LoginRejected {
+                        user_id: Some(user_id),
+                        reason,
+                        risk: Some(risk),
+                    }),
+                    Learning::Never,
+                ),
+            }
+        }
+        // `rules::decide` asks for a code only for a known account, which the claimant has
+        // parsed; an unknown one that got here is refused like a wrong password.
+        (Verdict::RequireMfa { .. }, Claimant::Unknown) => (
+            Event::LoginRejected(LoginRejected {
+                user_id: attempt.user_id,
+                reason: shared::events::RejectionReason::InvalidCredentials,
+                risk: Some(risk),
+            }),
+            Learning::Never,
+        ),
+        (Verdict::Reject(reason), _) => (
+            Event::LoginRejected(LoginRejected {
+                user_id: attempt.user_id,
+                reason,
+                risk: Some(risk),
+            }),
+            Learning::Never,
+        ),
+    };
+    Ok(Decision {
+        event,
+        effects: Effects {
+            learning,
+            failure,
+            issued_challenge,
+        },
+    })
+}

@@ -1,0 +1,272 @@
+//! The risk worker's state behind one trait, and the two things done with it, the same for
+//! the live worker and `replay`: deciding a login (read, `decision::decide`, record) and
+//! applying what the verifier, the code worker and the admins report afterwards.
+//!
+//! `crate::store` implements it over PostgreSQL (publishing through the outbox in the
+//! decision's transaction), `crate::model::state::MemoryState` in memory for replay, with
+//! the same rules of what counts.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use shared::domain::{AttemptId, ChallengeId, UserId};
+use shared::events::{AccountChange, Envelope, Event, LoginAttempted, MfaFailureReason};
+use uuid::Uuid;
+
+use crate::consumer::PRODUCER;
+use crate::decision::{self, Effects, Given, Login, LoginState, MalformedAttempt};
+use crate::engine;
+use crate::model::assess::{UserFacts, Velocity};
+use crate::model::features::Features;
+use crate::model::freeman::GlobalCounts;
+use crate::model::state::AccountKey;
+use crate::rules::{CodeHistory, Policy};
+
+/// A decision about to be recorded, with what it changes.
+pub struct Decided<'a> {
+    pub attempt_id: AttemptId,
+    pub user_id: Option<UserId>,
+    /// The decision, as published.
+    pub event: &'a Envelope,
+    pub features: &'a Features,
+    /// The login's time: when a failure happened and the login is learned at.
+    pub occurred_at: DateTime<Utc>,
+    pub effects: &'a Effects,
+}
+
+/// The history a decision reads: the user's approved logins of the `window` before `at`,
+/// as the model reads them for `login`.
+pub struct HistoryQuery<'a> {
+    pub user: UserId,
+    pub login: &'a Features,
+    pub at: DateTime<Utc>,
+    pub window: Duration,
+}
+
+/// The failures a decision counts, before `at`: the account's (none for an unknown one) in
+/// `account_window`, the address's in `ip_window`.
+pub struct VelocityQuery<'a> {
+    pub account: Option<&'a AccountKey>,
+    pub ip: &'a str,
+    pub at: DateTime<Utc>,
+    pub account_window: Duration,
+    pub ip_window: Duration,
+}
+
+/// A wrong code, reported by the event `event_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongCode {
+    pub event_id: Uuid,
+    pub user: UserId,
+    pub at: DateTime<Utc>,
+}
+
+/// Reads for a decision, and the records after it and after the events that follow.
+/// Every record is idempotent: delivery is at least once.
+#[expect(
+    async_fn_in_trait,
+    reason = "implemented by this crate's two states and used with them, concrete: the live \
+              worker's futures are Send, and the compiler sees it through them"
+)]
+pub trait RiskState {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    async fn user_facts(&mut self, query: &HistoryQuery<'_>) -> Outcome<Self, UserFacts>;
+
+    /// The global counts of `login`'s values.
+    async fn global(&mut self, login: &Features) -> Outcome<Self, GlobalCounts>;
+
+    async fn velocity(&mut self, query: &VelocityQuery<'_>) -> Outcome<Self, Velocity>;
+
+    /// The account's recent codes at `now`, as issued and closed so far.
+    async fn code_history(
+        &mut self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Outcome<Self, CodeHistory>;
+
+    /// Stores the decision and its effects, atomically.
+    async fn record(&mut self, decided: &Decided<'_>) -> Outcome<Self>;
+
+    /// The user passed the code `attempt_id` asked for: the login joins their history, if
+    /// its decision was waiting for that and it was not learned yet.
+    async fn learn_after_mfa(&mut self, attempt_id: AttemptId, at: DateTime<Utc>) -> Outcome<Self>;
+
+    /// The challenge can no longer be passed.
+    async fn close_challenge(&mut self, challenge: ChallengeId, at: DateTime<Utc>)
+        -> Outcome<Self>;
+
+    async fn record_wrong_code(&mut self, code: WrongCode) -> Outcome<Self>;
+
+    /// Forgets what the user has logged in from: the next login asks for a code.
+    async fn forget_history(&mut self, user: UserId) -> Outcome<Self>;
+
+    /// The user's open challenges can no longer be passed.
+    async fn close_challenges_of(&mut self, user: UserId, at: DateTime<Utc>) -> Outcome<Self>;
+
+    /// Forgets everything kept about the user.
+    async fn delete_user(&mut self, user: UserId) -> Outcome<Self>;
+}
+
+/// What an operation on the state `S` gives: `T`, or the state's error.
+pub type Outcome<S, T = ()> = Result<T, <S as RiskState>::Error>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError<E: std::error::Error + 'static> {
+    #[error(transparent)]
+    Malformed(#[from] MalformedAttempt),
+    #[error("risk state")]
+    State(#[source] E),
+}
+
+/// The ids a decision takes: random for the live worker, derived from the input's for replay.
+#[derive(Debug, Clone, Copy)]
+pub struct DecisionIds {
+    pub event_id: Uuid,
+    pub challenge_id: ChallengeId,
+}
+
+/// Decides `attempt` (the payload of `cause`) at `now`: reads what the decision needs,
+/// decides, records the decision with its effects, and returns it.
+pub async fn decide_login<S: RiskState>(
+    state: &mut S,
+    cause: &Envelope,
+    attempt: &LoginAttempted,
+    features: &Features,
+    now: DateTime<Utc>,
+    ids: DecisionIds,
+    policy: &Policy,
+) -> Result<Envelope, LoginError<S::Error>> {
+    // Microseconds, as PostgreSQL keeps times: a stored and a replayed time agree.
+    let now = now.trunc_subsecs(6);
+    let login = Login {
+        attempt_id: cause.attempt_id,
+        attempt,
+        features,
+        at: cause.occurred_at,
+    };
+    let read = read(state, &login, now, policy)
+        .await
+        .map_err(LoginError::State)?;
+    let decision = decision::decide(
+        &login,
+        &read,
+        Given {
+            now,
+            new_challenge_id: ids.challenge_id,
+        },
+        policy,
+    )?;
+    let event = Envelope {
+        event_id: ids.event_id,
+        ..Envelope::caused_by(cause, PRODUCER, now, decision.event)
+    };
+    state
+        .record(&Decided {
+            attempt_id: cause.attempt_id,
+            user_id: attempt.user_id,
+            event: &event,
+            features,
+            occurred_at: login.at,
+            effects: &decision.effects,
+        })
+        .await
+        .map_err(LoginError::State)?;
+    Ok(event)
+}
+
+async fn read<S: RiskState>(
+    state: &mut S,
+    login: &Login<'_>,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<LoginState, S::Error> {
+    let risk = &policy.risk;
+    let (attempt, at) = (login.attempt, login.at);
+    let account = engine::account_key(login.attempt_id, attempt);
+    let (user, codes) = match attempt.user_id {
+        Some(user) => (
+            state
+                .user_facts(&HistoryQuery {
+                    user,
+                    login: login.features,
+                    at,
+                    window: risk.history_window,
+                })
+                .await?,
+            state.code_history(user, now).await?,
+        ),
+        None => (UserFacts::default(), CodeHistory::default()),
+    };
+    let global = state.global(login.features).await?;
+    let velocity = state
+        .velocity(&VelocityQuery {
+            account: attempt.user_id.map(|_| &account),
+            ip: &engine::ip_key(attempt),
+            at,
+            account_window: risk.account_failures_window,
+            ip_window: risk.ip_window,
+        })
+        .await?;
+    Ok(LoginState {
+        user,
+        global,
+        velocity,
+        codes,
+    })
+}
+
+/// What became of an event that is not a `LoginAttempted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Recorded,
+    /// Not an event the risk worker follows (or a `LoginAttempted`: see `decide_login`).
+    NotFollowed,
+}
+
+/// Records what the verifier (`MfaSucceeded`, `MfaFailed`, the final `LoginApproved`), the
+/// code worker (`CodeDeliveryFailed`) and the admins (`AccountChanged`) report: the passed
+/// login is learned, and the code caps see each challenge closed and each wrong code.
+pub async fn apply<S: RiskState>(state: &mut S, envelope: &Envelope) -> Result<Applied, S::Error> {
+    let at = envelope.occurred_at;
+    match &envelope.event {
+        Event::LoginApproved(approved) if approved.approved_after_mfa => {
+            state.learn_after_mfa(envelope.attempt_id, at).await?;
+        }
+        Event::MfaSucceeded(succeeded) => {
+            // Learning on either event of a passed challenge: whichever comes first.
+            state.learn_after_mfa(envelope.attempt_id, at).await?;
+            state.close_challenge(succeeded.challenge_id, at).await?;
+        }
+        Event::MfaFailed(failed) => {
+            if matches!(
+                failed.reason,
+                MfaFailureReason::InvalidCode | MfaFailureReason::TooManyAttempts
+            ) {
+                state
+                    .record_wrong_code(WrongCode {
+                        event_id: envelope.event_id,
+                        user: failed.user_id,
+                        at,
+                    })
+                    .await?;
+            }
+            // A wrong code leaves the challenge open for the next try; the others end it.
+            if failed.reason != MfaFailureReason::InvalidCode {
+                state.close_challenge(failed.challenge_id, at).await?;
+            }
+        }
+        Event::CodeDeliveryFailed(failed) => state.close_challenge(failed.challenge_id, at).await?,
+        Event::AccountChanged(changed) => match changed.change {
+            AccountChange::HistoryReset => state.forget_history(changed.user_id).await?,
+            AccountChange::PasswordChanged | AccountChange::Disabled => {
+                state.close_challenges_of(changed.user_id, at).await?
+            }
+            AccountChange::Deleted => state.delete_user(changed.user_id).await?,
+            // Login-intake enforces first factors; nothing here depends on them.
+            AccountChange::Enabled | AccountChange::FirstFactorsChanged { .. } => {}
+        },
+        _ => return Ok(Applied::NotFollowed),
+    }
+    Ok(Applied::Recorded)
+}
