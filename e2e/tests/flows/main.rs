@@ -5,6 +5,7 @@
 //! - [`logins`]: first login, known and new contexts, wrong password vs unknown email.
 //! - [`codes`]: wrong, expired, used and superseded codes.
 //! - [`sso`]: SSO logins over HTTP and over Kafka.
+//! - [`sso_risk`]: non-privileged SSO logins are scored; a high-risk one asks for a code.
 //! - [`bad_requests`]: every platform, and each kind of bad request with its error code.
 //! - [`idempotency`]: redelivered events and retried requests.
 //! - [`event_log`]: what the topics hold.
@@ -26,3 +27,4 @@ mod logins;
 mod replay_parity;
 mod resilience;
 mod sso;
+mod sso_risk;

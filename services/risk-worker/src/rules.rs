@@ -5,8 +5,10 @@
 //! - A first factor the company does not accept is rejected (`auth_method_not_allowed`).
 //! - A wrong password (or an unknown account) is rejected.
 //! - A login from a deny-listed network is rejected when the policy says so.
-//! - SSO and Google logins of non-privileged users are approved: the identity provider
-//!   already did the work. Privileged users go through the model like passwords.
+//! - SSO and Google logins of non-privileged users are scored like any other, but only a
+//!   high-risk one asks for a code (company policy: the identity provider checked the first
+//!   factor, so medium and low are approved). Privileged users go through the model like
+//!   passwords.
 //! - Otherwise the risk level decides: by default medium and high ask for a code.
 
 use std::time::Duration;
@@ -14,7 +16,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use shared::domain::ChallengeId;
 use shared::domain::{PrimaryFactor, UserId};
-use shared::events::{LoginAttempted, RejectionReason, RiskAssessment, RiskReason, ThrottleReason};
+use shared::events::{
+    LoginAttempted, RejectionReason, RiskAssessment, RiskLevel, RiskReason, ThrottleReason,
+};
 
 use crate::model::assess::{DenylistAction, RiskPolicy};
 
@@ -77,7 +81,13 @@ pub fn decide(attempt: &LoginAttempted, risk: &RiskAssessment, policy: &RiskPoli
         return Verdict::Reject(RejectionReason::DenylistedNetwork);
     }
     if attempt.auth_method.is_federated() && !attempt.privileged {
-        return Verdict::Approve { user_id };
+        // A stolen SSO session used from a new device on a strange network is still high
+        // risk: approving every federated login would let it in with no second factor.
+        return if risk.level == RiskLevel::High && policy.requires_code(RiskLevel::High) {
+            Verdict::RequireMfa { user_id }
+        } else {
+            Verdict::Approve { user_id }
+        };
     }
     if policy.requires_code(risk.level) {
         Verdict::RequireMfa { user_id }
@@ -144,7 +154,6 @@ pub fn code_decision(history: &CodeHistory, now: DateTime<Utc>, caps: &CodeCaps)
 mod tests {
     use super::*;
     use shared::domain::{AuthMethod, DeviceId, Platform, UserAgent};
-    use shared::events::RiskLevel;
 
     const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
@@ -236,6 +245,39 @@ mod tests {
                 Verdict::RequireMfa { .. }
             ));
         }
+    }
+
+    #[test]
+    fn a_high_risk_federated_login_asks_non_privileged_users_for_a_code() {
+        let policy = RiskPolicy::default();
+        let high = risk(
+            RiskLevel::High,
+            vec![RiskReason::NewDevice, RiskReason::ManyAccountsFromIp],
+        );
+        let low = risk(RiskLevel::Low, vec![]);
+        for method in [AuthMethod::Sso, AuthMethod::Google] {
+            for privileged in [false, true] {
+                let login = attempt(method, privileged);
+                let user_id = login.user_id.unwrap();
+                assert_eq!(
+                    decide(&login, &high, &policy),
+                    Verdict::RequireMfa { user_id },
+                    "{method:?}, privileged: {privileged}"
+                );
+                assert_eq!(decide(&login, &low, &policy), Verdict::Approve { user_id });
+            }
+        }
+        // The levels that ask for a code still rule: with none, nothing is asked.
+        let never = RiskPolicy {
+            challenge_medium: false,
+            challenge_high: false,
+            ..RiskPolicy::default()
+        };
+        let member = attempt(AuthMethod::Sso, false);
+        assert!(matches!(
+            decide(&member, &high, &never),
+            Verdict::Approve { .. }
+        ));
     }
 
     #[test]
