@@ -1,21 +1,60 @@
 //! `risk-worker replay` against the live worker, on the same event log.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
+use risk_worker::geo::GeoIp;
+use risk_worker::replay::Replay;
 use serde_json::{json, Value};
+use shared::events::Envelope;
 
 use crate::support::kafka::events_of;
 use crate::support::*;
+
+/// The event log, as an auditor would replay it: what the risk worker consumed, in time order
+/// (the live worker consumed each before the next login, as the tests await), replayed with
+/// the live system's policy. The live decisions by attempt id, and the replayed ones.
+fn replay_the_log(
+    system: &TestSystem,
+    code_caps: CodeCaps,
+) -> (HashMap<String, Value>, Vec<Value>) {
+    let topics = system.kafka.topics();
+    let mut input: Vec<Envelope> =
+        events_of(system, &[&topics.login_attempts, &topics.verifications])
+            .into_iter()
+            .map(|v| serde_json::from_value(v).unwrap())
+            .collect();
+    input.sort_by_key(|e| (e.occurred_at, e.event_id));
+    let live: HashMap<String, Value> = events_of(system, &[&topics.risk_decisions])
+        .into_iter()
+        .map(|v| (v["attempt_id"].as_str().unwrap().to_owned(), v))
+        .collect();
+    let lines: Vec<u8> = input
+        .iter()
+        .flat_map(|e| [e.to_json(), b"\n".to_vec()].concat())
+        .collect();
+    let mut output = Vec::new();
+    let policy = risk_worker::rules::Policy {
+        code_ttl: Options::default().code_ttl,
+        code_caps,
+        ..Default::default()
+    };
+    Replay::new(policy, std::sync::Arc::new(GeoIp::none()))
+        .run(&lines[..], &mut output)
+        .unwrap();
+    let replayed = output
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    (live, replayed)
+}
 
 /// Issue 3: `risk-worker replay` over the event log decides exactly as the live worker did:
 /// the same decision type and the same risk (score, level, reasons, model version) for
 /// every login, learning from the same approvals and MFA results.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_worker_and_replay_decide_alike() {
-    use risk_worker::geo::GeoIp;
-    use risk_worker::replay::Replay;
-    use shared::events::Envelope;
-
     // No email throttling here, so every challenge is a new code (replay caps code emails
     // as the live worker does: given the same caps, it decides alike).
     let code_caps = CodeCaps {
@@ -88,38 +127,7 @@ async fn the_live_worker_and_replay_decide_alike() {
         "{statuses:?}"
     );
 
-    // The event log, as an auditor would replay it: what the risk worker consumed, in time
-    // order (the live worker consumed each before the next login, as awaited above).
-    let topics = system.kafka.topics();
-    let mut input: Vec<Envelope> =
-        events_of(&system, &[&topics.login_attempts, &topics.verifications])
-            .into_iter()
-            .map(|v| serde_json::from_value(v).unwrap())
-            .collect();
-    input.sort_by_key(|e| (e.occurred_at, e.event_id));
-    let live: std::collections::HashMap<String, Value> =
-        events_of(&system, &[&topics.risk_decisions])
-            .into_iter()
-            .map(|v| (v["attempt_id"].as_str().unwrap().to_owned(), v))
-            .collect();
-    let lines: Vec<u8> = input
-        .iter()
-        .flat_map(|e| [e.to_json(), b"\n".to_vec()].concat())
-        .collect();
-    let mut output = Vec::new();
-    let policy = risk_worker::rules::Policy {
-        code_ttl: Options::default().code_ttl,
-        code_caps,
-        ..Default::default()
-    };
-    Replay::new(policy, std::sync::Arc::new(GeoIp::none()))
-        .run(&lines[..], &mut output)
-        .unwrap();
-    let replayed: Vec<Value> = output
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect();
+    let (live, replayed) = replay_the_log(&system, code_caps);
     assert_eq!(replayed.len(), 5 + statuses.len());
     let last = &replayed[replayed.len() - 1]["payload"]["risk"];
     assert!(
@@ -194,5 +202,76 @@ impl LoginDriver {
             )
             .await;
         login.body["status"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Issue 10: replay caps code emails as the live worker does. A login within the gap of a
+/// pending code reuses its challenge (`CodeThrottled`); once that challenge is locked, one
+/// within the gap has nothing to reuse (`too_many_codes`). Replay decides both alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_worker_and_replay_throttle_alike() {
+    let code_caps = CodeCaps {
+        min_gap: Duration::from_secs(30),
+        emails_per_hour: 1000,
+        ..CodeCaps::default()
+    };
+    let system = spawn_system_with(Options {
+        code_caps: code_caps.clone(),
+        ..Options::default()
+    })
+    .await;
+    let carol = unique_email("carol");
+    let carol_id = system
+        .create_user(&carol, Some(PASSWORD), "acme", false)
+        .await;
+    let log_in = || system.login(&carol, PASSWORD, Some("laptop"), HOME_IP, CHROME_WINDOWS);
+    let first = log_in().await;
+    assert_eq!(first.body["status"], "mfa_required", "{}", first.body);
+    let code = system.mail.wait_for_code(&carol, 1).await;
+    let again = log_in().await;
+    assert_eq!(again.body["status"], "mfa_required", "{}", again.body);
+    assert_eq!(again.body["code_recently_sent"], true);
+    assert_eq!(again.body["challenge_id"], first.body["challenge_id"]);
+    // Five wrong codes lock the challenge; the next login waits until the risk worker has
+    // seen it closed (the replayed log holds the MfaFailed before that login too).
+    let challenge = first.body["challenge_id"].as_str().unwrap();
+    for _ in 0..5 {
+        system.verify(challenge, wrong_code(&code)).await;
+    }
+    system
+        .wait_for_count(
+            "SELECT count(*) FROM risk_challenges WHERE user_id = $1 AND closed_at IS NOT NULL",
+            &carol_id,
+            |closed| closed == 1,
+        )
+        .await;
+    let refused = log_in().await;
+    assert_eq!(refused.body["status"], "rejected", "{}", refused.body);
+    assert_eq!(refused.body["reason"], "too_many_codes");
+
+    let (live, replayed) = replay_the_log(&system, code_caps);
+    let kinds: Vec<&str> = replayed
+        .iter()
+        .map(|d| d["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["MfaRequired", "CodeThrottled", "LoginRejected"]);
+    // Replay's challenge ids are its own (derived from the input's): the throttled login
+    // names replay's first challenge, as the live one named the live one.
+    assert_eq!(
+        replayed[1]["payload"]["challenge_id"],
+        replayed[0]["payload"]["challenge_id"]
+    );
+    for decision in &replayed {
+        let attempt = decision["attempt_id"].as_str().unwrap();
+        let live = &live[attempt];
+        assert_eq!(live["event_type"], decision["event_type"], "{attempt}");
+        assert_eq!(
+            live["payload"]["reason"], decision["payload"]["reason"],
+            "{attempt}"
+        );
+        assert_eq!(
+            live["payload"]["risk"], decision["payload"]["risk"],
+            "{attempt}"
+        );
     }
 }

@@ -12,7 +12,9 @@
 //! `CodeDeliveryFailed` and `AccountChanged` of its input. State is in memory and starts
 //! empty; the clock is each event's `occurred_at` (the live worker's is the wall clock when
 //! it decides, a few milliseconds later); ids in the output are UUID v5 of the input's
-//! event ids. So the same input always gives byte-identical output.
+//! event ids. So the same input always gives byte-identical output. The verifier's and code
+//! worker's events in a live log name the live worker's challenge ids: replay finds its own
+//! challenge by the attempt it was issued for.
 //!
 //! A `LoginAttempted` that the live worker dead-letters (a `user_id` without a
 //! `company_id`) gets no decision line: it is counted in `ReplayStats::dead_lettered` and

@@ -53,6 +53,16 @@ pub struct VelocityQuery<'a> {
     pub ip_window: Duration,
 }
 
+/// A challenge that can no longer be passed, as an event names it: its id, and the attempt it
+/// was issued for (the envelope's). Replay issues challenges with ids of its own (derived from
+/// its input), so it finds those a live log names by the attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClosedChallenge {
+    pub challenge: ChallengeId,
+    pub attempt_id: AttemptId,
+    pub at: DateTime<Utc>,
+}
+
 /// A wrong code, reported by the event `event_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WrongCode {
@@ -93,8 +103,7 @@ pub trait RiskState {
     async fn learn_after_mfa(&mut self, attempt_id: AttemptId, at: DateTime<Utc>) -> Outcome<Self>;
 
     /// The challenge can no longer be passed.
-    async fn close_challenge(&mut self, challenge: ChallengeId, at: DateTime<Utc>)
-        -> Outcome<Self>;
+    async fn close_challenge(&mut self, closed: &ClosedChallenge) -> Outcome<Self>;
 
     async fn record_wrong_code(&mut self, code: WrongCode) -> Outcome<Self>;
 
@@ -229,6 +238,11 @@ pub enum Applied {
 /// login is learned, and the code caps see each challenge closed and each wrong code.
 pub async fn apply<S: RiskState>(state: &mut S, envelope: &Envelope) -> Result<Applied, S::Error> {
     let at = envelope.occurred_at;
+    let closed = |challenge| ClosedChallenge {
+        challenge,
+        attempt_id: envelope.attempt_id,
+        at,
+    };
     match &envelope.event {
         Event::LoginApproved(approved) if approved.approved_after_mfa => {
             state.learn_after_mfa(envelope.attempt_id, at).await?;
@@ -236,7 +250,9 @@ pub async fn apply<S: RiskState>(state: &mut S, envelope: &Envelope) -> Result<A
         Event::MfaSucceeded(succeeded) => {
             // Learning on either event of a passed challenge: whichever comes first.
             state.learn_after_mfa(envelope.attempt_id, at).await?;
-            state.close_challenge(succeeded.challenge_id, at).await?;
+            state
+                .close_challenge(&closed(succeeded.challenge_id))
+                .await?;
         }
         Event::MfaFailed(failed) => {
             if matches!(
@@ -253,10 +269,12 @@ pub async fn apply<S: RiskState>(state: &mut S, envelope: &Envelope) -> Result<A
             }
             // A wrong code leaves the challenge open for the next try; the others end it.
             if failed.reason != MfaFailureReason::InvalidCode {
-                state.close_challenge(failed.challenge_id, at).await?;
+                state.close_challenge(&closed(failed.challenge_id)).await?;
             }
         }
-        Event::CodeDeliveryFailed(failed) => state.close_challenge(failed.challenge_id, at).await?,
+        Event::CodeDeliveryFailed(failed) => {
+            state.close_challenge(&closed(failed.challenge_id)).await?
+        }
         Event::AccountChanged(changed) => match changed.change {
             AccountChange::HistoryReset => state.forget_history(changed.user_id).await?,
             AccountChange::PasswordChanged | AccountChange::Disabled => {

@@ -18,7 +18,9 @@ use crate::model::assess::{HistoryEntry, UserFacts, UserHistory, Velocity};
 use crate::model::features::{Features, Level};
 use crate::model::freeman::GlobalCounts;
 use crate::rules::CodeHistory;
-use crate::state::{Decided, HistoryQuery, Outcome, RiskState, VelocityQuery, WrongCode};
+use crate::state::{
+    ClosedChallenge, Decided, HistoryQuery, Outcome, RiskState, VelocityQuery, WrongCode,
+};
 
 #[derive(Clone)]
 pub struct RiskStore {
@@ -503,12 +505,11 @@ impl RiskState for Publishing<'_> {
         Ok(())
     }
 
-    async fn close_challenge(
-        &mut self,
-        challenge: ChallengeId,
-        at: DateTime<Utc>,
-    ) -> Outcome<Self> {
-        self.store.close_challenge(challenge, at).await
+    /// By its id: the live worker issued it.
+    async fn close_challenge(&mut self, closed: &ClosedChallenge) -> Outcome<Self> {
+        self.store
+            .close_challenge(closed.challenge, closed.at)
+            .await
     }
 
     async fn record_wrong_code(&mut self, code: WrongCode) -> Outcome<Self> {

@@ -26,7 +26,9 @@ use super::freeman::{Counts, GlobalCounts, PerLevel};
 use crate::decision::{Failure, Learning};
 use crate::housekeeping::Retention;
 use crate::rules::CodeHistory;
-use crate::state::{Decided, HistoryQuery, Outcome, RiskState, VelocityQuery, WrongCode};
+use crate::state::{
+    ClosedChallenge, Decided, HistoryQuery, Outcome, RiskState, VelocityQuery, WrongCode,
+};
 
 /// Maps keyed by the model's own values: a fast hash with a fixed seed (deterministic, and
 /// replay's input is the operator's own event log, not an adversary's choice of keys).
@@ -66,6 +68,7 @@ impl UserState {
 #[derive(Debug, Clone)]
 struct Challenge {
     id: ChallengeId,
+    attempt_id: AttemptId,
     issued_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     closed_at: Option<DateTime<Utc>>,
@@ -96,6 +99,8 @@ pub struct MemoryState {
     /// Each user's challenges, in issue order.
     challenges: FastMap<UserId, VecDeque<Challenge>>,
     challenge_owners: FastMap<ChallengeId, UserId>,
+    /// The challenge each attempt was issued.
+    challenge_of_attempt: FastMap<AttemptId, ChallengeId>,
     /// Each user's wrong codes: when, and the event that reported it.
     failed_codes: FastMap<UserId, VecDeque<(DateTime<Utc>, Uuid)>>,
     awaiting_mfa: FastMap<AttemptId, AwaitingMfa>,
@@ -261,11 +266,13 @@ impl MemoryState {
         });
         let challenges_since = since(keep.challenges);
         let owners = &mut self.challenge_owners;
+        let by_attempt = &mut self.challenge_of_attempt;
         self.challenges.retain(|_, challenges| {
             challenges.retain(|c| {
                 let kept = c.issued_at >= challenges_since;
                 if !kept {
                     owners.remove(&c.id);
+                    by_attempt.remove(&c.attempt_id);
                 }
                 kept
             });
@@ -362,12 +369,15 @@ impl RiskState for MemoryState {
                 .or_default()
                 .push_back(Challenge {
                     id: issued.challenge_id,
+                    attempt_id: decided.attempt_id,
                     issued_at: issued.issued_at,
                     expires_at: issued.expires_at,
                     closed_at: None,
                 });
             self.challenge_owners
                 .insert(issued.challenge_id, issued.user_id);
+            self.challenge_of_attempt
+                .insert(decided.attempt_id, issued.challenge_id);
         }
         Ok(())
     }
@@ -380,7 +390,17 @@ impl RiskState for MemoryState {
         Ok(())
     }
 
-    async fn close_challenge(&mut self, id: ChallengeId, at: DateTime<Utc>) -> Outcome<Self> {
+    /// By its id if replay issued it, else by the attempt it was issued for (a live log's
+    /// events name the live worker's ids).
+    async fn close_challenge(&mut self, closed: &ClosedChallenge) -> Outcome<Self> {
+        let id = if self.challenge_owners.contains_key(&closed.challenge) {
+            closed.challenge
+        } else if let Some(id) = self.challenge_of_attempt.get(&closed.attempt_id) {
+            *id
+        } else {
+            return Ok(());
+        };
+        let at = closed.at;
         let user = self.challenge_owners.get(&id);
         let challenge = user
             .and_then(|user| self.challenges.get_mut(user))
@@ -419,6 +439,7 @@ impl RiskState for MemoryState {
         self.awaiting_mfa.retain(|_, waiting| waiting.user != user);
         for challenge in self.challenges.remove(&user).into_iter().flatten() {
             self.challenge_owners.remove(&challenge.id);
+            self.challenge_of_attempt.remove(&challenge.attempt_id);
         }
         self.failed_codes.remove(&user);
         let account = AccountKey(user.to_string());
