@@ -1,6 +1,6 @@
-//! 8. Every platform is accepted; bad requests get clear 4xx errors (a status and a
-//! machine-readable code, with a message) and the service keeps serving. One test per kind
-//! of bad request.
+//! Flow 8: every platform is accepted; bad requests get clear 4xx errors (a status and
+//! a machine-readable code, with a message) and the service keeps serving. One test per
+//! kind of bad request.
 
 use serde_json::{json, Value};
 
