@@ -12,7 +12,7 @@
 //! - [`housekeeping`]: pruning the short-lived tables.
 //! - [`replay_parity`]: `risk-worker replay` decides as the live worker did.
 //! - [`resilience`]: shutdown, database and SMTP outages, the outbox (issue 5).
-//! - [`admin_outbox`]: admin announcements through the outbox, per-producer pruning (10.4).
+//! - [`admin_outbox`]: each producer prunes only its own outbox rows (10.4).
 
 #[path = "../support/mod.rs"]
 mod support;
