@@ -240,6 +240,14 @@ fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
             "/v1/admin/users/{user_id}/reset-history",
             post(crate::admin::reset_history),
         )
+        .route(
+            "/v1/admin/users/{user_id}/first-factors",
+            put(crate::admin::set_user_first_factors),
+        )
+        .route(
+            "/v1/admin/companies/{company_id}",
+            put(crate::admin::set_company).get(crate::admin::get_company),
+        )
         .route_layer(from_fn_with_state(
             AdminKey::new(&config.admin_api_key),
             require_admin_key,
