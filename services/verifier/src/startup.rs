@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use mfa_code_hash::{CodeHasher, WeakSecret};
 use mfa_http::api_keys::{require_client_key, ApiKeyStore};
 use mfa_http::health::{self, Readiness};
-use mfa_http::idempotency::{self, idempotent, IdempotencyStore};
+use mfa_http::idempotency::{idempotent, IdempotencyStore};
 use mfa_http::{not_found, MAX_BODY_BYTES};
 use mfa_store::housekeeping;
 
@@ -20,7 +20,7 @@ const VERIFY_ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_se
 use mfa_bus::kafka::{ensure_topics, KafkaError, KafkaPublisher};
 use mfa_runtime::shutdown::Shutdown;
 use mfa_runtime::supervise::{InjectedFault, Supervisor, TaskFailure};
-use mfa_store::outbox::{self, OutboxRelay};
+use mfa_store::outbox::OutboxRelay;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
@@ -130,17 +130,7 @@ impl Application {
         let sweeping = self.pool.clone();
         let interval = self.housekeeping_interval;
         tasks.spawn("housekeeping", |stop| {
-            housekeeping::run(
-                sweeping,
-                vec![
-                    idempotency::sweep(
-                        "DELETE FROM idempotency_keys WHERE scope LIKE 'verifier:%' AND created_at < $1",
-                    ),
-                    outbox::sweep(),
-                ],
-                interval,
-                stop,
-            )
+            housekeeping::run(sweeping, crate::housekeeping::sweeps(), interval, stop)
         });
         let (listener, router) = (self.listener, self.router);
         tasks.spawn("http-server", |mut stop| async move {
