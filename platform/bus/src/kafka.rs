@@ -203,6 +203,55 @@ impl EventPublisher for KafkaPublisher {
 /// Creates the deployment's topics if they do not exist. The broker is never trusted to
 /// auto-create them: it would pick its own partition count and retention.
 pub async fn ensure_topics(config: &KafkaConfig) -> Result<(), KafkaError> {
+    // A broker that is restarting (or whose storage is) answers with timeouts for a while:
+    // a service started then waits for it rather than exit, as it would for any dependency
+    // it meets later. Errors that no wait mends (a bad replication factor...) end at once.
+    let give_up = tokio::time::Instant::now() + STARTUP_BROKER_WAIT;
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match create_topics(config).await {
+            Err(error) if is_transient(&error) && tokio::time::Instant::now() < give_up => {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    ?backoff,
+                    "broker not ready for topic creation; retrying"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// How long a starting service waits for the broker to create its topics.
+const STARTUP_BROKER_WAIT: Duration = Duration::from_secs(60);
+
+fn is_transient(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    let code = match error {
+        KafkaError::AdminOp(code) => *code,
+        other => match other.rdkafka_error_code() {
+            Some(code) => code,
+            None => return false,
+        },
+    };
+    matches!(
+        code,
+        OperationTimedOut
+            | RequestTimedOut
+            | BrokerTransportFailure
+            | AllBrokersDown
+            | NotController
+            | LeaderNotAvailable
+            | NotCoordinator
+            | CoordinatorNotAvailable
+            | NetworkException
+            | Unknown
+    )
+}
+
+async fn create_topics(config: &KafkaConfig) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = base_config(config).create()?;
     let topics = config.topics();
     let retention = config.retention_ms.to_string();
