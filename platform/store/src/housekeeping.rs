@@ -20,7 +20,7 @@ pub struct Sweep {
 
 impl Sweep {
     pub fn cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now - chrono::Duration::from_std(self.keep).unwrap_or(chrono::Duration::MAX)
+        shared::time::saturating_sub(now, self.keep)
     }
 }
 

@@ -116,7 +116,11 @@ impl OutboxRelay {
                 Ok(n) if n as i64 == BATCH => continue,
                 Ok(_) => return,
                 Err(error) => {
-                    tracing::warn!(error = &error as &dyn std::error::Error, producer = self.producer, "outbox relay: will retry");
+                    tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        producer = self.producer,
+                        "outbox relay: will retry"
+                    );
                     return;
                 }
             }

@@ -80,7 +80,7 @@ impl ChallengeStore {
         .bind(challenge.cause_event_id)
         .bind(challenge.company_id.as_str())
         .bind(&challenge.sealed_code)
-        .bind(serde_json::to_value(&challenge.email).expect("the email context serialises"))
+        .bind(sqlx::types::Json(&challenge.email))
         .bind(challenge.give_up_at)
         .execute(&mut *tx)
         .await?;
@@ -135,7 +135,7 @@ impl ChallengeStore {
              WHERE challenge_id = $1 AND outcome_event IS NULL",
         )
         .bind(challenge_id.as_uuid())
-        .bind(serde_json::to_value(outcome).expect("events serialise"))
+        .bind(sqlx::types::Json(outcome))
         .bind(sent)
         .execute(&self.pool)
         .await?;

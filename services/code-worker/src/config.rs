@@ -58,12 +58,7 @@ impl Config {
                 tls: Env::or("MFA_SMTP_TLS", SmtpTls::None)?,
                 username: Env::optional("MFA_SMTP_USERNAME"),
                 password: Env::optional_secret("MFA_SMTP_PASSWORD"),
-                from: Env::or(
-                    "MFA_SMTP_FROM",
-                    "Adaptive MFA <no-reply@adaptive-mfa.localhost>"
-                        .parse()
-                        .expect("valid mailbox"),
-                )?,
+                from: Env::or("MFA_SMTP_FROM", default_sender())?,
                 timeout: Duration::from_secs(Env::or("MFA_SMTP_TIMEOUT_SECS", 10)?),
             },
             email_retry: {
@@ -78,4 +73,14 @@ impl Config {
             },
         })
     }
+}
+
+#[expect(
+    clippy::expect_used,
+    reason = "a constant address that lettre accepts (every start of the service parses it)"
+)]
+fn default_sender() -> lettre::message::Mailbox {
+    "Adaptive MFA <no-reply@adaptive-mfa.localhost>"
+        .parse()
+        .expect("valid mailbox")
 }

@@ -42,8 +42,6 @@ impl CodeHandler {
             return Ok(());
         }
         let code = OtpCode::generate();
-        let retry_window =
-            chrono::Duration::from_std(self.retry.retry_window).unwrap_or(chrono::Duration::MAX);
         self.store
             .store(&NewChallenge {
                 challenge_id: required.challenge_id,
@@ -59,7 +57,8 @@ impl CodeHandler {
                     ip: required.ip,
                     user_agent: required.user_agent.clone(),
                 },
-                give_up_at: (Utc::now() + retry_window).min(required.expires_at),
+                give_up_at: shared::time::saturating_add(Utc::now(), self.retry.retry_window)
+                    .min(required.expires_at),
             })
             .await?;
         // The email is the sender loop's job from here; the partition moves on.

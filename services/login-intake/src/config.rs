@@ -29,7 +29,10 @@ impl Config {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             infra: InfraConfig::from_env()?,
-            addr: Env::or("MFA_INTAKE_ADDR", "127.0.0.1:8080".parse().expect("valid"))?,
+            addr: Env::or(
+                "MFA_INTAKE_ADDR",
+                std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            )?,
             admin_api_key: Env::secret("MFA_ADMIN_API_KEY")?,
             decision_wait: Duration::from_millis(Env::or("MFA_DECISION_WAIT_MS", 3000)?),
             dependency_deadline: Duration::from_millis(Env::or(

@@ -3,7 +3,7 @@
 //! LISTENs, so the one holding the waiting request wakes up at once, without polling.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -128,7 +128,12 @@ impl DecisionWaiters {
     pub fn stop_waiting(&self) {
         self.stopping
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        for notify in self.waiting.lock().expect("waiters lock").values() {
+        for notify in self
+            .waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+        {
             notify.notify_one();
         }
     }
@@ -141,7 +146,7 @@ impl DecisionWaiters {
         let notify = Arc::new(Notify::new());
         self.waiting
             .lock()
-            .expect("waiters lock")
+            .unwrap_or_else(PoisonError::into_inner)
             .insert(attempt_id, Arc::clone(&notify));
         notify
     }
@@ -149,12 +154,17 @@ impl DecisionWaiters {
     fn forget(&self, attempt_id: AttemptId) {
         self.waiting
             .lock()
-            .expect("waiters lock")
+            .unwrap_or_else(PoisonError::into_inner)
             .remove(&attempt_id);
     }
 
     fn wake(&self, attempt_id: AttemptId) {
-        if let Some(notify) = self.waiting.lock().expect("waiters lock").get(&attempt_id) {
+        if let Some(notify) = self
+            .waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&attempt_id)
+        {
             // notify_one stores a permit, so a wake before the waiter sleeps is not lost.
             notify.notify_one();
         }

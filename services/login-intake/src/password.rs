@@ -3,7 +3,7 @@
 //! runtime. When the queue is full the caller is refused at once (503) instead of waiting.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -28,11 +28,19 @@ pub struct PasswordPool {
 }
 
 /// OWASP's argon2id parameters: m = 19 MiB, t = 2, p = 1.
+#[expect(
+    clippy::expect_used,
+    reason = "constant parameters within argon2's bounds: Params::new cannot refuse them"
+)]
 fn argon2() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "argon2 fails only on invalid parameters or salt, and both are made here"
+)]
 fn hash_now(password: &str) -> String {
     let salt = SaltString::generate(&mut OsRng);
     argon2()
@@ -58,7 +66,8 @@ fn dummy_hash(cell: &OnceLock<String>) -> &str {
 }
 
 impl PasswordPool {
-    pub fn new(threads: usize, queue: usize) -> Self {
+    /// Fails only if the operating system refuses a thread.
+    pub fn new(threads: usize, queue: usize) -> std::io::Result<Self> {
         let (jobs, receiver) = sync_channel::<Job>(queue);
         let receiver = Arc::new(Mutex::new(receiver));
         for index in 0..threads.max(1) {
@@ -66,13 +75,17 @@ impl PasswordPool {
             std::thread::Builder::new()
                 .name(format!("argon2-{index}"))
                 .spawn(move || loop {
-                    let job = match receiver.lock().expect("argon2 queue lock").recv() {
+                    let job = match receiver
+                        .lock()
+                        // A pool thread that panicked mid-hash holds no state in the queue.
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .recv()
+                    {
                         Ok(job) => job,
                         Err(_) => return, // the pool was dropped
                     };
                     job();
-                })
-                .expect("argon2 thread starts");
+                })?;
         }
         let pool = Self {
             jobs,
@@ -82,7 +95,7 @@ impl PasswordPool {
         let _ = pool.jobs.try_send(Box::new(move || {
             dummy_hash(&warm_up);
         }));
-        pool
+        Ok(pool)
     }
 
     async fn run<T: Send + 'static>(
@@ -129,7 +142,7 @@ mod tests {
 
     #[tokio::test]
     async fn verifies_what_it_hashed() {
-        let pool = PasswordPool::new(1, 4);
+        let pool = PasswordPool::new(1, 4).unwrap();
         let hash = pool
             .hash(SecretString::from("correct horse"))
             .await
@@ -151,7 +164,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_refuses_at_once() {
-        let pool = PasswordPool::new(1, 1);
+        let pool = PasswordPool::new(1, 1).unwrap();
         let checks: Vec<_> = (0..8)
             .map(|_| {
                 let pool = pool.clone();

@@ -76,7 +76,7 @@ impl Application {
         let state = AppState {
             intake: Intake {
                 store: IntakeStore::new(pool.clone()),
-                passwords: PasswordPool::new(config.argon2_threads, config.argon2_queue),
+                passwords: PasswordPool::new(config.argon2_threads, config.argon2_queue)?,
                 publisher: publisher.clone(),
                 topics: Arc::new(config.infra.kafka.topics()),
             },
@@ -105,6 +105,10 @@ impl Application {
         })
     }
 
+    #[expect(
+        clippy::expect_used,
+        reason = "the listener was bound in build: a bound socket has an address"
+    )]
     pub fn address(&self) -> SocketAddr {
         self.listener
             .local_addr()

@@ -166,9 +166,7 @@ pub fn decide(
                         challenge_id: given.new_challenge_id,
                         user_id,
                         issued_at: given.now,
-                        expires_at: given.now
-                            + chrono::Duration::from_std(policy.code_ttl)
-                                .unwrap_or(chrono::Duration::MAX),
+                        expires_at: shared::time::saturating_add(given.now, policy.code_ttl),
                     };
                     issued_challenge = Some(challenge);
                     (

@@ -127,7 +127,7 @@ pub fn code_decision(history: &CodeHistory, now: DateTime<Utc>, caps: &CodeCaps)
     if history.failed_codes_last_day >= caps.failed_codes_per_day {
         return CodeDecision::Refuse(RejectionReason::TooManyFailedCodes);
     }
-    let min_gap = chrono::Duration::from_std(caps.min_gap).unwrap_or(chrono::Duration::MAX);
+    let min_gap = shared::time::chrono_span(caps.min_gap);
     let too_soon = history
         .last_issued_at
         .is_some_and(|last| now - last < min_gap);

@@ -26,6 +26,8 @@ pub enum StartupError {
     Config(#[from] mfa_runtime::config::ConfigError),
     #[error("a task stopped the service")]
     Task(#[from] TaskFailure),
+    #[error("opening the GeoIP databases panicked")]
+    GeoIpPanicked(#[source] tokio::task::JoinError),
 }
 
 pub struct Worker {
@@ -45,7 +47,7 @@ impl Worker {
         let geo = Arc::new(
             tokio::task::spawn_blocking(move || geoip.open())
                 .await
-                .expect("opening the GeoIP databases does not panic")?,
+                .map_err(StartupError::GeoIpPanicked)??,
         );
         if geo.is_empty() {
             tracing::warn!(

@@ -36,7 +36,7 @@ fn to_json(value: &impl serde::Serialize) -> serde_json::Value {
 }
 
 fn since(at: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
-    at - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX)
+    shared::time::saturating_sub(at, window)
 }
 
 impl RiskStore {

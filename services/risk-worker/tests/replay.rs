@@ -1,6 +1,9 @@
 //! `risk-worker replay`: determinism, the line-by-line protocol of the real binary, learning
 //! after MFA, and the real GeoIP data (fetched by scripts/fetch-geoip).
 
+// A failed step fails the test loudly, where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;

@@ -22,7 +22,7 @@ impl Config {
             infra: InfraConfig::from_env()?,
             addr: Env::or(
                 "MFA_VERIFIER_ADDR",
-                "127.0.0.1:8081".parse().expect("valid"),
+                std::net::SocketAddr::from(([127, 0, 0, 1], 8081)),
             )?,
             code_hmac_secret: Env::secret("MFA_CODE_HMAC_SECRET")?,
             code_hmac_previous_secret: Env::optional_secret("MFA_CODE_HMAC_PREVIOUS_SECRET"),

@@ -111,6 +111,10 @@ impl Application {
         })
     }
 
+    #[expect(
+        clippy::expect_used,
+        reason = "the listener was bound in build: a bound socket has an address"
+    )]
     pub fn address(&self) -> SocketAddr {
         self.listener
             .local_addr()

@@ -110,7 +110,7 @@ impl MemoryState {
     /// Forgets the user's logins older than `window` before `at`: they can never count
     /// again, as logins are decided in time order.
     pub fn forget_history_before(&mut self, user: UserId, at: DateTime<Utc>, window: Duration) {
-        let since = at - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        let since = shared::time::saturating_sub(at, window);
         if let Some(state) = self.histories.get_mut(&user) {
             let expired = state.entries.partition_point(|e| e.at < since);
             let gone: Vec<HistoryEntry> = state.entries.drain(..expired).collect();
@@ -165,9 +165,7 @@ impl MemoryState {
         account_window: Duration,
         ip_window: Duration,
     ) -> Velocity {
-        let since = |window: Duration| {
-            at - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX)
-        };
+        let since = |window: Duration| shared::time::saturating_sub(at, window);
         let mut velocity = Velocity::default();
         if let Some(account) = account {
             if let Some(times) = self.failures_by_account.get(account) {
@@ -191,7 +189,7 @@ impl MemoryState {
 
     /// Drops failures older than `keep` before `at`, so memory stays bounded on long inputs.
     pub fn forget_failures_before(&mut self, at: DateTime<Utc>, keep: Duration) {
-        let since = at - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+        let since = shared::time::saturating_sub(at, keep);
         self.failures_by_account.retain(|_, times| {
             while times.front().is_some_and(|t| *t < since) {
                 times.pop_front();
@@ -253,9 +251,7 @@ impl MemoryState {
     /// Forgets what housekeeping would have deleted by `now`, so memory stays bounded on
     /// long inputs. The users' histories are trimmed as they are read.
     pub fn forget_expired(&mut self, now: DateTime<Utc>, keep: &Retention) {
-        let since = |keep: Duration| {
-            now - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX)
-        };
+        let since = |keep: Duration| shared::time::saturating_sub(now, keep);
         self.forget_failures_before(now, keep.failed_attempts);
         let codes_since = since(keep.failed_codes);
         self.failed_codes.retain(|_, codes| {
