@@ -273,3 +273,108 @@ async fn health_readiness_and_the_api_documents_answer() {
         assert!(!doc["paths"].as_object().unwrap().is_empty());
     }
 }
+
+/// Issue 11, item 5: answers a client can rely on, whatever went wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_is_json_with_a_request_id_and_the_right_status() {
+    let system = spawn_system().await;
+    let email = a_user(&system).await;
+    let logins = format!("{}/v1/logins", system.intake_url);
+    let verify = format!(
+        "{}/v1/challenges/{}/verify",
+        system.verifier_url,
+        uuid::Uuid::new_v4()
+    );
+    let mut null_platform = valid_login(&email);
+    null_platform["platform"] = Value::Null;
+    let mut numeric_platform = valid_login(&email);
+    numeric_platform["platform"] = json!(1);
+    each_is_refused_with_its_code(vec![
+        // A wrong method is 405 before any header check: no key is sent.
+        (
+            "GET on a POST route",
+            system.http.get(&logins),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "PUT on verify",
+            system.http.put(&verify),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "DELETE on the companies route",
+            system
+                .http
+                .delete(format!("{}/v1/admin/companies/acme", system.intake_url)),
+            405,
+            "method_not_allowed",
+        ),
+        // Valid JSON of the wrong type names the field; it is not "malformed".
+        (
+            "platform null",
+            system
+                .http
+                .post(&logins)
+                .bearer_auth(&system.api_key)
+                .json(&null_platform),
+            422,
+            "invalid_request",
+        ),
+        (
+            "platform 1",
+            system
+                .http
+                .post(&logins)
+                .bearer_auth(&system.api_key)
+                .json(&numeric_platform),
+            422,
+            "invalid_request",
+        ),
+        (
+            "an unknown query parameter",
+            system
+                .http
+                .get(format!(
+                    "{}/v1/admin/api-keys?colour=red",
+                    system.intake_url
+                ))
+                .bearer_auth(ADMIN_KEY),
+            400,
+            "invalid_request",
+        ),
+    ])
+    .await;
+    let null = system
+        .http
+        .post(&logins)
+        .bearer_auth(&system.api_key)
+        .json(&null_platform)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = null.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().starts_with("platform"),
+        "{body}"
+    );
+
+    // The scheme is case-insensitive, and every answer carries a request id, the caller's
+    // own when it sent one.
+    let lower = system
+        .http
+        .post(&logins)
+        .header("authorization", format!("bearer {}", system.api_key))
+        .header("x-request-id", "client-chosen-42")
+        .json(&valid_login(&email))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lower.status(), 200);
+    assert_eq!(lower.headers()["x-request-id"], "client-chosen-42");
+    let refused = system.http.get(&logins).send().await.unwrap();
+    let id = refused.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    still_serving(&system, valid_login(&email)).await;
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::{Json, Router};
 use mfa_bus::kafka::KafkaError;
 use mfa_bus::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaPublisher};
@@ -199,65 +199,78 @@ fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
     // wait; the margin covers the password-hashing queue.
     let login_abandoned_after =
         config.dependency_deadline + config.decision_wait + Duration::from_secs(5);
+    // Keys and deadlines are checked per method, so a wrong method is `405` before any
+    // header is looked at (a router-wide layer would answer `401` first).
+    let for_clients = |methods: MethodRouter<AppState>| {
+        methods
+            .route_layer(from_fn_with_state(client_keys.clone(), require_client_key))
+            .route_layer(from_fn_with_state(deadline, within_deadline))
+    };
+    let admin_key = AdminKey::new(&config.admin_api_key);
+    let for_admins = |methods: MethodRouter<AppState>| {
+        methods
+            .route_layer(from_fn_with_state(admin_key.clone(), require_admin_key))
+            .route_layer(from_fn_with_state(deadline, within_deadline))
+    };
     let client_api = Router::new()
         .route(
             "/v1/logins",
-            post(crate::logins::create_login).layer(from_fn_with_state(
+            for_clients(post(crate::logins::create_login).layer(from_fn_with_state(
                 IdempotencyStore::new(
                     readiness.pool.clone(),
                     "login-intake",
                     login_abandoned_after,
                 ),
                 idempotent,
-            )),
+            ))),
         )
-        .route("/v1/logins/{attempt_id}", get(crate::logins::get_login))
-        .route_layer(from_fn_with_state(client_keys, require_client_key))
-        .route_layer(from_fn_with_state(deadline, within_deadline));
+        .route(
+            "/v1/logins/{attempt_id}",
+            for_clients(get(crate::logins::get_login)),
+        );
     let admin_api = Router::new()
-        .route("/v1/admin/users", post(crate::admin::create_user))
+        .route(
+            "/v1/admin/users",
+            for_admins(post(crate::admin::create_user)),
+        )
         .route(
             "/v1/admin/api-keys",
-            post(crate::admin::create_api_key).get(crate::admin::list_api_keys),
+            for_admins(post(crate::admin::create_api_key).get(crate::admin::list_api_keys)),
         )
         .route(
             "/v1/admin/api-keys/{key_id}",
-            delete(crate::admin::revoke_api_key),
+            for_admins(delete(crate::admin::revoke_api_key)),
         )
         .route(
             "/v1/admin/users/{user_id}",
-            delete(crate::admin::delete_user),
+            for_admins(delete(crate::admin::delete_user)),
         )
         .route(
             "/v1/admin/users/{user_id}/disable",
-            post(crate::admin::disable_user),
+            for_admins(post(crate::admin::disable_user)),
         )
         .route(
             "/v1/admin/users/{user_id}/enable",
-            post(crate::admin::enable_user),
+            for_admins(post(crate::admin::enable_user)),
         )
         .route(
             "/v1/admin/users/{user_id}/password",
-            put(crate::admin::change_password),
+            for_admins(put(crate::admin::change_password)),
         )
         .route(
             "/v1/admin/users/{user_id}/reset-history",
-            post(crate::admin::reset_history),
+            for_admins(post(crate::admin::reset_history)),
         )
         .route(
             "/v1/admin/users/{user_id}/first-factors",
-            put(crate::admin::set_user_first_factors),
+            for_admins(put(crate::admin::set_user_first_factors)),
         )
         .route(
             "/v1/admin/companies/{company_id}",
-            put(crate::admin::set_company).get(crate::admin::get_company),
-        )
-        .route_layer(from_fn_with_state(
-            AdminKey::new(&config.admin_api_key),
-            require_admin_key,
-        ))
-        .route_layer(from_fn_with_state(deadline, within_deadline));
-    Router::new()
+            for_admins(put(crate::admin::set_company).get(crate::admin::get_company)),
+        );
+
+    let router = Router::new()
         .merge(client_api)
         .merge(admin_api)
         .with_state(state)
@@ -268,5 +281,6 @@ fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
         .merge(health::routes(readiness))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http());
+    mfa_http::edge::around(router)
 }

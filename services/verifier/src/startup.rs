@@ -74,17 +74,20 @@ impl Application {
         let api = Router::new()
             .route(
                 "/v1/challenges/{challenge_id}/verify",
-                post(crate::verify::verify).layer(from_fn_with_state(
-                    // A try is one transaction that locks its challenge: even a try taken
-                    // for abandoned while it still runs can't use a code twice.
-                    IdempotencyStore::new(pool.clone(), "verifier", VERIFY_ABANDONED_AFTER),
-                    idempotent,
-                )),
+                post(crate::verify::verify)
+                    .layer(from_fn_with_state(
+                        // A try is one transaction that locks its challenge: even a try taken
+                        // for abandoned while it still runs can't use a code twice.
+                        IdempotencyStore::new(pool.clone(), "verifier", VERIFY_ABANDONED_AFTER),
+                        idempotent,
+                    ))
+                    // On the method, not the router: a wrong method is `405` before the key
+                    // is looked at.
+                    .route_layer(from_fn_with_state(
+                        ApiKeyStore::new(pool.clone()),
+                        require_client_key,
+                    )),
             )
-            .route_layer(from_fn_with_state(
-                ApiKeyStore::new(pool.clone()),
-                require_client_key,
-            ))
             .with_state(state);
         let router = Router::new()
             .merge(api)
@@ -99,6 +102,7 @@ impl Application {
             .fallback(not_found)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(TraceLayer::new_for_http());
+        let router = mfa_http::edge::around(router);
         let listener = TcpListener::bind(config.addr).await?;
         Ok(Self {
             listener,
