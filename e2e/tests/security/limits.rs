@@ -166,3 +166,85 @@ async fn per_key_and_per_account_and_ip_limits_hold() {
         .unwrap();
     assert_eq!(fresh.status(), 200, "another key has its own budget");
 }
+
+/// Issue 11, item 4: refusals that tell the truth and buckets that match clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_count_one_client_once_and_say_where_it_stands() {
+    capture_logs();
+    let system = spawn_system_with(Options {
+        rate_limits: hourly_limits(1000, 2, 1000, 1000),
+        ..Default::default()
+    })
+    .await;
+    let email = unique_email("mapped");
+    let send = |ip: &'static str| {
+        system
+            .http
+            .post(format!("{}/v1/logins", system.intake_url))
+            .bearer_auth(&system.api_key)
+            .json(
+                &serde_json::json!({ "email": email, "password": "wrong", "platform": "ios",
+                  "context": { "ip": ip, "user_agent": SAFARI_IPHONE } }),
+            )
+            .send()
+    };
+    // An IPv4 address and its IPv4-mapped IPv6 spelling are one client.
+    let first = send("198.51.100.10").await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(
+        first.headers()["ratelimit-policy"],
+        "\"api_key\";q=1000;w=3600, \"ip\";q=1000;w=3600, \"account_ip\";q=2;w=3600, \"account\";q=1000;w=3600"
+    );
+    assert!(
+        first.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"account_ip\";r=1;t="),
+        "{:?}",
+        first.headers()["ratelimit"]
+    );
+    assert_eq!(send("::ffff:198.51.100.10").await.unwrap().status(), 200);
+    let refused = send("198.51.100.10").await.unwrap();
+    assert_eq!(
+        refused.status(),
+        429,
+        "the mapped address counted in the same bucket"
+    );
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(refused.headers()["ratelimit"]
+        .to_str()
+        .unwrap()
+        .contains(";r=0;"));
+    // Retrying while refused does not lengthen the wait.
+    for _ in 0..5 {
+        let again = send("::ffff:198.51.100.10").await.unwrap();
+        assert_eq!(again.status(), 429);
+        let again_wait: u64 = again.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(again_wait <= wait, "{again_wait} > {wait}");
+    }
+    let count: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(max(hits), 0)::bigint FROM rate_limit_counters WHERE bucket LIKE 'account-ip:%'",
+    )
+    .fetch_one(&system.pool)
+    .await
+    .unwrap();
+    assert_eq!(count, 2, "refused requests are counted nowhere");
+    // An IPv6 client is one bucket per /64, whatever the host part.
+    let v6 = send("2001:db8:7:7::1").await.unwrap();
+    assert_eq!(v6.status(), 200);
+    assert_eq!(send("2001:db8:7:7::2").await.unwrap().status(), 200);
+    assert_eq!(send("2001:db8:7:7:ffff::3").await.unwrap().status(), 429);
+    assert_eq!(
+        send("2001:db8:7:8::1").await.unwrap().status(),
+        200,
+        "another /64"
+    );
+}

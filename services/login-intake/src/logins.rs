@@ -199,9 +199,28 @@ pub async fn create_login(
     }
     // Before any password work, and alike for known and unknown emails.
     let buckets = LoginBuckets::new(&state.rate_limits, key.key_id, login.ip, &login.email);
-    if let Err(retry_after) = state.limiter.hit(&buckets, Utc::now()).await? {
-        return Err(ApiError::RateLimited { retry_after });
+    let rate = state.limiter.check(&buckets, Utc::now()).await?;
+    let answer = match rate.retry_after() {
+        Some(retry_after) => Err(ApiError::RateLimited { retry_after }),
+        None => decide(&state, &key, &accepted, login).await,
+    };
+    // Accepted or refused, the caller learns where it stands (RateLimit-Policy, RateLimit).
+    let mut response = answer.into_response();
+    for (name, value) in rate.headers() {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
     }
+    Ok(response)
+}
+
+/// A login past its rate limits: submitted, then answered with its decision (or `pending`).
+async fn decide(
+    state: &AppState,
+    key: &ClientKey,
+    accepted: &Accepted,
+    login: crate::intake::NewLogin,
+) -> Result<Response, ApiError> {
     let attempt_id = AttemptId::new();
     let decision = state
         .waiters

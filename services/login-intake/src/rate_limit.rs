@@ -300,16 +300,6 @@ impl RateLimiter {
         }
         Ok(decision)
     }
-
-    /// [`RateLimiter::check`], as whether to go on and, if not, the seconds to wait.
-    pub async fn hit(
-        &self,
-        buckets: &LoginBuckets,
-        now: DateTime<Utc>,
-    ) -> Result<Result<(), u64>, sqlx::Error> {
-        let decision = self.check(buckets, now).await?;
-        Ok(decision.retry_after().map_or(Ok(()), Err))
-    }
 }
 
 #[cfg(test)]
