@@ -49,8 +49,10 @@ fn announcement(state: &AppState) -> Announcement<'_> {
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    #[schema(value_type = String)]
-    pub email: Email,
+    /// Stored in one canonical form (see `Email`); an address that mixes scripts or whose
+    /// domain imitates another is refused with its own code.
+    #[schema(max_length = 254)]
+    pub email: String,
     /// Absent for accounts that only log in through SSO or Google.
     #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<SecretString>,
@@ -94,6 +96,7 @@ pub async fn create_user(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<CreateUser>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let email = Email::parse(&request.email)?;
     let password_hash = match request.password {
         Some(password) => {
             if !PASSWORD_BYTES.contains(&password.expose_secret().len()) {
@@ -117,7 +120,7 @@ pub async fn create_user(
         .store
         .create_user(
             NewUser {
-                email: &request.email,
+                email: &email,
                 password_hash,
                 company_id: &request.company_id,
                 company_uses_sso: request.company_uses_sso,
@@ -136,7 +139,7 @@ pub async fn create_user(
         StatusCode::CREATED,
         Json(CreatedUser {
             user_id: user_id.as_uuid(),
-            email: request.email.to_string(),
+            email: email.to_string(),
             company_id: request.company_id.to_string(),
             privileged: request.privileged,
         }),

@@ -8,6 +8,9 @@ use mfa_http::error_response;
 pub enum ApiError {
     #[error("{0}")]
     InvalidRequest(String),
+    /// A field refused at the boundary with a code of its own (e.g. `email_mixed_script`).
+    #[error("{0}")]
+    InvalidField(shared::domain::ParseError),
     #[error("no login attempt with this id")]
     UnknownAttempt,
     #[error("an account with this email already exists")]
@@ -32,6 +35,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             ApiError::InvalidRequest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            ApiError::InvalidField(error) => (StatusCode::UNPROCESSABLE_ENTITY, error.code()),
             ApiError::UnknownAttempt => (StatusCode::NOT_FOUND, "unknown_attempt"),
             ApiError::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
             ApiError::PlatformNotAllowed(_) => (StatusCode::FORBIDDEN, "platform_not_allowed"),
@@ -75,5 +79,11 @@ impl From<crate::intake::IntakeError> for ApiError {
             IntakeError::Database(e) => e.into(),
             IntakeError::Publish(e) => ApiError::Unavailable(e.to_string()),
         }
+    }
+}
+
+impl From<shared::domain::ParseError> for ApiError {
+    fn from(error: shared::domain::ParseError) -> Self {
+        ApiError::InvalidField(error)
     }
 }
