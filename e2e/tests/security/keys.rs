@@ -141,3 +141,19 @@ async fn api_keys_are_bound_to_their_company_and_platforms() {
         .unwrap();
     assert_eq!(after["error"], "invalid_api_key", "{after}");
 }
+
+/// The answer that carries a new API key is never cached (issue 11, item 5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_api_key_is_answered_with_no_store() {
+    let system = spawn_system().await;
+    let response = system
+        .http
+        .post(format!("{}/v1/admin/api-keys", system.intake_url))
+        .bearer_auth(ADMIN_KEY)
+        .json(&serde_json::json!({ "company_id": "acme", "name": "cache check" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+}

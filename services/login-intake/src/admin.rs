@@ -234,6 +234,8 @@ pub async fn create_api_key(
     tracing::info!(key_id = %record.key_id, company = %record.company_id, "API key created");
     Ok((
         StatusCode::CREATED,
+        // The raw key is shown once: no cache along the way may keep a copy.
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
         Json(CreatedApiKey {
             api_key: raw.expose_secret().to_owned(),
             info: record.into(),
