@@ -81,6 +81,7 @@ enum Topic {
     RiskDecisions,
     Challenges,
     Verifications,
+    Accounts,
 }
 
 /// Audits until every check passes or `settle` has passed: the last events may still be on
@@ -102,6 +103,7 @@ pub async fn audit(
         let (counts, mut violations) = check(&snapshot, records);
         violations.extend(check_recovery(latest));
         violations.extend(check_graceful_stops(&system.graceful_stops));
+        violations.extend(check_admin_changes(&snapshot, &system.deleted_in_outages));
         if violations.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(Report {
                 scenario: scenario.to_owned(),
@@ -126,6 +128,7 @@ impl Snapshot {
             (Topic::RiskDecisions, topics.risk_decisions.clone()),
             (Topic::Challenges, topics.challenges.clone()),
             (Topic::Verifications, topics.verifications.clone()),
+            (Topic::Accounts, topics.accounts.clone()),
         ];
         let dead_letters_topic = topics.dead_letters.clone();
         let (events, undecodable, dead_letters) = tokio::task::spawn_blocking(move || {
@@ -613,4 +616,25 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+/// Every account deleted while the broker was down was announced once it was back: the
+/// change committed with its `AccountChanged` in the outbox, and login-intake's relay
+/// published it (issue 10, item 4).
+fn check_admin_changes(snapshot: &Snapshot, deleted: &[Uuid]) -> Vec<String> {
+    deleted
+        .iter()
+        .filter(|user_id| {
+            !snapshot.events.iter().any(|(topic, envelope)| {
+                *topic == Topic::Accounts
+                    && envelope.producer == "login-intake"
+                    && matches!(&envelope.event, Event::AccountChanged(changed)
+                        if changed.user_id.as_uuid() == **user_id
+                            && changed.change == shared::events::AccountChange::Deleted)
+            })
+        })
+        .map(|user_id| {
+            format!("user {user_id}, deleted while the broker was down, was never announced")
+        })
+        .collect()
 }

@@ -93,7 +93,13 @@ impl Scenario {
                 system.wait(calm).await?;
             }
             Scenario::BrokerRestart => {
+                let spare = crate::load::create_users(system, 1).await?;
                 system.kill_broker();
+                // An admin change at the moment of the outage: it commits (the announcement
+                // waits in the outbox) and is published once the broker is back.
+                for user in spare {
+                    system.delete_user_in_outage(user.user_id).await?;
+                }
                 system.wait(Duration::from_secs(3)).await?;
                 system.restart_broker().await?;
                 system.wait(calm).await?;

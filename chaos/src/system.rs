@@ -90,6 +90,9 @@ pub struct System {
     pub unplanned_exits: Vec<String>,
     /// Each SIGTERM's service and how long it took to exit (None: killed after 15 s).
     pub graceful_stops: Vec<(String, Option<Duration>)>,
+    /// Accounts deleted through the admin API while the broker was down; the audit checks
+    /// that each was announced after all.
+    pub deleted_in_outages: Vec<uuid::Uuid>,
     started: Instant,
 }
 
@@ -127,6 +130,7 @@ impl System {
             faults: Vec::new(),
             unplanned_exits: Vec::new(),
             graceful_stops: Vec::new(),
+            deleted_in_outages: Vec::new(),
             started,
         };
         // login-intake first: its migrations create the tables the others use.
@@ -300,6 +304,28 @@ impl System {
             self.graceful_stops
                 .push((format!("{}-{replica}", kind.binary()), took));
         }
+    }
+
+    /// Deletes an account through the admin API; it must commit although the broker is down.
+    pub async fn delete_user_in_outage(&mut self, user_id: uuid::Uuid) -> Result<(), HarnessError> {
+        let response = reqwest::Client::new()
+            .delete(format!("{}/v1/admin/users/{user_id}", self.intake_url))
+            .bearer_auth(ADMIN_KEY)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await?;
+        if response.status() != reqwest::StatusCode::NO_CONTENT {
+            let status = response.status();
+            return Err(HarnessError::setup(
+                "delete a user while the broker is down",
+                format!(
+                    "answered {status}: {}",
+                    response.text().await.unwrap_or_default()
+                ),
+            ));
+        }
+        self.deleted_in_outages.push(user_id);
+        Ok(())
     }
 
     pub fn kill_broker(&mut self) {
