@@ -6,13 +6,17 @@
 //! - [`event_log`]: every message on a topic, read from its beginning as an auditor would.
 //! - [`mail`]: the one-time code in a code email's text.
 //! - [`net`]: a free loopback port, and waiting until something listens on one.
+//! - [`cli`]: a binary's `--help`, `--version` and refusal of a bad argument.
+//! - [`stack`]: the settings of `scripts/stack up`, and a database of a test's own.
 //!
 //! Their failures are a [`TestkitError`].
 
+pub mod cli;
 pub mod error;
 pub mod event_log;
 pub mod mail;
 pub mod net;
 pub mod proxy;
+pub mod stack;
 
 pub use error::TestkitError;

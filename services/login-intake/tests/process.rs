@@ -9,80 +9,34 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_login-intake");
+use mfa_testkit::{cli, stack};
 
-fn login_intake(args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .output()
-        .expect("login-intake runs")
-}
+const BIN: &str = env!("CARGO_BIN_EXE_login-intake");
 
 #[test]
 fn help_says_what_it_does_and_which_variables_configure_it() {
-    let output = login_intake(&["--help"]);
-    assert!(output.status.success(), "{output:?}");
-    let help = String::from_utf8_lossy(&output.stdout);
-    for expected in [
-        "Takes logins from client backends",
-        "MFA_ADMIN_API_KEY",
-        "MFA_DATABASE_URL",
-        "MFA_SHUTDOWN_TIMEOUT_SECS",
-        "README.md",
-        "--version",
-    ] {
-        assert!(help.contains(expected), "no {expected:?} in:\n{help}");
-    }
-}
-
-#[test]
-fn version_names_the_binary_and_its_version() {
-    let output = login_intake(&["--version"]);
-    assert!(output.status.success(), "{output:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
-        format!("login-intake {}", env!("CARGO_PKG_VERSION"))
+    cli::assert_help_names(
+        BIN,
+        &["--help"],
+        &[
+            "Takes logins from client backends",
+            "MFA_ADMIN_API_KEY",
+            "MFA_DATABASE_URL",
+            "MFA_SHUTDOWN_TIMEOUT_SECS",
+            "README.md",
+            "--version",
+        ],
     );
 }
 
 #[test]
+fn version_names_the_binary_and_its_version() {
+    cli::assert_version(BIN, "login-intake", env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
 fn a_bad_argument_is_named_and_exits_2() {
-    let output = login_intake(&["--listen-on", "8080"]);
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--listen-on"), "{stderr}");
-    assert!(output.stdout.is_empty(), "nothing started: {output:?}");
-}
-
-/// The stack's settings: from the environment, or from `.stack/stack.env` (`scripts/stack up`).
-fn stack_setting(name: &str) -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.stack/stack.env");
-    std::env::var(name).ok().unwrap_or_else(|| {
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| line.trim().trim_start_matches("export ").split_once('='))
-            .find(|(key, _)| key.trim() == name)
-            .map(|(_, value)| value.trim().trim_matches(['"', '\'']).to_owned())
-            .unwrap_or_else(|| panic!("{name} is not set: run `scripts/stack up` first"))
-    })
-}
-
-/// A database of the test's own on the stack's server (the service migrates it).
-async fn create_database() -> String {
-    use sqlx::{Connection, Executor};
-    let server_url = stack_setting("MFA_DATABASE_URL");
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut connection = sqlx::PgConnection::connect(&server_url)
-        .await
-        .expect("stack PostgreSQL answers");
-    connection
-        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
-        .await
-        .expect("create test database");
-    let (base, _) = server_url.rsplit_once('/').expect("URL has a path");
-    format!("{base}/{name}")
+    cli::assert_refused(BIN, &["--listen-on", "8080"], "--listen-on");
 }
 
 /// One JSON log line of the process, with when it was read.
@@ -111,12 +65,12 @@ fn http_status(address: &str, path: &str) -> Option<String> {
 #[tokio::test]
 async fn a_consumer_that_fails_takes_the_process_down_within_the_shutdown_deadline() {
     const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
-    let database_url = create_database().await;
+    let database_url = stack::create_database().await;
     let namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let mut child = Command::new(BIN)
         .env_clear()
         .env("MFA_DATABASE_URL", &database_url)
-        .env("MFA_KAFKA_BROKERS", stack_setting("MFA_KAFKA_BROKERS"))
+        .env("MFA_KAFKA_BROKERS", stack::setting("MFA_KAFKA_BROKERS"))
         .env("MFA_TOPIC_NAMESPACE", &namespace)
         .env("MFA_TOPIC_PARTITIONS", "2")
         .env("MFA_ADMIN_API_KEY", "process-test-admin-key-0123456789")

@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use mfa_testkit::stack;
+
 const BIN: &str = env!("CARGO_BIN_EXE_risk-worker");
 
 fn risk_worker(args: &[&str]) -> std::process::Output {
@@ -85,45 +87,15 @@ fn bad_arguments_are_named_and_exit_2() {
     }
 }
 
-/// The stack's settings: from the environment, or from `.stack/stack.env` (`scripts/stack up`).
-fn stack_setting(name: &str) -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.stack/stack.env");
-    std::env::var(name).ok().unwrap_or_else(|| {
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| line.trim().trim_start_matches("export ").split_once('='))
-            .find(|(key, _)| key.trim() == name)
-            .map(|(_, value)| value.trim().trim_matches(['"', '\'']).to_owned())
-            .unwrap_or_else(|| panic!("{name} is not set: run `scripts/stack up` first"))
-    })
-}
-
-/// A database of the test's own on the stack's server (the service migrates it).
-async fn create_database() -> String {
-    use sqlx::{Connection, Executor};
-    let server_url = stack_setting("MFA_DATABASE_URL");
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut connection = sqlx::PgConnection::connect(&server_url)
-        .await
-        .expect("stack PostgreSQL answers");
-    connection
-        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
-        .await
-        .expect("create test database");
-    let (base, _) = server_url.rsplit_once('/').expect("URL has a path");
-    format!("{base}/{name}")
-}
-
 #[tokio::test]
 async fn a_panicking_relay_takes_the_process_down_within_the_shutdown_deadline() {
     const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
-    let database_url = create_database().await;
+    let database_url = stack::create_database().await;
     let namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let mut child = Command::new(BIN)
         .env_clear()
         .env("MFA_DATABASE_URL", &database_url)
-        .env("MFA_KAFKA_BROKERS", stack_setting("MFA_KAFKA_BROKERS"))
+        .env("MFA_KAFKA_BROKERS", stack::setting("MFA_KAFKA_BROKERS"))
         .env("MFA_TOPIC_NAMESPACE", &namespace)
         .env("MFA_TOPIC_PARTITIONS", "2")
         .env(
