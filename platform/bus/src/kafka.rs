@@ -251,13 +251,43 @@ fn is_transient(error: &KafkaError) -> bool {
     )
 }
 
+/// The names among `wanted` that the broker's metadata does not list yet.
+async fn missing_topics(
+    config: &KafkaConfig,
+    wanted: Vec<String>,
+) -> Result<Vec<String>, KafkaError> {
+    let client: rdkafka::consumer::BaseConsumer = base_config(config).create()?;
+    // A metadata request is blocking in librdkafka: not on an async worker.
+    tokio::task::spawn_blocking(move || {
+        let metadata = client.fetch_metadata(None, Duration::from_secs(10))?;
+        let known: std::collections::HashSet<&str> =
+            metadata.topics().iter().map(|topic| topic.name()).collect();
+        Ok(wanted
+            .into_iter()
+            .filter(|name| !known.contains(name.as_str()))
+            .collect())
+    })
+    .await
+    .unwrap_or(Err(KafkaError::Canceled))
+}
+
 async fn create_topics(config: &KafkaConfig) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = base_config(config).create()?;
     let topics = config.topics();
+    // Only what is missing is created: a restarting service then needs no CreateTopics at
+    // all, which Tansu 0.6.0 can leave timing out for minutes after its storage restarted
+    // while metadata, produce and fetch work again.
+    let missing = missing_topics(
+        config,
+        topics.all().into_iter().map(str::to_owned).collect(),
+    )
+    .await?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let admin: AdminClient<DefaultClientContext> = base_config(config).create()?;
     let retention = config.retention_ms.to_string();
-    let new_topics: Vec<NewTopic<'_>> = topics
-        .all()
-        .into_iter()
+    let new_topics: Vec<NewTopic<'_>> = missing
+        .iter()
         .map(|name| {
             NewTopic::new(
                 name,
