@@ -8,6 +8,7 @@
 //! - [`net`]: a free loopback port, and waiting until something listens on one.
 //! - [`cli`]: a binary's `--help`, `--version` and refusal of a bad argument.
 //! - [`stack`]: the settings of `scripts/stack up`, and a database of a test's own.
+//! - [`watched`]: a service as a process whose log lines and exit a test follows.
 //!
 //! Their failures are a [`TestkitError`].
 
@@ -18,5 +19,6 @@ pub mod mail;
 pub mod net;
 pub mod proxy;
 pub mod stack;
+pub mod watched;
 
 pub use error::TestkitError;

@@ -237,23 +237,25 @@ async fn emails_that_are_the_same_person_or_pretend_to_be_are_refused() {
     capture_logs();
     let system = spawn_system().await;
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let create = |email: String| {
-        system
+    // The status and error code of creating `email`.
+    let refusal = |email: String| {
+        let request = system
             .http
             .post(format!("{}/v1/admin/users", system.intake_url))
             .bearer_auth(ADMIN_KEY)
             .json(
                 &serde_json::json!({ "email": email, "password": PASSWORD, "company_id": "acme" }),
             )
-            .send()
-    };
-    let answer = |response: reqwest::Response| async move {
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap();
-        (
-            status,
-            body["error"].as_str().unwrap_or_default().to_owned(),
-        )
+            .send();
+        async move {
+            let response = request.await.unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            (
+                status,
+                body["error"].as_str().unwrap_or_default().to_owned(),
+            )
+        }
     };
     system
         .create_user(
@@ -264,25 +266,15 @@ async fn emails_that_are_the_same_person_or_pretend_to_be_are_refused() {
         )
         .await;
     // A Cyrillic `а` (U+0430) in the local part, or in the domain.
-    let mixed = answer(
-        create(format!("\u{0430}lice{tag}@example.com"))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let mixed = refusal(format!("\u{0430}lice{tag}@example.com")).await;
     assert_eq!(mixed, (422, "email_mixed_script".to_owned()));
-    let confusable = answer(
-        create(format!("alice{tag}@ex\u{0430}mple.com"))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let confusable = refusal(format!("alice{tag}@ex\u{0430}mple.com")).await;
     assert_eq!(confusable, (422, "email_confusable_domain".to_owned()));
     // A domain's Unicode and IDNA spellings, and NFC and NFD, are one account.
     system
         .create_user(&format!("r{tag}@bücher.de"), Some(PASSWORD), "acme", false)
         .await;
-    let punycode = answer(create(format!("r{tag}@xn--bcher-kva.de")).await.unwrap()).await;
+    let punycode = refusal(format!("r{tag}@xn--bcher-kva.de")).await;
     assert_eq!(punycode, (409, "email_taken".to_owned()));
     system
         .create_user(
@@ -292,12 +284,7 @@ async fn emails_that_are_the_same_person_or_pretend_to_be_are_refused() {
             false,
         )
         .await;
-    let nfd = answer(
-        create(format!("ju\u{0308}rgen{tag}@example.com"))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let nfd = refusal(format!("ju\u{0308}rgen{tag}@example.com")).await;
     assert_eq!(nfd, (409, "email_taken".to_owned()));
     // And the user logs in under either spelling.
     let login = system

@@ -4,11 +4,11 @@
 // A failed step fails the test loudly, where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::io::{Read, Write};
+use std::process::Command;
+use std::time::Duration;
 
+use mfa_testkit::watched::Watched;
 use mfa_testkit::{cli, stack};
 
 const BIN: &str = env!("CARGO_BIN_EXE_login-intake");
@@ -39,16 +39,6 @@ fn a_bad_argument_is_named_and_exits_2() {
     cli::assert_refused(BIN, &["--listen-on", "8080"], "--listen-on");
 }
 
-/// One JSON log line of the process, with when it was read.
-struct LogLine {
-    at: Instant,
-    fields: serde_json::Value,
-}
-
-fn field<'a>(line: &'a LogLine, name: &str) -> Option<&'a str> {
-    line.fields["fields"][name].as_str()
-}
-
 fn http_status(address: &str, path: &str) -> Option<String> {
     let mut stream = std::net::TcpStream::connect(address).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -67,7 +57,8 @@ async fn a_consumer_that_fails_takes_the_process_down_within_the_shutdown_deadli
     const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
     let database_url = stack::create_database().await;
     let namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .env_clear()
         .env("MFA_DATABASE_URL", &database_url)
         .env("MFA_KAFKA_BROKERS", stack::setting("MFA_KAFKA_BROKERS"))
@@ -85,39 +76,13 @@ async fn a_consumer_that_fails_takes_the_process_down_within_the_shutdown_deadli
         // The consumer of the risk decisions dies 3 s after the start: logins taken then
         // would stay pending forever, so the whole process must go.
         .env("MFA_TEST_FAIL_TASK", "decisions-consumer")
-        .env("MFA_TEST_FAIL_TASK_AFTER_MS", "3000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("login-intake starts");
-    let (lines, log) = mpsc::channel();
-    let stdout = child.stdout.take().expect("piped stdout");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let fields = serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
-            let _ = lines.send(LogLine {
-                at: Instant::now(),
-                fields,
-            });
-        }
-    });
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-
-    let next_line = |what: &str| {
-        log.recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("no log line while waiting for {what}"))
-    };
-    let address = loop {
-        let line = next_line("the listening address");
-        if field(&line, "message") == Some("login-intake listening") {
-            break field(&line, "address").expect("address logged").to_owned();
-        }
-    };
+        .env("MFA_TEST_FAIL_TASK_AFTER_MS", "3000");
+    let mut intake = Watched::spawn("login-intake", command);
+    let listening = intake.until_message("login-intake listening", |_| {});
+    let address = listening
+        .field("address")
+        .expect("address logged")
+        .to_owned();
     // Before the fault the service is whole: its database and broker answer.
     let ready = http_status(&address, "/readyz");
     assert!(
@@ -127,37 +92,19 @@ async fn a_consumer_that_fails_takes_the_process_down_within_the_shutdown_deadli
         "readyz: {ready:?}"
     );
 
-    let failed = loop {
-        let line = next_line("the failure");
-        if field(&line, "message") == Some("task ended on its own: stopping the service") {
-            break line;
-        }
-    };
-    assert_eq!(field(&failed, "task"), Some("decisions-consumer"));
-    let error = field(&failed, "error").expect("error logged");
+    let failed = intake.until_message("task ended on its own: stopping the service", |_| {});
+    assert_eq!(failed.field("task"), Some("decisions-consumer"));
+    let error = failed.field("error").expect("error logged");
     assert!(
         error.contains("decisions-consumer") && error.contains("failure injected"),
         "the error names the task and its cause: {error}"
     );
 
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for login-intake") {
-            break status;
-        }
-        if failed.at.elapsed() > SHUTDOWN_TIMEOUT + Duration::from_secs(5) {
-            let _ = child.kill();
-            panic!(
-                "login-intake still runs {:?} after its consumer failed",
-                failed.at.elapsed()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let took = failed.at.elapsed();
+    let (status, took) = intake.exit_within(failed.at, SHUTDOWN_TIMEOUT + Duration::from_secs(5));
     println!("login-intake exited {took:?} after its decisions consumer failed: {status}");
     assert_eq!(status.code(), Some(1), "a failure exits non-zero");
     assert!(took < SHUTDOWN_TIMEOUT, "took {took:?}");
-    let stderr = stderr.join().expect("stderr read");
+    let stderr = intake.stderr();
     assert!(
         stderr.contains("a task stopped the service") && stderr.contains("decisions-consumer"),
         "{stderr}"

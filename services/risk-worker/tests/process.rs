@@ -4,12 +4,11 @@
 // A failed step fails the test loudly, where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mfa_testkit::stack;
+use mfa_testkit::watched::Watched;
 
 const BIN: &str = env!("CARGO_BIN_EXE_risk-worker");
 
@@ -92,7 +91,8 @@ async fn a_panicking_relay_takes_the_process_down_within_the_shutdown_deadline()
     const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
     let database_url = stack::create_database().await;
     let namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .env_clear()
         .env("MFA_DATABASE_URL", &database_url)
         .env("MFA_KAFKA_BROKERS", stack::setting("MFA_KAFKA_BROKERS"))
@@ -107,58 +107,20 @@ async fn a_panicking_relay_takes_the_process_down_within_the_shutdown_deadline()
         // The outbox relay panics 2 s after the start: decisions would be stored and never
         // published, so the whole process must go.
         .env("MFA_TEST_FAIL_TASK", "outbox-relay:panic")
-        .env("MFA_TEST_FAIL_TASK_AFTER_MS", "2000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("risk-worker starts");
-    let (lines, log) = mpsc::channel();
-    let stdout = child.stdout.take().expect("piped stdout");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let fields: serde_json::Value =
-                serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
-            let _ = lines.send((Instant::now(), fields));
-        }
-    });
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
+        .env("MFA_TEST_FAIL_TASK_AFTER_MS", "2000");
+    let mut worker = Watched::spawn("risk-worker", command);
     let mut consuming = false;
-    let (failed_at, failure) = loop {
-        let (at, line) = log
-            .recv_timeout(Duration::from_secs(60))
-            .expect("risk-worker logs its failure");
-        match line["fields"]["message"].as_str() {
-            Some("risk-worker consuming") => consuming = true,
-            Some("task ended on its own: stopping the service") => break (at, line),
-            _ => {}
-        }
-    };
+    let failure = worker.until_message("task ended on its own: stopping the service", |line| {
+        consuming |= line.field("message") == Some("risk-worker consuming");
+    });
     assert!(consuming, "the worker ran before the fault");
-    assert_eq!(failure["fields"]["task"], "outbox-relay");
-    let error = failure["fields"]["error"].as_str().expect("error logged");
+    assert_eq!(failure.field("task"), Some("outbox-relay"));
+    let error = failure.field("error").expect("error logged");
     assert!(
         error.contains("task outbox-relay panicked") && error.contains("MFA_TEST_FAIL_TASK"),
         "{error}"
     );
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for risk-worker") {
-            break status;
-        }
-        if failed_at.elapsed() > SHUTDOWN_TIMEOUT + Duration::from_secs(5) {
-            let _ = child.kill();
-            panic!(
-                "risk-worker still runs {:?} after its relay panicked",
-                failed_at.elapsed()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let took = failed_at.elapsed();
+    let (status, took) = worker.exit_within(failure.at, SHUTDOWN_TIMEOUT + Duration::from_secs(5));
     println!("risk-worker exited {took:?} after its relay panicked: {status}");
     assert_eq!(
         status.code(),
@@ -166,6 +128,6 @@ async fn a_panicking_relay_takes_the_process_down_within_the_shutdown_deadline()
         "a panic exits non-zero, not by abort"
     );
     assert!(took < SHUTDOWN_TIMEOUT, "took {took:?}");
-    let stderr = stderr.join().expect("stderr read");
+    let stderr = worker.stderr();
     assert!(stderr.contains("a task stopped the service"), "{stderr}");
 }
