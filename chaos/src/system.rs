@@ -175,7 +175,19 @@ impl System {
             .unwrap_or_else(|| panic!("no replica {replica} of {kind:?}"))
     }
 
+    /// Starts the service and waits until it listens (when it serves HTTP).
     async fn start_service(&mut self, index: usize) -> Result<(), HarnessError> {
+        let name = self.spawn_service(index)?;
+        if let Some(port) = self.services[index].port {
+            // Migrations and the broker's metadata come first; on a restarted database or
+            // broker that can take a while.
+            wait_for_port(port, Duration::from_secs(60), &name).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the service's process without waiting for it; its name.
+    fn spawn_service(&mut self, index: usize) -> Result<String, HarnessError> {
         let (kind, replica, port) = {
             let service = &self.services[index];
             (service.kind, service.replica, service.port)
@@ -190,12 +202,7 @@ impl System {
             &self.folder.join(format!("{name}.log")),
         )?;
         self.services[index].process = Some(process);
-        if let Some(port) = port {
-            // Migrations and the broker's metadata come first; on a restarted database or
-            // broker that can take a while.
-            wait_for_port(port, Duration::from_secs(60), &name).await?;
-        }
-        Ok(())
+        Ok(name)
     }
 
     fn service_env(&self, kind: ServiceKind, port: Option<u16>) -> Vec<(String, String)> {
@@ -365,7 +372,11 @@ impl System {
         }
     }
 
-    /// Starts again any service that exited without being told to, and says which.
+    /// Starts again any service that exited without being told to, and says which. It does
+    /// not wait for the new process to listen: a service that died in an outage comes back
+    /// only once the outage ends, and waiting for it here would hold back the scenario step
+    /// that ends the outage (the client's retries ride out the gap, as they would under an
+    /// orchestrator).
     pub async fn tend(&mut self) -> Result<(), HarnessError> {
         for index in 0..self.services.len() {
             let exited = self.services[index].process.as_mut().and_then(|process| {
@@ -379,7 +390,7 @@ impl System {
                     "{name} at {:.1} s ({status})",
                     self.started.elapsed().as_secs_f64()
                 ));
-                self.start_service(index).await?;
+                self.spawn_service(index)?;
             }
         }
         Ok(())
