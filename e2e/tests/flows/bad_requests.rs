@@ -378,3 +378,53 @@ async fn every_refusal_is_json_with_a_request_id_and_the_right_status() {
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
     still_serving(&system, valid_login(&email)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_headers_get_a_json_431_and_the_service_keeps_serving() {
+    let system = spawn_system().await;
+    let email = a_user(&system).await;
+    let logins = format!("{}/v1/logins", system.intake_url);
+    let verify = format!(
+        "{}/v1/challenges/{}/verify",
+        system.verifier_url,
+        uuid::Uuid::new_v4()
+    );
+    // Over the count (hyper's own default limit, where it used to answer an empty 431).
+    let mut many = system
+        .http
+        .post(&logins)
+        .bearer_auth(&system.api_key)
+        .json(&valid_login(&email));
+    for n in 0..150 {
+        many = many.header(format!("x-padding-{n}"), "1");
+    }
+    // Over the size, in one header.
+    let huge = system
+        .http
+        .post(&verify)
+        .bearer_auth(&system.api_key)
+        .header("x-padding", "a".repeat(40 * 1024))
+        .json(&json!({ "code": "123456" }));
+    for (name, request) in [("150 headers", many), ("a 40 KiB header", huge)] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 431, "{name}");
+        assert!(response.headers().contains_key("x-request-id"), "{name}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "headers_too_large", "{name}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("at most"),
+            "{name}: {body}"
+        );
+    }
+    // Within the limits, a request with many headers is served.
+    let mut fifty = system
+        .http
+        .post(&logins)
+        .bearer_auth(&system.api_key)
+        .json(&valid_login(&email));
+    for n in 0..50 {
+        fifty = fifty.header(format!("x-padding-{n}"), "1");
+    }
+    assert_eq!(fifty.send().await.unwrap().status(), 200);
+    still_serving(&system, valid_login(&email)).await;
+}

@@ -23,11 +23,40 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// The longest caller-chosen request id kept; longer ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
+/// The most headers a request may carry. hyper reads more (`serve::HYPER_MAX_HEADERS`), so
+/// the refusal is ours: JSON, and logged.
+pub const MAX_HEADERS: usize = 100;
+
+/// The largest header section a request may carry: names, values and a line's punctuation
+/// (`": "` and CRLF), as a proxy would count it.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
 /// Wraps a service's whole router (routes, fallback and all).
 pub fn around(router: Router) -> Router {
     router
         .layer(from_fn(json_error_envelope))
+        .layer(from_fn(header_limits))
         .layer(from_fn(request_id_and_log))
+}
+
+/// `431` for a header section over the limits, before any route or extractor reads it.
+async fn header_limits(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return error_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "the request's headers are too large: at most {MAX_HEADERS} headers and \
+                 {MAX_HEADER_BYTES} bytes in all"
+            ),
+        );
+    }
+    next.run(request).await
 }
 
 async fn request_id_and_log(request: Request, next: Next) -> Response {

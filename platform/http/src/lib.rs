@@ -3,13 +3,14 @@
 //! API keys, stored in the database ([`api_keys`]); `Idempotency-Key` ([`idempotency`]); the
 //! request deadline while a dependency hangs ([`deadline`]); `/healthz` and `/readyz`
 //! ([`health`]); the request id, refusal logging and JSON envelope every answer goes through
-//! ([`edge`]).
+//! ([`edge`]); the server loop, with hyper's header limits raised ([`serve`]).
 
 pub mod api_keys;
 pub mod deadline;
 pub mod edge;
 pub mod health;
 pub mod idempotency;
+pub mod serve;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};

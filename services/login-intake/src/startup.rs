@@ -173,9 +173,7 @@ impl Application {
         });
         let (listener, router) = (self.listener, self.router);
         tasks.spawn("http-server", |mut stop| async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.wait().await })
-                .await
+            mfa_http::serve::serve(listener, router, async move { stop.wait().await }).await
         });
         // The admin API's account changes, written with them into the outbox; a drain task,
         // so the announcements of the last requests still leave.

@@ -142,9 +142,7 @@ impl Application {
         });
         let (listener, router) = (self.listener, self.router);
         tasks.spawn("http-server", |mut stop| async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.wait().await })
-                .await
+            mfa_http::serve::serve(listener, router, async move { stop.wait().await }).await
         });
         // The relay stops after the server: the last tries' events still leave.
         let relay = OutboxRelay {
