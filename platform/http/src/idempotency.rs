@@ -17,7 +17,7 @@ use mfa_store::housekeeping::Sweep;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
-const MAX_KEY_LEN: usize = 255;
+pub const MAX_KEY_LEN: usize = 255;
 
 /// How long a key is remembered.
 pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);

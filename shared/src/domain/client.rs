@@ -12,6 +12,9 @@ pub struct DeviceId(#[schemars(regex(pattern = r"^[A-Za-z0-9._:-]{1,128}$"))] St
 
 impl DeviceId {
     pub const MAX_LEN: usize = 128;
+    /// What `parse` accepts, as a regular expression: API documents state it as the field's
+    /// `pattern` (a test checks that the two agree).
+    pub const PATTERN: &'static str = r"^[A-Za-z0-9._:-]{1,128}$";
 
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let valid = !raw.is_empty()
@@ -115,6 +118,18 @@ mod tests {
         }
     }
 
+    /// The documents' pattern is the parser's: the event schema states the same one.
+    #[test]
+    fn device_id_pattern_is_the_documented_one() {
+        let schema = serde_json::to_value(schemars::schema_for!(DeviceId)).unwrap();
+        assert_eq!(schema["pattern"], DeviceId::PATTERN);
+    }
+
+    /// A pattern without its `^...$`, as proptest's generator takes it.
+    fn unanchored(pattern: &str) -> &str {
+        pattern.trim_start_matches('^').trim_end_matches('$')
+    }
+
     use proptest::prelude::*;
 
     fn is_device_id_char(c: char) -> bool {
@@ -161,6 +176,13 @@ mod tests {
         ) {
             let raw = format!("{before}{bad}{after}");
             prop_assert!(DeviceId::parse(&raw).is_err(), "{:?} should be refused", raw);
+        }
+
+        #[test]
+        fn device_id_accepts_what_its_pattern_matches(
+            raw in proptest::string::string_regex(unanchored(DeviceId::PATTERN)).unwrap(),
+        ) {
+            prop_assert!(DeviceId::parse(&raw).is_ok(), "{:?} matches the pattern", raw);
         }
 
         #[test]

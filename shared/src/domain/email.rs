@@ -19,7 +19,7 @@ use super::ParseError;
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
-const MAX_LEN: usize = 254;
+const MAX_LEN: usize = Email::MAX_LEN;
 const MAX_LOCAL_LEN: usize = 64;
 
 /// The codes of [`Email::parse`]'s refusals: a malformed address is an `invalid_request`
@@ -32,6 +32,10 @@ fn invalid(message: &str) -> ParseError {
 }
 
 impl Email {
+    /// The longest canonical form accepted, in bytes (RFC 5321's path limit, less the angle
+    /// brackets). API documents state it as their `maxLength`.
+    pub const MAX_LEN: usize = 254;
+
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {

@@ -92,9 +92,14 @@ impl Default for UserId {
 pub struct CompanyId(#[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_-]{0,63}$"))] String);
 
 impl CompanyId {
+    pub const MAX_LEN: usize = 64;
+    /// What `parse` accepts, as a regular expression: API documents state it as the field's
+    /// `pattern` (a test checks that the two agree).
+    pub const PATTERN: &'static str = r"^[a-z0-9][a-z0-9_-]{0,63}$";
+
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let valid = !raw.is_empty()
-            && raw.len() <= 64
+            && raw.len() <= Self::MAX_LEN
             && raw
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
@@ -144,6 +149,13 @@ mod tests {
         }
     }
 
+    /// The documents' pattern is the parser's: the event schema states the same one.
+    #[test]
+    fn company_id_pattern_is_the_documented_one() {
+        let schema = serde_json::to_value(schemars::schema_for!(CompanyId)).unwrap();
+        assert_eq!(schema["pattern"], CompanyId::PATTERN);
+    }
+
     use proptest::prelude::*;
 
     fn is_slug_char(c: char) -> bool {
@@ -190,7 +202,11 @@ mod tests {
         }
 
         #[test]
-        fn company_id_accepts_slugs(raw in "[a-z0-9][a-z0-9_-]{0,63}") {
+        fn company_id_accepts_slugs(
+            raw in proptest::string::string_regex(
+                CompanyId::PATTERN.trim_start_matches('^').trim_end_matches('$'),
+            ).unwrap(),
+        ) {
             let company = CompanyId::parse(&raw).unwrap();
             prop_assert_eq!(company.as_str(), raw.as_str());
             prop_assert_eq!(CompanyId::parse(company.as_str()), Ok(company.clone()));
