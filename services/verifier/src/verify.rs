@@ -34,7 +34,7 @@ pub struct VerifyState {
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// The 6 digits from the email.
-    #[schema(example = "042137")]
+    #[schema(schema_with = mfa_http::openapi::otp_code)]
     pub code: String,
 }
 
@@ -69,12 +69,12 @@ pub struct VerifyApproved {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Correct code: the login is approved", body = VerifyApproved),
-        (status = 401, description = "invalid_code (with attempts_remaining), or a missing/invalid API key", body = crate::error::VerifyErrorBody),
-        (status = 403, description = "too_many_attempts: locked; log in again", body = crate::error::VerifyErrorBody),
-        (status = 404, description = "unknown_challenge", body = crate::error::VerifyErrorBody),
-        (status = 409, description = "already_used", body = crate::error::VerifyErrorBody),
-        (status = 410, description = "expired_code, superseded (a newer code was sent) or revoked (the account was changed since: password changed or sign-in disabled); log in again", body = crate::error::VerifyErrorBody),
-        (status = 422, description = "invalid_request: the code is not 6 digits (no try is used)", body = crate::error::VerifyErrorBody),
+        (status = 401, description = "`invalid_code` (with attempts_remaining)", body = crate::error::VerifyErrorBody),
+        (status = 403, description = "`too_many_attempts`: locked; log in again", body = crate::error::VerifyErrorBody),
+        (status = 404, description = "`unknown_challenge`: no such challenge for this key's company", body = crate::error::VerifyErrorBody),
+        (status = 409, description = "`already_used`", body = crate::error::VerifyErrorBody),
+        (status = 410, description = "`expired_code`, `superseded` (a newer code was sent) or `revoked` (the account was changed since: password changed or sign-in disabled); log in again", body = crate::error::VerifyErrorBody),
+        (status = 422, description = "`invalid_request`: the code is not 6 digits, or the body is not this request (no try is used)", body = crate::error::VerifyErrorBody),
     )
 )]
 pub async fn verify(
