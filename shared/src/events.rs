@@ -21,7 +21,8 @@ use crate::domain::{
 };
 
 /// The schema version this build writes. Bump it when a payload gains a field.
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4: `LoginRejected.retry_after_secs`.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// One event on the wire: envelope fields plus `event_type` and `payload`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -298,10 +299,11 @@ pub enum RejectionReason {
     /// Unknown account or wrong password: deliberately the same reason for both.
     InvalidCredentials,
     /// The login needs a code, but the account had its hourly share of code emails and has
-    /// no pending code to reuse: log in again later.
+    /// no usable code to reuse (none pending, or the last one was used, locked, revoked or
+    /// never delivered): log in again after `retry_after_secs`.
     TooManyCodes,
     /// The login needs a code, but the account reached its daily ceiling of wrong codes: no
-    /// new code until the window passes (known devices still log in).
+    /// new code for `retry_after_secs` (known devices still log in).
     TooManyFailedCodes,
     /// The address is in a deny-listed network and the policy refuses such logins.
     DenylistedNetwork,
@@ -326,6 +328,12 @@ impl RejectionReason {
 pub struct LoginRejected {
     pub user_id: Option<UserId>,
     pub reason: RejectionReason,
+    /// With `too_many_codes` and `too_many_failed_codes`: seconds from `occurred_at` until a
+    /// login can get a code again (when the oldest code email, or wrong code, counted against
+    /// the cap leaves its window). Absent for the other reasons, and in events before schema
+    /// version 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
     /// The risk decision's assessment; absent on the verifier's approval after MFA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk: Option<RiskAssessment>,
@@ -443,6 +451,7 @@ mod tests {
             Event::LoginRejected(LoginRejected {
                 user_id: None,
                 reason: RejectionReason::InvalidCredentials,
+                retry_after_secs: None,
                 risk: None,
             }),
         )
@@ -455,6 +464,35 @@ mod tests {
         assert_eq!(json["event_type"], "LoginRejected");
         assert_eq!(json["payload"]["reason"], "invalid_credentials");
         assert!(json["causation_id"].is_null());
+        assert_eq!(Envelope::from_json(&envelope.to_json()).unwrap(), envelope);
+    }
+
+    #[test]
+    fn a_rejection_carries_its_wait_and_reads_older_ones_without_it() {
+        let mut envelope = sample();
+        let json: serde_json::Value = serde_json::from_slice(&envelope.to_json()).unwrap();
+        assert!(json["payload"].get("retry_after_secs").is_none());
+        // A version-3 producer's rejection has no wait: it still reads.
+        let mut older = json.clone();
+        older["schema_version"] = 3.into();
+        older["payload"]["reason"] = "too_many_codes".into();
+        let read = Envelope::from_json(older.to_string().as_bytes()).unwrap();
+        assert!(matches!(
+            read.event,
+            Event::LoginRejected(LoginRejected {
+                reason: RejectionReason::TooManyCodes,
+                retry_after_secs: None,
+                ..
+            })
+        ));
+        envelope.event = Event::LoginRejected(LoginRejected {
+            user_id: None,
+            reason: RejectionReason::TooManyCodes,
+            retry_after_secs: Some(1740),
+            risk: None,
+        });
+        let json: serde_json::Value = serde_json::from_slice(&envelope.to_json()).unwrap();
+        assert_eq!(json["payload"]["retry_after_secs"], 1740);
         assert_eq!(Envelope::from_json(&envelope.to_json()).unwrap(), envelope);
     }
 

@@ -207,7 +207,8 @@ impl LoginDriver {
 
 /// Issue 10: replay caps code emails as the live worker does. A login within the gap of a
 /// pending code reuses its challenge (`CodeThrottled`); once that challenge is locked, one
-/// within the gap has nothing to reuse (`too_many_codes`). Replay decides both alike.
+/// within the gap gets a new code, as nothing can be reused (issue 11.2). Replay decides
+/// both alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_worker_and_replay_throttle_alike() {
     let code_caps = CodeCaps {
@@ -245,20 +246,26 @@ async fn the_live_worker_and_replay_throttle_alike() {
             |closed| closed == 1,
         )
         .await;
-    let refused = log_in().await;
-    assert_eq!(refused.body["status"], "rejected", "{}", refused.body);
-    assert_eq!(refused.body["reason"], "too_many_codes");
+    let renewed = log_in().await;
+    assert_eq!(renewed.body["status"], "mfa_required", "{}", renewed.body);
+    assert_eq!(renewed.body["code_recently_sent"], false);
+    assert_ne!(renewed.body["challenge_id"], first.body["challenge_id"]);
 
     let (live, replayed) = replay_the_log(&system, code_caps);
     let kinds: Vec<&str> = replayed
         .iter()
         .map(|d| d["event_type"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["MfaRequired", "CodeThrottled", "LoginRejected"]);
+    assert_eq!(kinds, ["MfaRequired", "CodeThrottled", "MfaRequired"]);
     // Replay's challenge ids are its own (derived from the input's): the throttled login
-    // names replay's first challenge, as the live one named the live one.
+    // names replay's first challenge, as the live one named the live one, and the login
+    // after the lock a new one.
     assert_eq!(
         replayed[1]["payload"]["challenge_id"],
+        replayed[0]["payload"]["challenge_id"]
+    );
+    assert_ne!(
+        replayed[2]["payload"]["challenge_id"],
         replayed[0]["payload"]["challenge_id"]
     );
     for decision in &replayed {

@@ -16,7 +16,7 @@ use crate::model::assess::{UserFacts, Velocity};
 use crate::model::features::Features;
 use crate::model::freeman::GlobalCounts;
 use crate::model::state::AccountKey;
-use crate::rules::{code_decision, CodeDecision, CodeHistory, Policy, Verdict};
+use crate::rules::{code_decision, seconds_until, CodeDecision, CodeHistory, Policy, Verdict};
 
 /// A `LoginAttempted` that cannot be decided: the live worker dead-letters it, replay skips
 /// it and counts it.
@@ -199,10 +199,12 @@ pub fn decide(
                     }),
                     Learning::AfterMfa,
                 ),
-                CodeDecision::Refuse(reason) => (
+                CodeDecision::Refuse { reason, retry_at } => (
                     Event::LoginRejected(LoginRejected {
                         user_id: Some(user_id),
                         reason,
+                        // Relative to the decision's time, which the event is stamped with.
+                        retry_after_secs: Some(seconds_until(retry_at, given.now)),
                         risk: Some(risk),
                     }),
                     Learning::Never,
@@ -215,6 +217,7 @@ pub fn decide(
             Event::LoginRejected(LoginRejected {
                 user_id: attempt.user_id,
                 reason: shared::events::RejectionReason::InvalidCredentials,
+                retry_after_secs: None,
                 risk: Some(risk),
             }),
             Learning::Never,
@@ -223,6 +226,7 @@ pub fn decide(
             Event::LoginRejected(LoginRejected {
                 user_id: attempt.user_id,
                 reason,
+                retry_after_secs: None,
                 risk: Some(risk),
             }),
             Learning::Never,

@@ -5,8 +5,9 @@
 //! It decides with the live worker's code (`state::decide_login` over `MemoryState` instead
 //! of PostgreSQL): the same model, and the same caps on code emails (per hour, the minimum
 //! gap, the daily ceiling of wrong codes), so a login within the gap of a code still valid
-//! gets `CodeThrottled` with that challenge, and one with no code to reuse
-//! `LoginRejected` (`too_many_codes`). It follows what the live worker follows, as it
+//! gets `CodeThrottled` with that challenge, one with no usable code a new one, and one past
+//! the hourly cap with no code to reuse `LoginRejected` (`too_many_codes`, with its
+//! `retry_after_secs`). It follows what the live worker follows, as it
 //! does: its own approvals and `MfaRequired`s, then the `MfaSucceeded` / final
 //! `LoginApproved` (learning), `MfaFailed` (wrong codes; closed challenges),
 //! `CodeDeliveryFailed` and `AccountChanged` of its input. State is in memory and starts

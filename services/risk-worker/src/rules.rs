@@ -99,13 +99,14 @@ pub fn decide(attempt: &LoginAttempted, risk: &RiskAssessment, policy: &RiskPoli
 /// The account's recent codes, as the risk worker saw them issued and closed.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CodeHistory {
-    /// Challenges issued (codes emailed) in the last hour.
-    pub issued_last_hour: u32,
+    /// When each challenge of the last hour was issued (its code emailed), oldest first.
+    pub issued_last_hour: Vec<DateTime<Utc>>,
     pub last_issued_at: Option<DateTime<Utc>>,
-    /// The newest challenge that can still be passed, if any.
+    /// The newest challenge, if it can still be passed: not used, locked, revoked or failed
+    /// to email (and not expired at the decision's `now`, which `code_decision` checks).
     pub pending: Option<(ChallengeId, DateTime<Utc>)>,
-    /// Wrong codes entered in the last 24 hours.
-    pub failed_codes_last_day: u32,
+    /// When each wrong code of the last 24 hours was entered, oldest first.
+    pub failed_codes_last_day: Vec<DateTime<Utc>>,
 }
 
 /// What to do about a login that needs a code.
@@ -119,35 +120,100 @@ pub enum CodeDecision {
         expires_at: DateTime<Utc>,
         reason: ThrottleReason,
     },
-    /// No code can be had now.
-    Refuse(RejectionReason),
+    /// No code can be had before `retry_at`.
+    Refuse {
+        reason: RejectionReason,
+        retry_at: DateTime<Utc>,
+    },
 }
 
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// The gap and the caps, in this order:
+/// - past the daily ceiling of wrong codes, no code (until the oldest that counts leaves the
+///   24 hours);
+/// - a usable pending code within the gap, or past the hourly cap, is reused: logging in
+///   again never destroys the code the user is about to type, nor sends a second email;
+/// - with no usable code (used, locked, revoked, undelivered, expired) a new one is issued at
+///   once, gap or not: the user was told to log in again for a new code, and the hourly cap
+///   still bounds the emails (so locking challenges on purpose floods no inbox);
+/// - past the hourly cap with nothing to reuse, no code until the oldest email that counts
+///   leaves the hour.
 pub fn code_decision(history: &CodeHistory, now: DateTime<Utc>, caps: &CodeCaps) -> CodeDecision {
-    if history.failed_codes_last_day >= caps.failed_codes_per_day {
-        return CodeDecision::Refuse(RejectionReason::TooManyFailedCodes);
+    if let Some(retry_at) = cap_frees_at(
+        &history.failed_codes_last_day,
+        caps.failed_codes_per_day,
+        DAY,
+        now,
+    ) {
+        return CodeDecision::Refuse {
+            reason: RejectionReason::TooManyFailedCodes,
+            retry_at,
+        };
     }
-    let min_gap = shared::time::chrono_span(caps.min_gap);
-    let too_soon = history
-        .last_issued_at
-        .is_some_and(|last| now - last < min_gap);
-    let reason = if too_soon {
-        ThrottleReason::RecentlySent
-    } else if history.issued_last_hour >= caps.emails_per_hour {
-        ThrottleReason::HourlyCap
-    } else {
-        return CodeDecision::Issue;
-    };
-    match history.pending {
-        Some((challenge_id, expires_at)) if expires_at > now => CodeDecision::Reuse {
-            challenge_id,
-            expires_at,
-            reason,
+    let hourly_full = cap_frees_at(&history.issued_last_hour, caps.emails_per_hour, HOUR, now);
+    match history.pending.filter(|(_, expires_at)| *expires_at > now) {
+        Some((challenge_id, expires_at)) => {
+            let min_gap = shared::time::chrono_span(caps.min_gap);
+            let too_soon = history
+                .last_issued_at
+                .is_some_and(|last| now - last < min_gap);
+            let reason = if too_soon {
+                ThrottleReason::RecentlySent
+            } else if hourly_full.is_some() {
+                ThrottleReason::HourlyCap
+            } else {
+                return CodeDecision::Issue;
+            };
+            CodeDecision::Reuse {
+                challenge_id,
+                expires_at,
+                reason,
+            }
+        }
+        None => match hourly_full {
+            Some(retry_at) => CodeDecision::Refuse {
+                reason: RejectionReason::TooManyCodes,
+                retry_at,
+            },
+            None => CodeDecision::Issue,
         },
-        // Nothing to reuse (the last code was used, locked, or its email failed): the gap
-        // still holds, or locking challenges on purpose would buy an attacker more emails.
-        _ => CodeDecision::Refuse(RejectionReason::TooManyCodes),
     }
+}
+
+/// When a cap of `cap` events per `window` is full at `now`, the instant it has room again:
+/// once enough of the oldest `times` (those within the window, oldest first) have left it.
+/// None when it has room now.
+fn cap_frees_at(
+    times: &[DateTime<Utc>],
+    cap: u32,
+    window: Duration,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let since = shared::time::saturating_sub(now, window);
+    let mut counted: Vec<DateTime<Utc>> = times.iter().copied().filter(|t| *t > since).collect();
+    counted.sort_unstable();
+    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+    if counted.len() < cap {
+        return None;
+    }
+    // With `n` counted, the cap has room once `n - cap + 1` of them have left the window: when
+    // the one at index `n - cap` (oldest first) does. A cap of 0 never has room: a window on.
+    Some(
+        counted
+            .get(counted.len() - cap)
+            .map_or(shared::time::saturating_add(now, window), |t| {
+                shared::time::saturating_add(*t, window)
+            }),
+    )
+}
+
+/// Whole seconds from `now` until `at`, rounded up (a client that waits exactly that long is
+/// not refused again); at least 1, so a wait is never announced as none.
+pub fn seconds_until(at: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    let millis = u64::try_from((at - now).num_milliseconds()).unwrap_or(0);
+    millis.div_ceil(1000).max(1)
 }
 
 #[cfg(test)]
@@ -298,41 +364,49 @@ mod tests {
         );
     }
 
-    fn history(
-        issued_last_hour: u32,
-        last_ago_secs: Option<i64>,
-        pending: bool,
-    ) -> (CodeHistory, DateTime<Utc>) {
+    /// `issued_ago_secs`: the codes emailed, in seconds before `now` (any order); the newest
+    /// is the pending challenge when `pending`.
+    fn history(issued_ago_secs: &[i64], pending: bool) -> (CodeHistory, DateTime<Utc>) {
         let now = Utc::now();
+        let ago = |s: i64| now - chrono::Duration::seconds(s);
+        let mut issued: Vec<DateTime<Utc>> = issued_ago_secs.iter().map(|&s| ago(s)).collect();
+        issued.sort();
         let history = CodeHistory {
-            issued_last_hour,
-            last_issued_at: last_ago_secs.map(|s| now - chrono::Duration::seconds(s)),
+            issued_last_hour: issued
+                .iter()
+                .copied()
+                .filter(|t| now - *t < HOUR_SPAN)
+                .collect(),
+            last_issued_at: issued.last().copied(),
             pending: pending.then(|| {
                 (
                     ChallengeId::new_random(),
                     now + chrono::Duration::minutes(5),
                 )
             }),
-            failed_codes_last_day: 0,
+            failed_codes_last_day: vec![],
         };
         (history, now)
     }
 
+    const HOUR_SPAN: chrono::Duration = chrono::Duration::hours(1);
+
+    fn decide_codes(h: &CodeHistory, now: DateTime<Utc>) -> CodeDecision {
+        code_decision(h, now, &CodeCaps::default())
+    }
+
     #[test]
     fn a_first_code_is_issued() {
-        let (h, now) = history(0, None, false);
-        assert_eq!(
-            code_decision(&h, now, &CodeCaps::default()),
-            CodeDecision::Issue
-        );
+        let (h, now) = history(&[], false);
+        assert_eq!(decide_codes(&h, now), CodeDecision::Issue);
     }
 
     #[test]
     fn within_the_gap_the_pending_challenge_is_reused() {
-        let (h, now) = history(1, Some(10), true);
+        let (h, now) = history(&[10], true);
         let (challenge_id, expires_at) = h.pending.unwrap();
         assert_eq!(
-            code_decision(&h, now, &CodeCaps::default()),
+            decide_codes(&h, now),
             CodeDecision::Reuse {
                 challenge_id,
                 expires_at,
@@ -340,46 +414,108 @@ mod tests {
             }
         );
         // After the gap, a new code.
-        let (h, now) = history(1, Some(31), true);
-        assert_eq!(
-            code_decision(&h, now, &CodeCaps::default()),
-            CodeDecision::Issue
-        );
+        let (h, now) = history(&[31], true);
+        assert_eq!(decide_codes(&h, now), CodeDecision::Issue);
     }
 
     #[test]
-    fn the_hourly_cap_reuses_or_refuses() {
-        let (h, now) = history(5, Some(600), true);
+    fn a_pending_code_past_its_expiry_is_not_reused() {
+        let (mut h, now) = history(&[10], true);
+        h.pending = h.pending.map(|(id, _)| (id, now));
+        assert_eq!(decide_codes(&h, now), CodeDecision::Issue);
+    }
+
+    /// Issue 11.2: "log in again to get a new code" after a lock, a success elsewhere or a
+    /// revoke, moments after the last email, gets a new code: nothing pending can be used.
+    #[test]
+    fn with_no_usable_code_a_new_one_is_issued_within_the_gap() {
+        let (h, now) = history(&[5], false);
+        assert_eq!(decide_codes(&h, now), CodeDecision::Issue);
+        let (h, now) = history(&[0, 1, 2, 3], false);
+        assert_eq!(decide_codes(&h, now), CodeDecision::Issue);
+    }
+
+    #[test]
+    fn the_hourly_cap_reuses_the_pending_code() {
+        let (h, now) = history(&[3000, 2400, 1800, 1200, 600], true);
         assert!(matches!(
-            code_decision(&h, now, &CodeCaps::default()),
+            decide_codes(&h, now),
             CodeDecision::Reuse {
                 reason: ThrottleReason::HourlyCap,
                 ..
             }
         ));
-        let (h, now) = history(5, Some(600), false);
+    }
+
+    /// Locking challenges on purpose buys no more than the hourly cap of emails, and the
+    /// refusal says when the next code can be had: when the oldest email leaves the hour.
+    #[test]
+    fn past_the_hourly_cap_with_nothing_to_reuse_the_refusal_says_when() {
+        let (h, now) = history(&[3000, 2400, 20, 10, 5], false);
+        let oldest = now - chrono::Duration::seconds(3000);
         assert_eq!(
-            code_decision(&h, now, &CodeCaps::default()),
-            CodeDecision::Refuse(RejectionReason::TooManyCodes)
+            decide_codes(&h, now),
+            CodeDecision::Refuse {
+                reason: RejectionReason::TooManyCodes,
+                retry_at: oldest + HOUR_SPAN,
+            }
+        );
+        // Six in the hour under a cap of five (the cap was lowered): two must leave.
+        let (h, now) = history(&[3000, 2400, 1800, 20, 10, 5], false);
+        assert_eq!(
+            decide_codes(&h, now),
+            CodeDecision::Refuse {
+                reason: RejectionReason::TooManyCodes,
+                retry_at: now - chrono::Duration::seconds(2400) + HOUR_SPAN,
+            }
+        );
+        // Once the oldest has left, a new code.
+        let (h, now) = history(&[3601, 2400, 20, 10, 5], false);
+        assert_eq!(decide_codes(&h, now), CodeDecision::Issue);
+        // A cap of none never has room: a whole window on.
+        let none = CodeCaps {
+            emails_per_hour: 0,
+            ..CodeCaps::default()
+        };
+        let (h, now) = history(&[], false);
+        assert_eq!(
+            code_decision(&h, now, &none),
+            CodeDecision::Refuse {
+                reason: RejectionReason::TooManyCodes,
+                retry_at: now + HOUR_SPAN,
+            }
         );
     }
 
     #[test]
-    fn the_gap_holds_even_without_a_pending_code() {
-        let (h, now) = history(1, Some(5), false);
+    fn the_daily_ceiling_of_wrong_codes_refuses_new_challenges_until_the_oldest_leaves() {
+        let (mut h, now) = history(&[10], true);
+        let first = now - chrono::Duration::hours(20);
+        h.failed_codes_last_day = std::iter::once(first)
+            .chain((0..99).map(|i| now - chrono::Duration::minutes(i)))
+            .collect();
+        h.failed_codes_last_day.sort();
         assert_eq!(
-            code_decision(&h, now, &CodeCaps::default()),
-            CodeDecision::Refuse(RejectionReason::TooManyCodes)
+            decide_codes(&h, now),
+            CodeDecision::Refuse {
+                reason: RejectionReason::TooManyFailedCodes,
+                retry_at: first + chrono::Duration::hours(24),
+            }
         );
+        // Wrong codes older than the day no longer count.
+        h.failed_codes_last_day[0] = now - chrono::Duration::hours(25);
+        assert!(matches!(decide_codes(&h, now), CodeDecision::Reuse { .. }));
     }
 
     #[test]
-    fn the_daily_ceiling_of_wrong_codes_refuses_new_challenges() {
-        let (mut h, now) = history(0, None, false);
-        h.failed_codes_last_day = 100;
-        assert_eq!(
-            code_decision(&h, now, &CodeCaps::default()),
-            CodeDecision::Refuse(RejectionReason::TooManyFailedCodes)
-        );
+    fn waits_are_whole_seconds_rounded_up_and_never_zero() {
+        let now = Utc::now();
+        let ms = chrono::Duration::milliseconds;
+        assert_eq!(seconds_until(now + ms(1), now), 1);
+        assert_eq!(seconds_until(now + ms(1000), now), 1);
+        assert_eq!(seconds_until(now + ms(1001), now), 2);
+        assert_eq!(seconds_until(now + ms(1_740_000), now), 1740);
+        assert_eq!(seconds_until(now, now), 1);
+        assert_eq!(seconds_until(now - ms(5000), now), 1);
     }
 }

@@ -320,12 +320,12 @@ async fn learn(
 
 #[derive(sqlx::FromRow)]
 struct CodeHistoryRow {
-    issued_last_hour: i64,
+    issued_last_hour: Vec<DateTime<Utc>>,
     last_issued_at: Option<DateTime<Utc>>,
     newest_id: Option<Uuid>,
     newest_expires_at: Option<DateTime<Utc>>,
     newest_closed_at: Option<DateTime<Utc>>,
-    failed_codes_last_day: i64,
+    failed_codes_last_day: Vec<DateTime<Utc>>,
 }
 
 /// The code caps' view of an account: what the risk worker issued, and what the verifier and
@@ -336,17 +336,18 @@ impl RiskStore {
         user_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<CodeHistory, sqlx::Error> {
-        // One round trip: every known account's login reads this.
+        // One round trip: every known account's login reads this. The times are few: the
+        // caps refuse new challenges (and so new wrong codes) once their windows are full.
         let row: CodeHistoryRow = sqlx::query_as(
             "SELECT
-               (SELECT count(*) FROM risk_challenges WHERE user_id = $1 AND issued_at > $2)
-                 AS issued_last_hour,
+               ARRAY(SELECT issued_at FROM risk_challenges WHERE user_id = $1 AND issued_at > $2
+                     ORDER BY issued_at) AS issued_last_hour,
                (SELECT max(issued_at) FROM risk_challenges WHERE user_id = $1)
                  AS last_issued_at,
                newest.challenge_id AS newest_id, newest.expires_at AS newest_expires_at,
                newest.closed_at AS newest_closed_at,
-               (SELECT count(*) FROM risk_failed_codes WHERE user_id = $1 AND occurred_at > $3)
-                 AS failed_codes_last_day
+               ARRAY(SELECT occurred_at FROM risk_failed_codes WHERE user_id = $1 AND occurred_at > $3
+                     ORDER BY occurred_at) AS failed_codes_last_day
              FROM (SELECT 1) AS one
              -- Only the newest challenge can be pending: issuing one supersedes the others.
              LEFT JOIN LATERAL (
@@ -366,10 +367,10 @@ impl RiskStore {
             _ => None,
         };
         Ok(CodeHistory {
-            issued_last_hour: row.issued_last_hour.try_into().unwrap_or(u32::MAX),
+            issued_last_hour: row.issued_last_hour,
             last_issued_at: row.last_issued_at,
             pending,
-            failed_codes_last_day: row.failed_codes_last_day.try_into().unwrap_or(u32::MAX),
+            failed_codes_last_day: row.failed_codes_last_day,
         })
     }
 

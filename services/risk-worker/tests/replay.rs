@@ -393,10 +393,11 @@ fn mfa_failed(
 }
 
 /// The code caps, as the live worker applies them (`CodeCaps::default()`: a 30 s gap, 5
-/// emails an hour): a login within the gap of a code still valid reuses its challenge; with
-/// nothing to reuse it is refused; after the gap a new code is emailed.
+/// emails an hour): a login within the gap of a code still valid reuses its challenge; once
+/// that challenge is locked, "log in again" gets a new code at once, gap or not (issue 11.2),
+/// and a login within the gap of that one reuses it.
 #[test]
-fn logins_within_the_gap_reuse_the_challenge_or_are_refused() {
+fn logins_within_the_gap_reuse_the_challenge_and_a_locked_one_is_replaced() {
     let carol = UserId::from_uuid(Uuid::from_u128(0xca201));
     let at = start();
     let attempt = |n: u128, seconds: i64| {
@@ -423,9 +424,9 @@ fn logins_within_the_gap_reuse_the_challenge_or_are_refused() {
             &challenge,
             MfaFailureReason::TooManyAttempts,
         ),
-        // ...so 20 s after the email there is nothing to reuse, and the gap still holds.
+        // ...so 20 s after the email nothing can be reused: a new code.
         attempt(4, 20),
-        // After the gap, a new code.
+        // Within the gap of that one: it is reused.
         attempt(5, 45),
     ];
     let (decided, stats) = replay_with(Policy::default(), &events);
@@ -435,20 +436,60 @@ fn logins_within_the_gap_reuse_the_challenge_or_are_refused() {
         [
             "MfaRequired",
             "CodeThrottled",
-            "LoginRejected",
-            "MfaRequired"
+            "MfaRequired",
+            "CodeThrottled"
         ]
     );
     let throttled = &decided[1]["payload"];
     assert_eq!(throttled["challenge_id"], challenge);
     assert_eq!(throttled["expires_at"], decided[0]["payload"]["expires_at"]);
     assert_eq!(throttled["reason"], "recently_sent");
-    assert_eq!(decided[2]["payload"]["reason"], "too_many_codes");
-    assert_ne!(decided[3]["payload"]["challenge_id"], challenge);
+    let replacement = &decided[2]["payload"]["challenge_id"];
+    assert_ne!(*replacement, challenge);
+    assert_eq!(decided[3]["payload"]["challenge_id"], *replacement);
     // Each decision still carries the model's assessment.
     assert!(decided
         .iter()
         .all(|d| d["payload"]["risk"]["score"].is_number()));
+}
+
+/// Locking every challenge on purpose buys no more emails than the hourly cap: the sixth
+/// login of the hour with nothing to reuse is refused, with the wait until the first email
+/// leaves the hour.
+#[test]
+fn locked_challenges_buy_no_more_than_the_hourly_cap_and_the_refusal_says_how_long() {
+    let erin = UserId::from_uuid(Uuid::from_u128(0xe7a1));
+    let at = start();
+    let mut events = Vec::new();
+    let mut decided = Vec::new();
+    for i in 0..6u128 {
+        let attempt = envelope(
+            20 + i,
+            20 + i,
+            at + Duration::seconds(i as i64 * 60),
+            "login-intake",
+            login(erin, "81.2.69.142", Some("laptop"), true),
+        );
+        events.push(attempt.clone());
+        (decided, _) = replay_with(Policy::default(), &events);
+        if let Some(challenge) = decided.last().unwrap()["payload"].get("challenge_id") {
+            events.push(mfa_failed(
+                200 + i,
+                &attempt,
+                Duration::seconds(5),
+                challenge,
+                MfaFailureReason::TooManyAttempts,
+            ));
+        }
+    }
+    assert_eq!(
+        kinds(&decided),
+        [["MfaRequired"; 5].as_slice(), &["LoginRejected"]].concat()
+    );
+    let refused = &decided[5]["payload"];
+    assert_eq!(refused["reason"], "too_many_codes");
+    // The first email was 300 s before the sixth login: it leaves the hour 3300 s later.
+    assert_eq!(refused["retry_after_secs"], 3300);
 }
 
 /// The hourly cap: the sixth login needing a code within the hour reuses the pending
@@ -509,6 +550,12 @@ fn the_hourly_cap_and_the_daily_ceiling_of_wrong_codes_hold_in_replay() {
     let (decided, _) = replay_with(strict.clone(), &events);
     assert_eq!(decided[1]["event_type"], "LoginRejected");
     assert_eq!(decided[1]["payload"]["reason"], "too_many_failed_codes");
+    // The first wrong code (10 s after the first login) leaves the day 24 h on; the second
+    // login came 5 minutes after the first.
+    assert_eq!(
+        decided[1]["payload"]["retry_after_secs"],
+        24 * 3600 + 10 - 300
+    );
     let events = [&events[..2], &events[4..]].concat();
     let (decided, _) = replay_with(strict, &events);
     assert_eq!(

@@ -280,10 +280,6 @@ impl MemoryState {
     }
 }
 
-fn count<T>(items: impl Iterator<Item = T>) -> u32 {
-    u32::try_from(items.count()).unwrap_or(u32::MAX)
-}
-
 /// Every operation is done when called: its future is ready at once.
 impl RiskState for MemoryState {
     type Error = Infallible;
@@ -320,19 +316,27 @@ impl RiskState for MemoryState {
         let issued = || challenges.into_iter().flatten();
         // Only the newest challenge can be pending: issuing one supersedes the others.
         let newest = issued().max_by_key(|c| c.issued_at);
+        let mut issued_last_hour: Vec<DateTime<Utc>> = issued()
+            .map(|c| c.issued_at)
+            .filter(|at| *at > hour_ago)
+            .collect();
+        issued_last_hour.sort_unstable();
+        let mut failed_codes_last_day: Vec<DateTime<Utc>> = self
+            .failed_codes
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .map(|(at, _)| *at)
+            .filter(|at| *at > day_ago)
+            .collect();
+        failed_codes_last_day.sort_unstable();
         Ok(CodeHistory {
-            issued_last_hour: count(issued().filter(|c| c.issued_at > hour_ago)),
+            issued_last_hour,
             last_issued_at: newest.map(|c| c.issued_at),
             pending: newest
                 .filter(|c| c.closed_at.is_none() && c.expires_at > now)
                 .map(|c| (c.id, c.expires_at)),
-            failed_codes_last_day: count(
-                self.failed_codes
-                    .get(&user)
-                    .into_iter()
-                    .flatten()
-                    .filter(|(at, _)| *at > day_ago),
-            ),
+            failed_codes_last_day,
         })
     }
 
