@@ -8,9 +8,9 @@ use crate::capture_logs;
 use crate::support::kafka::read_topic;
 use crate::support::*;
 
-/// Logging in again within the gap sends no email and keeps the pending challenge; past the
-/// hourly share of emails the pending challenge is reused, and with none pending the login is
-/// refused: the inbox can't be flooded.
+/// Logging in again within the gap sends no email and keeps the pending challenge; once the
+/// code is used a new one is sent at once, but past the hourly share of emails with none
+/// pending the login is refused with the time to wait: the inbox can't be flooded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn code_emails_are_capped_and_log_in_again_keeps_the_pending_code() {
     capture_logs();
@@ -59,7 +59,8 @@ async fn code_emails_are_capped_and_log_in_again_keeps_the_pending_code() {
         "the kept code still works"
     );
 
-    // The code was used: nothing is pending, and within the gap no new email goes out.
+    // The code was used: nothing can be reused, so logging in again (within the gap) gets a
+    // new code at once, the second and last of the hour.
     system
         .wait_for_count(
             "SELECT count(*) FROM risk_challenges WHERE user_id = $1 AND closed_at IS NOT NULL",
@@ -67,12 +68,33 @@ async fn code_emails_are_capped_and_log_in_again_keeps_the_pending_code() {
             |n| n >= 1,
         )
         .await;
-    let refused = system
+    let renewed = system
         .login(&email, PASSWORD, Some("d4"), "203.0.113.5", CHROME_WINDOWS)
+        .await;
+    assert_eq!(renewed.body["status"], "mfa_required", "{}", renewed.body);
+    assert_eq!(renewed.body["code_recently_sent"], false);
+    let second = renewed.body["challenge_id"].as_str().unwrap().to_owned();
+    assert_ne!(second, challenge);
+    let code = system.mail.wait_for_code(&email, 2).await;
+    assert_eq!(system.verify(&second, &code).await.status, 200);
+
+    // Used too: past the hourly cap with nothing to reuse, no email, and the answer says
+    // how long until the first one leaves the hour.
+    system
+        .wait_for_count(
+            "SELECT count(*) FROM risk_challenges WHERE user_id = $1 AND closed_at IS NOT NULL",
+            &user_id,
+            |n| n >= 2,
+        )
+        .await;
+    let refused = system
+        .login(&email, PASSWORD, Some("d5"), "203.0.113.77", FIREFOX_LINUX)
         .await;
     assert_eq!(refused.body["status"], "rejected", "{}", refused.body);
     assert_eq!(refused.body["reason"], "too_many_codes");
-    assert_eq!(system.mail.emails_to(&email).await.len(), 1);
+    let wait = refused.body["retry_after_secs"].as_u64().unwrap();
+    assert!((3300..=3600).contains(&wait), "{}", refused.body);
+    assert_eq!(system.mail.emails_to(&email).await.len(), 2);
 
     let events: Vec<Value> = read_topic(&system.kafka, &system.kafka.topics().risk_decisions)
         .into_iter()

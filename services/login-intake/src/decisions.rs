@@ -1,6 +1,14 @@
 //! Decisions come back over Kafka to whichever login-intake replica's consumer gets them; that
 //! replica stores them and, in the same transaction, NOTIFYs `login_decided`. Every replica
 //! LISTENs, so the one holding the waiting request wakes up at once, without polling.
+//!
+//! Every attempt reaches a final state (issue 11.3). An `mfa_required` one stays so only while
+//! its code can still be used: once its challenge is passed (on this attempt or another that
+//! was given the same challenge) it is `approved`, and once it is locked, expired,
+//! superseded, revoked or its email given up it is `rejected` with that reason. The
+//! verifier's events settle it in `login_attempts` for every attempt of the challenge; what no
+//! event reports (expiry, a newer code, an account change, a lost email) is read with the
+//! challenge when the answer is made (`settle`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,12 +18,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_bus::{EventHandler, HandlerError};
 use shared::domain::{AttemptId, ChallengeId, CompanyId, UserId};
-use shared::events::{Envelope, Event};
+use shared::events::{Envelope, Event, MfaFailureReason};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
-use crate::store::{IntakeStore, StoredDecision};
+use crate::store::{ChallengeNow, IntakeStore, StoredDecision};
 
 const CHANNEL: &str = "login_decided";
 
@@ -32,12 +40,16 @@ impl EventHandler for DecisionRecorder {
         // Only the first risk decision counts (redeliveries change nothing); the verifier's
         // approval after MFA then upgrades an `mfa_required`.
         let query = match &envelope.event {
+            // The attempt the challenge was issued for, and every other one still waiting on
+            // the same challenge (given it with `code_recently_sent`): passing the code
+            // approves them all.
             Event::LoginApproved(approved) if approved.approved_after_mfa => sqlx::query(
                 "UPDATE login_attempts SET status = 'approved', approved_after_mfa = TRUE, decided_at = $2
-                 WHERE attempt_id = $1",
+                 WHERE attempt_id = $1 OR (challenge_id = $3 AND status = 'mfa_required')",
             )
             .bind(attempt)
-            .bind(envelope.occurred_at),
+            .bind(envelope.occurred_at)
+            .bind(approved.challenge_id.map(|c| c.as_uuid())),
             Event::LoginApproved(approved) => sqlx::query(
                 "INSERT INTO login_attempts (attempt_id, user_id, status, decided_at) VALUES ($1, $2, 'approved', $3)
                  ON CONFLICT (attempt_id) DO UPDATE SET status = 'approved', decided_at = $3
@@ -65,15 +77,33 @@ impl EventHandler for DecisionRecorder {
                 envelope.occurred_at,
             ),
             Event::LoginRejected(rejected) => sqlx::query(
-                "INSERT INTO login_attempts (attempt_id, user_id, status, reason, decided_at)
-                 VALUES ($1, $2, 'rejected', $3, $4)
-                 ON CONFLICT (attempt_id) DO UPDATE SET status = 'rejected', reason = $3, decided_at = $4
+                "INSERT INTO login_attempts (attempt_id, user_id, status, reason, decided_at, retry_at)
+                 VALUES ($1, $2, 'rejected', $3, $4, $5)
+                 ON CONFLICT (attempt_id) DO UPDATE SET status = 'rejected', reason = $3, decided_at = $4,
+                   retry_at = $5
                  WHERE login_attempts.status IS NULL",
             )
             .bind(attempt)
             .bind(rejected.user_id.map(|u| u.as_uuid()))
             .bind(rejected.reason.as_str())
-            .bind(envelope.occurred_at),
+            .bind(envelope.occurred_at)
+            // The wait counts from the decision, whose time the event carries.
+            .bind(rejected.retry_after_secs.map(|secs| {
+                shared::time::saturating_add(envelope.occurred_at, Duration::from_secs(secs))
+            })),
+            // A challenge that can no longer be passed ends every attempt still waiting on it.
+            Event::MfaFailed(failed) => {
+                let Some(reason) = ClosedReason::of_failure(failed.reason) else {
+                    return Err(HandlerError::Skip("a wrong code leaves the challenge open".into()));
+                };
+                sqlx::query(
+                    "UPDATE login_attempts SET status = 'rejected', reason = $2, decided_at = $3
+                     WHERE challenge_id = $1 AND status = 'mfa_required'",
+                )
+                .bind(failed.challenge_id.as_uuid())
+                .bind(reason.as_str())
+                .bind(envelope.occurred_at)
+            }
             other => return Err(HandlerError::Skip(format!("{} is not a decision", other.event_type()))),
         };
         query.execute(&mut *tx).await?;
@@ -85,6 +115,99 @@ impl EventHandler for DecisionRecorder {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Why an attempt that asked for a code was rejected afterwards: its code can no longer be
+/// used. Stable machine-readable reasons, as `reason` in the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedReason {
+    /// Too many wrong codes: the challenge is locked.
+    CodeLocked,
+    /// The code's time ran out before it was passed.
+    CodeExpired,
+    /// A newer code was emailed to the account.
+    Superseded,
+    /// The account was changed while the code was pending (password changed, disabled).
+    Revoked,
+    /// The code's email could not be sent.
+    CodeDeliveryFailed,
+}
+
+impl ClosedReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClosedReason::CodeLocked => "code_locked",
+            ClosedReason::CodeExpired => "code_expired",
+            ClosedReason::Superseded => "superseded",
+            ClosedReason::Revoked => "revoked",
+            ClosedReason::CodeDeliveryFailed => "code_delivery_failed",
+        }
+    }
+
+    /// The verifier's refusal that ends the challenge; None for a wrong code, after which
+    /// it still takes the next try.
+    pub fn of_failure(reason: MfaFailureReason) -> Option<Self> {
+        match reason {
+            MfaFailureReason::InvalidCode => None,
+            MfaFailureReason::TooManyAttempts => Some(ClosedReason::CodeLocked),
+            MfaFailureReason::Expired => Some(ClosedReason::CodeExpired),
+            MfaFailureReason::Superseded => Some(ClosedReason::Superseded),
+            MfaFailureReason::Revoked => Some(ClosedReason::Revoked),
+        }
+    }
+
+    fn rejected(self) -> StoredDecision {
+        StoredDecision::Rejected {
+            reason: self.as_str().into(),
+            retry_at: None,
+        }
+    }
+}
+
+/// The answer about an attempt at `now`: its stored decision, unless it is `mfa_required` and
+/// its challenge (as the code worker and the verifier left it) can no longer be passed. The
+/// challenge's own state comes first, then its expiry, as the verifier judges a try.
+pub fn settle(
+    stored: StoredDecision,
+    challenge: Option<ChallengeNow>,
+    now: DateTime<Utc>,
+) -> StoredDecision {
+    let StoredDecision::MfaRequired { expires_at, .. } = stored else {
+        return stored;
+    };
+    let closed = match challenge {
+        // Passed on this attempt or on another given the same challenge, before the
+        // verifier's approval reached this table.
+        Some(ChallengeNow::Used) => return StoredDecision::Approved { after_mfa: true },
+        Some(ChallengeNow::Locked) => ClosedReason::CodeLocked,
+        Some(ChallengeNow::Superseded) => ClosedReason::Superseded,
+        Some(ChallengeNow::Revoked) => ClosedReason::Revoked,
+        Some(ChallengeNow::Undelivered) => ClosedReason::CodeDeliveryFailed,
+        // Not stored yet (the code worker is a Kafka hop behind), pending, or pruned.
+        Some(ChallengeNow::Pending) | None if now >= expires_at => ClosedReason::CodeExpired,
+        Some(ChallengeNow::Pending) | None => return stored,
+    };
+    closed.rejected()
+}
+
+/// Whole seconds from `now` until `retry_at`, rounded up so a client that waits that long is
+/// not refused again; 0 once it has passed.
+pub fn seconds_until(retry_at: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    let millis = u64::try_from((retry_at - now).num_milliseconds()).unwrap_or(0);
+    millis.div_ceil(1000)
+}
+
+/// The answer about an attempt at `now` (None: no such attempt for `company`).
+pub async fn read(
+    store: &IntakeStore,
+    attempt_id: AttemptId,
+    company: &CompanyId,
+    now: DateTime<Utc>,
+) -> Result<Option<StoredDecision>, sqlx::Error> {
+    Ok(store
+        .decision(attempt_id, company)
+        .await?
+        .map(|(stored, challenge)| settle(stored, challenge, now)))
 }
 
 fn mfa_required(
@@ -206,7 +329,7 @@ impl DecisionWaiters {
             // (the client polls), never a hung request.
             let decision = match tokio::time::timeout(
                 DECISION_READ_TIMEOUT,
-                store.decision(attempt_id, company),
+                read(store, attempt_id, company, Utc::now()),
             )
             .await
             {
@@ -258,5 +381,123 @@ struct ForgetOnDrop<'a> {
 impl Drop for ForgetOnDrop<'_> {
     fn drop(&mut self) {
         self.waiters.forget(self.attempt_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(now: DateTime<Utc>) -> StoredDecision {
+        StoredDecision::MfaRequired {
+            challenge_id: ChallengeId::from_uuid(uuid::Uuid::from_u128(7)),
+            expires_at: now + chrono::Duration::minutes(10),
+            code_recently_sent: true,
+        }
+    }
+
+    fn rejected(reason: ClosedReason) -> StoredDecision {
+        StoredDecision::Rejected {
+            reason: reason.as_str().into(),
+            retry_at: None,
+        }
+    }
+
+    #[test]
+    fn an_attempt_waits_only_while_its_code_can_be_used() {
+        let now = Utc::now();
+        for challenge in [None, Some(ChallengeNow::Pending)] {
+            assert_eq!(settle(waiting(now), challenge, now), waiting(now));
+        }
+        for (challenge, reason) in [
+            (ChallengeNow::Locked, ClosedReason::CodeLocked),
+            (ChallengeNow::Superseded, ClosedReason::Superseded),
+            (ChallengeNow::Revoked, ClosedReason::Revoked),
+            (ChallengeNow::Undelivered, ClosedReason::CodeDeliveryFailed),
+        ] {
+            assert_eq!(
+                settle(waiting(now), Some(challenge), now),
+                rejected(reason),
+                "{challenge:?}"
+            );
+        }
+        // Passed, on this attempt or on another given the same challenge.
+        assert_eq!(
+            settle(waiting(now), Some(ChallengeNow::Used), now),
+            StoredDecision::Approved { after_mfa: true }
+        );
+    }
+
+    #[test]
+    fn expiry_ends_a_waiting_attempt_at_its_instant_and_a_closed_challenge_says_why() {
+        let now = Utc::now();
+        let decision = waiting(now);
+        let StoredDecision::MfaRequired { expires_at, .. } = decision else {
+            unreachable!()
+        };
+        let just_before = expires_at - chrono::Duration::milliseconds(1);
+        assert_eq!(settle(decision.clone(), None, just_before), decision);
+        for challenge in [None, Some(ChallengeNow::Pending)] {
+            assert_eq!(
+                settle(decision.clone(), challenge, expires_at),
+                rejected(ClosedReason::CodeExpired)
+            );
+        }
+        // Locked before it expired: the lock is the reason, as a try would be told.
+        assert_eq!(
+            settle(decision.clone(), Some(ChallengeNow::Locked), expires_at),
+            rejected(ClosedReason::CodeLocked)
+        );
+        assert_eq!(
+            settle(decision, Some(ChallengeNow::Used), expires_at),
+            StoredDecision::Approved { after_mfa: true }
+        );
+    }
+
+    #[test]
+    fn a_decided_attempt_keeps_its_decision() {
+        let now = Utc::now();
+        let later = now + chrono::Duration::days(1);
+        for decided in [
+            StoredDecision::Pending,
+            StoredDecision::Approved { after_mfa: false },
+            rejected(ClosedReason::CodeLocked),
+            StoredDecision::Rejected {
+                reason: "too_many_codes".into(),
+                retry_at: Some(now),
+            },
+        ] {
+            assert_eq!(
+                settle(decided.clone(), Some(ChallengeNow::Used), later),
+                decided
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_challenge_ending_refusal_closes_the_attempts() {
+        assert_eq!(
+            ClosedReason::of_failure(MfaFailureReason::InvalidCode),
+            None
+        );
+        assert_eq!(
+            ClosedReason::of_failure(MfaFailureReason::TooManyAttempts),
+            Some(ClosedReason::CodeLocked)
+        );
+        assert_eq!(
+            ClosedReason::of_failure(MfaFailureReason::Expired),
+            Some(ClosedReason::CodeExpired)
+        );
+    }
+
+    #[test]
+    fn the_wait_is_whole_seconds_rounded_up_and_none_once_passed() {
+        let now = Utc::now();
+        let ms = chrono::Duration::milliseconds;
+        assert_eq!(seconds_until(now + ms(3_300_000), now), 3300);
+        assert_eq!(seconds_until(now + ms(1), now), 1);
+        assert_eq!(seconds_until(now + ms(1001), now), 2);
+        assert_eq!(seconds_until(now, now), 0);
+        assert_eq!(seconds_until(now - ms(5000), now), 0);
     }
 }

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
@@ -127,17 +127,33 @@ pub struct LoginDecision {
     pub code_recently_sent: Option<bool>,
     /// With `rejected`: `invalid_credentials` (unknown email and wrong password alike, and a
     /// first factor the account's own limit excludes), `auth_method_not_allowed` (the
-    /// company does not accept this `auth_method`), `too_many_codes` (the account's share of
-    /// code emails is used up: log in again later), `too_many_failed_codes` (too many wrong
-    /// codes today: no new code until tomorrow) or `denylisted_network`.
+    /// company does not accept this `auth_method`), `too_many_codes` (the account's hourly
+    /// share of code emails is used up and no code is pending: log in again after
+    /// `retry_after_secs`), `too_many_failed_codes` (too many wrong codes in a day: no new
+    /// code for `retry_after_secs`) or `denylisted_network`. An attempt that asked for a code
+    /// ends rejected once that code can no longer be used: `code_locked` (too many wrong
+    /// codes), `code_expired`, `superseded` (a newer code was emailed), `revoked` (the
+    /// account was changed: password changed or sign-in disabled) or `code_delivery_failed`;
+    /// each means "log in again for a new code".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// With `too_many_codes` and `too_many_failed_codes`: seconds until a login can get a
+    /// code again (0 once that time has passed); the `Retry-After` header says the same.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
     /// With `approved`: true once the user passed MFA for this attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approved_after_mfa: Option<bool>,
 }
 
-fn decision_response(attempt_id: AttemptId, decision: StoredDecision) -> Response {
+/// The answer about an attempt at `now`: `200` with its decision, or `202` while pending. A
+/// refusal with a wait carries it in the body and in `Retry-After` (the decision is still
+/// `200`: the login was decided, and the wait is the account's, not the caller's rate).
+fn decision_response(
+    attempt_id: AttemptId,
+    decision: StoredDecision,
+    now: DateTime<Utc>,
+) -> Response {
     let mut body = LoginDecision {
         attempt_id: attempt_id.as_uuid(),
         status: DecisionStatus::Pending,
@@ -145,6 +161,7 @@ fn decision_response(attempt_id: AttemptId, decision: StoredDecision) -> Respons
         expires_at: None,
         code_recently_sent: None,
         reason: None,
+        retry_after_secs: None,
         approved_after_mfa: None,
     };
     match decision {
@@ -163,12 +180,20 @@ fn decision_response(attempt_id: AttemptId, decision: StoredDecision) -> Respons
             body.expires_at = Some(expires_at);
             body.code_recently_sent = Some(code_recently_sent);
         }
-        StoredDecision::Rejected { reason } => {
+        StoredDecision::Rejected { reason, retry_at } => {
             body.status = DecisionStatus::Rejected;
             body.reason = Some(reason);
+            body.retry_after_secs = retry_at.map(|at| crate::decisions::seconds_until(at, now));
         }
     }
-    (StatusCode::OK, Json(body)).into_response()
+    let retry_after = body.retry_after_secs;
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
 }
 
 /// Decide a login.
@@ -241,7 +266,7 @@ async fn decide(
             },
         )
         .await?;
-    Ok(decision_response(attempt_id, decision))
+    Ok(decision_response(attempt_id, decision, Utc::now()))
 }
 
 /// The decision on an earlier login.
@@ -261,11 +286,9 @@ pub async fn get_login(
     Path(attempt_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let attempt_id = AttemptId::parse(&attempt_id).map_err(|_| ApiError::UnknownAttempt)?;
-    let decision = state
-        .intake
-        .store
-        .decision(attempt_id, &key.company_id)
+    let now = Utc::now();
+    let decision = crate::decisions::read(&state.intake.store, attempt_id, &key.company_id, now)
         .await?
         .ok_or(ApiError::UnknownAttempt)?;
-    Ok(decision_response(attempt_id, decision))
+    Ok(decision_response(attempt_id, decision, now))
 }

@@ -74,7 +74,23 @@ pub enum StoredDecision {
     },
     Rejected {
         reason: String,
+        /// When a login can get a code again (a refusal for the code caps).
+        retry_at: Option<DateTime<Utc>>,
     },
+}
+
+/// What became of an attempt's challenge, as the code worker and the verifier left its row in
+/// `challenges` (login-intake's one read of that table: the answer about a login follows its
+/// code, and only those two services know when a code stops working without a try).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeNow {
+    Pending,
+    Used,
+    Locked,
+    Superseded,
+    Revoked,
+    /// Its email was given up (`CodeDeliveryFailed`).
+    Undelivered,
 }
 
 #[derive(Clone)]
@@ -217,48 +233,67 @@ impl IntakeStore {
         Ok(())
     }
 
-    /// None when no such attempt was accepted for `company`.
+    /// None when no such attempt was accepted for `company`. The decision as stored, with its
+    /// challenge's state when it is still `mfa_required` (None: not stored yet, or pruned);
+    /// `crate::decisions::settle` makes the answer of the two.
     pub async fn decision(
         &self,
         attempt_id: AttemptId,
         company: &CompanyId,
-    ) -> Result<Option<StoredDecision>, sqlx::Error> {
-        type Row = (
-            Option<String>,
-            bool,
-            Option<Uuid>,
-            Option<DateTime<Utc>>,
-            Option<String>,
-            bool,
-        );
+    ) -> Result<Option<(StoredDecision, Option<ChallengeNow>)>, sqlx::Error> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            status: Option<String>,
+            approved_after_mfa: bool,
+            challenge_id: Option<Uuid>,
+            expires_at: Option<DateTime<Utc>>,
+            reason: Option<String>,
+            code_recently_sent: bool,
+            retry_at: Option<DateTime<Utc>>,
+            challenge_status: Option<String>,
+            undelivered: Option<bool>,
+        }
         let row: Option<Row> = sqlx::query_as(
-            "SELECT status, approved_after_mfa, challenge_id, expires_at, reason, code_recently_sent
-             FROM login_attempts WHERE attempt_id = $1 AND company_id = $2",
+            "SELECT a.status, a.approved_after_mfa, a.challenge_id, a.expires_at, a.reason,
+                    a.code_recently_sent, a.retry_at, c.status AS challenge_status,
+                    c.outcome_event->>'event_type' = 'CodeDeliveryFailed' AS undelivered
+             FROM login_attempts a
+             LEFT JOIN challenges c
+               ON c.challenge_id = a.challenge_id AND a.status = 'mfa_required'
+             WHERE a.attempt_id = $1 AND a.company_id = $2",
         )
         .bind(attempt_id.as_uuid())
         .bind(company.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(
-            |(status, after_mfa, challenge_id, expires_at, reason, code_recently_sent)| match (
-                status.as_deref(),
-                challenge_id,
-                expires_at,
-            ) {
-                (Some("approved"), _, _) => StoredDecision::Approved { after_mfa },
+        Ok(row.map(|row| {
+            let decision = match (row.status.as_deref(), row.challenge_id, row.expires_at) {
+                (Some("approved"), _, _) => StoredDecision::Approved {
+                    after_mfa: row.approved_after_mfa,
+                },
                 (Some("mfa_required"), Some(challenge_id), Some(expires_at)) => {
                     StoredDecision::MfaRequired {
                         challenge_id: ChallengeId::from_uuid(challenge_id),
                         expires_at,
-                        code_recently_sent,
+                        code_recently_sent: row.code_recently_sent,
                     }
                 }
                 (Some("rejected"), _, _) => StoredDecision::Rejected {
-                    reason: reason.unwrap_or_else(|| "invalid_credentials".into()),
+                    reason: row.reason.unwrap_or_else(|| "invalid_credentials".into()),
+                    retry_at: row.retry_at,
                 },
                 _ => StoredDecision::Pending,
-            },
-        ))
+            };
+            let challenge = row.challenge_status.map(|status| match status.as_str() {
+                "used" => ChallengeNow::Used,
+                "locked" => ChallengeNow::Locked,
+                "superseded" => ChallengeNow::Superseded,
+                "revoked" => ChallengeNow::Revoked,
+                _ if row.undelivered == Some(true) => ChallengeNow::Undelivered,
+                _ => ChallengeNow::Pending,
+            });
+            (decision, challenge)
+        }))
     }
 }
 
