@@ -13,6 +13,7 @@
 //! - [`replay_parity`]: `risk-worker replay` decides as the live worker did.
 //! - [`resilience`]: shutdown, database and SMTP outages, the outbox (issue 5).
 //! - [`admin_outbox`]: each producer prunes only its own outbox rows (10.4).
+//! - [`support_desk`]: finding an account by email, paging through a company's (11.8).
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -28,3 +29,4 @@ mod replay_parity;
 mod resilience;
 mod sso;
 mod sso_risk;
+mod support_desk;

@@ -105,7 +105,7 @@ async fn api_keys_are_bound_to_their_company_and_platforms() {
         !listed.contains(&system.api_key) && !listed.contains(&mobile),
         "{listed}"
     );
-    let mobile_id = keys
+    let mobile_id = keys["api_keys"]
         .as_array()
         .unwrap()
         .iter()

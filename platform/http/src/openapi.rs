@@ -123,10 +123,13 @@ pub fn page_limit() -> ObjectBuilder {
 }
 
 pub fn page_cursor() -> ObjectBuilder {
-    string().description(Some(
-        "Opaque: a `next_cursor` as the list handed it out; another value is \
+    string()
+        .min_length(Some(1))
+        .pattern(Some("^[0-9A-Fa-f]+$"))
+        .description(Some(
+            "Opaque: a `next_cursor` as the list handed it out; another value is \
              `400 invalid_cursor`.",
-    ))
+        ))
 }
 
 /// Adds to every operation the answers that come from outside its handler (each named by its

@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use mfa_http::api_keys;
+use mfa_http::page::{List, PageRequest, DEFAULT_LIMIT};
 use mfa_http::JsonBody;
 use secrecy::{ExposeSecret, SecretString};
 use shared::domain::{AttemptId, AuthMethod, CompanyId, Email, FirstFactors, Platform, UserId};
@@ -15,9 +16,18 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::{Announcement, ApiKeyRecord, CreateUserError, NewUser};
+use crate::store::{AccountRecord, Announcement, ApiKeyRecord, CreateUserError, NewUser};
 
 const PASSWORD_BYTES: std::ops::RangeInclusive<usize> = 8..=1024;
+
+/// An admin-set password, as the document states it: [`PASSWORD_BYTES`].
+fn password_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    mfa_http::openapi::password(*PASSWORD_BYTES.start(), *PASSWORD_BYTES.end())
+}
+
+fn optional_password_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    mfa_http::openapi::or_null(password_schema())
+}
 
 /// First factors as an admin states them: at least one, each `password`, `sso` or `google`
 /// (an unknown name is refused by serde with the names it knows).
@@ -51,12 +61,12 @@ fn announcement(state: &AppState) -> Announcement<'_> {
 pub struct CreateUser {
     /// Stored in one canonical form (see `Email`); an address that mixes scripts or whose
     /// domain imitates another is refused with its own code.
-    #[schema(max_length = 254)]
+    #[schema(schema_with = mfa_http::openapi::email)]
     pub email: String,
     /// Absent for accounts that only log in through SSO or Google.
-    #[schema(value_type = Option<String>, format = Password)]
+    #[schema(schema_with = optional_password_schema)]
     pub password: Option<SecretString>,
-    #[schema(value_type = String, example = "acme")]
+    #[schema(schema_with = mfa_http::openapi::company_id)]
     pub company_id: CompanyId,
     /// Admins: MFA applies to them even when they log in with SSO or Google.
     #[serde(default)]
@@ -149,12 +159,14 @@ pub async fn create_user(
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
-    #[schema(value_type = String, example = "acme")]
+    #[schema(schema_with = mfa_http::openapi::company_id)]
     pub company_id: CompanyId,
     /// What the key is for, e.g. "dashboard backend (production)".
+    #[schema(schema_with = key_name_schema)]
     pub name: String,
-    /// The platforms the key may send logins for; all of them when absent.
+    /// The platforms the key may send logins for (at least one); all of them when absent.
     #[serde(default)]
+    #[schema(min_items = 1)]
     pub platforms: Option<Vec<Platform>>,
 }
 
@@ -195,6 +207,12 @@ pub struct CreatedApiKey {
 }
 
 const MAX_KEY_NAME: usize = 200;
+
+fn key_name_schema() -> utoipa::openapi::Schema {
+    mfa_http::openapi::printable_text(MAX_KEY_NAME)
+        .examples(["dashboard backend (production)"])
+        .into()
+}
 
 /// Create a client API key.
 #[utoipa::path(
@@ -243,31 +261,111 @@ pub async fn create_api_key(
     ))
 }
 
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+const LIST_400: &str = "`invalid_cursor`: `cursor` is not a `next_cursor` of this list; \
+    `invalid_request`: the query string does not parse (an unknown parameter, a `limit` that \
+    is not a number)";
+const LIST_422: &str = "`invalid_request`: `limit` out of range, or an invalid `company_id`";
+
+/// Which page of a list, of which company: the query of both admin lists.
+#[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ListApiKeys {
-    /// Only this company's keys.
+pub struct ListQuery {
     pub company_id: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
 }
 
-/// List client API keys (never their raw values).
+/// By hand: `schema_with` (the schemas built from the parsers' limits) would drop the
+/// descriptions and the required flags.
+impl utoipa::IntoParams for ListQuery {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use mfa_http::openapi;
+        vec![
+            query_param(
+                "company_id",
+                "Only this company's; absent: every company's.",
+                false,
+                openapi::company_id(),
+            ),
+            query_param(
+                "limit",
+                &format!("Items per page (default {DEFAULT_LIMIT})."),
+                false,
+                openapi::page_limit(),
+            ),
+            query_param(
+                "cursor",
+                "The `next_cursor` of the page before; absent: the first page.",
+                false,
+                openapi::page_cursor(),
+            ),
+        ]
+    }
+}
+
+fn query_param(
+    name: &str,
+    description: &str,
+    required: bool,
+    schema: utoipa::openapi::schema::ObjectBuilder,
+) -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::Required;
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .description(Some(description))
+        .required(if required {
+            Required::True
+        } else {
+            Required::False
+        })
+        .schema(Some(schema))
+        .build()
+}
+
+impl ListQuery {
+    fn parse(&self, list: List) -> Result<(Option<CompanyId>, PageRequest), ApiError> {
+        let company = self.company_id.as_deref().map(company_id).transpose()?;
+        let page = PageRequest::parse(list, self.limit, self.cursor.as_deref())?;
+        Ok((company, page))
+    }
+}
+
+/// A page of client API keys.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ApiKeyPage {
+    pub api_keys: Vec<ApiKeyInfo>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// List client API keys (never their raw values), oldest first, a page at a time.
 #[utoipa::path(
-    get, path = "/v1/admin/api-keys", params(ListApiKeys),
+    get, path = "/v1/admin/api-keys", params(ListQuery),
     security(("api_key" = [])),
-    responses((status = 200, body = Vec<ApiKeyInfo>))
+    responses(
+        (status = 200, body = ApiKeyPage),
+        (status = 400, description = LIST_400, body = mfa_http::ErrorBody),
+        (status = 422, description = LIST_422, body = mfa_http::ErrorBody),
+    )
 )]
 pub async fn list_api_keys(
     State(state): State<AppState>,
-    Query(query): Query<ListApiKeys>,
-) -> Result<Json<Vec<ApiKeyInfo>>, ApiError> {
-    let company = query
-        .company_id
-        .as_deref()
-        .map(CompanyId::parse)
-        .transpose()
-        .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
-    let keys = state.intake.store.list_api_keys(company.as_ref()).await?;
-    Ok(Json(keys.into_iter().map(ApiKeyInfo::from).collect()))
+    Query(query): Query<ListQuery>,
+) -> Result<Json<ApiKeyPage>, ApiError> {
+    let (company, page) = query.parse(List::ApiKeys)?;
+    let keys = state
+        .intake
+        .store
+        .list_api_keys(company.as_ref(), page)
+        .await?;
+    Ok(Json(ApiKeyPage {
+        api_keys: keys.items.into_iter().map(ApiKeyInfo::from).collect(),
+        next_cursor: keys.next_cursor,
+    }))
 }
 
 /// Revoke a client API key: it stops working at once.
@@ -290,6 +388,143 @@ pub async fn revoke_api_key(
     }
     tracing::info!(%key_id, "API key revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// An account as a support desk sees it: never its password hash.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct UserInfo {
+    pub user_id: Uuid,
+    /// The canonical form (see `Email`), the one logins are matched against.
+    pub email: String,
+    pub company_id: String,
+    pub privileged: bool,
+    /// False for accounts that only log in through SSO or Google.
+    pub has_password: bool,
+    /// The account's own limit on its company's first factors; null when it has none.
+    #[schema(value_type = Option<Vec<AuthMethod>>)]
+    pub first_factors: Option<FirstFactors>,
+    /// When the account was disabled; null while it may log in.
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<AccountRecord> for UserInfo {
+    fn from(record: AccountRecord) -> Self {
+        Self {
+            user_id: record.user_id.as_uuid(),
+            email: record.email,
+            company_id: record.company_id,
+            privileged: record.privileged,
+            has_password: record.has_password,
+            first_factors: record.first_factors,
+            disabled_at: record.disabled_at,
+            created_at: record.created_at,
+        }
+    }
+}
+
+/// A page of accounts.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct UserPage {
+    pub users: Vec<UserInfo>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// List accounts (a company's, or every company's), oldest first, a page at a time.
+#[utoipa::path(
+    get, path = "/v1/admin/users", params(ListQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, body = UserPage),
+        (status = 400, description = LIST_400, body = mfa_http::ErrorBody),
+        (status = 422, description = LIST_422, body = mfa_http::ErrorBody),
+    )
+)]
+pub async fn list_users(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<UserPage>, ApiError> {
+    let (company, page) = query.parse(List::Users)?;
+    let accounts = state
+        .intake
+        .store
+        .list_accounts(company.as_ref(), page)
+        .await?;
+    Ok(Json(UserPage {
+        users: accounts.items.into_iter().map(UserInfo::from).collect(),
+        next_cursor: accounts.next_cursor,
+    }))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindUser {
+    pub email: String,
+}
+
+impl utoipa::IntoParams for FindUser {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![query_param(
+            "email",
+            "Any spelling of the address: it is matched in its canonical form (case, Unicode \
+             normalisation and the domain's IDNA form do not matter).",
+            true,
+            mfa_http::openapi::email(),
+        )]
+    }
+}
+
+/// Find the account of an email address, disabled or not.
+///
+/// A route of its own rather than a filter of the list: it answers one account or `404`,
+/// where the list answers pages.
+#[utoipa::path(
+    get, path = "/v1/admin/users/by-email", params(FindUser),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, body = UserInfo),
+        (status = 404, description = "`unknown_user`: no account has this address", body = mfa_http::ErrorBody),
+        (status = 422, description = "`invalid_request`, `email_mixed_script` or `email_confusable_domain`: not an address an account can have", body = mfa_http::ErrorBody),
+    )
+)]
+pub async fn find_user_by_email(
+    State(state): State<AppState>,
+    Query(query): Query<FindUser>,
+) -> Result<Json<UserInfo>, ApiError> {
+    let email = Email::parse(&query.email)?;
+    let account = state
+        .intake
+        .store
+        .account_by_email(&email)
+        .await?
+        .ok_or(ApiError::UnknownUser)?;
+    Ok(Json(account.into()))
+}
+
+/// An account.
+#[utoipa::path(
+    get, path = "/v1/admin/users/{user_id}", params(("user_id" = Uuid, Path)),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, body = UserInfo),
+        (status = 404, description = "unknown_user", body = mfa_http::ErrorBody),
+    )
+)]
+pub async fn get_user(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<UserInfo>, ApiError> {
+    let user_id = user_id(&raw)?;
+    let account = state
+        .intake
+        .store
+        .account(user_id)
+        .await?
+        .ok_or(ApiError::UnknownUser)?;
+    Ok(Json(account.into()))
 }
 
 fn user_id(raw: &str) -> Result<UserId, ApiError> {
@@ -349,7 +584,7 @@ pub async fn enable_user(
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
-    #[schema(value_type = String, format = Password)]
+    #[schema(schema_with = password_schema)]
     pub password: SecretString,
 }
 
@@ -451,6 +686,14 @@ pub struct CompanyInfo {
     pub first_factors: FirstFactors,
 }
 
+/// The company a route's path names.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct CompanyPath {
+    #[param(schema_with = mfa_http::openapi::company_id)]
+    pub company_id: String,
+}
+
 fn company_id(raw: &str) -> Result<CompanyId, ApiError> {
     CompanyId::parse(raw).map_err(|e| ApiError::InvalidRequest(e.to_string()))
 }
@@ -459,17 +702,17 @@ fn company_id(raw: &str) -> Result<CompanyId, ApiError> {
 /// company accepts passwords only until this says otherwise. Each of its accounts whose
 /// accepted set changed is announced (`AccountChanged`, `first_factors_changed`).
 #[utoipa::path(
-    put, path = "/v1/admin/companies/{company_id}", params(("company_id" = String, Path)),
+    put, path = "/v1/admin/companies/{company_id}", params(CompanyPath),
     request_body = SetCompany, security(("api_key" = [])),
     responses(
         (status = 200, body = CompanyInfo),
         (status = 401, description = "Missing or invalid admin key", body = mfa_http::ErrorBody),
-        (status = 422, description = "Invalid company id, or first_factors empty or unknown", body = mfa_http::ErrorBody),
+        (status = 422, description = "`invalid_request`: an invalid company id, or first_factors empty or unknown", body = mfa_http::ErrorBody),
     )
 )]
 pub async fn set_company(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    Path(CompanyPath { company_id: raw }): Path<CompanyPath>,
     JsonBody(request): JsonBody<SetCompany>,
 ) -> Result<Json<CompanyInfo>, ApiError> {
     let company = company_id(&raw)?;
@@ -488,7 +731,7 @@ pub async fn set_company(
 
 /// A company's accepted first factors.
 #[utoipa::path(
-    get, path = "/v1/admin/companies/{company_id}", params(("company_id" = String, Path)),
+    get, path = "/v1/admin/companies/{company_id}", params(CompanyPath),
     security(("api_key" = [])),
     responses(
         (status = 200, body = CompanyInfo),
@@ -497,7 +740,7 @@ pub async fn set_company(
 )]
 pub async fn get_company(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    Path(CompanyPath { company_id: raw }): Path<CompanyPath>,
 ) -> Result<Json<CompanyInfo>, ApiError> {
     let company = CompanyId::parse(&raw).map_err(|_| ApiError::UnknownCompany)?;
     let factors = state

@@ -23,6 +23,9 @@ pub enum ApiError {
     UnknownUser,
     #[error("no company with this id")]
     UnknownCompany,
+    /// A list's `cursor` that is not one of its `next_cursor`s.
+    #[error("{0}")]
+    InvalidCursor(mfa_http::page::PageError),
     #[error("too many login attempts; retry in {retry_after} seconds")]
     RateLimited { retry_after: u64 },
     #[error("too many password checks are queued; retry shortly")]
@@ -42,6 +45,7 @@ impl IntoResponse for ApiError {
             ApiError::UnknownApiKey => (StatusCode::NOT_FOUND, "unknown_api_key"),
             ApiError::UnknownUser => (StatusCode::NOT_FOUND, "unknown_user"),
             ApiError::UnknownCompany => (StatusCode::NOT_FOUND, "unknown_company"),
+            ApiError::InvalidCursor(_) => (StatusCode::BAD_REQUEST, "invalid_cursor"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
@@ -85,5 +89,15 @@ impl From<crate::intake::IntakeError> for ApiError {
 impl From<shared::domain::ParseError> for ApiError {
     fn from(error: shared::domain::ParseError) -> Self {
         ApiError::InvalidField(error)
+    }
+}
+
+impl From<mfa_http::page::PageError> for ApiError {
+    fn from(error: mfa_http::page::PageError) -> Self {
+        use mfa_http::page::PageError;
+        match error {
+            PageError::InvalidCursor => ApiError::InvalidCursor(error),
+            PageError::LimitOutOfRange => ApiError::InvalidRequest(error.to_string()),
+        }
     }
 }

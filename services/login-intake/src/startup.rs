@@ -229,7 +229,11 @@ fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
     let admin_api = Router::new()
         .route(
             "/v1/admin/users",
-            for_admins(post(crate::admin::create_user)),
+            for_admins(post(crate::admin::create_user).get(crate::admin::list_users)),
+        )
+        .route(
+            "/v1/admin/users/by-email",
+            for_admins(get(crate::admin::find_user_by_email)),
         )
         .route(
             "/v1/admin/api-keys",
@@ -241,7 +245,7 @@ fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
         )
         .route(
             "/v1/admin/users/{user_id}",
-            for_admins(delete(crate::admin::delete_user)),
+            for_admins(delete(crate::admin::delete_user).get(crate::admin::get_user)),
         )
         .route(
             "/v1/admin/users/{user_id}/disable",

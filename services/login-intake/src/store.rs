@@ -3,6 +3,7 @@
 //! the announcement, and never loses it.
 
 use chrono::{DateTime, Utc};
+use mfa_http::page::{List, Page, PageRequest};
 use mfa_store::outbox;
 use shared::domain::{AttemptId, AuthMethod, ChallengeId, CompanyId, Email, FirstFactors, UserId};
 use shared::events::{AccountChange, AccountChanged, Envelope, Event};
@@ -365,18 +366,26 @@ impl IntakeStore {
         Ok(api_key_record(row))
     }
 
+    /// A page of keys (of `company`, or of every company) in `key_id` order, which is their
+    /// creation order (UUIDv7).
     pub async fn list_api_keys(
         &self,
         company: Option<&CompanyId>,
-    ) -> Result<Vec<ApiKeyRecord>, sqlx::Error> {
+        page: PageRequest,
+    ) -> Result<Page<ApiKeyRecord>, sqlx::Error> {
         let rows: Vec<ApiKeyRow> = sqlx::query_as(
             "SELECT key_id, company_id, name, key_prefix, platforms, created_at, revoked_at
-             FROM api_keys WHERE $1::text IS NULL OR company_id = $1 ORDER BY created_at",
+             FROM api_keys
+             WHERE ($1::text IS NULL OR company_id = $1) AND ($2::uuid IS NULL OR key_id > $2)
+             ORDER BY key_id LIMIT $3",
         )
         .bind(company.map(CompanyId::as_str))
+        .bind(page.after)
+        .bind(page.fetch())
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(api_key_record).collect())
+        let records = rows.into_iter().map(api_key_record).collect();
+        Ok(page.page(records, |key: &ApiKeyRecord| key.key_id, List::ApiKeys))
     }
 
     /// Revokes a key at once; true when it existed. Revoking twice is harmless.
@@ -388,6 +397,112 @@ impl IntakeStore {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
+    }
+}
+
+/// An account as the admin API shows it: never its password hash.
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    pub user_id: UserId,
+    pub email: String,
+    pub company_id: String,
+    pub privileged: bool,
+    pub has_password: bool,
+    /// The account's own limit on its company's first factors; None: no limit.
+    pub first_factors: Option<FirstFactors>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+type AccountRow = (
+    Uuid,
+    String,
+    String,
+    bool,
+    bool,
+    Option<Vec<String>>,
+    Option<DateTime<Utc>>,
+    DateTime<Utc>,
+);
+
+/// The columns of an [`AccountRow`]: whether there is a password, not the hash.
+const ACCOUNT_COLUMNS: &str = "user_id, email, company_id, privileged, password_hash IS NOT NULL,
+    first_factors, disabled_at, created_at";
+
+fn account_record(row: AccountRow) -> AccountRecord {
+    let (
+        user_id,
+        email,
+        company_id,
+        privileged,
+        has_password,
+        first_factors,
+        disabled_at,
+        created_at,
+    ) = row;
+    let user_id = UserId::from_uuid(user_id);
+    AccountRecord {
+        user_id,
+        email,
+        company_id,
+        privileged,
+        has_password,
+        first_factors: first_factors.map(|names| stored_factors(&names, &user_id)),
+        disabled_at,
+        created_at,
+    }
+}
+
+/// What the admin API reads of accounts: one by id or by email, or a company's, a page at a
+/// time.
+impl IntakeStore {
+    pub async fn account(&self, user_id: UserId) -> Result<Option<AccountRecord>, sqlx::Error> {
+        let row: Option<AccountRow> = sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM users WHERE user_id = $1"
+        ))
+        .bind(user_id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(account_record))
+    }
+
+    /// The account of `email`'s canonical form, disabled or not.
+    pub async fn account_by_email(
+        &self,
+        email: &Email,
+    ) -> Result<Option<AccountRecord>, sqlx::Error> {
+        let row: Option<AccountRow> = sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM users WHERE email = $1"
+        ))
+        .bind(email.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(account_record))
+    }
+
+    /// A page of accounts (of `company`, or of every company) in `user_id` order, which is
+    /// their creation order (UUIDv7).
+    pub async fn list_accounts(
+        &self,
+        company: Option<&CompanyId>,
+        page: PageRequest,
+    ) -> Result<Page<AccountRecord>, sqlx::Error> {
+        let rows: Vec<AccountRow> = sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM users
+             WHERE ($1::text IS NULL OR company_id = $1) AND ($2::uuid IS NULL OR user_id > $2)
+             ORDER BY user_id LIMIT $3"
+        ))
+        .bind(company.map(CompanyId::as_str))
+        .bind(page.after)
+        .bind(page.fetch())
+        .fetch_all(&self.pool)
+        .await?;
+        let records = rows.into_iter().map(account_record).collect();
+        Ok(page.page(
+            records,
+            |account: &AccountRecord| account.user_id.as_uuid(),
+            List::Users,
+        ))
     }
 }
 
