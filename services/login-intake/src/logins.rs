@@ -30,11 +30,12 @@ const MAX_PASSWORD_BYTES: usize = 1024;
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    #[schema(value_type = String, example = "alice@example.com")]
+    #[schema(schema_with = mfa_http::openapi::email)]
     pub email: Email,
     #[serde(default)]
     pub auth_method: AuthMethod,
-    #[schema(value_type = Option<String>, format = Password)]
+    /// Required with `auth_method` `password`, refused with the others.
+    #[schema(schema_with = crate::openapi::login_password)]
     pub password: Option<SecretString>,
     pub platform: Platform,
     pub context: LoginContext,
@@ -45,12 +46,12 @@ pub struct LoginRequest {
 #[serde(deny_unknown_fields)]
 pub struct LoginContext {
     /// The end user's IP address (not the client backend's).
-    #[schema(value_type = String, example = "203.0.113.7")]
+    #[schema(schema_with = mfa_http::openapi::ip_address)]
     pub ip: IpAddr,
-    #[schema(value_type = String)]
+    #[schema(schema_with = mfa_http::openapi::user_agent)]
     pub user_agent: UserAgent,
     /// Opaque id the client keeps per browser or app install.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::openapi::optional_device_id)]
     pub device_id: Option<DeviceId>,
 }
 
@@ -204,12 +205,11 @@ fn decision_response(
     responses(
         (status = 200, description = "Decided: approved, mfa_required or rejected", body = LoginDecision),
         (status = 202, description = "Not decided within the wait: poll GET /v1/logins/{attempt_id}", body = LoginDecision),
-        (status = 401, description = "Missing or invalid API key", body = mfa_http::ErrorBody),
-        (status = 403, description = "The API key may not speak for this platform", body = mfa_http::ErrorBody),
-        (status = 413, description = "Body too large", body = mfa_http::ErrorBody),
-        (status = 422, description = "Invalid body", body = mfa_http::ErrorBody),
-        (status = 429, description = "Too many attempts from this IP, for this account or with this key: see Retry-After", body = mfa_http::ErrorBody),
-        (status = 503, description = "Overloaded or a dependency is down; the login was not accepted", body = mfa_http::ErrorBody),
+        (status = 403, description = "`platform_not_allowed`: the API key may not speak for this platform", body = mfa_http::ErrorBody),
+        (status = 422, description = "`invalid_request`: JSON, but not a login (a missing, unknown or invalid field, a password with `sso`...); `email_mixed_script`, `email_confusable_domain`: not an address an account can have", body = mfa_http::ErrorBody),
+        (status = 429, description = "`rate_limited`: too many attempts from this IP, for this account or with this key", body = mfa_http::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry can pass"))),
+        (status = 503, description = "`overloaded`: too many password checks are queued; the login was not accepted, retry shortly", body = mfa_http::ErrorBody),
     )
 )]
 pub async fn create_login(
@@ -277,7 +277,7 @@ async fn decide(
     responses(
         (status = 200, description = "Decided", body = LoginDecision),
         (status = 202, description = "Not decided yet", body = LoginDecision),
-        (status = 404, description = "No such attempt", body = mfa_http::ErrorBody),
+        (status = 404, description = "`unknown_attempt`: no such attempt for this key's company", body = mfa_http::ErrorBody),
     )
 )]
 pub async fn get_login(
