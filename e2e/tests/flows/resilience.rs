@@ -211,6 +211,12 @@ async fn an_smtp_outage_delays_the_email_and_a_long_one_ends_in_code_delivery_fa
         "nothing sent after giving up"
     );
     assert_eq!(outcome_of(&challenge), ["CodeDeliveryFailed"]);
+    // The attempt ends with it, instead of waiting for a code that never comes (issue 11.3).
+    let settled = system
+        .get_login(login.body["attempt_id"].as_str().unwrap())
+        .await;
+    assert_eq!(settled.body["status"], "rejected", "{}", settled.body);
+    assert_eq!(settled.body["reason"], "code_delivery_failed");
 }
 
 /// Issue 5, transactional outbox: an event enqueued with a change leaves only if the change
