@@ -310,6 +310,10 @@ pub enum RejectionReason {
     /// The company does not accept the login's first factor (`auth_method`), e.g. an SSO
     /// claim for a company that logs in with passwords only.
     AuthMethodNotAllowed,
+    /// The login needs a code, but a code was emailed moments ago for a login from another
+    /// device (or one without a device id), and a code is never shared between devices:
+    /// log in again after `retry_after_secs` for a code of this login's own.
+    CodePendingElsewhere,
 }
 
 impl RejectionReason {
@@ -320,6 +324,7 @@ impl RejectionReason {
             RejectionReason::TooManyFailedCodes => "too_many_failed_codes",
             RejectionReason::DenylistedNetwork => "denylisted_network",
             RejectionReason::AuthMethodNotAllowed => "auth_method_not_allowed",
+            RejectionReason::CodePendingElsewhere => "code_pending_elsewhere",
         }
     }
 }
@@ -328,10 +333,10 @@ impl RejectionReason {
 pub struct LoginRejected {
     pub user_id: Option<UserId>,
     pub reason: RejectionReason,
-    /// With `too_many_codes` and `too_many_failed_codes`: seconds from `occurred_at` until a
-    /// login can get a code again (when the oldest code email, or wrong code, counted against
-    /// the cap leaves its window). Absent for the other reasons, and in events before schema
-    /// version 4.
+    /// With `too_many_codes`, `too_many_failed_codes` and `code_pending_elsewhere`: seconds
+    /// from `occurred_at` until a login can get a code again (when the oldest code email, or
+    /// wrong code, counted against the cap leaves its window; when the other device's gap
+    /// ends). Absent for the other reasons, and in events before schema version 4.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
     /// The risk decision's assessment; absent on the verifier's approval after MFA.

@@ -137,13 +137,14 @@ async fn logging_in_again_after_a_lock_gets_a_new_code_within_the_gap() {
     );
 }
 
-/// Issues 11.2 and 11.3: a second device logging in within the gap shares the pending
-/// challenge; the code passed on the first approves both attempts (the second used to stay
-/// `mfa_required` forever). Then a third device, seconds later, gets a new code: the last one
-/// was used.
+/// Issues 11.2 and 11.3: logging in again from the same device within the gap shares the
+/// pending challenge, and the code passed approves both attempts (the second used to stay
+/// `mfa_required` forever). Another device never shares it: passing a challenge approves
+/// every attempt waiting on it, so a second device (an attacker holding the password, logging
+/// in while the user does) would be let in by the code the user typed. Within the gap it is
+/// told how long to wait; afterwards it gets a code of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_code_passed_on_one_device_approves_the_attempts_sharing_it_and_the_next_login_gets_a_new_one(
-) {
+async fn a_code_is_shared_only_by_its_own_device_and_passing_it_approves_that_devices_attempts() {
     let system = spawn_system_with(production_caps()).await;
     let email = unique_email("shared");
     let user_id = system
@@ -154,42 +155,54 @@ async fn a_code_passed_on_one_device_approves_the_attempts_sharing_it_and_the_ne
         .await
         .body;
     let challenge = challenge_of(&laptop);
-    let phone = system
-        .login(&email, PASSWORD, Some("phone"), HOME_IP, SAFARI_IPHONE)
+    let (phone, retry_after) = login_with_headers(&system, &email, "phone").await;
+    assert_eq!(phone["status"], "rejected", "{phone}");
+    assert_eq!(phone["reason"], "code_pending_elsewhere");
+    assert!(phone.get("challenge_id").is_none(), "{phone}");
+    let wait = phone["retry_after_secs"].as_u64().unwrap();
+    assert!((1..=30).contains(&wait), "{phone}");
+    assert_eq!(retry_after, Some(wait.to_string()));
+    let laptop_again = system
+        .login(&email, PASSWORD, Some("laptop"), HOME_IP, CHROME_WINDOWS)
         .await
         .body;
-    assert_eq!(challenge_of(&phone), challenge);
-    assert_eq!(phone["code_recently_sent"], true);
+    assert_eq!(challenge_of(&laptop_again), challenge);
+    assert_eq!(laptop_again["code_recently_sent"], true);
 
     let code = system.mail.wait_for_code(&email, 1).await;
     let verified = system.verify(&challenge, &code).await;
     assert_eq!(verified.status, 200, "{}", verified.body);
     // The verify answer names the attempt the challenge was issued for.
     assert_eq!(verified.body["attempt_id"], attempt_of(&laptop));
-    for attempt in [&laptop, &phone] {
+    for attempt in [&laptop, &laptop_again] {
         let answer = system.get_login(attempt_of(attempt)).await.body;
         assert_eq!(answer["status"], "approved", "{answer}");
         assert_eq!(answer["approved_after_mfa"], true);
     }
-    // Once the verifier's approval has reached login-intake too, it is stored so.
+    // Once the verifier's approval has reached login-intake too, it is stored so; the phone's
+    // attempt was never given the challenge, and stays refused.
     let stored = "SELECT count(*) FROM login_attempts
                   WHERE challenge_id = $1 AND status = 'approved' AND approved_after_mfa";
     system.wait_for_count(stored, &challenge, |n| n == 2).await;
+    let phone_now = system.get_login(attempt_of(&phone)).await.body;
+    assert_eq!(phone_now["status"], "rejected", "{phone_now}");
+    assert_eq!(phone_now["reason"], "code_pending_elsewhere");
 
+    // The last code was used: the phone, seconds later, gets a code of its own.
     wait_until_closed(&system, &user_id, 1).await;
-    let tablet = system
+    let phone_later = system
         .login(
             &email,
             PASSWORD,
-            Some("tablet"),
+            Some("phone"),
             "203.0.113.5",
-            FIREFOX_LINUX,
+            SAFARI_IPHONE,
         )
         .await
         .body;
-    let renewed = challenge_of(&tablet);
+    let renewed = challenge_of(&phone_later);
     assert_ne!(renewed, challenge);
-    assert_eq!(tablet["code_recently_sent"], false);
+    assert_eq!(phone_later["code_recently_sent"], false);
     let new_code = system.mail.wait_for_code(&email, 2).await;
     assert_eq!(system.verify(&renewed, &new_code).await.status, 200);
 }

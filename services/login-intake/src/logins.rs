@@ -129,17 +129,20 @@ pub struct LoginDecision {
     /// With `rejected`: `invalid_credentials` (unknown email and wrong password alike, and a
     /// first factor the account's own limit excludes), `auth_method_not_allowed` (the
     /// company does not accept this `auth_method`), `too_many_codes` (the account's hourly
-    /// share of code emails is used up and no code is pending: log in again after
-    /// `retry_after_secs`), `too_many_failed_codes` (too many wrong codes in a day: no new
-    /// code for `retry_after_secs`) or `denylisted_network`. An attempt that asked for a code
-    /// ends rejected once that code can no longer be used: `code_locked` (too many wrong
+    /// share of code emails is used up and no code this device can use is pending: log in
+    /// again after `retry_after_secs`), `too_many_failed_codes` (too many wrong codes in a
+    /// day: no new code for `retry_after_secs`), `code_pending_elsewhere` (a code was emailed
+    /// moments ago for a login on another device, and codes are never shared between
+    /// devices: log in again after `retry_after_secs`) or `denylisted_network`. An attempt
+    /// that asked for a code ends rejected once that code can no longer be used: `code_locked` (too many wrong
     /// codes), `code_expired`, `superseded` (a newer code was emailed), `revoked` (the
     /// account was changed: password changed or sign-in disabled) or `code_delivery_failed`;
     /// each means "log in again for a new code".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// With `too_many_codes` and `too_many_failed_codes`: seconds until a login can get a
-    /// code again (0 once that time has passed); the `Retry-After` header says the same.
+    /// With `too_many_codes`, `too_many_failed_codes` and `code_pending_elsewhere`: seconds
+    /// until a login can get a code again (0 once that time has passed); the `Retry-After`
+    /// header says the same.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
     /// With `approved`: true once the user passed MFA for this attempt.

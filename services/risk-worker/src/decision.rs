@@ -6,7 +6,7 @@
 //! construction.
 
 use chrono::{DateTime, Utc};
-use shared::domain::{AttemptId, ChallengeId, CompanyId, PrimaryFactor, UserId};
+use shared::domain::{AttemptId, ChallengeId, CompanyId, DeviceId, PrimaryFactor, UserId};
 use shared::events::{
     CodeThrottled, Event, LoginApproved, LoginAttempted, LoginRejected, MfaRequired,
 };
@@ -92,13 +92,16 @@ pub enum Learning {
     Never,
 }
 
-/// A new challenge: the code caps count it, and a later login may reuse it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A new challenge: the code caps count it, and a later login from the same device may
+/// reuse it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedChallenge {
     pub challenge_id: ChallengeId,
     pub user_id: UserId,
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The device of the login it was issued for.
+    pub device: Option<DeviceId>,
 }
 
 /// A wrong password or an unknown account: the velocity signals count it.
@@ -160,21 +163,24 @@ pub fn decide(
             Learning::Now,
         ),
         (Verdict::RequireMfa { user_id }, Claimant::Known { company_id, .. }) => {
-            match code_decision(&state.codes, given.now, &policy.code_caps) {
+            let device = attempt.device_id.as_ref();
+            match code_decision(&state.codes, device, given.now, &policy.code_caps) {
                 CodeDecision::Issue => {
-                    let challenge = IssuedChallenge {
-                        challenge_id: given.new_challenge_id,
+                    let challenge_id = given.new_challenge_id;
+                    let expires_at = shared::time::saturating_add(given.now, policy.code_ttl);
+                    issued_challenge = Some(IssuedChallenge {
+                        challenge_id,
                         user_id,
                         issued_at: given.now,
-                        expires_at: shared::time::saturating_add(given.now, policy.code_ttl),
-                    };
-                    issued_challenge = Some(challenge);
+                        expires_at,
+                        device: device.cloned(),
+                    });
                     (
                         Event::MfaRequired(MfaRequired {
                             user_id,
                             company_id,
-                            challenge_id: challenge.challenge_id,
-                            expires_at: challenge.expires_at,
+                            challenge_id,
+                            expires_at,
                             reasons: risk.reasons.clone(),
                             platform: attempt.platform,
                             ip: attempt.ip,
@@ -184,7 +190,8 @@ pub fn decide(
                         Learning::AfterMfa,
                     )
                 }
-                // The login waits on the pending challenge: passing it approves this login too.
+                // The login waits on its device's pending challenge: passing it approves this
+                // login too.
                 CodeDecision::Reuse {
                     challenge_id,
                     expires_at,

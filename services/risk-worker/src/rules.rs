@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use shared::domain::ChallengeId;
+use shared::domain::{ChallengeId, DeviceId};
 use shared::domain::{PrimaryFactor, UserId};
 use shared::events::{
     LoginAttempted, RejectionReason, RiskAssessment, RiskLevel, RiskReason, ThrottleReason,
@@ -104,9 +104,28 @@ pub struct CodeHistory {
     pub last_issued_at: Option<DateTime<Utc>>,
     /// The newest challenge, if it can still be passed: not used, locked, revoked or failed
     /// to email (and not expired at the decision's `now`, which `code_decision` checks).
-    pub pending: Option<(ChallengeId, DateTime<Utc>)>,
+    pub pending: Option<PendingCode>,
     /// When each wrong code of the last 24 hours was entered, oldest first.
     pub failed_codes_last_day: Vec<DateTime<Utc>>,
+}
+
+/// A code that can still be passed, and the device whose login it was emailed for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCode {
+    pub challenge_id: ChallengeId,
+    pub expires_at: DateTime<Utc>,
+    pub device: Option<DeviceId>,
+}
+
+impl PendingCode {
+    /// Whether a login from `device` may wait on this code. Passing a challenge approves
+    /// every login waiting on it, so only the device it was emailed for may share it: another
+    /// device's login sharing it would be let in by the code the first device's user typed
+    /// (an attacker holding the password, logging in while the user does). A login without a
+    /// device id is no device's.
+    fn is_for(&self, device: Option<&DeviceId>) -> bool {
+        matches!((self.device.as_ref(), device), (Some(ours), Some(theirs)) if ours == theirs)
+    }
 }
 
 /// What to do about a login that needs a code.
@@ -130,17 +149,26 @@ pub enum CodeDecision {
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
-/// The gap and the caps, in this order:
+/// The gap and the caps, for a login from `device`, in this order:
 /// - past the daily ceiling of wrong codes, no code (until the oldest that counts leaves the
 ///   24 hours);
-/// - a usable pending code within the gap, or past the hourly cap, is reused: logging in
-///   again never destroys the code the user is about to type, nor sends a second email;
+/// - a usable pending code of the same device, within the gap or past the hourly cap, is
+///   reused: logging in again never destroys the code the user is about to type, nor sends a
+///   second email;
+/// - a usable pending code of another device is never shared (see `PendingCode::is_for`):
+///   within the gap the login is refused until the gap ends (`code_pending_elsewhere`), past
+///   the hourly cap until the cap has room (`too_many_codes`), otherwise it gets its own code;
 /// - with no usable code (used, locked, revoked, undelivered, expired) a new one is issued at
 ///   once, gap or not: the user was told to log in again for a new code, and the hourly cap
 ///   still bounds the emails (so locking challenges on purpose floods no inbox);
 /// - past the hourly cap with nothing to reuse, no code until the oldest email that counts
 ///   leaves the hour.
-pub fn code_decision(history: &CodeHistory, now: DateTime<Utc>, caps: &CodeCaps) -> CodeDecision {
+pub fn code_decision(
+    history: &CodeHistory,
+    device: Option<&DeviceId>,
+    now: DateTime<Utc>,
+    caps: &CodeCaps,
+) -> CodeDecision {
     if let Some(retry_at) = cap_frees_at(
         &history.failed_codes_last_day,
         caps.failed_codes_per_day,
@@ -153,13 +181,13 @@ pub fn code_decision(history: &CodeHistory, now: DateTime<Utc>, caps: &CodeCaps)
         };
     }
     let hourly_full = cap_frees_at(&history.issued_last_hour, caps.emails_per_hour, HOUR, now);
-    match history.pending.filter(|(_, expires_at)| *expires_at > now) {
-        Some((challenge_id, expires_at)) => {
-            let min_gap = shared::time::chrono_span(caps.min_gap);
-            let too_soon = history
-                .last_issued_at
-                .is_some_and(|last| now - last < min_gap);
-            let reason = if too_soon {
+    let gap_ends = history
+        .last_issued_at
+        .map(|last| shared::time::saturating_add(last, caps.min_gap))
+        .filter(|ends| *ends > now);
+    match history.pending.as_ref().filter(|p| p.expires_at > now) {
+        Some(pending) if pending.is_for(device) => {
+            let reason = if gap_ends.is_some() {
                 ThrottleReason::RecentlySent
             } else if hourly_full.is_some() {
                 ThrottleReason::HourlyCap
@@ -167,11 +195,22 @@ pub fn code_decision(history: &CodeHistory, now: DateTime<Utc>, caps: &CodeCaps)
                 return CodeDecision::Issue;
             };
             CodeDecision::Reuse {
-                challenge_id,
-                expires_at,
+                challenge_id: pending.challenge_id,
+                expires_at: pending.expires_at,
                 reason,
             }
         }
+        Some(_) => match (gap_ends, hourly_full) {
+            (Some(retry_at), _) => CodeDecision::Refuse {
+                reason: RejectionReason::CodePendingElsewhere,
+                retry_at,
+            },
+            (None, Some(retry_at)) => CodeDecision::Refuse {
+                reason: RejectionReason::TooManyCodes,
+                retry_at,
+            },
+            (None, None) => CodeDecision::Issue,
+        },
         None => match hourly_full {
             Some(retry_at) => CodeDecision::Refuse {
                 reason: RejectionReason::TooManyCodes,
@@ -378,11 +417,10 @@ mod tests {
                 .filter(|t| now - *t < HOUR_SPAN)
                 .collect(),
             last_issued_at: issued.last().copied(),
-            pending: pending.then(|| {
-                (
-                    ChallengeId::new_random(),
-                    now + chrono::Duration::minutes(5),
-                )
+            pending: pending.then(|| PendingCode {
+                challenge_id: ChallengeId::new_random(),
+                expires_at: now + chrono::Duration::minutes(5),
+                device: Some(laptop()),
             }),
             failed_codes_last_day: vec![],
         };
@@ -391,8 +429,14 @@ mod tests {
 
     const HOUR_SPAN: chrono::Duration = chrono::Duration::hours(1);
 
+    /// The device the pending code of `history` was emailed for.
+    fn laptop() -> DeviceId {
+        DeviceId::parse("laptop-1").unwrap()
+    }
+
+    /// A login from the pending code's own device.
     fn decide_codes(h: &CodeHistory, now: DateTime<Utc>) -> CodeDecision {
-        code_decision(h, now, &CodeCaps::default())
+        code_decision(h, Some(&laptop()), now, &CodeCaps::default())
     }
 
     #[test]
@@ -404,7 +448,11 @@ mod tests {
     #[test]
     fn within_the_gap_the_pending_challenge_is_reused() {
         let (h, now) = history(&[10], true);
-        let (challenge_id, expires_at) = h.pending.unwrap();
+        let PendingCode {
+            challenge_id,
+            expires_at,
+            ..
+        } = h.pending.clone().unwrap();
         assert_eq!(
             decide_codes(&h, now),
             CodeDecision::Reuse {
@@ -421,8 +469,53 @@ mod tests {
     #[test]
     fn a_pending_code_past_its_expiry_is_not_reused() {
         let (mut h, now) = history(&[10], true);
-        h.pending = h.pending.map(|(id, _)| (id, now));
+        if let Some(pending) = h.pending.as_mut() {
+            pending.expires_at = now;
+        }
         assert_eq!(decide_codes(&h, now), CodeDecision::Issue);
+    }
+
+    /// Passing a code approves every login waiting on it: a login from another device (or
+    /// with no device id) never waits on this device's code. Within the gap it is told how
+    /// long until it can have its own; after the gap it gets one.
+    #[test]
+    fn another_devices_pending_code_is_never_shared() {
+        let phone = DeviceId::parse("phone-1").unwrap();
+        let (h, now) = history(&[10], true);
+        let gap_ends = now - chrono::Duration::seconds(10) + chrono::Duration::seconds(30);
+        for device in [Some(&phone), None] {
+            assert_eq!(
+                code_decision(&h, device, now, &CodeCaps::default()),
+                CodeDecision::Refuse {
+                    reason: RejectionReason::CodePendingElsewhere,
+                    retry_at: gap_ends,
+                },
+                "{device:?}"
+            );
+        }
+        let (h, now) = history(&[31], true);
+        assert_eq!(
+            code_decision(&h, Some(&phone), now, &CodeCaps::default()),
+            CodeDecision::Issue
+        );
+        // Past the hourly cap, it waits for the cap, not for the other device's code.
+        let (h, now) = history(&[3000, 2400, 1800, 1200, 600], true);
+        assert_eq!(
+            code_decision(&h, Some(&phone), now, &CodeCaps::default()),
+            CodeDecision::Refuse {
+                reason: RejectionReason::TooManyCodes,
+                retry_at: now - chrono::Duration::seconds(3000) + HOUR_SPAN,
+            }
+        );
+        // A pending code emailed for a login without a device id is no device's either.
+        let (mut h, now) = history(&[10], true);
+        if let Some(pending) = h.pending.as_mut() {
+            pending.device = None;
+        }
+        assert!(matches!(
+            code_decision(&h, None, now, &CodeCaps::default()),
+            CodeDecision::Refuse { .. }
+        ));
     }
 
     /// Issue 11.2: "log in again to get a new code" after a lock, a success elsewhere or a
@@ -479,7 +572,7 @@ mod tests {
         };
         let (h, now) = history(&[], false);
         assert_eq!(
-            code_decision(&h, now, &none),
+            code_decision(&h, Some(&laptop()), now, &none),
             CodeDecision::Refuse {
                 reason: RejectionReason::TooManyCodes,
                 retry_at: now + HOUR_SPAN,

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use shared::domain::{AttemptId, UserId};
+use shared::domain::{AttemptId, DeviceId, UserId};
 use shared::events::Envelope;
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -17,7 +17,7 @@ use crate::decision::{Failure, Learning};
 use crate::model::assess::{HistoryEntry, UserFacts, UserHistory, Velocity};
 use crate::model::features::{Features, Level};
 use crate::model::freeman::GlobalCounts;
-use crate::rules::CodeHistory;
+use crate::rules::{CodeHistory, PendingCode};
 use crate::state::{
     ClosedChallenge, Decided, HistoryQuery, Outcome, RiskState, VelocityQuery, WrongCode,
 };
@@ -206,15 +206,16 @@ impl RiskStore {
             )
             .await?;
         }
-        if let Some(challenge) = effects.issued_challenge {
+        if let Some(challenge) = &effects.issued_challenge {
             sqlx::query(
-                "INSERT INTO risk_challenges (challenge_id, user_id, issued_at, expires_at)
-                 VALUES ($1, $2, $3, $4)",
+                "INSERT INTO risk_challenges (challenge_id, user_id, issued_at, expires_at, device_id)
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(challenge.challenge_id.as_uuid())
             .bind(challenge.user_id.as_uuid())
             .bind(challenge.issued_at)
             .bind(challenge.expires_at)
+            .bind(challenge.device.as_ref().map(DeviceId::as_str))
             .execute(&mut *tx)
             .await?;
         }
@@ -325,6 +326,7 @@ struct CodeHistoryRow {
     newest_id: Option<Uuid>,
     newest_expires_at: Option<DateTime<Utc>>,
     newest_closed_at: Option<DateTime<Utc>>,
+    newest_device_id: Option<String>,
     failed_codes_last_day: Vec<DateTime<Utc>>,
 }
 
@@ -345,13 +347,13 @@ impl RiskStore {
                (SELECT max(issued_at) FROM risk_challenges WHERE user_id = $1)
                  AS last_issued_at,
                newest.challenge_id AS newest_id, newest.expires_at AS newest_expires_at,
-               newest.closed_at AS newest_closed_at,
+               newest.closed_at AS newest_closed_at, newest.device_id AS newest_device_id,
                ARRAY(SELECT occurred_at FROM risk_failed_codes WHERE user_id = $1 AND occurred_at > $3
                      ORDER BY occurred_at) AS failed_codes_last_day
              FROM (SELECT 1) AS one
              -- Only the newest challenge can be pending: issuing one supersedes the others.
              LEFT JOIN LATERAL (
-               SELECT challenge_id, expires_at, closed_at FROM risk_challenges
+               SELECT challenge_id, expires_at, closed_at, device_id FROM risk_challenges
                WHERE user_id = $1 ORDER BY issued_at DESC LIMIT 1
              ) AS newest ON true",
         )
@@ -361,9 +363,14 @@ impl RiskStore {
         .fetch_one(&self.pool)
         .await?;
         let pending = match (row.newest_id, row.newest_expires_at, row.newest_closed_at) {
-            (Some(id), Some(expires_at), None) if expires_at > now => {
-                Some((ChallengeId::from_uuid(id), expires_at))
-            }
+            (Some(id), Some(expires_at), None) if expires_at > now => Some(PendingCode {
+                challenge_id: ChallengeId::from_uuid(id),
+                expires_at,
+                // Stored from a parsed DeviceId; one that no longer parses is no device's.
+                device: row
+                    .newest_device_id
+                    .and_then(|raw| DeviceId::parse(&raw).ok()),
+            }),
             _ => None,
         };
         Ok(CodeHistory {

@@ -17,7 +17,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use shared::domain::{AttemptId, ChallengeId, UserId};
+use shared::domain::{AttemptId, ChallengeId, DeviceId, UserId};
 use uuid::Uuid;
 
 use super::assess::{last_location, HistoryEntry, UserFacts, Velocity};
@@ -25,7 +25,7 @@ use super::features::{Features, Level};
 use super::freeman::{Counts, GlobalCounts, PerLevel};
 use crate::decision::{Failure, Learning};
 use crate::housekeeping::Retention;
-use crate::rules::CodeHistory;
+use crate::rules::{CodeHistory, PendingCode};
 use crate::state::{
     ClosedChallenge, Decided, HistoryQuery, Outcome, RiskState, VelocityQuery, WrongCode,
 };
@@ -72,6 +72,7 @@ struct Challenge {
     issued_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     closed_at: Option<DateTime<Utc>>,
+    device: Option<DeviceId>,
 }
 
 /// A login that asked for a code: learned if the user passes it (`risk_decisions` rows that
@@ -335,7 +336,11 @@ impl RiskState for MemoryState {
             last_issued_at: newest.map(|c| c.issued_at),
             pending: newest
                 .filter(|c| c.closed_at.is_none() && c.expires_at > now)
-                .map(|c| (c.id, c.expires_at)),
+                .map(|c| PendingCode {
+                    challenge_id: c.id,
+                    expires_at: c.expires_at,
+                    device: c.device.clone(),
+                }),
             failed_codes_last_day,
         })
     }
@@ -363,7 +368,7 @@ impl RiskState for MemoryState {
                 Learning::Never => {}
             }
         }
-        if let Some(issued) = effects.issued_challenge {
+        if let Some(issued) = &effects.issued_challenge {
             self.challenges
                 .entry(issued.user_id)
                 .or_default()
@@ -373,6 +378,7 @@ impl RiskState for MemoryState {
                     issued_at: issued.issued_at,
                     expires_at: issued.expires_at,
                     closed_at: None,
+                    device: issued.device.clone(),
                 });
             self.challenge_owners
                 .insert(issued.challenge_id, issued.user_id);
