@@ -21,6 +21,21 @@ fn production_caps() -> Options {
     }
 }
 
+/// A user of `acme` under the production caps and their first login, from device `d1`, which
+/// asked for a code: the system, the email, the user id and the answer.
+async fn a_first_code(name: &str) -> (TestSystem, String, String, Value) {
+    let system = spawn_system_with(production_caps()).await;
+    let email = unique_email(name);
+    let user_id = system
+        .create_user(&email, Some(PASSWORD), "acme", false)
+        .await;
+    let first = system
+        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
+        .await
+        .body;
+    (system, email, user_id, first)
+}
+
 /// A password login with the answer's `Retry-After` header.
 async fn login_with_headers(
     system: &TestSystem,
@@ -95,15 +110,7 @@ async fn wait_for_final(system: &TestSystem, attempt_id: &str, status: &str) -> 
 /// attempt ends `rejected` (`code_locked`), and the new one `approved` (11.3).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logging_in_again_after_a_lock_gets_a_new_code_within_the_gap() {
-    let system = spawn_system_with(production_caps()).await;
-    let email = unique_email("relock");
-    let user_id = system
-        .create_user(&email, Some(PASSWORD), "acme", false)
-        .await;
-    let first = system
-        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
-        .await
-        .body;
+    let (system, email, user_id, first) = a_first_code("relock").await;
     let locked = challenge_of(&first);
     let code = system.mail.wait_for_code(&email, 1).await;
     assert_eq!(
@@ -145,15 +152,7 @@ async fn logging_in_again_after_a_lock_gets_a_new_code_within_the_gap() {
 /// told how long to wait; afterwards it gets a code of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_is_shared_only_by_its_own_device_and_passing_it_approves_that_devices_attempts() {
-    let system = spawn_system_with(production_caps()).await;
-    let email = unique_email("shared");
-    let user_id = system
-        .create_user(&email, Some(PASSWORD), "acme", false)
-        .await;
-    let laptop = system
-        .login(&email, PASSWORD, Some("laptop"), HOME_IP, CHROME_WINDOWS)
-        .await
-        .body;
+    let (system, email, user_id, laptop) = a_first_code("shared").await;
     let challenge = challenge_of(&laptop);
     let (phone, retry_after) = login_with_headers(&system, &email, "phone").await;
     assert_eq!(phone["status"], "rejected", "{phone}");
@@ -163,7 +162,7 @@ async fn a_code_is_shared_only_by_its_own_device_and_passing_it_approves_that_de
     assert!((1..=30).contains(&wait), "{phone}");
     assert_eq!(retry_after, Some(wait.to_string()));
     let laptop_again = system
-        .login(&email, PASSWORD, Some("laptop"), HOME_IP, CHROME_WINDOWS)
+        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
         .await
         .body;
     assert_eq!(challenge_of(&laptop_again), challenge);
@@ -211,15 +210,7 @@ async fn a_code_is_shared_only_by_its_own_device_and_passing_it_approves_that_de
 /// next login, within the gap, gets a new one. The revoked attempt ends `revoked`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_disable_and_enable_the_next_login_gets_a_new_code_and_the_old_attempt_is_revoked() {
-    let system = spawn_system_with(production_caps()).await;
-    let email = unique_email("revoked");
-    let user_id = system
-        .create_user(&email, Some(PASSWORD), "acme", false)
-        .await;
-    let first = system
-        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
-        .await
-        .body;
+    let (system, email, user_id, first) = a_first_code("revoked").await;
     let revoked = challenge_of(&first);
     let code = system.mail.wait_for_code(&email, 1).await;
     for action in ["disable", "enable"] {
