@@ -43,8 +43,8 @@ pub static FRENCH: Catalogue = Catalogue {
     no_code_help: "Pas d’e-mail ? Regardez dans vos courriers indésirables, ou reconnectez-vous pour recevoir un nouveau code.",
     sign_in_again: "Se reconnecter",
 
-    signed_in_title: "Vous êtes connecté",
-    signed_in_to: |platform| format!("Vous êtes connecté à {platform}."),
+    signed_in_title: "Connexion réussie",
+    signed_in_to: |platform| format!("Votre connexion à {platform} a réussi."),
     continue_to: |platform| format!("Continuer vers {platform}"),
 
     missing_email: "Saisissez votre adresse e-mail.",

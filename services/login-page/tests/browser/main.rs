@@ -1,0 +1,266 @@
+//! The sign-in page in a real browser (headless Chromium over WebDriver) against the real
+//! services, broker, PostgreSQL and SMTP server: what a person sees and does, step by step,
+//! with a screenshot of each step under `target/login-page-screenshots/<test>/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use support::browser::{Browser, DESKTOP, PHONE};
+use support::system::{Options, System, RETURN_URL};
+use support::{unique_email, AT_A_TIME, PASSWORD};
+
+/// A code that is not `code`: a guaranteed wrong guess.
+fn wrong_code(code: &str) -> &'static str {
+    if code == "000000" {
+        "000001"
+    } else {
+        "000000"
+    }
+}
+
+/// From the sign-in form: the email (unless the form kept it), the password, then Enter.
+async fn sign_in(browser: &Browser, email: &str) {
+    let typed = browser.attr_of("#email", "value").await.unwrap_or_default();
+    if typed.is_empty() {
+        browser.type_into("email", email).await;
+    } else {
+        assert_eq!(typed, email, "the form kept another address");
+    }
+    browser.type_into("password", PASSWORD).await;
+    browser.press_enter_in("password").await;
+}
+
+async fn enter_code(browser: &Browser, code: &str) {
+    browser.type_into("code", code).await;
+    browser.press_enter_in("code").await;
+}
+
+/// The page fits the window's width: nothing to scroll sideways.
+async fn fits_the_width(browser: &Browser) {
+    let sizes = browser
+        .eval("return [document.documentElement.scrollWidth, window.innerWidth];")
+        .await;
+    let (content, window) = (sizes[0].as_u64().unwrap(), sizes[1].as_u64().unwrap());
+    assert!(
+        content <= window,
+        "{content} px of content in a {window} px window"
+    );
+}
+
+async fn assert_signed_in(browser: &Browser) {
+    assert_eq!(
+        browser.text_of("#signed-in-to").await,
+        "You are signed in to Dashboard."
+    );
+    let href = browser.attr_of("#continue", "href").await.unwrap();
+    let attempt_id = href
+        .strip_prefix(&format!("{RETURN_URL}?attempt_id="))
+        .unwrap_or_else(|| panic!("{href} is not the return URL with the attempt id"));
+    uuid::Uuid::parse_str(attempt_id).unwrap();
+}
+
+#[tokio::test]
+async fn a_first_sign_in_takes_the_emailed_code_and_the_same_browser_then_needs_none() {
+    let _turn = AT_A_TIME.acquire().await.unwrap();
+    let system = System::start(Options::default()).await;
+    let email = unique_email("first");
+    let user_id = system.create_user(&email).await;
+    let mut browser = Browser::open("first-sign-in", DESKTOP, "en-GB,en").await;
+
+    browser.goto(&system.page_url).await;
+    assert_eq!(browser.text_of("h1").await, "Sign in to Acme");
+    assert_eq!(browser.focused_id().await.as_deref(), Some("email"));
+    browser.screenshot("sign-in-form").await;
+    sign_in(&browser, &email).await;
+
+    assert_eq!(browser.text_of("h1").await, "Check your email");
+    assert_eq!(
+        browser.text_of("#sent-to").await,
+        "We sent a 6-digit sign-in code to f•••@example.com."
+    );
+    let validity = browser.text_of("#validity").await;
+    assert!(
+        validity.starts_with("It works for 10 minutes, until "),
+        "{validity}"
+    );
+    assert_eq!(browser.focused_id().await.as_deref(), Some("code"));
+    assert_eq!(
+        browser.attr_of("#code", "autocomplete").await.as_deref(),
+        Some("one-time-code")
+    );
+    assert_eq!(
+        browser.attr_of("#code", "inputmode").await.as_deref(),
+        Some("numeric")
+    );
+    browser.screenshot("code-form").await;
+    let code = system.inbox.code(&email, 1).await;
+    enter_code(&browser, &code).await;
+    assert_signed_in(&browser).await;
+    browser.screenshot("signed-in").await;
+
+    let device = browser.client.get_named_cookie("mfa_device").await.unwrap();
+    assert_eq!(device.http_only(), Some(true));
+    assert!(device.value().starts_with("browser-"), "{}", device.value());
+
+    // The same browser, another visit: the page starts at the form again, and the known
+    // device (its cookie), network and browser need no code.
+    system.wait_until_learned(&user_id).await;
+    browser.goto(&system.page_url).await;
+    assert!(browser.exists("#password").await);
+    sign_in(&browser, &email).await;
+    assert_signed_in(&browser).await;
+    browser.screenshot("known-browser-signed-in").await;
+    assert_eq!(
+        system.inbox.texts_to(&email).await.len(),
+        1,
+        "no second email"
+    );
+
+    browser.close().await;
+    system.shut_down().await;
+}
+
+#[tokio::test]
+async fn a_wrong_code_says_how_many_tries_are_left_then_the_right_one_pasted_signs_in() {
+    let _turn = AT_A_TIME.acquire().await.unwrap();
+    let system = System::start(Options::default()).await;
+    let email = unique_email("wrong");
+    system.create_user(&email).await;
+    let mut browser = Browser::open("wrong-code", DESKTOP, "en").await;
+
+    browser.goto(&system.page_url).await;
+    sign_in(&browser, &email).await;
+    let code = system.inbox.code(&email, 1).await;
+    enter_code(&browser, wrong_code(&code)).await;
+
+    assert_eq!(
+        browser.text_of("#problem p").await,
+        "That code is not correct. You have 4 tries left."
+    );
+    assert_eq!(
+        browser.attr_of("#problem", "role").await.as_deref(),
+        Some("alert")
+    );
+    // The focus is on the error, so a screen reader reads it and a keyboard user starts
+    // from it.
+    assert_eq!(browser.focused_id().await.as_deref(), Some("problem"));
+    assert_eq!(
+        browser.attr_of("#code", "aria-invalid").await.as_deref(),
+        Some("true")
+    );
+    browser.screenshot("incorrect-code").await;
+
+    // Pasted as the email shows it to some readers, with a space in the middle.
+    enter_code(&browser, &format!("{} {}", &code[..3], &code[3..])).await;
+    assert_signed_in(&browser).await;
+    browser.screenshot("signed-in").await;
+
+    browser.close().await;
+    system.shut_down().await;
+}
+
+#[tokio::test]
+async fn five_wrong_codes_lock_the_code_and_signing_in_again_sends_a_new_one() {
+    let _turn = AT_A_TIME.acquire().await.unwrap();
+    let system = System::start(Options::default()).await;
+    let email = unique_email("locked");
+    system.create_user(&email).await;
+    let mut browser = Browser::open("locked-code", DESKTOP, "en").await;
+
+    browser.goto(&system.page_url).await;
+    sign_in(&browser, &email).await;
+    let first = system.inbox.code(&email, 1).await;
+    for tries_left in (1..=4).rev() {
+        enter_code(&browser, wrong_code(&first)).await;
+        let noun = if tries_left == 1 { "try" } else { "tries" };
+        assert_eq!(
+            browser.text_of("#problem p").await,
+            format!("That code is not correct. You have {tries_left} {noun} left.")
+        );
+    }
+    enter_code(&browser, wrong_code(&first)).await;
+
+    // Locked: back at the sign-in form, the address kept, the way on in the words.
+    assert_eq!(
+        browser.text_of("#problem p").await,
+        "Too many incorrect codes: this code no longer works. To get a new one, sign in again."
+    );
+    assert_eq!(browser.focused_id().await.as_deref(), Some("problem"));
+    browser.screenshot("locked").await;
+    sign_in(&browser, &email).await;
+
+    assert_eq!(browser.text_of("h1").await, "Check your email");
+    browser.screenshot("new-code-form").await;
+    let second = system.inbox.code(&email, 2).await;
+    enter_code(&browser, &second).await;
+    assert_signed_in(&browser).await;
+    browser.screenshot("signed-in").await;
+
+    browser.close().await;
+    system.shut_down().await;
+}
+
+#[tokio::test]
+async fn a_phone_sized_window_shows_every_page_without_sideways_scrolling() {
+    let _turn = AT_A_TIME.acquire().await.unwrap();
+    let system = System::start(Options::default()).await;
+    let email = unique_email("phone");
+    system.create_user(&email).await;
+    let mut browser = Browser::open("phone", PHONE, "en").await;
+
+    browser.goto(&system.page_url).await;
+    let width = browser.eval("return window.innerWidth;").await;
+    assert_eq!(width.as_u64(), Some(320), "a 320 px wide window");
+    fits_the_width(&browser).await;
+    browser.screenshot("sign-in-form").await;
+
+    sign_in(&browser, &email).await;
+    let code = system.inbox.code(&email, 1).await;
+    enter_code(&browser, wrong_code(&code)).await;
+    fits_the_width(&browser).await;
+    browser.screenshot("incorrect-code").await;
+
+    enter_code(&browser, &code).await;
+    assert_signed_in(&browser).await;
+    fits_the_width(&browser).await;
+    browser.screenshot("signed-in").await;
+
+    browser.close().await;
+    system.shut_down().await;
+}
+
+#[tokio::test]
+async fn a_french_browser_gets_the_page_in_french_and_the_switch_changes_it() {
+    let _turn = AT_A_TIME.acquire().await.unwrap();
+    let system = System::start(Options::default()).await;
+    let email = unique_email("francais");
+    system.create_user(&email).await;
+    let mut browser = Browser::open("french", DESKTOP, "fr-FR,fr,en").await;
+
+    browser.goto(&system.page_url).await;
+    assert_eq!(browser.text_of("h1").await, "Connexion à Acme");
+    assert_eq!(browser.attr_of("html", "lang").await.as_deref(), Some("fr"));
+    browser.screenshot("sign-in-form").await;
+    sign_in(&browser, &email).await;
+
+    assert_eq!(browser.text_of("h1").await, "Consultez vos e-mails");
+    let code = system.inbox.code(&email, 1).await;
+    enter_code(&browser, wrong_code(&code)).await;
+    assert_eq!(
+        browser.text_of("#problem p").await,
+        "Ce code n’est pas le bon. Il vous reste 4 essais."
+    );
+    browser.screenshot("incorrect-code").await;
+
+    // The switch keeps the code page (the challenge travels in its hidden fields).
+    browser.click_and_wait("form.switch button[value=en]").await;
+    assert_eq!(browser.text_of("h1").await, "Check your email");
+    assert_eq!(browser.attr_of("html", "lang").await.as_deref(), Some("en"));
+    browser.screenshot("switched-to-english").await;
+    enter_code(&browser, &code).await;
+    assert_signed_in(&browser).await;
+
+    browser.close().await;
+    system.shut_down().await;
+}

@@ -1,0 +1,244 @@
+//! A real Chromium, headless, driven over WebDriver by Debian's `chromedriver` (both
+//! installed by `scripts/install-tools`). Each browser has a profile of its own, so its
+//! cookies are its own: a test that wants "the same browser again" keeps its `Browser`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+/// `CHROMIUM_BIN` and `CHROMEDRIVER_BIN` override where they are.
+fn binary(variable: &str, default: &str) -> String {
+    let path = std::env::var(variable).unwrap_or_else(|_| default.to_owned());
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "{path} not found: run scripts/install-tools (it installs chromium and chromium-driver)"
+    );
+    path
+}
+
+pub struct Browser {
+    pub client: Client,
+    driver: Driver,
+    profile: PathBuf,
+    /// Where this test's screenshots go: `target/login-page-screenshots/<test>/`.
+    shots: PathBuf,
+    taken: usize,
+}
+
+/// The chromedriver process, ended with the test even when the test fails (its Chromium
+/// ends with it).
+struct Driver(std::process::Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub struct Window {
+    pub width: u32,
+    pub height: u32,
+}
+
+pub const DESKTOP: Window = Window {
+    width: 1024,
+    height: 768,
+};
+/// The narrowest phone screen the page is made for.
+pub const PHONE: Window = Window {
+    width: 320,
+    height: 640,
+};
+
+impl Browser {
+    /// A new browser (a new profile: no cookies) whose `Accept-Language` is `languages`.
+    pub async fn open(test: &str, window: Window, languages: &str) -> Browser {
+        let port = mfa_testkit::net::free_port().unwrap();
+        let driver = Driver(
+            std::process::Command::new(binary("CHROMEDRIVER_BIN", "/usr/bin/chromedriver"))
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts"),
+        );
+        mfa_testkit::net::wait_for_port(port, Duration::from_secs(20), "chromedriver")
+            .await
+            .unwrap();
+        let profile = std::env::temp_dir().join(format!(
+            "login-page-chromium-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        // This machine has no network but the loopback: without these, Chromium stalls on
+        // its own background fetches (updates, sync, QUIC probes) before the first page.
+        let args = [
+            "--headless".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-quic".to_owned(),
+            format!("--user-data-dir={}", profile.display()),
+            format!("--window-size={},{}", window.width, window.height),
+        ];
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": binary("CHROMIUM_BIN", "/usr/bin/chromium"),
+                "args": args,
+                "prefs": { "intl.accept_languages": languages },
+            }),
+        );
+        let client = ClientBuilder::native()
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session starts");
+        client
+            .set_window_size(window.width, window.height)
+            .await
+            .expect("the window takes its size");
+        let shots = screenshots_dir().join(test);
+        let _ = std::fs::remove_dir_all(&shots);
+        std::fs::create_dir_all(&shots).unwrap();
+        Browser {
+            client,
+            driver,
+            profile,
+            shots,
+            taken: 0,
+        }
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    /// Types into the field with this id (after what is in it).
+    pub async fn type_into(&self, id: &str, text: &str) {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("no #{id}: {e}"))
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+
+    /// Presses Enter in the field with this id, as a keyboard user submits a form, and
+    /// waits for the page that answers it.
+    pub async fn press_enter_in(&self, id: &str) {
+        let old = self.client.find(Locator::Css("html")).await.unwrap();
+        self.type_into(id, &fantoccini::key::Key::Enter.to_string())
+            .await;
+        self.wait_until_replaced(old).await;
+    }
+
+    /// Clicks the element the selector finds and waits for the next page.
+    pub async fn click_and_wait(&self, css: &str) {
+        let old = self.client.find(Locator::Css("html")).await.unwrap();
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+        self.wait_until_replaced(old).await;
+    }
+
+    /// Waits until the page `old` belongs to is gone and the next one has loaded.
+    async fn wait_until_replaced(&self, old: fantoccini::elements::Element) {
+        let started = Instant::now();
+        while old.tag_name().await.is_ok() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no new page within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css("main"))
+            .await
+            .expect("the next page loads");
+    }
+
+    pub async fn text_of(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub async fn exists(&self, css: &str) -> bool {
+        !self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap()
+            .is_empty()
+    }
+
+    pub async fn attr_of(&self, css: &str, attribute: &str) -> Option<String> {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .attr(attribute)
+            .await
+            .unwrap()
+    }
+
+    /// The id of the element that has the keyboard focus.
+    pub async fn focused_id(&self) -> Option<String> {
+        self.client
+            .active_element()
+            .await
+            .unwrap()
+            .attr("id")
+            .await
+            .unwrap()
+    }
+
+    /// Runs a script in the page and returns its value.
+    pub async fn eval(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap()
+    }
+
+    /// Saves a screenshot of what the browser shows, numbered in the order taken:
+    /// `target/login-page-screenshots/<test>/<n>-<step>.png`.
+    pub async fn screenshot(&mut self, step: &str) {
+        self.taken += 1;
+        let png = self.client.screenshot().await.unwrap();
+        let path = self.shots.join(format!("{:02}-{step}.png", self.taken));
+        std::fs::write(&path, png).unwrap();
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+        drop(self.driver);
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// `target/login-page-screenshots`, in the workspace's target directory (or
+/// `CARGO_TARGET_DIR`).
+fn screenshots_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target")))
+        .join("login-page-screenshots")
+}
