@@ -28,6 +28,11 @@ pub enum Outcome {
     WaitForNewCode {
         seconds: u64,
     },
+    /// `code_pending_elsewhere`: a code was emailed moments ago for a login on another
+    /// device, and codes are never shared between devices; a new one after `seconds`.
+    CodePendingElsewhere {
+        seconds: u64,
+    },
     /// `429 rate_limited`, with its `Retry-After` when it gave one.
     RateLimited {
         seconds: Option<u64>,
@@ -80,6 +85,9 @@ impl Outcome {
             "too_many_codes" | "too_many_failed_codes" => Outcome::WaitForNewCode {
                 seconds: retry_after_secs.unwrap_or(0),
             },
+            "code_pending_elsewhere" => Outcome::CodePendingElsewhere {
+                seconds: retry_after_secs.unwrap_or(0),
+            },
             "code_locked" => Outcome::CodeLocked,
             "code_expired" => Outcome::CodeExpired,
             "superseded" => Outcome::CodeSuperseded,
@@ -110,6 +118,7 @@ impl Outcome {
             Outcome::PasswordsNotAccepted => t.passwords_not_accepted.to_owned(),
             Outcome::NetworkBlocked => t.network_blocked.to_owned(),
             Outcome::WaitForNewCode { seconds } => (t.wait_for_new_code)(seconds),
+            Outcome::CodePendingElsewhere { seconds } => (t.code_pending_elsewhere)(seconds),
             Outcome::RateLimited { seconds } => (t.rate_limited)(seconds),
             Outcome::StillDeciding => t.still_deciding.to_owned(),
             Outcome::CodeNotSixDigits => t.code_not_six_digits.to_owned(),
@@ -131,7 +140,7 @@ mod tests {
     use super::*;
     use crate::domain::lang::Lang;
 
-    const EVERY_OUTCOME: [Outcome; 21] = [
+    const EVERY_OUTCOME: [Outcome; 22] = [
         Outcome::MissingEmail,
         Outcome::MissingPassword,
         Outcome::PasswordTooLong,
@@ -141,6 +150,7 @@ mod tests {
         Outcome::PasswordsNotAccepted,
         Outcome::NetworkBlocked,
         Outcome::WaitForNewCode { seconds: 90 },
+        Outcome::CodePendingElsewhere { seconds: 20 },
         Outcome::RateLimited { seconds: Some(30) },
         Outcome::StillDeciding,
         Outcome::CodeNotSixDigits,

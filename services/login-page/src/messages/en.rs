@@ -52,6 +52,12 @@ pub static ENGLISH: Catalogue = Catalogue {
             wait(seconds, UNITS)
         )
     },
+    code_pending_elsewhere: |seconds| {
+        format!(
+            "A code was sent moments ago for a sign-in on another device. Wait {}, then sign in again here. If that sign-in was not yours, change your password.",
+            wait(seconds, UNITS)
+        )
+    },
     rate_limited: |seconds| match seconds {
         Some(seconds) => format!(
             "Too many sign-in attempts. Wait {}, then try again.",

@@ -61,6 +61,12 @@ pub static FRENCH: Catalogue = Catalogue {
             wait(seconds, UNITS)
         )
     },
+    code_pending_elsewhere: |seconds| {
+        format!(
+            "Un code vient d’être envoyé pour une connexion depuis un autre appareil. Attendez {}, puis reconnectez-vous ici. Si cette connexion ne venait pas de vous, changez votre mot de passe.",
+            wait(seconds, UNITS)
+        )
+    },
     rate_limited: |seconds| match seconds {
         Some(seconds) => format!(
             "Trop de tentatives de connexion. Attendez {}, puis réessayez.",
