@@ -264,3 +264,41 @@ async fn a_french_browser_gets_the_page_in_french_and_the_switch_changes_it() {
     browser.close().await;
     system.shut_down().await;
 }
+
+#[tokio::test]
+async fn an_expired_code_says_so_and_signing_in_again_sends_a_new_one() {
+    let _turn = AT_A_TIME.acquire().await.unwrap();
+    // Long enough to read the second code and type it, short enough to outwait the first.
+    let code_ttl = std::time::Duration::from_secs(8);
+    let system = System::start(Options { code_ttl }).await;
+    let email = unique_email("expired");
+    system.create_user(&email).await;
+    let mut browser = Browser::open("expired-code", DESKTOP, "en").await;
+
+    browser.goto(&system.page_url).await;
+    sign_in(&browser, &email).await;
+    let validity = browser.text_of("#validity").await;
+    assert!(
+        validity.starts_with("It works for 1 minute, until "),
+        "{validity}"
+    );
+    let first = system.inbox.code(&email, 1).await;
+    tokio::time::sleep(code_ttl + std::time::Duration::from_secs(1)).await;
+    enter_code(&browser, &first).await;
+
+    assert_eq!(
+        browser.text_of("#problem p").await,
+        "This code has expired. To get a new one, sign in again."
+    );
+    assert_eq!(browser.focused_id().await.as_deref(), Some("problem"));
+    browser.screenshot("expired").await;
+    sign_in(&browser, &email).await;
+    let second = system.inbox.code(&email, 2).await;
+    assert_ne!(second, first, "a new code");
+    enter_code(&browser, &second).await;
+    assert_signed_in(&browser).await;
+    browser.screenshot("signed-in").await;
+
+    browser.close().await;
+    system.shut_down().await;
+}
