@@ -1,6 +1,7 @@
 //! The sign-in page in a real browser (headless Chromium over WebDriver) against the real
 //! services, broker, PostgreSQL and SMTP server: what a person sees and does, step by step,
-//! with a screenshot of each step under `target/login-page-screenshots/<test>/`.
+//! with a screenshot of each step under `target/login-page-screenshots/<test>/` and an
+//! axe-core accessibility check of each page shown.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -71,7 +72,7 @@ async fn a_first_sign_in_takes_the_emailed_code_and_the_same_browser_then_needs_
     browser.goto(&system.page_url).await;
     assert_eq!(browser.text_of("h1").await, "Sign in to Acme");
     assert_eq!(browser.focused_id().await.as_deref(), Some("email"));
-    browser.screenshot("sign-in-form").await;
+    browser.record_step("sign-in-form").await;
     sign_in(&browser, &email).await;
 
     assert_eq!(browser.text_of("h1").await, "Check your email");
@@ -93,11 +94,11 @@ async fn a_first_sign_in_takes_the_emailed_code_and_the_same_browser_then_needs_
         browser.attr_of("#code", "inputmode").await.as_deref(),
         Some("numeric")
     );
-    browser.screenshot("code-form").await;
+    browser.record_step("code-form").await;
     let code = system.inbox.code(&email, 1).await;
     enter_code(&browser, &code).await;
     assert_signed_in(&browser).await;
-    browser.screenshot("signed-in").await;
+    browser.record_step("signed-in").await;
 
     let device = browser.client.get_named_cookie("mfa_device").await.unwrap();
     assert_eq!(device.http_only(), Some(true));
@@ -110,7 +111,7 @@ async fn a_first_sign_in_takes_the_emailed_code_and_the_same_browser_then_needs_
     assert!(browser.exists("#password").await);
     sign_in(&browser, &email).await;
     assert_signed_in(&browser).await;
-    browser.screenshot("known-browser-signed-in").await;
+    browser.record_step("known-browser-signed-in").await;
     assert_eq!(
         system.inbox.texts_to(&email).await.len(),
         1,
@@ -149,12 +150,12 @@ async fn a_wrong_code_says_how_many_tries_are_left_then_the_right_one_pasted_sig
         browser.attr_of("#code", "aria-invalid").await.as_deref(),
         Some("true")
     );
-    browser.screenshot("incorrect-code").await;
+    browser.record_step("incorrect-code").await;
 
     // Pasted as the email shows it to some readers, with a space in the middle.
     enter_code(&browser, &format!("{} {}", &code[..3], &code[3..])).await;
     assert_signed_in(&browser).await;
-    browser.screenshot("signed-in").await;
+    browser.record_step("signed-in").await;
 
     browser.close().await;
     system.shut_down().await;
@@ -187,15 +188,15 @@ async fn five_wrong_codes_lock_the_code_and_signing_in_again_sends_a_new_one() {
         "Too many incorrect codes: this code no longer works. To get a new one, sign in again."
     );
     assert_eq!(browser.focused_id().await.as_deref(), Some("problem"));
-    browser.screenshot("locked").await;
+    browser.record_step("locked").await;
     sign_in(&browser, &email).await;
 
     assert_eq!(browser.text_of("h1").await, "Check your email");
-    browser.screenshot("new-code-form").await;
+    browser.record_step("new-code-form").await;
     let second = system.inbox.code(&email, 2).await;
     enter_code(&browser, &second).await;
     assert_signed_in(&browser).await;
-    browser.screenshot("signed-in").await;
+    browser.record_step("signed-in").await;
 
     browser.close().await;
     system.shut_down().await;
@@ -213,18 +214,18 @@ async fn a_phone_sized_window_shows_every_page_without_sideways_scrolling() {
     let width = browser.eval("return window.innerWidth;").await;
     assert_eq!(width.as_u64(), Some(320), "a 320 px wide window");
     fits_the_width(&browser).await;
-    browser.screenshot("sign-in-form").await;
+    browser.record_step("sign-in-form").await;
 
     sign_in(&browser, &email).await;
     let code = system.inbox.code(&email, 1).await;
     enter_code(&browser, wrong_code(&code)).await;
     fits_the_width(&browser).await;
-    browser.screenshot("incorrect-code").await;
+    browser.record_step("incorrect-code").await;
 
     enter_code(&browser, &code).await;
     assert_signed_in(&browser).await;
     fits_the_width(&browser).await;
-    browser.screenshot("signed-in").await;
+    browser.record_step("signed-in").await;
 
     browser.close().await;
     system.shut_down().await;
@@ -241,7 +242,7 @@ async fn a_french_browser_gets_the_page_in_french_and_the_switch_changes_it() {
     browser.goto(&system.page_url).await;
     assert_eq!(browser.text_of("h1").await, "Connexion à Acme");
     assert_eq!(browser.attr_of("html", "lang").await.as_deref(), Some("fr"));
-    browser.screenshot("sign-in-form").await;
+    browser.record_step("sign-in-form").await;
     sign_in(&browser, &email).await;
 
     assert_eq!(browser.text_of("h1").await, "Consultez vos e-mails");
@@ -251,13 +252,13 @@ async fn a_french_browser_gets_the_page_in_french_and_the_switch_changes_it() {
         browser.text_of("#problem p").await,
         "Ce code n’est pas le bon. Il vous reste 4 essais."
     );
-    browser.screenshot("incorrect-code").await;
+    browser.record_step("incorrect-code").await;
 
     // The switch keeps the code page (the challenge travels in its hidden fields).
     browser.click_and_wait("form.switch button[value=en]").await;
     assert_eq!(browser.text_of("h1").await, "Check your email");
     assert_eq!(browser.attr_of("html", "lang").await.as_deref(), Some("en"));
-    browser.screenshot("switched-to-english").await;
+    browser.record_step("switched-to-english").await;
     enter_code(&browser, &code).await;
     assert_signed_in(&browser).await;
 
@@ -291,13 +292,13 @@ async fn an_expired_code_says_so_and_signing_in_again_sends_a_new_one() {
         "This code has expired. To get a new one, sign in again."
     );
     assert_eq!(browser.focused_id().await.as_deref(), Some("problem"));
-    browser.screenshot("expired").await;
+    browser.record_step("expired").await;
     sign_in(&browser, &email).await;
     let second = system.inbox.code(&email, 2).await;
     assert_ne!(second, first, "a new code");
     enter_code(&browser, &second).await;
     assert_signed_in(&browser).await;
-    browser.screenshot("signed-in").await;
+    browser.record_step("signed-in").await;
 
     browser.close().await;
     system.shut_down().await;

@@ -4,19 +4,49 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
-/// `CHROMIUM_BIN` and `CHROMEDRIVER_BIN` override where they are.
-fn binary(variable: &str, default: &str) -> String {
-    let path = std::env::var(variable).unwrap_or_else(|_| default.to_owned());
+/// Where `scripts/install-tools` put the browser, its driver and axe-core (its `--print`
+/// lines, read once): the tests use what the project's own script installs, nothing else.
+fn tool(name: &str) -> String {
+    static TOOLS: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    let tools = TOOLS.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/install-tools");
+        let output = std::process::Command::new(script)
+            .arg("--print")
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("scripts/install-tools runs");
+        assert!(
+            output.status.success(),
+            "scripts/install-tools --print failed"
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect()
+    });
+    let path = tools
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.clone())
+        .unwrap_or_else(|| panic!("scripts/install-tools --print names no {name}"));
     assert!(
         std::path::Path::new(&path).exists(),
-        "{path} not found: run scripts/install-tools (it installs chromium and chromium-driver)"
+        "{name}={path} does not exist"
     );
     path
+}
+
+/// axe-core's source, injected into each page checked.
+fn axe_core() -> &'static str {
+    static SOURCE: OnceLock<String> = OnceLock::new();
+    SOURCE.get_or_init(|| std::fs::read_to_string(tool("AXE_CORE_JS")).expect("axe-core reads"))
 }
 
 pub struct Browser {
@@ -59,7 +89,7 @@ impl Browser {
     pub async fn open(test: &str, window: Window, languages: &str) -> Browser {
         let port = mfa_testkit::net::free_port().unwrap();
         let driver = Driver(
-            std::process::Command::new(binary("CHROMEDRIVER_BIN", "/usr/bin/chromedriver"))
+            std::process::Command::new(tool("CHROMEDRIVER_BIN"))
                 .arg(format!("--port={port}"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -92,7 +122,7 @@ impl Browser {
         capabilities.insert(
             "goog:chromeOptions".into(),
             json!({
-                "binary": binary("CHROMIUM_BIN", "/usr/bin/chromium"),
+                "binary": tool("CHROMIUM_BIN"),
                 "args": args,
                 "prefs": { "intl.accept_languages": languages },
             }),
@@ -218,13 +248,36 @@ impl Browser {
         self.client.execute(script, vec![]).await.unwrap()
     }
 
-    /// Saves a screenshot of what the browser shows, numbered in the order taken:
-    /// `target/login-page-screenshots/<test>/<n>-<step>.png`.
-    pub async fn screenshot(&mut self, step: &str) {
+    /// One step a person sees: its screenshot, numbered in the order taken
+    /// (`target/login-page-screenshots/<test>/<n>-<step>.png`), and an accessibility check
+    /// of the page by axe-core, which fails the test on any serious or critical violation.
+    pub async fn record_step(&mut self, step: &str) {
         self.taken += 1;
         let png = self.client.screenshot().await.unwrap();
         let path = self.shots.join(format!("{:02}-{step}.png", self.taken));
         std::fs::write(&path, png).unwrap();
+        self.assert_accessible(step).await;
+    }
+
+    /// axe-core run in the page (through WebDriver, which the page's CSP does not stop:
+    /// the page itself allows no script).
+    async fn assert_accessible(&self, step: &str) {
+        let script = format!(
+            "{}\nreturn axe.run(document).then(result => result.violations.map(v => \
+             ({{id: v.id, impact: v.impact, help: v.help, \
+             nodes: v.nodes.map(n => n.target.join(' '))}})));",
+            axe_core()
+        );
+        let violations = self.client.execute(&script, vec![]).await.unwrap();
+        let violations = violations.as_array().expect("axe-core lists violations");
+        let blocking: Vec<&Value> = violations
+            .iter()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .collect();
+        for minor in violations.iter().filter(|v| !blocking.contains(v)) {
+            eprintln!("{step}: axe-core, {}: {minor}", minor["impact"]);
+        }
+        assert!(blocking.is_empty(), "{step}: axe-core finds {blocking:#?}");
     }
 
     pub async fn close(self) {
