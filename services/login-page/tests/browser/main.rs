@@ -7,7 +7,7 @@
 
 mod support;
 
-use support::browser::{Browser, DESKTOP, PHONE};
+use support::browser::{Browser, DESKTOP, LAPTOP_AT_200_PERCENT, PHONE};
 use support::system::{Options, System, RETURN_URL};
 use support::{unique_email, AT_A_TIME, PASSWORD};
 
@@ -299,6 +299,93 @@ async fn an_expired_code_says_so_and_signing_in_again_sends_a_new_one() {
     enter_code(&browser, &second).await;
     assert_signed_in(&browser).await;
     browser.record_step("signed-in").await;
+
+    browser.close().await;
+    system.shut_down().await;
+}
+
+#[tokio::test]
+async fn at_200_percent_zoom_every_page_reflows_to_the_width() {
+    let _turn = AT_A_TIME.acquire().await.unwrap();
+    let system = System::start(Options::default()).await;
+    let email = unique_email("zoom");
+    system.create_user(&email).await;
+    let mut browser = Browser::open("zoom-200", LAPTOP_AT_200_PERCENT, "en").await;
+
+    browser.goto(&system.page_url).await;
+    let zoom = browser
+        .eval("return [window.devicePixelRatio, window.innerWidth];")
+        .await;
+    assert_eq!(zoom[0].as_f64(), Some(2.0), "drawn at 200%");
+    assert_eq!(zoom[1].as_u64(), Some(640), "half of 1280 px to lay out in");
+    fits_the_width(&browser).await;
+    browser.record_step("sign-in-form").await;
+    sign_in(&browser, &email).await;
+    let code = system.inbox.code(&email, 1).await;
+    enter_code(&browser, wrong_code(&code)).await;
+    fits_the_width(&browser).await;
+    browser.record_step("incorrect-code").await;
+    enter_code(&browser, &code).await;
+    fits_the_width(&browser).await;
+    browser.record_step("signed-in").await;
+
+    browser.close().await;
+    system.shut_down().await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_email_read_the_same_and_keep_the_address() {
+    let _turn = AT_A_TIME.acquire().await.unwrap();
+    let system = System::start(Options::default()).await;
+    let email = unique_email("known");
+    system.create_user(&email).await;
+    let mut browser = Browser::open("wrong-password", DESKTOP, "en").await;
+
+    let mut problems = Vec::new();
+    for address in [email.clone(), unique_email("nobody")] {
+        browser.goto(&system.page_url).await;
+        browser.type_into("email", &address).await;
+        browser.type_into("password", "not the password").await;
+        browser.press_enter_in("password").await;
+        assert_eq!(
+            browser.attr_of("#email", "value").await.as_deref(),
+            Some(address.as_str())
+        );
+        assert_eq!(browser.focused_id().await.as_deref(), Some("problem"));
+        problems.push(browser.text_of("#problem p").await);
+    }
+    browser.record_step("wrong-password").await;
+    assert_eq!(
+        problems[0],
+        "The email address or password is not correct. Check them and try again."
+    );
+    assert_eq!(
+        problems[0], problems[1],
+        "the page tells no one who has an account"
+    );
+
+    browser.close().await;
+    system.shut_down().await;
+}
+
+#[tokio::test]
+async fn the_keyboard_alone_goes_through_the_form_in_reading_order() {
+    let _turn = AT_A_TIME.acquire().await.unwrap();
+    let system = System::start(Options::default()).await;
+    let mut browser = Browser::open("keyboard", DESKTOP, "en").await;
+
+    browser.goto(&system.page_url).await;
+    assert_eq!(browser.focused_id().await.as_deref(), Some("email"));
+    let tab = fantoccini::key::Key::Tab.to_string();
+    browser.type_into("email", &tab).await;
+    assert_eq!(browser.focused_id().await.as_deref(), Some("password"));
+    browser.type_into("password", &tab).await;
+    let focused = browser.client.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("type").await.unwrap().as_deref(),
+        Some("submit")
+    );
+    browser.record_step("focus-on-sign-in").await;
 
     browser.close().await;
     system.shut_down().await;

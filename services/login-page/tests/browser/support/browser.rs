@@ -69,19 +69,31 @@ impl Drop for Driver {
     }
 }
 
+/// A browser window, its size in CSS pixels.
 pub struct Window {
     pub width: u32,
     pub height: u32,
+    /// Screen pixels per CSS pixel.
+    pub zoom: u32,
 }
 
 pub const DESKTOP: Window = Window {
     width: 1024,
     height: 768,
+    zoom: 1,
 };
 /// The narrowest phone screen the page is made for.
 pub const PHONE: Window = Window {
     width: 320,
     height: 640,
+    zoom: 1,
+};
+/// A 1280 x 800 laptop screen at 200% zoom: what the page lays out in is half as wide and
+/// high, each CSS pixel drawn as 2 x 2.
+pub const LAPTOP_AT_200_PERCENT: Window = Window {
+    width: 640,
+    height: 400,
+    zoom: 2,
 };
 
 impl Browser {
@@ -117,6 +129,7 @@ impl Browser {
             "--disable-quic".to_owned(),
             format!("--user-data-dir={}", profile.display()),
             format!("--window-size={},{}", window.width, window.height),
+            format!("--force-device-scale-factor={}", window.zoom),
         ];
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
