@@ -271,7 +271,11 @@ async fn an_expired_code_says_so_and_signing_in_again_sends_a_new_one() {
     let _turn = AT_A_TIME.acquire().await.unwrap();
     // Long enough to read the second code and type it, short enough to outwait the first.
     let code_ttl = std::time::Duration::from_secs(8);
-    let system = System::start(Options { code_ttl }).await;
+    let system = System::start(Options {
+        code_ttl,
+        ..Options::default()
+    })
+    .await;
     let email = unique_email("expired");
     system.create_user(&email).await;
     let mut browser = Browser::open("expired-code", DESKTOP, "en").await;
@@ -386,6 +390,33 @@ async fn the_keyboard_alone_goes_through_the_form_in_reading_order() {
         Some("submit")
     );
     browser.record_step("focus-on-sign-in").await;
+
+    browser.close().await;
+    system.shut_down().await;
+}
+
+#[tokio::test]
+async fn with_login_intake_down_the_page_says_to_try_again_later() {
+    let _turn = AT_A_TIME.acquire().await.unwrap();
+    let system = System::start(Options {
+        intake_down: true,
+        ..Options::default()
+    })
+    .await;
+    let mut browser = Browser::open("unavailable", DESKTOP, "en").await;
+
+    browser.goto(&system.page_url).await;
+    let email = unique_email("down");
+    sign_in(&browser, &email).await;
+    assert_eq!(
+        browser.text_of("#problem p").await,
+        "Signing in is not possible right now. Try again in a few minutes."
+    );
+    assert_eq!(
+        browser.attr_of("#email", "value").await.as_deref(),
+        Some(email.as_str())
+    );
+    browser.record_step("unavailable").await;
 
     browser.close().await;
     system.shut_down().await;

@@ -23,12 +23,16 @@ pub const RETURN_URL: &str = "http://localhost:9/signed-in";
 
 pub struct Options {
     pub code_ttl: Duration,
+    /// The page is given an address where login-intake is not (nothing listens there), as
+    /// when the service is down.
+    pub intake_down: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             code_ttl: Duration::from_secs(600),
+            intake_down: false,
         }
     }
 }
@@ -156,7 +160,12 @@ impl System {
 
         let page = login_page::startup::Application::build(login_page::config::Config {
             addr: "127.0.0.1:0".parse().unwrap(),
-            intake_url: intake_url.parse().unwrap(),
+            intake_url: if options.intake_down {
+                let nobody = mfa_testkit::net::free_port().unwrap();
+                format!("http://127.0.0.1:{nobody}").parse().unwrap()
+            } else {
+                intake_url.parse().unwrap()
+            },
             verifier_url: verifier_url.parse().unwrap(),
             api_key: SecretString::from(api_key),
             platform: login_page::domain::platform::Platform::Dashboard,
