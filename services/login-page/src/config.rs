@@ -34,6 +34,10 @@ pub struct Config {
     pub return_url: Url,
     /// `MFA_LOGIN_PAGE_CSRF_SECRET`: the key of the forms' CSRF tokens.
     pub csrf_secret: SecretString,
+    /// `MFA_LOGIN_PAGE_TRUSTED_PROXIES`: how many reverse proxies stand in front of the page,
+    /// each appending to `X-Forwarded-For`; the user's address is read past them
+    /// (`domain::browser::client_ip`). 0 (the default): the connection's own address.
+    pub trusted_proxies: usize,
     /// `MFA_LOGIN_PAGE_API_TIMEOUT_SECS`: the longest a call to either API may take; above
     /// login-intake's decision wait, so a slow decision is answered `pending`, not cut off.
     pub api_timeout: Duration,
@@ -63,6 +67,7 @@ impl Config {
             company_name: Env::optional("MFA_LOGIN_PAGE_COMPANY_NAME"),
             return_url: Env::required("MFA_LOGIN_PAGE_RETURN_URL")?,
             csrf_secret,
+            trusted_proxies: Env::or("MFA_LOGIN_PAGE_TRUSTED_PROXIES", 0)?,
             api_timeout: Duration::from_secs(Env::or("MFA_LOGIN_PAGE_API_TIMEOUT_SECS", 15)?),
             decision_poll: Duration::from_secs(Env::or("MFA_LOGIN_PAGE_DECISION_POLL_SECS", 5)?),
         })

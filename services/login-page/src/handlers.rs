@@ -19,7 +19,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::api::{Api, Challenge, Login, LoginAnswer, VerifyAnswer};
-use crate::domain::browser::{is_loopback_host, user_agent};
+use crate::domain::browser::{client_ip, is_loopback_host, user_agent};
 use crate::domain::code::TypedCode;
 use crate::domain::csrf::CsrfKey;
 use crate::domain::device::DeviceId;
@@ -39,6 +39,7 @@ pub struct AppState {
     pub platform: Platform,
     pub company_name: Option<String>,
     pub return_url: Url,
+    pub trusted_proxies: usize,
 }
 
 /// The browser in front of the page, as one request shows it.
@@ -53,10 +54,13 @@ pub struct Visitor {
     ip: IpAddr,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Visitor {
+impl FromRequestParts<AppState> for Visitor {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let headers = &parts.headers;
         let sent_device = DeviceId::from_cookie_headers(
             headers
@@ -65,12 +69,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Visitor {
                 .filter_map(|value| value.to_str().ok()),
         );
         let host = header_str(headers, header::HOST).unwrap_or_default();
-        // The address the connection came from: with a proxy in front, that proxy's, so a
-        // deployment behind one passes the user's address on (not done by this page yet).
-        let ip = parts
+        // The risk model and the per-address limits need the user's address, not a proxy's.
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::from([127, 0, 0, 1]), |info| info.0.ip());
+        let forwarded_for = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        let ip = client_ip(
+            peer,
+            Some(forwarded_for.as_str()).filter(|header| !header.is_empty()),
+            state.trusted_proxies,
+        );
         Ok(Visitor {
             device: sent_device.clone().unwrap_or_else(DeviceId::random),
             sent_device,

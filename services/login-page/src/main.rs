@@ -13,8 +13,9 @@ use mfa_runtime::shutdown::Shutdown;
   (required, at least 32 bytes), MFA_LOGIN_PAGE_RETURN_URL (required: where a signed-in user
   goes, with ?attempt_id=), MFA_LOGIN_PAGE_ADDR, MFA_LOGIN_PAGE_INTAKE_URL,
   MFA_LOGIN_PAGE_VERIFIER_URL, MFA_LOGIN_PAGE_PLATFORM, MFA_LOGIN_PAGE_COMPANY_NAME,
-  MFA_LOGIN_PAGE_API_TIMEOUT_SECS, MFA_LOGIN_PAGE_DECISION_POLL_SECS, RUST_LOG, MFA_LOG_FORMAT.
-  Every variable, its default and meaning: README.md, section Configuration.
+  MFA_LOGIN_PAGE_TRUSTED_PROXIES, MFA_LOGIN_PAGE_API_TIMEOUT_SECS,
+  MFA_LOGIN_PAGE_DECISION_POLL_SECS, RUST_LOG, MFA_LOG_FORMAT.
+  Every variable, its default and meaning: README.md, section Sign-in page.
 
 Exit status: 0 after SIGTERM or Ctrl-C; 1 when a setting is bad or the address can't be bound;
 2 on a bad command-line argument."

@@ -54,6 +54,7 @@ impl Application {
             platform: config.platform,
             company_name: config.company_name,
             return_url: config.return_url,
+            trusted_proxies: config.trusted_proxies,
         };
         let router = Router::new()
             .route("/", get(handlers::sign_in_form))

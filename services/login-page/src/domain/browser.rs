@@ -1,5 +1,7 @@
 //! What the page tells login-intake about the browser in front of it.
 
+use std::net::IpAddr;
+
 use crate::config::MAX_USER_AGENT_BYTES;
 
 /// The browser's `User-Agent`, as login-intake takes it (1 to 1024 bytes, no control
@@ -15,6 +17,27 @@ pub fn user_agent(header: Option<&str>) -> String {
         })
         .unwrap_or("unknown")
         .to_owned()
+}
+
+/// The user's address when `trusted_proxies` proxies (0: none) stand between them and the
+/// page, each appending the address it was reached from to `X-Forwarded-For`: the entry that
+/// many places from the right, counting the connection's own address as the last. Entries
+/// left of what the trusted proxies wrote are the client's to forge, so never read; an entry
+/// that is not an address ends the walk at the last good one.
+pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted_proxies: usize) -> IpAddr {
+    let mut client = peer;
+    let written_by_proxies = forwarded_for
+        .unwrap_or_default()
+        .rsplit(',')
+        .map(str::trim)
+        .take(trusted_proxies);
+    for entry in written_by_proxies {
+        match entry.parse::<IpAddr>() {
+            Ok(ip) => client = ip,
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 /// Whether the page is being reached on the loopback interface (`localhost`, `127.0.0.1`,
@@ -55,6 +78,52 @@ mod tests {
         ] {
             assert_eq!(user_agent(header), "unknown", "{header:?}");
         }
+    }
+
+    #[test]
+    fn without_trusted_proxies_the_connection_is_the_client() {
+        let peer: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(client_ip(peer, None, 0), peer);
+        assert_eq!(
+            client_ip(peer, Some("203.0.113.9"), 0),
+            peer,
+            "forged header"
+        );
+    }
+
+    #[test]
+    fn each_trusted_proxy_vouches_for_one_entry_from_the_right() {
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        let header = Some("192.0.2.1, 203.0.113.9, 10.0.0.1");
+        assert_eq!(
+            client_ip(peer, header, 1),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client_ip(peer, header, 2),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        // More proxies configured than entries: the leftmost is as far as it goes.
+        assert_eq!(
+            client_ip(peer, Some("203.0.113.9"), 3),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        // No header where one was expected: the connection's address.
+        assert_eq!(client_ip(peer, None, 1), peer);
+    }
+
+    #[test]
+    fn an_entry_that_is_not_an_address_stops_the_walk() {
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(
+            client_ip(peer, Some("203.0.113.9, unknown, 10.0.0.1"), 3),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_ip(peer, Some("garbage"), 1), peer);
+        assert_eq!(
+            client_ip(peer, Some("2001:db8::1"), 1),
+            "2001:db8::1".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]

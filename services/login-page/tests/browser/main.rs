@@ -421,3 +421,32 @@ async fn with_login_intake_down_the_page_says_to_try_again_later() {
     browser.close().await;
     system.shut_down().await;
 }
+
+#[tokio::test]
+async fn past_the_rate_limit_the_page_says_how_long_to_wait() {
+    let _turn = AT_A_TIME.acquire().await.unwrap();
+    let system = System::start(Options {
+        logins_per_ip: Some(1),
+        ..Options::default()
+    })
+    .await;
+    let email = unique_email("limited");
+    system.create_user(&email).await;
+    let mut browser = Browser::open("rate-limited", DESKTOP, "en").await;
+
+    browser.goto(&system.page_url).await;
+    sign_in(&browser, &email).await;
+    assert_eq!(browser.text_of("h1").await, "Check your email");
+    browser.goto(&system.page_url).await;
+    sign_in(&browser, &email).await;
+    let problem = browser.text_of("#problem p").await;
+    assert!(
+        problem.starts_with("Too many sign-in attempts. Wait ")
+            && problem.ends_with(" minutes, then try again."),
+        "{problem}"
+    );
+    browser.record_step("rate-limited").await;
+
+    browser.close().await;
+    system.shut_down().await;
+}

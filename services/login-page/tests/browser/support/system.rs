@@ -26,6 +26,8 @@ pub struct Options {
     /// The page is given an address where login-intake is not (nothing listens there), as
     /// when the service is down.
     pub intake_down: bool,
+    /// Logins login-intake takes from one address in an hour (None: no limit that matters).
+    pub logins_per_ip: Option<u32>,
 }
 
 impl Default for Options {
@@ -33,6 +35,7 @@ impl Default for Options {
         Self {
             code_ttl: Duration::from_secs(600),
             intake_down: false,
+            logins_per_ip: None,
         }
     }
 }
@@ -90,7 +93,10 @@ impl System {
             argon2_threads: 2,
             argon2_queue: 64,
             rate_limits: RateLimits {
-                per_ip: unlimited,
+                per_ip: options.logins_per_ip.map_or(unlimited, |max| RateLimit {
+                    max,
+                    window: Duration::from_secs(3600),
+                }),
                 per_account_and_ip: unlimited,
                 per_account: unlimited,
                 per_api_key: unlimited,
@@ -172,6 +178,7 @@ impl System {
             company_name: Some("Acme".into()),
             return_url: RETURN_URL.parse().unwrap(),
             csrf_secret: SecretString::from(CSRF_SECRET),
+            trusted_proxies: 0,
             api_timeout: Duration::from_secs(15),
             decision_poll: Duration::from_secs(5),
         })
