@@ -51,8 +51,9 @@ fn axe_core() -> &'static str {
 
 pub struct Browser {
     pub client: Client,
-    driver: Driver,
-    profile: PathBuf,
+    // Dropped in this order: the driver, then the browser it started, found by its profile.
+    _driver: Driver,
+    _profile: Profile,
     /// Where this test's screenshots go: `target/login-page-screenshots/<test>/`.
     shots: PathBuf,
     taken: usize,
@@ -61,6 +62,41 @@ pub struct Browser {
 /// The chromedriver process, ended with the test even when the test fails (its Chromium
 /// ends with it).
 struct Driver(std::process::Child);
+
+/// The browser's own profile directory. Dropping it ends the browser started with it, which
+/// outlives its killed driver (a test that failed before `close`), and removes the
+/// directory. The browser is found by the directory's unique name in its command line: no
+/// other process is touched.
+struct Profile(PathBuf);
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        let flag = format!("--user-data-dir={}", self.0.display());
+        let processes = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+        let mut browsers = Vec::new();
+        for process in processes {
+            let Ok(cmdline) = std::fs::read(process.path().join("cmdline")) else {
+                continue;
+            };
+            let started_with_this_profile = cmdline
+                .split(|byte| *byte == 0)
+                .any(|arg| arg == flag.as_bytes());
+            if started_with_this_profile {
+                let _ = std::process::Command::new("kill")
+                    .arg("-TERM")
+                    .arg(process.file_name())
+                    .status();
+                browsers.push(process.path());
+            }
+        }
+        // A browser that is shutting down still writes to its profile: remove it after.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while browsers.iter().any(|process| process.exists()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -111,10 +147,10 @@ impl Browser {
         mfa_testkit::net::wait_for_port(port, Duration::from_secs(20), "chromedriver")
             .await
             .unwrap();
-        let profile = std::env::temp_dir().join(format!(
+        let profile = Profile(std::env::temp_dir().join(format!(
             "login-page-chromium-{}",
             uuid::Uuid::new_v4().simple()
-        ));
+        )));
         // This machine has no network but the loopback: without these, Chromium stalls on
         // its own background fetches (updates, sync, QUIC probes) before the first page.
         let args = [
@@ -127,7 +163,7 @@ impl Browser {
             "--disable-sync".to_owned(),
             "--no-first-run".to_owned(),
             "--disable-quic".to_owned(),
-            format!("--user-data-dir={}", profile.display()),
+            format!("--user-data-dir={}", profile.0.display()),
             format!("--window-size={},{}", window.width, window.height),
             format!("--force-device-scale-factor={}", window.zoom),
         ];
@@ -154,8 +190,8 @@ impl Browser {
         std::fs::create_dir_all(&shots).unwrap();
         Browser {
             client,
-            driver,
-            profile,
+            _driver: driver,
+            _profile: profile,
             shots,
             taken: 0,
         }
@@ -295,8 +331,8 @@ impl Browser {
 
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        drop(self.driver);
-        let _ = std::fs::remove_dir_all(&self.profile);
+        // The driver, then anything of the browser still running, then its profile.
+        drop(self);
     }
 }
 
