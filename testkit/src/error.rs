@@ -23,6 +23,21 @@ pub enum TestkitError {
         expected: i64,
         within: Duration,
     },
+    #[error("{what}: {source}")]
+    Mail {
+        what: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{to}: {arrived} of {expected} emails within {within:?}")]
+    EmailsMissing {
+        to: String,
+        arrived: usize,
+        expected: usize,
+        within: Duration,
+    },
+    #[error("no sign-in code in the email's text {text:?}")]
+    NoCode { text: String },
     #[error("{what}: nothing listens on 127.0.0.1:{port} after {within:?}")]
     NotListening {
         what: String,
@@ -35,6 +50,11 @@ impl TestkitError {
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let what = what.into();
         move |source| Self::Io { what, source }
+    }
+
+    pub(crate) fn mail(what: impl Into<String>) -> impl FnOnce(reqwest::Error) -> Self {
+        let what = what.into();
+        move |source| Self::Mail { what, source }
     }
 
     pub(crate) fn kafka(

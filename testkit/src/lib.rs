@@ -4,7 +4,7 @@
 //! - [`proxy`]: a TCP proxy between a service and a server that can make the server hang or
 //!   refuse for that service alone.
 //! - [`event_log`]: every message on a topic, read from its beginning as an auditor would.
-//! - [`mail`]: the one-time code in a code email's text.
+//! - [`mail`]: the emails maildev received, and the one-time code in one.
 //! - [`net`]: a free loopback port, and waiting until something listens on one.
 //! - [`cli`]: a binary's `--help`, `--version` and refusal of a bad argument.
 //! - [`stack`]: the settings of `scripts/stack up`, and a database of a test's own.

@@ -1,5 +1,104 @@
-//! The code in a code email. The code worker writes "Your sign-in code is 123456" in the
-//! text part; both the end-to-end tests and the chaos audit read it back from there.
+//! The code emails that reached maildev, read through its REST API (`GET /email`) as a user
+//! reads their inbox, and the code in one. The code worker writes "Your sign-in code is
+//! 123456" in the text part; the end-to-end tests, the sign-in page's browser tests and the
+//! chaos audit read it back from there.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::TestkitError;
+
+/// maildev's inbox, over HTTP.
+pub struct MailBox {
+    base: String,
+    http: reqwest::Client,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReceivedEmail {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub message_id: String,
+}
+
+impl MailBox {
+    /// `base`: maildev's web address (`http://127.0.0.1:<port>`).
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Every email received for `to` so far, oldest first.
+    pub async fn emails_to(&self, to: &str) -> Result<Vec<ReceivedEmail>, TestkitError> {
+        let listing = TestkitError::mail("list maildev's emails");
+        let all: Value = match self.http.get(format!("{}/email", self.base)).send().await {
+            Ok(response) => response.json().await.map_err(listing)?,
+            Err(error) => return Err(listing(error)),
+        };
+        Ok(all
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|email| {
+                email["to"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|recipient| recipient["address"].as_str() == Some(to))
+            })
+            .map(|email| ReceivedEmail {
+                subject: email["subject"].as_str().unwrap_or_default().to_owned(),
+                text: email["text"].as_str().unwrap_or_default().to_owned(),
+                html: email["html"].as_str().unwrap_or_default().to_owned(),
+                message_id: email["messageId"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect())
+    }
+
+    /// Waits until `count` emails reached `to` (at most `within`), and returns them.
+    pub async fn wait_for_emails(
+        &self,
+        to: &str,
+        count: usize,
+        within: Duration,
+    ) -> Result<Vec<ReceivedEmail>, TestkitError> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let emails = self.emails_to(to).await?;
+            if emails.len() >= count {
+                return Ok(emails);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(TestkitError::EmailsMissing {
+                    to: to.to_owned(),
+                    arrived: emails.len(),
+                    expected: count,
+                    within,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The code in the `nth` email to `to` (1 is the first), once it arrived.
+    pub async fn wait_for_code(
+        &self,
+        to: &str,
+        nth: usize,
+        within: Duration,
+    ) -> Result<String, TestkitError> {
+        let emails = self.wait_for_emails(to, nth.max(1), within).await?;
+        let text = emails
+            .get(nth.max(1) - 1)
+            .map(|email| email.text.clone())
+            .unwrap_or_default();
+        code_in(&text).ok_or(TestkitError::NoCode { text })
+    }
+}
 
 /// The 6 digits after "Your sign-in code is".
 pub fn code_in(text: &str) -> Option<String> {

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support;
 use crate::support::kafka::all_events;
 use crate::support::*;
 
@@ -30,7 +29,7 @@ async fn first_login_requires_mfa_and_the_emailed_code_approves_it() {
     assert!(login.body["expires_at"].is_string());
 
     let emails = system.mail.wait_for_emails(&email, 1).await;
-    let code = support::mail::code_in(&emails[0].text).expect("the email holds the code");
+    let code = mfa_testkit::mail::code_in(&emails[0].text).expect("the email holds the code");
     assert!(emails[0].text.contains("10 minutes"), "{}", emails[0].text);
     assert!(emails[0].text.contains("web Dashboard"));
     assert!(emails[0].text.contains("Chrome"));
