@@ -138,7 +138,7 @@ impl Api {
         let body = json!({
             "email": login.email,
             "password": login.password.expose_secret(),
-            "platform": self.platform.api_name(),
+            "platform": self.platform.as_str(),
             "context": {
                 "ip": login.ip,
                 "user_agent": login.user_agent,

@@ -63,7 +63,7 @@ impl Config {
             intake_url: url_or("MFA_LOGIN_PAGE_INTAKE_URL", "http://127.0.0.1:8080")?,
             verifier_url: url_or("MFA_LOGIN_PAGE_VERIFIER_URL", "http://127.0.0.1:8081")?,
             api_key: Env::secret("MFA_LOGIN_PAGE_API_KEY")?,
-            platform: Env::or("MFA_LOGIN_PAGE_PLATFORM", Platform::Dashboard)?,
+            platform: platform_or("MFA_LOGIN_PAGE_PLATFORM", Platform::Dashboard)?,
             company_name: Env::optional("MFA_LOGIN_PAGE_COMPANY_NAME"),
             return_url: Env::required("MFA_LOGIN_PAGE_RETURN_URL")?,
             csrf_secret,
@@ -71,6 +71,18 @@ impl Config {
             api_timeout: Duration::from_secs(Env::or("MFA_LOGIN_PAGE_API_TIMEOUT_SECS", 15)?),
             decision_poll: Duration::from_secs(Env::or("MFA_LOGIN_PAGE_DECISION_POLL_SECS", 5)?),
         })
+    }
+}
+
+/// A platform setting by its API name, or its default when unset (the contract's `Platform`
+/// has `parse`, not the `FromStr` that `Env::or` takes).
+fn platform_or(name: &str, default: Platform) -> Result<Platform, ConfigError> {
+    match Env::optional(name) {
+        None => Ok(default),
+        Some(raw) => Platform::parse(raw.trim()).ok_or_else(|| ConfigError::Invalid {
+            name: name.into(),
+            reason: "not a platform (one of dashboard, workspace, ios, android)".into(),
+        }),
     }
 }
 

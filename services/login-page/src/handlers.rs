@@ -25,7 +25,7 @@ use crate::domain::csrf::CsrfKey;
 use crate::domain::device::DeviceId;
 use crate::domain::lang::Lang;
 use crate::domain::outcome::{NextStep, Outcome};
-use crate::domain::platform::Platform;
+use crate::domain::platform::{product_name, Platform};
 use crate::error::PageError;
 use crate::pages::{CodeForm, CodePage, Layout, SignInPage, SignedInPage};
 
@@ -152,8 +152,8 @@ fn status_of(outcome: Outcome) -> StatusCode {
 impl AppState {
     fn layout(&self, lang: Lang) -> Layout {
         let brand = match &self.company_name {
-            Some(company) => format!("{company} · {}", self.platform.product_name()),
-            None => self.platform.product_name().to_owned(),
+            Some(company) => format!("{company} · {}", product_name(self.platform)),
+            None => product_name(self.platform).to_owned(),
         };
         Layout::new(lang, brand)
     }
@@ -221,7 +221,7 @@ impl AppState {
         attempt_id: Uuid,
     ) -> Result<Page, PageError> {
         let t = lang.messages();
-        let product = self.platform.product_name();
+        let product = product_name(self.platform);
         let mut continue_url = self.return_url.clone();
         continue_url
             .query_pairs_mut()

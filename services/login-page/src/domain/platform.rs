@@ -1,63 +1,18 @@
-//! What the page signs users in to, as the API names it and as a person does.
+//! What the page signs users in to: the contract's `shared::domain::Platform` (its
+//! `as_str` is the `platform` of `POST /v1/logins`), and the product's name as the page
+//! shows it.
 
-use std::fmt;
-use std::str::FromStr;
+pub use shared::domain::Platform;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Platform {
-    Dashboard,
-    Workspace,
-    Ios,
-    Android,
-}
-
-impl Platform {
-    const ALL: [Platform; 4] = [
-        Platform::Dashboard,
-        Platform::Workspace,
-        Platform::Ios,
-        Platform::Android,
-    ];
-
-    /// The `platform` of `POST /v1/logins`.
-    pub fn api_name(self) -> &'static str {
-        match self {
-            Platform::Dashboard => "dashboard",
-            Platform::Workspace => "workspace",
-            Platform::Ios => "ios",
-            Platform::Android => "android",
-        }
-    }
-
-    /// The product's name, the same in every language.
-    pub fn product_name(self) -> &'static str {
-        match self {
-            Platform::Dashboard => "Dashboard",
-            Platform::Workspace => "Workspace",
-            Platform::Ios => "iOS app",
-            Platform::Android => "Android app",
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("not a platform (one of dashboard, workspace, ios, android)")]
-pub struct UnknownPlatform;
-
-impl FromStr for Platform {
-    type Err = UnknownPlatform;
-
-    fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|platform| platform.api_name() == raw)
-            .ok_or(UnknownPlatform)
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.api_name())
+/// The product's name, the same in every language. Not `Platform::display_name` ("the web
+/// Dashboard"), which is worded for a sentence of the code email; the page shows the bare
+/// name in its heading and in "You are signed in to Dashboard."
+pub fn product_name(platform: Platform) -> &'static str {
+    match platform {
+        Platform::Dashboard => "Dashboard",
+        Platform::Workspace => "Workspace",
+        Platform::Ios => "iOS app",
+        Platform::Android => "Android app",
     }
 }
 
@@ -68,9 +23,9 @@ mod tests {
     #[test]
     fn api_names_parse_back_and_others_do_not() {
         for platform in Platform::ALL {
-            assert_eq!(platform.api_name().parse::<Platform>().unwrap(), platform);
+            assert_eq!(Platform::parse(platform.as_str()), Some(platform));
         }
-        assert!("web".parse::<Platform>().is_err());
-        assert!("Dashboard".parse::<Platform>().is_err());
+        assert_eq!(Platform::parse("web"), None);
+        assert_eq!(Platform::parse("Dashboard"), None);
     }
 }
