@@ -1,8 +1,14 @@
-//! The native stack of `scripts/stack up`, for tests that run a service as a process: its
-//! settings, and a database of a test's own on its PostgreSQL server.
+//! The native stack of `scripts/stack up`, for tests that run a service as a process or in
+//! process: its settings, a database of a test's own on its PostgreSQL server, and the
+//! services' connection to both with a topic namespace of the test's own.
 
 // Test set-up: without the stack a test cannot run, and says so.
 #![allow(clippy::panic, clippy::expect_used)]
+
+use std::time::Duration;
+
+use mfa_runtime::config::{InfraConfig, KafkaConfig};
+use secrecy::SecretString;
 
 /// A stack setting (`MFA_DATABASE_URL`, `MFA_KAFKA_BROKERS`...): from the environment, or
 /// from `.stack/stack.env`, which `scripts/stack up` writes.
@@ -17,6 +23,27 @@ pub fn setting(name: &str) -> String {
             .map(|(_, value)| value.trim().trim_matches(['"', '\'']).to_owned())
             .unwrap_or_else(|| panic!("{name} is not set: run `scripts/stack up` first"))
     })
+}
+
+/// What connects the services of one test to the stack: `database_url` and the broker at
+/// `brokers`, under a topic namespace of the test's own, so tests sharing the broker never
+/// read each other's events. Two partitions, as the services' consumers are tested with
+/// more than one; the event log kept; a 5 ms fetch wait, as in production, so each hop of
+/// the login path is quick.
+pub fn infra(database_url: &str, brokers: String) -> InfraConfig {
+    InfraConfig {
+        database_url: SecretString::from(database_url.to_owned()),
+        kafka: KafkaConfig {
+            brokers,
+            namespace: format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+            partitions: 2,
+            replication_factor: 1,
+            retention_ms: -1,
+            fetch_wait_ms: 5,
+        },
+        housekeeping_interval: Duration::from_secs(300),
+        shutdown_timeout: Duration::from_secs(10),
+    }
 }
 
 /// A new, empty database on the stack's server; its URL (the service migrates it).

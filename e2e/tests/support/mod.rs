@@ -7,17 +7,17 @@ pub mod kafka;
 pub mod mail;
 pub mod secrets;
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use login_intake::rate_limit::{RateLimit, RateLimits};
-use mfa_runtime::config::{InfraConfig, KafkaConfig};
+use mfa_runtime::config::KafkaConfig;
 use mfa_runtime::shutdown::{Shutdown, ShutdownTrigger};
+use mfa_testkit::stack::setting;
 pub use risk_worker::rules::CodeCaps;
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::PgPool;
 pub use verifier::judge::CodeLimits;
 
 pub use mail::MailBox;
@@ -35,10 +35,9 @@ pub const FIREFOX_LINUX: &str =
     "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
 pub const SAFARI_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1";
 
-/// Where the stack's servers are: from the environment, or from `.stack/stack.env`, which
-/// `scripts/stack up` writes.
+/// Where the stack's servers are (`mfa_testkit::stack::setting`: from the environment, or
+/// from `.stack/stack.env`, which `scripts/stack up` writes).
 pub struct StackEnv {
-    pub database_url: String,
     pub kafka_brokers: String,
     pub smtp_host: String,
     pub smtp_port: u16,
@@ -47,30 +46,13 @@ pub struct StackEnv {
 
 pub fn stack_env() -> &'static StackEnv {
     static ENV: OnceLock<StackEnv> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.stack/stack.env");
-        let file: HashMap<String, String> = std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| {
-                let line = line.trim().trim_start_matches("export ");
-                let (key, value) = line.split_once('=')?;
-                Some((key.trim().to_owned(), value.trim().trim_matches('"').trim_matches('\'').to_owned()))
-            })
-            .collect();
-        let get = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .or_else(|| file.get(name).cloned())
-                .unwrap_or_else(|| panic!("{name} is not set: run `scripts/stack up` first ({} not found or incomplete)", path.display()))
-        };
-        StackEnv {
-            database_url: get("MFA_DATABASE_URL"),
-            kafka_brokers: get("MFA_KAFKA_BROKERS"),
-            smtp_host: get("MFA_SMTP_HOST"),
-            smtp_port: get("MFA_SMTP_PORT").parse().expect("MFA_SMTP_PORT is a port"),
-            maildev_url: get("MFA_MAILDEV_URL"),
-        }
+    ENV.get_or_init(|| StackEnv {
+        kafka_brokers: setting("MFA_KAFKA_BROKERS"),
+        smtp_host: setting("MFA_SMTP_HOST"),
+        smtp_port: setting("MFA_SMTP_PORT")
+            .parse()
+            .expect("MFA_SMTP_PORT is a port"),
+        maildev_url: setting("MFA_MAILDEV_URL"),
     })
 }
 
@@ -166,30 +148,14 @@ impl TestSystem {
     }
 }
 
-/// A database of its own for one test, migrated by the services themselves.
-async fn create_database() -> String {
-    let server_url = &stack_env().database_url;
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut connection = PgConnection::connect(server_url)
-        .await
-        .expect("stack PostgreSQL answers");
-    connection
-        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
-        .await
-        .expect("create test database");
-    let (base, _) = server_url
-        .rsplit_once('/')
-        .expect("database URL has a path");
-    format!("{base}/{name}")
-}
-
 pub async fn spawn_system() -> TestSystem {
     spawn_system_with(Options::default()).await
 }
 
 pub async fn spawn_system_with(options: Options) -> TestSystem {
     let env = stack_env();
-    let database_url = create_database().await;
+    // A database of its own for this test, migrated by the services themselves.
+    let database_url = mfa_testkit::stack::create_database().await;
     // The services reach the database through a proxy of this system's own, so a test can
     // make it hang or go away; the test's own pool connects directly.
     let (host_port, rest) = database_url
@@ -203,23 +169,12 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         &format!("@{host_port}/{rest}"),
         &format!("@{}/{rest}", database_proxy.addr),
     );
-    let kafka = KafkaConfig {
-        brokers: options
-            .kafka_brokers
-            .clone()
-            .unwrap_or_else(|| env.kafka_brokers.clone()),
-        namespace: format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
-        partitions: 2,
-        replication_factor: 1,
-        retention_ms: -1,
-        fetch_wait_ms: 5,
-    };
-    let infra = InfraConfig {
-        database_url: SecretString::from(services_database_url),
-        kafka: kafka.clone(),
-        housekeeping_interval: Duration::from_secs(300),
-        shutdown_timeout: Duration::from_secs(10),
-    };
+    let brokers = options
+        .kafka_brokers
+        .clone()
+        .unwrap_or_else(|| env.kafka_brokers.clone());
+    let infra = mfa_testkit::stack::infra(&services_database_url, brokers);
+    let kafka = infra.kafka.clone();
     let (trigger, shutdown) = Shutdown::new();
 
     let intake = login_intake::startup::Application::build(login_intake::config::Config {

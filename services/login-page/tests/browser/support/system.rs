@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use login_intake::rate_limit::{RateLimit, RateLimits};
-use mfa_runtime::config::{InfraConfig, KafkaConfig};
 use mfa_runtime::shutdown::{Shutdown, ShutdownTrigger};
 use mfa_testkit::stack::{create_database, setting};
 use risk_worker::rules::CodeCaps;
@@ -65,20 +64,7 @@ fn spawn<E: std::fmt::Debug + Send + 'static>(
 impl System {
     pub async fn start(options: Options) -> System {
         let database_url = create_database().await;
-        let kafka = KafkaConfig {
-            brokers: setting("MFA_KAFKA_BROKERS"),
-            namespace: format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
-            partitions: 2,
-            replication_factor: 1,
-            retention_ms: -1,
-            fetch_wait_ms: 5,
-        };
-        let infra = InfraConfig {
-            database_url: SecretString::from(database_url.clone()),
-            kafka,
-            housekeeping_interval: Duration::from_secs(300),
-            shutdown_timeout: Duration::from_secs(10),
-        };
+        let infra = mfa_testkit::stack::infra(&database_url, setting("MFA_KAFKA_BROKERS"));
         // The tests sign in many times from one address, and ask for new codes at once.
         let unlimited = RateLimit {
             max: 1_000_000,
