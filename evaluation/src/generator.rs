@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use shared::domain::{AttemptId, AuthMethod, DeviceId, PrimaryFactor, UserAgent};
+use shared::domain::{AttemptId, AuthMethod, DeviceId, Locale, PrimaryFactor, UserAgent};
 use shared::events::{Envelope, Event, LoginAttempted, SCHEMA_VERSION};
 
 use crate::attacks;
@@ -109,6 +109,7 @@ fn to_login(p: PendingLogin, users: &[User], ids: &mut ChaCha8Rng) -> Result<Log
             .map(DeviceId::parse)
             .transpose()
             .map_err(|e| anyhow::anyhow!("device id {:?}: {e}", p.device_id))?,
+        locale: Locale::default(),
     };
     Ok(Login {
         envelope: login_envelope(p.at, event, ids),

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{
-    AttemptId, AuthMethod, ChallengeId, CompanyId, DeviceId, FirstFactors, Platform, PrimaryFactor,
-    UserAgent, UserId,
+    AttemptId, AuthMethod, ChallengeId, CompanyId, DeviceId, FirstFactors, Locale, Platform,
+    PrimaryFactor, UserAgent, UserId,
 };
 
 /// The schema version this build writes. Bump it when a payload gains a field.
@@ -186,6 +186,9 @@ pub struct LoginAttempted {
     pub ip: IpAddr,
     pub user_agent: UserAgent,
     pub device_id: Option<DeviceId>,
+    /// The language the code email is written in; English in events before it existed.
+    #[serde(default)]
+    pub locale: Locale,
 }
 
 /// Why the risk worker asked for a code (or, on an approval, what it noticed). Stable
@@ -288,6 +291,9 @@ pub struct MfaRequired {
     #[schemars(with = "String")]
     pub ip: IpAddr,
     pub user_agent: UserAgent,
+    /// The language the email is written in, the login's own.
+    #[serde(default)]
+    pub locale: Locale,
     /// The risk decision's assessment; absent on the verifier's approval after MFA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk: Option<RiskAssessment>,

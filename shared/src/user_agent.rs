@@ -33,17 +33,6 @@ impl UserAgentSummary {
     pub fn browser_and_os(&self) -> String {
         format!("{} on {}", self.browser, self.os)
     }
-
-    /// How the email names the browser or app.
-    pub fn describe(&self) -> String {
-        if self.browser == "UNKNOWN" {
-            "an unrecognised browser or app".into()
-        } else if self.os == "UNKNOWN" {
-            self.browser.clone()
-        } else {
-            self.browser_and_os()
-        }
-    }
 }
 
 #[cfg(test)]

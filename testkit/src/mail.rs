@@ -1,6 +1,6 @@
 //! The code emails that reached maildev, read through its REST API (`GET /email`) as a user
 //! reads their inbox, and the code in one. The code worker writes "Your sign-in code is
-//! 123456" in the text part; the end-to-end tests, the sign-in page's browser tests and the
+//! 123456" (or its French) in the text part; the end-to-end tests, the sign-in page's browser tests and the
 //! chaos audit read it back from there.
 
 use std::time::Duration;
@@ -100,9 +100,15 @@ impl MailBox {
     }
 }
 
-/// The 6 digits after "Your sign-in code is".
+/// How the code worker's emails introduce the code, in each of their languages (its
+/// `email::Wording::code_is`).
+const CODE_IS: [&str; 2] = ["Your sign-in code is", "Votre code de connexion est"];
+
+/// The 6 digits after "Your sign-in code is" (or its French).
 pub fn code_in(text: &str) -> Option<String> {
-    let rest = text.split("Your sign-in code is").nth(1)?;
+    let rest = CODE_IS
+        .iter()
+        .find_map(|phrase| text.split(phrase).nth(1))?;
     let code: String = rest.trim_start().chars().take(6).collect();
     (code.len() == 6 && code.chars().all(|c| c.is_ascii_digit())).then_some(code)
 }
@@ -115,6 +121,10 @@ mod tests {
     fn finds_the_six_digits_after_the_phrase() {
         assert_eq!(
             code_in("Hello,\nYour sign-in code is 042917. It expires in 10 minutes."),
+            Some("042917".to_owned())
+        );
+        assert_eq!(
+            code_in("Votre code de connexion est 042917\n\nSaisissez-le"),
             Some("042917".to_owned())
         );
     }

@@ -227,3 +227,49 @@ async fn wrong_password_and_unknown_email_look_the_same() {
     }
     assert!(system.mail.emails_to(&email).await.is_empty());
 }
+
+/// The login says the user's language (`locale`), and the code email is written in it; an
+/// unknown language is refused naming the field, and none means English.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_code_email_is_in_the_language_the_login_names() {
+    let system = spawn_system().await;
+    let email = unique_email("langue");
+    system
+        .create_user(&email, Some(PASSWORD), "acme", false)
+        .await;
+    let login = |locale: Value| {
+        let mut body = serde_json::json!({
+            "email": email, "password": PASSWORD, "platform": "ios",
+            "context": { "ip": HOME_IP, "user_agent": SAFARI_IPHONE, "device_id": "iphone-1" },
+        });
+        if !locale.is_null() {
+            body["locale"] = locale;
+        }
+        system.post_login(body)
+    };
+    let refused = login("de".into()).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body["message"].as_str().unwrap().contains("locale"),
+        "{}",
+        refused.body
+    );
+
+    let french = login("fr".into()).await;
+    assert_eq!(french.body["status"], "mfa_required", "{}", french.body);
+    let challenge = french.body["challenge_id"].as_str().unwrap().to_owned();
+    let sent = system.mail.wait_for_emails(&email, 1).await;
+    assert_eq!(sent[0].subject, "Votre code de connexion");
+    assert!(
+        sent[0].text.contains("l'application iOS"),
+        "{}",
+        sent[0].text
+    );
+    assert!(
+        sent[0].text.contains("Ce n'est pas vous ?"),
+        "{}",
+        sent[0].text
+    );
+    let code = system.mail.wait_for_code(&email, 1).await;
+    assert_eq!(system.verify(&challenge, &code).await.status, 200);
+}

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::domain::{AttemptId, ChallengeId, CompanyId, Platform, UserAgent, UserId};
+use shared::domain::{AttemptId, ChallengeId, CompanyId, Locale, Platform, UserAgent, UserId};
 use shared::events::Envelope;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -205,6 +205,9 @@ pub struct EmailContext {
     pub platform: Platform,
     pub ip: IpAddr,
     pub user_agent: UserAgent,
+    /// English for emails queued before the language was kept.
+    #[serde(default)]
+    pub locale: Locale,
 }
 
 /// A code email to send now.

@@ -56,6 +56,7 @@ impl CodeHandler {
                     platform: required.platform,
                     ip: required.ip,
                     user_agent: required.user_agent.clone(),
+                    locale: required.locale,
                 },
                 give_up_at: shared::time::saturating_add(Utc::now(), self.retry.retry_window)
                     .min(required.expires_at),

@@ -5,7 +5,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
-use shared::domain::{ChallengeId, OtpCode, Platform, UserAgent};
+use shared::domain::{ChallengeId, Locale, OtpCode, Platform, UserAgent};
 use shared::user_agent::UserAgentSummary;
 
 use crate::config::{SmtpConfig, SmtpTls};
@@ -20,6 +20,8 @@ pub struct CodeEmail<'a> {
     pub platform: Platform,
     pub user_agent: &'a UserAgent,
     pub ip: std::net::IpAddr,
+    /// The language it is written in: the login's.
+    pub locale: Locale,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,60 +34,159 @@ pub enum EmailError {
     Smtp(String),
 }
 
+/// The email's words in one language. `testkit::mail::code_in` reads the code back after
+/// `code_is`, in every language: a change here is a change there.
+struct Wording {
+    subject: &'static str,
+    code_is: &'static str,
+    enter_it: fn(validity: &str, expires: &str) -> String,
+    from: &'static str,
+    ip_address: &'static str,
+    not_you: &'static str,
+    warning: &'static str,
+    seconds: fn(i64) -> String,
+    minutes: fn(i64) -> String,
+    platform: fn(Platform) -> &'static str,
+    unrecognised_browser: &'static str,
+    /// "Chrome on Windows 10"
+    browser_on_os: fn(&str, &str) -> String,
+}
+
+const ENGLISH: Wording = Wording {
+    subject: "Your sign-in code",
+    code_is: "Your sign-in code is",
+    enter_it: |validity, expires| {
+        format!(
+            "Enter it to finish signing in. It is valid for {validity} (until {expires} UTC) \
+             and works once."
+        )
+    },
+    from: "The sign-in is from:",
+    ip_address: "IP address",
+    not_you: "Not you?",
+    warning: "Do not share this code with anyone: someone may know your password. Change your \
+              password now and tell your administrator.",
+    seconds: |n| match n {
+        1 => "1 second".to_owned(),
+        n => format!("{n} seconds"),
+    },
+    minutes: |n| format!("{n} minutes"),
+    platform: Platform::display_name,
+    unrecognised_browser: "an unrecognised browser or app",
+    browser_on_os: |browser, os| format!("{browser} on {os}"),
+};
+
+const FRENCH: Wording = Wording {
+    subject: "Votre code de connexion",
+    code_is: "Votre code de connexion est",
+    enter_it: |validity, expires| {
+        format!(
+            "Saisissez-le pour terminer la connexion. Il est valable {validity} (jusqu'au \
+             {expires} UTC) et ne sert qu'une fois."
+        )
+    },
+    from: "La connexion vient de :",
+    ip_address: "adresse IP",
+    not_you: "Ce n'est pas vous ?",
+    warning: "Ne communiquez ce code à personne : quelqu'un connaît peut-être votre mot de \
+              passe. Changez votre mot de passe maintenant et prévenez votre administrateur.",
+    // French counts 0 and 1 in the singular.
+    seconds: |n| match n {
+        0 | 1 => format!("{n} seconde"),
+        n => format!("{n} secondes"),
+    },
+    minutes: |n| format!("{n} minutes"),
+    platform: |platform| match platform {
+        Platform::Dashboard => "le Dashboard web",
+        Platform::Workspace => "l'application de bureau Workspace",
+        Platform::Ios => "l'application iOS",
+        Platform::Android => "l'application Android",
+    },
+    unrecognised_browser: "un navigateur ou une application non reconnus",
+    browser_on_os: |browser, os| format!("{browser} sous {os}"),
+};
+
 impl CodeEmail<'_> {
+    fn wording(&self) -> &'static Wording {
+        match self.locale {
+            Locale::En => &ENGLISH,
+            Locale::Fr => &FRENCH,
+        }
+    }
+
     /// How long the code still works, as a person says it: seconds under two minutes (a
     /// code about to expire must not be announced as "1 minutes"), else the nearest minute.
     /// The exact time follows it in the email.
     fn validity(&self) -> String {
         let seconds = (self.expires_at - self.now).num_seconds().max(0);
+        let wording = self.wording();
         match seconds {
-            1 => "1 second".to_owned(),
-            0..120 => format!("{seconds} seconds"),
-            _ => format!("{} minutes", (seconds + 30) / 60),
+            0..120 => (wording.seconds)(seconds),
+            _ => (wording.minutes)((seconds + 30) / 60),
         }
     }
 
+    /// The browser or app of the login, as the email names it.
+    fn browser(&self) -> String {
+        let summary = UserAgentSummary::parse(self.user_agent);
+        let wording = self.wording();
+        if summary.browser == "UNKNOWN" {
+            wording.unrecognised_browser.to_owned()
+        } else if summary.os == "UNKNOWN" {
+            summary.browser
+        } else {
+            (wording.browser_on_os)(&summary.browser, &summary.os)
+        }
+    }
+
+    fn enter_it(&self) -> String {
+        let expires = self.expires_at.format("%Y-%m-%d %H:%M").to_string();
+        (self.wording().enter_it)(&self.validity(), &expires)
+    }
+
     pub fn subject(&self) -> String {
-        "Your sign-in code".to_owned()
+        self.wording().subject.to_owned()
     }
 
     pub fn text(&self) -> String {
-        let browser = UserAgentSummary::parse(self.user_agent).describe();
+        let w = self.wording();
         format!(
-            "Your sign-in code is {code}\n\n\
-             Enter it to finish signing in. It is valid for {validity} \
-             (until {expires} UTC) and works once.\n\n\
-             The sign-in is from:\n\
-             - {platform}\n\
-             - {browser}\n\
-             - IP address {ip}\n\n\
-             Not you? Do not share this code with anyone: someone may know your password. \
-             Change your password now and tell your administrator.\n",
+            "{code_is} {code}\n\n{enter_it}\n\n{from}\n- {platform}\n- {browser}\n\
+             - {ip_address} {ip}\n\n{not_you} {warning}\n",
+            code_is = w.code_is,
             code = self.code.expose(),
-            validity = self.validity(),
-            expires = self.expires_at.format("%Y-%m-%d %H:%M"),
-            platform = self.platform.display_name(),
+            enter_it = self.enter_it(),
+            from = w.from,
+            platform = (w.platform)(self.platform),
+            browser = self.browser(),
+            ip_address = w.ip_address,
             ip = self.ip,
+            not_you = w.not_you,
+            warning = w.warning,
         )
     }
 
     pub fn html(&self) -> String {
-        let browser = html_escape(&UserAgentSummary::parse(self.user_agent).describe());
+        let w = self.wording();
         format!(
-            "<!doctype html><html><body style=\"font-family:sans-serif\">\
-             <p>Your sign-in code is</p>\
+            "<!doctype html><html lang=\"{lang}\"><body style=\"font-family:sans-serif\">\
+             <p>{code_is}</p>\
              <p style=\"font-size:28px;font-weight:bold;letter-spacing:4px\">{code}</p>\
-             <p>Enter it to finish signing in. It is valid for {validity} \
-             (until {expires} UTC) and works once.</p>\
-             <p>The sign-in is from:</p><ul><li>{platform}</li><li>{browser}</li><li>IP address {ip}</li></ul>\
-             <p><strong>Not you?</strong> Do not share this code with anyone: someone may know your \
-             password. Change your password now and tell your administrator.</p>\
+             <p>{enter_it}</p>\
+             <p>{from}</p><ul><li>{platform}</li><li>{browser}</li><li>{ip_address} {ip}</li></ul>\
+             <p><strong>{not_you}</strong> {warning}</p>\
              </body></html>",
+            lang = self.locale.as_str(),
+            code_is = html_escape(w.code_is),
             code = self.code.expose(),
-            validity = self.validity(),
-            expires = self.expires_at.format("%Y-%m-%d %H:%M"),
-            platform = html_escape(self.platform.display_name()),
+            enter_it = html_escape(&self.enter_it()),
+            from = html_escape(w.from),
+            platform = html_escape((w.platform)(self.platform)),
+            browser = html_escape(&self.browser()),
+            ip_address = html_escape(w.ip_address),
             ip = html_escape(&self.ip.to_string()),
+            not_you = html_escape(w.not_you),
+            warning = html_escape(w.warning),
         )
     }
 
@@ -172,6 +273,7 @@ mod tests {
                 platform: Platform::Ios,
                 user_agent: &ua,
                 ip: "203.0.113.7".parse().unwrap(),
+                locale: Locale::En,
             }
             .validity()
         };
@@ -202,6 +304,7 @@ mod tests {
             platform: Platform::Workspace,
             user_agent: &ua,
             ip: "203.0.113.7".parse().unwrap(),
+            locale: Locale::En,
         };
         for body in [email.text(), email.html()] {
             assert!(body.contains("042137"));
@@ -219,5 +322,41 @@ mod tests {
             "Message-ID: <{}@adaptive-mfa>",
             email.challenge_id
         )));
+    }
+
+    #[test]
+    fn a_french_login_gets_its_email_in_french() {
+        let now = Utc::now();
+        let code = OtpCode::parse("042137").unwrap();
+        let ua = UserAgent::parse(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
+        )
+        .unwrap();
+        let email = CodeEmail {
+            to: "alice@example.com",
+            code: &code,
+            challenge_id: ChallengeId::new_random(),
+            expires_at: now + chrono::Duration::seconds(45),
+            now,
+            platform: Platform::Ios,
+            user_agent: &ua,
+            ip: "203.0.113.7".parse().unwrap(),
+            locale: Locale::Fr,
+        };
+        assert_eq!(email.subject(), "Votre code de connexion");
+        let text = email.text();
+        assert!(
+            text.starts_with("Votre code de connexion est 042137\n"),
+            "{text}"
+        );
+        for body in [text, email.html()] {
+            assert!(body.contains("45 secondes"), "{body}");
+            assert!(body.contains("application iOS"), "{body}");
+            assert!(body.contains("Firefox sous Windows"), "{body}");
+            assert!(body.contains("adresse IP 203.0.113.7"), "{body}");
+            assert!(body.contains("pas vous"), "{body}");
+            assert!(!body.contains("sign-in"), "no English left: {body}");
+        }
+        assert!(email.html().contains("lang=\"fr\""));
     }
 }

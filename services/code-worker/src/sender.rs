@@ -160,6 +160,7 @@ impl EmailSender {
             platform: email.context.platform,
             user_agent: &email.context.user_agent,
             ip: email.context.ip,
+            locale: email.context.locale,
         };
         match self.mailer.send(&message).await {
             Ok(()) => self.record_sent_while_leased(&email).await,

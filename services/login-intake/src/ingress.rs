@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use mfa_bus::{HandlerError, IncomingMessage, MessageHandler};
-use shared::domain::{AttemptId, AuthMethod, CompanyId, Email, Platform};
+use shared::domain::{AttemptId, AuthMethod, CompanyId, Email, Locale, Platform};
 use uuid::Uuid;
 
 use crate::intake::{FirstFactor, Intake, IntakeError, NewLogin};
@@ -24,6 +24,9 @@ pub struct LoginRequestMessage {
     pub auth_method: AuthMethod,
     pub platform: Platform,
     pub context: LoginContext,
+    /// The language of the code email (`en` or `fr`); English when absent.
+    #[serde(default)]
+    pub locale: Option<Locale>,
 }
 
 /// A request that passed the boundary.
@@ -50,6 +53,7 @@ impl LoginRequestMessage {
                 ip: request.context.ip,
                 user_agent: request.context.user_agent,
                 device_id: request.context.device_id,
+                locale: request.locale.unwrap_or_default(),
             },
         })
     }

@@ -17,8 +17,8 @@ use mfa_bus::{EventPublisher, PublishError};
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use shared::domain::{
-    AttemptId, AuthMethod, CompanyId, DeviceId, Email, FirstFactors, Platform, PrimaryFactor,
-    UserAgent,
+    AttemptId, AuthMethod, CompanyId, DeviceId, Email, FirstFactors, Locale, Platform,
+    PrimaryFactor, UserAgent,
 };
 use shared::events::{Envelope, Event, LoginAttempted};
 use shared::topics::Topics;
@@ -75,6 +75,8 @@ pub struct NewLogin {
     pub ip: IpAddr,
     pub user_agent: UserAgent,
     pub device_id: Option<DeviceId>,
+    /// The language of the code email, if the login needs one.
+    pub locale: Locale,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +155,7 @@ impl Intake {
             ip: login.ip,
             user_agent: login.user_agent,
             device_id: login.device_id,
+            locale: login.locale,
         });
         let envelope = Envelope::new(PRODUCER, attempt_id, None, Utc::now(), event);
         self.store

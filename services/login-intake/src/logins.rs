@@ -14,7 +14,7 @@ use mfa_http::api_keys::ClientKey;
 use mfa_http::deadline::Accepted;
 use mfa_http::JsonBody;
 use secrecy::{ExposeSecret, SecretString};
-use shared::domain::{AttemptId, AuthMethod, DeviceId, Email, Platform, UserAgent};
+use shared::domain::{AttemptId, AuthMethod, DeviceId, Email, Locale, Platform, UserAgent};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -39,6 +39,10 @@ pub struct LoginRequest {
     pub password: Option<SecretString>,
     pub platform: Platform,
     pub context: LoginContext,
+    /// The language the user reads (the client's page's), which the code email is written
+    /// in: `en` or `fr`; English when absent.
+    #[serde(default)]
+    pub locale: Option<Locale>,
 }
 
 /// What the client backend saw of the end user.
@@ -95,6 +99,7 @@ impl LoginRequest {
             ip: self.context.ip,
             user_agent: self.context.user_agent,
             device_id: self.context.device_id,
+            locale: self.locale.unwrap_or_default(),
         })
     }
 }

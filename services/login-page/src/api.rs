@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::domain::code::TypedCode;
 use crate::domain::device::DeviceId;
+use crate::domain::lang::Lang;
 use crate::domain::outcome::Outcome;
 use crate::domain::platform::Platform;
 
@@ -39,6 +40,8 @@ pub struct Login<'a> {
     pub ip: IpAddr,
     pub user_agent: &'a str,
     pub device: &'a DeviceId,
+    /// The page's language: the code email is written in it.
+    pub lang: Lang,
 }
 
 /// A code was emailed: what the code page needs to take it.
@@ -139,6 +142,8 @@ impl Api {
             "email": login.email,
             "password": login.password.expose_secret(),
             "platform": self.platform.as_str(),
+            // The API's `locale` takes the same tags the page speaks.
+            "locale": login.lang.code(),
             "context": {
                 "ip": login.ip,
                 "user_agent": login.user_agent,

@@ -293,6 +293,7 @@ pub async fn sign_in(
             ip: visitor.ip,
             user_agent: &visitor.user_agent,
             device: &visitor.device,
+            lang,
         })
         .await;
     match answer {

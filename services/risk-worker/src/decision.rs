@@ -185,6 +185,7 @@ pub fn decide(
                             platform: attempt.platform,
                             ip: attempt.ip,
                             user_agent: attempt.user_agent.clone(),
+                            locale: attempt.locale,
                             risk: Some(risk),
                         }),
                         Learning::AfterMfa,

@@ -273,6 +273,7 @@ mod tests {
             ip: "198.51.100.23".parse().unwrap(),
             user_agent: UserAgent::parse(CHROME).unwrap(),
             device_id: Some(DeviceId::parse("dev-1").unwrap()),
+            locale: shared::domain::Locale::En,
         }
     }
 

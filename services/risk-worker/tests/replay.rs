@@ -60,6 +60,7 @@ fn login(user: UserId, ip: &str, device: Option<&str>, ok: bool) -> Event {
         ip: ip.parse().unwrap(),
         user_agent: UserAgent::parse(CHROME).unwrap(),
         device_id: device.map(|d| DeviceId::parse(d).unwrap()),
+        locale: shared::domain::Locale::En,
     })
 }
 

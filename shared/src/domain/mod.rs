@@ -4,12 +4,14 @@
 mod client;
 mod email;
 mod ids;
+mod locale;
 mod login;
 mod otp;
 
 pub use client::{DeviceId, UserAgent};
 pub use email::Email;
 pub use ids::{AttemptId, ChallengeId, CompanyId, UserId};
+pub use locale::Locale;
 pub use login::{AuthMethod, FirstFactors, Platform, PrimaryFactor};
 pub use otp::OtpCode;
 

@@ -193,6 +193,12 @@ async fn a_french_browser_gets_the_page_in_french_and_the_switch_changes_it() {
 
     assert_eq!(scene.browser.text_of("h1").await, "Consultez vos e-mails");
     let code = scene.code(1).await;
+    // The email is in the page's language: the page sends it with the login.
+    let email = scene.emails().await.remove(0);
+    assert!(
+        email.starts_with(&format!("Votre code de connexion est {code}")),
+        "{email}"
+    );
     scene.enter_a_wrong_code(&code).await;
     assert_eq!(
         scene.problem().await,

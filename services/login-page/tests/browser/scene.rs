@@ -90,6 +90,11 @@ impl Scene {
         self.system.inbox.code(&self.email, nth).await
     }
 
+    /// The text of every email to the user so far, oldest first.
+    pub async fn emails(&self) -> Vec<String> {
+        self.system.inbox.texts_to(&self.email).await
+    }
+
     /// The form opened, signed in with the right password: the code it sends.
     pub async fn sign_in_for_a_code(&self) -> String {
         self.open_the_form().await;

@@ -581,6 +581,7 @@ mod tests {
             ))
             .unwrap(),
             device_id: Some(DeviceId::parse("laptop").unwrap()),
+            locale: shared::domain::Locale::En,
         }
         };
         let geo = crate::geo::GeoIp::none();

@@ -268,6 +268,7 @@ mod tests {
             ip: "198.51.100.23".parse().unwrap(),
             user_agent: UserAgent::parse(ua).unwrap(),
             device_id: device.map(|d| DeviceId::parse(d).unwrap()),
+            locale: shared::domain::Locale::En,
         }
     }
 
