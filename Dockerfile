@@ -3,7 +3,7 @@
 # One Dockerfile for the whole adaptive-mfa workspace.
 #
 # Targets:
-#   login-intake, risk-worker, code-worker, verifier
+#   login-intake, risk-worker, code-worker, verifier, login-page
 #       one service each: only that binary, ENTRYPOINT set to it.
 #       e.g. docker build --target verifier -t adaptive-mfa/verifier .
 #   runtime (the default, last stage)
@@ -14,7 +14,7 @@
 # docker-compose.yml. Migrations are embedded in the binaries.
 
 ############################################################################
-# Build: compiles the four service binaries once.
+# Build: compiles the four service binaries and the sign-in page once.
 ############################################################################
 FROM rust:1-bookworm AS builder
 
@@ -39,12 +39,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
     cargo build --release \
-        -p login-intake -p risk-worker -p code-worker -p verifier \
+        -p login-intake -p risk-worker -p code-worker -p verifier -p login-page \
  && mkdir -p /out \
  && cp target/release/login-intake \
        target/release/risk-worker \
        target/release/code-worker \
        target/release/verifier \
+       target/release/login-page \
        /out/
 
 ############################################################################
@@ -84,8 +85,14 @@ ENV MFA_VERIFIER_ADDR=0.0.0.0:8081
 EXPOSE 8081
 ENTRYPOINT ["/usr/local/bin/verifier"]
 
+FROM base AS login-page
+COPY --from=builder /out/login-page /usr/local/bin/login-page
+ENV MFA_LOGIN_PAGE_ADDR=0.0.0.0:8082
+EXPOSE 8082
+ENTRYPOINT ["/usr/local/bin/login-page"]
+
 ############################################################################
-# Default target: all four binaries; the command names the service to run.
+# Default target: all the binaries; the command names the service to run.
 ############################################################################
 FROM base AS runtime
 COPY --from=builder /out/ /usr/local/bin/
