@@ -256,27 +256,38 @@ impl Mailer {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::LazyLock;
+
     use super::*;
+
+    static CODE: LazyLock<OtpCode> = LazyLock::new(|| OtpCode::parse("042137").unwrap());
+    static FIREFOX: LazyLock<UserAgent> = LazyLock::new(|| {
+        UserAgent::parse(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
+        )
+        .unwrap()
+    });
+
+    /// A code email for a login from Firefox on Windows at 203.0.113.7, its code valid for
+    /// `valid_secs` more seconds.
+    fn email(platform: Platform, valid_secs: i64, locale: Locale) -> CodeEmail<'static> {
+        let now = Utc::now();
+        CodeEmail {
+            to: "alice@example.com",
+            code: &CODE,
+            challenge_id: ChallengeId::new_random(),
+            expires_at: now + chrono::Duration::seconds(valid_secs),
+            now,
+            platform,
+            user_agent: &FIREFOX,
+            ip: "203.0.113.7".parse().unwrap(),
+            locale,
+        }
+    }
 
     #[test]
     fn says_how_long_the_code_works_in_words_that_are_true() {
-        let now = Utc::now();
-        let code = OtpCode::parse("042137").unwrap();
-        let ua = UserAgent::parse("curl/8.0").unwrap();
-        let validity = |seconds: i64| {
-            CodeEmail {
-                to: "alice@example.com",
-                code: &code,
-                challenge_id: ChallengeId::new_random(),
-                expires_at: now + chrono::Duration::seconds(seconds),
-                now,
-                platform: Platform::Ios,
-                user_agent: &ua,
-                ip: "203.0.113.7".parse().unwrap(),
-                locale: Locale::En,
-            }
-            .validity()
-        };
+        let validity = |seconds: i64| email(Platform::Ios, seconds, Locale::En).validity();
         assert_eq!(validity(1), "1 second");
         assert_eq!(validity(45), "45 seconds");
         assert_eq!(validity(60), "60 seconds");
@@ -285,27 +296,15 @@ mod tests {
         assert_eq!(validity(599), "10 minutes");
         assert_eq!(validity(600), "10 minutes");
         assert_eq!(validity(569), "9 minutes");
+        let french = |seconds: i64| email(Platform::Ios, seconds, Locale::Fr).validity();
+        assert_eq!(french(1), "1 seconde");
+        assert_eq!(french(45), "45 secondes");
+        assert_eq!(french(600), "10 minutes");
     }
 
     #[test]
     fn names_the_code_validity_platform_browser_ip_and_what_to_do() {
-        let now = Utc::now();
-        let code = OtpCode::parse("042137").unwrap();
-        let ua = UserAgent::parse(
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
-        )
-        .unwrap();
-        let email = CodeEmail {
-            to: "alice@example.com",
-            code: &code,
-            challenge_id: ChallengeId::new_random(),
-            expires_at: now + chrono::Duration::minutes(10),
-            now,
-            platform: Platform::Workspace,
-            user_agent: &ua,
-            ip: "203.0.113.7".parse().unwrap(),
-            locale: Locale::En,
-        };
+        let email = email(Platform::Workspace, 600, Locale::En);
         for body in [email.text(), email.html()] {
             assert!(body.contains("042137"));
             assert!(body.contains("10 minutes"));
@@ -326,23 +325,7 @@ mod tests {
 
     #[test]
     fn a_french_login_gets_its_email_in_french() {
-        let now = Utc::now();
-        let code = OtpCode::parse("042137").unwrap();
-        let ua = UserAgent::parse(
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
-        )
-        .unwrap();
-        let email = CodeEmail {
-            to: "alice@example.com",
-            code: &code,
-            challenge_id: ChallengeId::new_random(),
-            expires_at: now + chrono::Duration::seconds(45),
-            now,
-            platform: Platform::Ios,
-            user_agent: &ua,
-            ip: "203.0.113.7".parse().unwrap(),
-            locale: Locale::Fr,
-        };
+        let email = email(Platform::Ios, 45, Locale::Fr);
         assert_eq!(email.subject(), "Votre code de connexion");
         let text = email.text();
         assert!(
