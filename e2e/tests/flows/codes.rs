@@ -21,10 +21,18 @@ fn production_caps() -> Options {
     }
 }
 
-/// A user of `acme` under the production caps and their first login, from device `d1`, which
+/// Codes that expire 3 s after their email.
+fn short_codes() -> Options {
+    Options {
+        code_ttl: Duration::from_secs(3),
+        ..Default::default()
+    }
+}
+
+/// A system with `options`, a user of `acme` and their first login, from device `d1`, which
 /// asked for a code: the system, the email, the user id and the answer.
-async fn a_first_code(name: &str) -> (TestSystem, String, String, Value) {
-    let system = spawn_system_with(production_caps()).await;
+async fn a_first_code(options: Options, name: &str) -> (TestSystem, String, String, Value) {
+    let system = spawn_system_with(options).await;
     let email = unique_email(name);
     let user_id = system
         .create_user(&email, Some(PASSWORD), "acme", false)
@@ -110,7 +118,7 @@ async fn wait_for_final(system: &TestSystem, attempt_id: &str, status: &str) -> 
 /// attempt ends `rejected` (`code_locked`), and the new one `approved` (11.3).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logging_in_again_after_a_lock_gets_a_new_code_within_the_gap() {
-    let (system, email, user_id, first) = a_first_code("relock").await;
+    let (system, email, user_id, first) = a_first_code(production_caps(), "relock").await;
     let locked = challenge_of(&first);
     let code = system.mail.wait_for_code(&email, 1).await;
     assert_eq!(
@@ -152,7 +160,7 @@ async fn logging_in_again_after_a_lock_gets_a_new_code_within_the_gap() {
 /// told how long to wait; afterwards it gets a code of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_is_shared_only_by_its_own_device_and_passing_it_approves_that_devices_attempts() {
-    let (system, email, user_id, laptop) = a_first_code("shared").await;
+    let (system, email, user_id, laptop) = a_first_code(production_caps(), "shared").await;
     let challenge = challenge_of(&laptop);
     let (phone, retry_after) = login_with_headers(&system, &email, "phone").await;
     assert_eq!(phone["status"], "rejected", "{phone}");
@@ -210,7 +218,7 @@ async fn a_code_is_shared_only_by_its_own_device_and_passing_it_approves_that_de
 /// next login, within the gap, gets a new one. The revoked attempt ends `revoked`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_disable_and_enable_the_next_login_gets_a_new_code_and_the_old_attempt_is_revoked() {
-    let (system, email, user_id, first) = a_first_code("revoked").await;
+    let (system, email, user_id, first) = a_first_code(production_caps(), "revoked").await;
     let revoked = challenge_of(&first);
     let code = system.mail.wait_for_code(&email, 1).await;
     for action in ["disable", "enable"] {
@@ -304,19 +312,7 @@ async fn past_the_hourly_cap_the_refusal_says_how_long_to_wait() {
 /// `rejected` with that reason instead of staying `mfa_required`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn superseded_and_expired_attempts_end_rejected_with_their_reason() {
-    let system = spawn_system_with(Options {
-        code_ttl: Duration::from_secs(3),
-        ..Default::default()
-    })
-    .await;
-    let email = unique_email("ends");
-    system
-        .create_user(&email, Some(PASSWORD), "acme", false)
-        .await;
-    let older = system
-        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
-        .await
-        .body;
+    let (system, email, _, older) = a_first_code(short_codes(), "ends").await;
     challenge_of(&older);
     system.mail.wait_for_emails(&email, 1).await;
     let newer = system
@@ -379,23 +375,11 @@ async fn five_wrong_codes_lock_the_challenge() {
 /// invalidates the older code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_used_and_superseded_codes_are_refused() {
-    let system = spawn_system_with(Options {
-        code_ttl: Duration::from_secs(3),
-        ..Default::default()
-    })
-    .await;
-
-    let email = unique_email("expiry");
-    system
-        .create_user(&email, Some(PASSWORD), "acme", false)
-        .await;
-    let login = system
-        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
-        .await;
+    let (system, email, _, login) = a_first_code(short_codes(), "expiry").await;
     let code = system.mail.wait_for_code(&email, 1).await;
     tokio::time::sleep(Duration::from_millis(3200)).await;
     let expired = system
-        .verify(login.body["challenge_id"].as_str().unwrap(), &code)
+        .verify(login["challenge_id"].as_str().unwrap(), &code)
         .await;
     assert_eq!(expired.status, 410, "{}", expired.body);
     assert_eq!(expired.body["error"], "expired_code");
