@@ -38,6 +38,17 @@ async fn each_is_refused_with_its_code(cases: Vec<(&str, reqwest::RequestBuilder
     }
 }
 
+/// `POST /v1/logins`, and verify on a challenge that does not exist.
+fn login_and_verify_urls(system: &TestSystem) -> (String, String) {
+    let logins = format!("{}/v1/logins", system.intake_url);
+    let verify = format!(
+        "{}/v1/challenges/{}/verify",
+        system.verifier_url,
+        uuid::Uuid::new_v4()
+    );
+    (logins, verify)
+}
+
 async fn still_serving(system: &TestSystem, valid: Value) {
     let still = system.post_login(valid).await;
     assert_eq!(
@@ -279,12 +290,7 @@ async fn health_readiness_and_the_api_documents_answer() {
 async fn every_refusal_is_json_with_a_request_id_and_the_right_status() {
     let system = spawn_system().await;
     let email = a_user(&system).await;
-    let logins = format!("{}/v1/logins", system.intake_url);
-    let verify = format!(
-        "{}/v1/challenges/{}/verify",
-        system.verifier_url,
-        uuid::Uuid::new_v4()
-    );
+    let (logins, verify) = login_and_verify_urls(&system);
     let mut null_platform = valid_login(&email);
     null_platform["platform"] = Value::Null;
     let mut numeric_platform = valid_login(&email);
@@ -383,12 +389,7 @@ async fn every_refusal_is_json_with_a_request_id_and_the_right_status() {
 async fn oversized_headers_get_a_json_431_and_the_service_keeps_serving() {
     let system = spawn_system().await;
     let email = a_user(&system).await;
-    let logins = format!("{}/v1/logins", system.intake_url);
-    let verify = format!(
-        "{}/v1/challenges/{}/verify",
-        system.verifier_url,
-        uuid::Uuid::new_v4()
-    );
+    let (logins, verify) = login_and_verify_urls(&system);
     // Over the count (hyper's own default limit, where it used to answer an empty 431).
     let mut many = system
         .http

@@ -44,6 +44,14 @@ async fn a_first_code(options: Options, name: &str) -> (TestSystem, String, Stri
     (system, email, user_id, first)
 }
 
+/// The user logs in again from `d1`, the device of `a_first_code`: the answer.
+async fn log_in_again(system: &TestSystem, email: &str) -> Value {
+    system
+        .login(email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
+        .await
+        .body
+}
+
 /// A password login with the answer's `Retry-After` header.
 async fn login_with_headers(
     system: &TestSystem,
@@ -132,10 +140,7 @@ async fn logging_in_again_after_a_lock_gets_a_new_code_within_the_gap() {
     assert_eq!(settled["reason"], "code_locked");
 
     wait_until_closed(&system, &user_id, 1).await;
-    let again = system
-        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
-        .await
-        .body;
+    let again = log_in_again(&system, &email).await;
     let renewed = challenge_of(&again);
     assert_ne!(renewed, locked, "{again}");
     assert_eq!(again["code_recently_sent"], false);
@@ -239,10 +244,7 @@ async fn after_disable_and_enable_the_next_login_gets_a_new_code_and_the_old_att
     assert_eq!(settled["reason"], "revoked", "{settled}");
 
     wait_until_closed(&system, &user_id, 1).await;
-    let again = system
-        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
-        .await
-        .body;
+    let again = log_in_again(&system, &email).await;
     let renewed = challenge_of(&again);
     assert_ne!(renewed, revoked);
     let new_code = system.mail.wait_for_code(&email, 2).await;
@@ -389,10 +391,8 @@ async fn expired_used_and_superseded_codes_are_refused() {
         .contains("Log in again"));
 
     // Logging in again sends a new code, which works once.
-    let again = system
-        .login(&email, PASSWORD, Some("d1"), HOME_IP, CHROME_WINDOWS)
-        .await;
-    let challenge = again.body["challenge_id"].as_str().unwrap().to_owned();
+    let again = log_in_again(&system, &email).await;
+    let challenge = again["challenge_id"].as_str().unwrap().to_owned();
     let code = system.mail.wait_for_code(&email, 2).await;
     assert_eq!(system.verify(&challenge, &code).await.status, 200);
     let reused = system.verify(&challenge, &code).await;
