@@ -18,8 +18,16 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::Message;
 
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::statistics::Statistics;
+use tracing::Instrument;
+
 use crate::group_watch::{self, StallWatch};
-use crate::{EventPublisher, HandlerError, IncomingMessage, MessageHandler, PublishError};
+use crate::metrics::{BusMetrics, Outcome};
+use crate::{
+    EventPublisher, HandlerError, IncomingMessage, MessageHandler, OutgoingMessage, PublishError,
+};
+use mfa_runtime::trace_context::{continue_trace, TRACEPARENT};
 use mfa_runtime::config::KafkaConfig;
 use mfa_runtime::shutdown::Shutdown;
 
@@ -46,6 +54,7 @@ fn base_config(config: &KafkaConfig) -> ClientConfig {
 pub struct KafkaPublisher {
     state: Arc<PublisherState>,
     produce_timeout: Duration,
+    metrics: BusMetrics,
 }
 
 struct PublisherState {
@@ -66,8 +75,8 @@ const REBUILD_AFTER_FAILURES: u32 = 3;
 const REBUILD_INTERVAL: Duration = Duration::from_secs(5);
 
 impl KafkaPublisher {
-    pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
-        Self::with_timeout(config, PRODUCE_TIMEOUT)
+    pub fn new(config: &KafkaConfig, metrics: &BusMetrics) -> Result<Self, KafkaError> {
+        Self::with_timeout(config, PRODUCE_TIMEOUT, metrics)
     }
 
     /// A publisher that gives a message up after `produce_timeout` (queueing, retries and
@@ -76,6 +85,7 @@ impl KafkaPublisher {
     pub fn with_timeout(
         config: &KafkaConfig,
         produce_timeout: Duration,
+        metrics: &BusMetrics,
     ) -> Result<Self, KafkaError> {
         let mut client = base_config(config);
         client
@@ -100,6 +110,7 @@ impl KafkaPublisher {
                 }),
             }),
             produce_timeout,
+            metrics: metrics.clone(),
         })
     }
 
@@ -176,15 +187,20 @@ impl KafkaPublisher {
 
 #[async_trait]
 impl EventPublisher for KafkaPublisher {
-    async fn publish_bytes(
-        &self,
-        topic: &str,
-        key: &str,
-        payload: &[u8],
-    ) -> Result<(), PublishError> {
+    async fn send(&self, message: OutgoingMessage<'_>) -> Result<(), PublishError> {
         let producer = self.producer();
-        let record = FutureRecord::to(topic).key(key).payload(payload);
-        match producer.send(record, self.produce_timeout).await {
+        let mut record = FutureRecord::to(message.topic)
+            .key(message.key)
+            .payload(message.payload);
+        if let Some(traceparent) = message.traceparent {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: TRACEPARENT,
+                value: Some(traceparent),
+            }));
+        }
+        let sent = producer.send(record, self.produce_timeout).await;
+        self.metrics.published(message.topic, sent.is_ok());
+        match sent {
             Ok(_) => {
                 self.health().consecutive_failures = 0;
                 Ok(())
@@ -192,7 +208,7 @@ impl EventPublisher for KafkaPublisher {
             Err((error, _)) => {
                 self.after_failure(&producer);
                 Err(PublishError {
-                    topic: topic.to_owned(),
+                    topic: message.topic.to_owned(),
                     cause: Box::new(error),
                 })
             }
@@ -316,6 +332,7 @@ async fn create_topics(config: &KafkaConfig) -> Result<(), KafkaError> {
 pub struct KafkaConsumer {
     consumer: Arc<StreamConsumer<GroupEvents>>,
     group: String,
+    metrics: BusMetrics,
     topics: Vec<String>,
     stall_watch: Option<StallWatch>,
     /// Set while a message is being retried (a dependency is failing): a partition standing
@@ -327,9 +344,24 @@ pub struct KafkaConsumer {
 /// to know when a group stalls or a partition goes unread.
 pub struct GroupEvents {
     group: String,
+    metrics: BusMetrics,
 }
 
-impl ClientContext for GroupEvents {}
+impl ClientContext for GroupEvents {
+    /// Every `statistics.interval.ms`: each partition's lag, as librdkafka computes it (the
+    /// partition's end less this member's position; -1 for a partition it does not fetch).
+    fn stats(&self, statistics: Statistics) {
+        for (topic, stats) in &statistics.topics {
+            for (partition, stats) in &stats.partitions {
+                // -1 is librdkafka's internal "unassigned" partition.
+                if *partition >= 0 {
+                    self.metrics
+                        .lag(&self.group, topic, *partition, stats.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for GroupEvents {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -355,7 +387,12 @@ impl ConsumerContext for GroupEvents {
 }
 
 impl KafkaConsumer {
-    pub fn new(config: &KafkaConfig, group: &str, topics: &[&str]) -> Result<Self, KafkaError> {
+    pub fn new(
+        config: &KafkaConfig,
+        group: &str,
+        topics: &[&str],
+        metrics: &BusMetrics,
+    ) -> Result<Self, KafkaError> {
         let consumer: StreamConsumer<GroupEvents> = base_config(config)
             .set("group.id", group)
             // Offsets are stored by hand after a message is handled, then committed in the
@@ -368,13 +405,17 @@ impl KafkaConsumer {
             // A dead member's partitions move within seconds, not after the 45 s default.
             .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "1000")
+            // The lag per partition, for `mfa_consumer_lag_messages`.
+            .set("statistics.interval.ms", "5000")
             .create_with_context(GroupEvents {
                 group: group.to_owned(),
+                metrics: metrics.clone(),
             })?;
         consumer.subscribe(topics)?;
         Ok(Self {
             consumer: Arc::new(consumer),
             group: group.to_owned(),
+            metrics: metrics.clone(),
             topics: topics.iter().map(|t| (*t).to_owned()).collect(),
             stall_watch: Some(StallWatch::new(base_config(config), group, topics)?),
             retrying: Arc::default(),
@@ -425,19 +466,50 @@ impl KafkaConsumer {
                     continue;
                 }
             };
+            let received = std::time::Instant::now();
+            let headers = message.headers();
+            let traceparent = headers.and_then(|headers| {
+                headers
+                    .iter()
+                    .find(|header| header.key == TRACEPARENT)
+                    .and_then(|header| header.value)
+                    .and_then(|value| std::str::from_utf8(value).ok())
+            });
             let incoming = IncomingMessage {
                 topic: message.topic(),
                 partition: message.partition(),
                 offset: message.offset(),
                 key: message.key(),
                 payload: message.payload().unwrap_or_default(),
+                traceparent,
             };
-            if !self
+            // One span per message, a child of the producer's: the login's trace goes on
+            // here. The handler fills in `attempt_id` once it has decoded the event.
+            let span = tracing::info_span!(
+                "consume",
+                otel.name = %format!("{} process", incoming.topic),
+                otel.kind = "consumer",
+                messaging.system = "kafka",
+                messaging.destination.name = incoming.topic,
+                messaging.consumer.group.name = %self.group,
+                messaging.kafka.partition = incoming.partition,
+                messaging.kafka.offset = incoming.offset,
+                attempt_id = tracing::field::Empty,
+            );
+            continue_trace(&span, incoming.traceparent);
+            let Some(outcome) = self
                 .handle_until_done(&handler, &dead_letters, incoming, &shutdown)
+                .instrument(span)
                 .await
-            {
+            else {
                 break;
-            }
+            };
+            self.metrics.finished(
+                &self.group,
+                incoming.topic,
+                outcome,
+                received.elapsed().as_secs_f64(),
+            );
             if let Err(error) = self.consumer.store_offset_from_message(&message) {
                 tracing::warn!(%error, "could not store offset");
             }
@@ -450,33 +522,35 @@ impl KafkaConsumer {
         }
     }
 
-    /// Returns false when shutdown interrupted the retries (the message stays unhandled).
+    /// How the message was finished with; None when shutdown interrupted the retries (the
+    /// message stays unhandled).
     async fn handle_until_done<H: MessageHandler>(
         &self,
         handler: &H,
         dead_letters: &DeadLetters,
         message: IncomingMessage<'_>,
         shutdown: &Shutdown,
-    ) -> bool {
+    ) -> Option<Outcome> {
         let mut backoff = Duration::from_millis(100);
         let retrying = RetryingFlag(&self.retrying);
         loop {
             let failure = match handler.handle(message).await {
-                Ok(()) => return true,
+                Ok(()) => return Some(Outcome::Handled),
                 Err(HandlerError::Skip(reason)) => {
                     tracing::debug!(topic = message.topic, offset = message.offset, %reason, "skipped message");
-                    return true;
+                    return Some(Outcome::Skipped);
                 }
                 Err(HandlerError::Reject(reason)) => {
                     tracing::warn!(topic = message.topic, offset = message.offset, %reason, "dead-lettering message");
                     match dead_letters.send(&self.group, &message, &reason).await {
-                        Ok(()) => return true,
+                        Ok(()) => return Some(Outcome::DeadLettered),
                         Err(error) => Box::new(error) as crate::Cause,
                     }
                 }
                 Err(HandlerError::Retry(cause)) => cause,
             };
             retrying.set();
+            self.metrics.retried(&self.group, message.topic);
             tracing::warn!(
                 topic = message.topic,
                 offset = message.offset,
@@ -485,7 +559,7 @@ impl KafkaConsumer {
                 "will retry message"
             );
             if shutdown.is_fired() {
-                return false;
+                return None;
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -6,6 +6,7 @@
 
 pub mod group_watch;
 pub mod kafka;
+pub mod metrics;
 
 use async_trait::async_trait;
 
@@ -22,24 +23,53 @@ pub struct PublishError {
     pub cause: Cause,
 }
 
+/// A message to publish. `traceparent` is the W3C trace context it continues (a Kafka
+/// record header), so the consumer's span joins the producer's trace.
+#[derive(Debug, Clone, Copy)]
+pub struct OutgoingMessage<'a> {
+    pub topic: &'a str,
+    pub key: &'a str,
+    pub payload: &'a [u8],
+    pub traceparent: Option<&'a str>,
+}
+
 /// Publishes messages and returns once the broker acknowledged them: a caller may report work
 /// as done only after `publish` returned `Ok`.
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
+    async fn send(&self, message: OutgoingMessage<'_>) -> Result<(), PublishError>;
+
+    /// A message outside any login's trace (a dead letter).
     async fn publish_bytes(
         &self,
         topic: &str,
         key: &str,
         payload: &[u8],
-    ) -> Result<(), PublishError>;
+    ) -> Result<(), PublishError> {
+        self.send(OutgoingMessage {
+            topic,
+            key,
+            payload,
+            traceparent: None,
+        })
+        .await
+    }
 
+    /// An event, in the trace of the current span.
     async fn publish(
         &self,
         topic: &str,
         key: &str,
         envelope: &Envelope,
     ) -> Result<(), PublishError> {
-        self.publish_bytes(topic, key, &envelope.to_json()).await
+        let traceparent = mfa_runtime::trace_context::current_traceparent();
+        self.send(OutgoingMessage {
+            topic,
+            key,
+            payload: &envelope.to_json(),
+            traceparent: traceparent.as_deref(),
+        })
+        .await
     }
 }
 
@@ -51,6 +81,8 @@ pub struct IncomingMessage<'a> {
     pub offset: i64,
     pub key: Option<&'a [u8]>,
     pub payload: &'a [u8],
+    /// The producer's trace context, from the record's `traceparent` header.
+    pub traceparent: Option<&'a str>,
 }
 
 /// What a handler could not do.
@@ -104,6 +136,10 @@ impl<H: EventHandler> MessageHandler for DecodingHandler<H> {
     async fn handle(&self, message: IncomingMessage<'_>) -> Result<(), HandlerError> {
         match Envelope::from_json(message.payload) {
             Ok(event) => {
+                // The consumer's span declares the field: its log lines and its trace name
+                // the login.
+                tracing::Span::current()
+                    .record("attempt_id", tracing::field::display(event.attempt_id));
                 let key = message
                     .key
                     .and_then(|k| std::str::from_utf8(k).ok())

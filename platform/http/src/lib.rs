@@ -4,13 +4,14 @@
 //! request deadline while a dependency hangs ([`deadline`]); `/healthz` and `/readyz`
 //! ([`health`]); the request id, refusal logging and JSON envelope every answer goes through
 //! ([`edge`]); the server loop, with hyper's header limits raised ([`serve`]); cursor
-//! pagination ([`page`]); what the OpenAPI documents share ([`openapi`]).
+//! pagination ([`page`]); each request's span and figures ([`observe`]); what the OpenAPI documents share ([`openapi`]).
 
 pub mod api_keys;
 pub mod deadline;
 pub mod edge;
 pub mod health;
 pub mod idempotency;
+pub mod observe;
 pub mod openapi;
 pub mod page;
 pub mod serve;

@@ -1,11 +1,12 @@
-//! What runs a service process: settings from the environment ([`config`]), logging
-//! ([`telemetry`]), the shutdown signal ([`shutdown`]) and the supervision of a service's tasks
+//! What runs a service process: settings from the environment ([`config`]), logging and
+//! tracing ([`telemetry`], [`trace_context`]), the shutdown signal ([`shutdown`]) and the supervision of a service's tasks
 //! ([`supervise`]).
 
 pub mod config;
 pub mod shutdown;
 pub mod supervise;
 pub mod telemetry;
+pub mod trace_context;
 
 /// The end of every service's `--help`: the settings all services share and the exit
 /// statuses. A literal, for `concat!` in clap's `after_help` after the service's own settings.

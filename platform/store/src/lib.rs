@@ -1,8 +1,9 @@
 //! PostgreSQL: the connection pool and the one migration history every service runs at
 //! start-up ([`db`], `migrations/`), the transactional outbox that publishes events written
-//! with their change ([`outbox`]), and the scheduled pruning of short-lived rows
+//! with their change ([`outbox`]), the pool's figures ([`pool_metrics`]), and the scheduled pruning of short-lived rows
 //! ([`housekeeping`]).
 
 pub mod db;
 pub mod housekeeping;
 pub mod outbox;
+pub mod pool_metrics;

@@ -11,11 +11,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 
 use crate::housekeeping::Sweep;
-use mfa_bus::EventPublisher;
+use mfa_bus::{EventPublisher, OutgoingMessage};
 use mfa_runtime::shutdown::Shutdown;
 use shared::events::Envelope;
 
@@ -23,8 +28,11 @@ const CHANNEL: &str = "outbox";
 const BATCH: i64 = 200;
 /// A relay also looks without a notification this often (a missed one, another replica's).
 const POLL: Duration = Duration::from_millis(500);
+/// How often the backlog gauges are read (one indexed query).
+const MEASURE_EVERY: Duration = Duration::from_secs(1);
 
-/// Writes `envelope` for `topic` into the outbox, inside the caller's transaction.
+/// Writes `envelope` for `topic` into the outbox, inside the caller's transaction, with the
+/// current span's trace context, which the event carries on.
 pub async fn enqueue(
     tx: &mut PgConnection,
     producer: &str,
@@ -33,7 +41,8 @@ pub async fn enqueue(
     envelope: &Envelope,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO outbox (event_id, producer, topic, key, payload) VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO outbox (event_id, producer, topic, key, payload, traceparent)
+         VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (event_id) DO NOTHING",
     )
     .bind(envelope.event_id)
@@ -41,6 +50,7 @@ pub async fn enqueue(
     .bind(topic)
     .bind(key)
     .bind(envelope.to_json())
+    .bind(mfa_runtime::trace_context::current_traceparent())
     .execute(&mut *tx)
     .await?;
     // Delivered at commit, and only then.
@@ -72,6 +82,43 @@ pub struct OutboxRelay {
     pub publisher: Arc<dyn EventPublisher>,
     /// The service whose rows this relay publishes.
     pub producer: &'static str,
+    pub metrics: OutboxMetrics,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProducerLabels {
+    producer: &'static str,
+}
+
+/// The backlog of a service's outbox: rows committed and not yet published, the age of the
+/// oldest, and the rows published.
+#[derive(Clone, Default)]
+pub struct OutboxMetrics {
+    pending: Family<ProducerLabels, Gauge>,
+    oldest_age: Family<ProducerLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    published: Family<ProducerLabels, Counter>,
+}
+
+impl OutboxMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "mfa_outbox_pending_rows",
+            "Outbox rows committed and not yet published",
+            metrics.pending.clone(),
+        );
+        registry.register(
+            "mfa_outbox_oldest_pending_age_seconds",
+            "Age of the oldest unpublished outbox row (0 when none)",
+            metrics.oldest_age.clone(),
+        );
+        registry.register(
+            "mfa_outbox_published",
+            "Outbox rows the relay published",
+            metrics.published.clone(),
+        );
+        metrics
+    }
 }
 
 impl OutboxRelay {
@@ -79,8 +126,13 @@ impl OutboxRelay {
     /// leaves with the process.
     pub async fn run(self, mut shutdown: Shutdown) {
         let mut listener = self.listen().await;
+        let mut measured_at: Option<std::time::Instant> = None;
         loop {
             self.publish_all().await;
+            if measured_at.is_none_or(|at| at.elapsed() >= MEASURE_EVERY) {
+                self.measure_backlog().await;
+                measured_at = Some(std::time::Instant::now());
+            }
             let notified = async {
                 match listener.as_mut() {
                     Some(listener) => listener.recv().await.map(|_| ()),
@@ -102,6 +154,27 @@ impl OutboxRelay {
             }
         }
         self.publish_all().await;
+    }
+
+    /// Reads the backlog gauges; a failed read (database down) leaves them as they were.
+    async fn measure_backlog(&self) {
+        let backlog: Result<(i64, f64), sqlx::Error> = sqlx::query_as(
+            "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
+             FROM outbox WHERE producer = $1 AND published_at IS NULL",
+        )
+        .bind(self.producer)
+        .fetch_one(&self.pool)
+        .await;
+        if let Ok((pending, oldest)) = backlog {
+            let labels = ProducerLabels {
+                producer: self.producer,
+            };
+            self.metrics.pending.get_or_create(&labels).set(pending);
+            self.metrics
+                .oldest_age
+                .get_or_create(&labels)
+                .set(oldest.max(0.0));
+        }
     }
 
     async fn listen(&self) -> Option<PgListener> {
@@ -134,8 +207,8 @@ impl OutboxRelay {
             .bind(self.producer)
             .execute(&mut *tx)
             .await?;
-        let rows: Vec<(i64, String, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, topic, key, payload FROM outbox
+        let rows: Vec<(i64, String, String, Vec<u8>, Option<String>)> = sqlx::query_as(
+            "SELECT id, topic, key, payload, traceparent FROM outbox
              WHERE producer = $1 AND published_at IS NULL ORDER BY id LIMIT $2",
         )
         .bind(self.producer)
@@ -144,8 +217,14 @@ impl OutboxRelay {
         .await?;
         let mut published = Vec::with_capacity(rows.len());
         let mut failure = None;
-        for (id, topic, key, payload) in rows {
-            match self.publisher.publish_bytes(&topic, &key, &payload).await {
+        for (id, topic, key, payload, traceparent) in rows {
+            let message = OutgoingMessage {
+                topic: &topic,
+                key: &key,
+                payload: &payload,
+                traceparent: traceparent.as_deref(),
+            };
+            match self.publisher.send(message).await {
                 Ok(()) => published.push(id),
                 Err(error) => {
                     // Later rows wait: they must not overtake this one.
@@ -159,6 +238,12 @@ impl OutboxRelay {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.metrics
+            .published
+            .get_or_create(&ProducerLabels {
+                producer: self.producer,
+            })
+            .inc_by(published.len() as u64);
         match failure {
             Some(error) => Err(RelayError::Publish(error)),
             None => Ok(published.len()),

@@ -25,7 +25,8 @@ struct Cli {}
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     Cli::parse();
-    mfa_runtime::telemetry::init("login-page");
+    // Kept to the end of main: dropping it sends the last spans.
+    let _telemetry = mfa_runtime::telemetry::init("login-page")?;
     let config = Config::from_env()?;
     let app = Application::build(config).await?;
     tracing::info!(address = %app.address(), "login-page listening");

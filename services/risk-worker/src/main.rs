@@ -91,7 +91,8 @@ fn main() -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn serve() -> anyhow::Result<()> {
-    mfa_runtime::telemetry::init("risk-worker");
+    // Kept to the end of main: dropping it sends the last spans.
+    let _telemetry = mfa_runtime::telemetry::init("risk-worker")?;
     let config = Config::from_env()?;
     let fault = InjectedFault::from_env()?;
     let shutdown_timeout = config.infra.shutdown_timeout;

@@ -22,7 +22,8 @@ struct Cli {}
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     Cli::parse();
-    mfa_runtime::telemetry::init("verifier");
+    // Kept to the end of main: dropping it sends the last spans.
+    let _telemetry = mfa_runtime::telemetry::init("verifier")?;
     let config = Config::from_env()?;
     let fault = InjectedFault::from_env()?;
     let shutdown_timeout = config.infra.shutdown_timeout;
