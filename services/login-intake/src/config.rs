@@ -22,6 +22,9 @@ pub struct Config {
     /// Password checks allowed to queue for a thread; one more is refused with 503.
     pub argon2_queue: usize,
     pub rate_limits: RateLimits,
+    /// `MFA_METRICS_ADDR`: a listener of its own for `GET /metrics`; None (unset) answers it
+    /// on the API address.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Config {
@@ -53,6 +56,9 @@ impl Config {
                     per_api_key: Env::or("MFA_RATE_LIMIT_PER_API_KEY", defaults.per_api_key)?,
                 }
             },
+            metrics_addr: Env::optional("MFA_METRICS_ADDR")
+                .map(|_| Env::required("MFA_METRICS_ADDR"))
+                .transpose()?,
         })
     }
 }

@@ -67,6 +67,9 @@ pub struct LoginRequestHandler {
 impl MessageHandler for LoginRequestHandler {
     async fn handle(&self, message: IncomingMessage<'_>) -> Result<(), HandlerError> {
         let request = LoginRequestMessage::parse(message.payload).map_err(HandlerError::Reject)?;
+        // The consumer's span declares the field: its log lines and its trace (which the
+        // `LoginAttempted` carries on) name the login.
+        tracing::Span::current().record("attempt_id", tracing::field::display(request.attempt_id));
         // Republishing on redelivery is harmless: the risk worker decides an attempt once.
         self.intake
             .submit(request.attempt_id, &request.company, request.login)

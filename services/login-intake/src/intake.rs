@@ -22,6 +22,7 @@ use shared::domain::{
 };
 use shared::events::{Envelope, Event, LoginAttempted};
 use shared::topics::Topics;
+use tracing::Instrument;
 
 use crate::password::PasswordPool;
 use crate::store::{accepted_by_account, IntakeStore, UserRecord};
@@ -111,6 +112,11 @@ impl Intake {
     /// the broker and the risk worker will decide it. `company` is the one the caller speaks
     /// for (its API key's, or the Kafka request's): an account of another company is treated
     /// as unknown.
+    #[tracing::instrument(
+        name = "submit login",
+        skip_all,
+        fields(attempt_id = %attempt_id, auth_method = login.first_factor.method().as_str())
+    )]
     pub async fn submit(
         &self,
         attempt_id: AttemptId,
@@ -131,8 +137,10 @@ impl Intake {
                 // Checked even when the account's own limit excludes passwords: an excluded
                 // account costs the same time as any other wrong password.
                 let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+                // A span of its own: the queue for a hashing thread shows in the trace.
                 self.passwords
                     .verify(password, hash)
+                    .instrument(tracing::info_span!("password check"))
                     .await
                     .map_err(|_| IntakeError::Overloaded)?
             }

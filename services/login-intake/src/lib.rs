@@ -10,6 +10,7 @@ pub mod housekeeping;
 pub mod ingress;
 pub mod intake;
 pub mod logins;
+pub mod metrics;
 pub mod openapi;
 pub mod password;
 pub mod rate_limit;

@@ -1,6 +1,7 @@
 //! `POST /v1/logins` and `GET /v1/logins/{attempt_id}`.
 
 use std::net::IpAddr;
+use std::time::Instant;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -19,6 +20,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::intake::{FirstFactor, NewLogin};
+use crate::metrics::ReceivedAt;
 use crate::startup::AppState;
 use crate::store::StoredDecision;
 
@@ -224,8 +226,10 @@ pub async fn create_login(
     State(state): State<AppState>,
     Extension(key): Extension<ClientKey>,
     Extension(accepted): Extension<Accepted>,
+    received: Option<Extension<ReceivedAt>>,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let received = received.map_or_else(Instant::now, |Extension(ReceivedAt(at))| at);
     let login = request.into_login()?;
     if !key.allows(login.platform) {
         return Err(ApiError::PlatformNotAllowed(login.platform));
@@ -234,8 +238,13 @@ pub async fn create_login(
     let buckets = LoginBuckets::new(&state.rate_limits, key.key_id, login.ip, &login.email);
     let rate = state.limiter.check(&buckets, Utc::now()).await?;
     let answer = match rate.retry_after() {
-        Some(retry_after) => Err(ApiError::RateLimited { retry_after }),
-        None => decide(&state, &key, &accepted, login).await,
+        Some(retry_after) => {
+            if let Some(limit) = rate.refused_by() {
+                state.metrics.rate_limited(limit);
+            }
+            Err(ApiError::RateLimited { retry_after })
+        }
+        None => decide(&state, &key, &accepted, login, received).await,
     };
     // Accepted or refused, the caller learns where it stands (RateLimit-Policy, RateLimit).
     let mut response = answer.into_response();
@@ -248,13 +257,20 @@ pub async fn create_login(
 }
 
 /// A login past its rate limits: submitted, then answered with its decision (or `pending`).
+/// Only these are logins in `mfa_logins_total`; a refusal before (`422`, `429`...) or a
+/// failure to accept it (`503`) is an HTTP answer, not a login's.
 async fn decide(
     state: &AppState,
     key: &ClientKey,
     accepted: &Accepted,
     login: crate::intake::NewLogin,
+    received: Instant,
 ) -> Result<Response, ApiError> {
     let attempt_id = AttemptId::new();
+    // The request's span names the login from here on, and so does its trace: the
+    // `LoginAttempted` published below carries it on to the other services.
+    tracing::Span::current().record("attempt_id", tracing::field::display(attempt_id));
+    let (platform, auth_method) = (login.platform, login.first_factor.method());
     let decision = state
         .waiters
         .submit_and_wait::<_, ApiError>(
@@ -274,6 +290,9 @@ async fn decide(
             },
         )
         .await?;
+    state
+        .metrics
+        .login_answered(platform, auth_method, &decision, received.elapsed());
     Ok(decision_response(attempt_id, decision, Utc::now()))
 }
 

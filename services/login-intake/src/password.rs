@@ -4,6 +4,7 @@
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Instant;
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -11,6 +12,8 @@ use argon2::password_hash::{
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
+
+use crate::metrics::Argon2Metrics;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -25,6 +28,7 @@ pub struct PasswordPool {
     /// email costs the same time as a wrong password. Made on a pool thread (hashing is the
     /// pool's job, never the async runtime's), as the pool's first job.
     dummy_hash: Arc<OnceLock<String>>,
+    metrics: Argon2Metrics,
 }
 
 /// OWASP's argon2id parameters: m = 19 MiB, t = 2, p = 1.
@@ -67,7 +71,7 @@ fn dummy_hash(cell: &OnceLock<String>) -> &str {
 
 impl PasswordPool {
     /// Fails only if the operating system refuses a thread.
-    pub fn new(threads: usize, queue: usize) -> std::io::Result<Self> {
+    pub fn new(threads: usize, queue: usize, metrics: Argon2Metrics) -> std::io::Result<Self> {
         let (jobs, receiver) = sync_channel::<Job>(queue);
         let receiver = Arc::new(Mutex::new(receiver));
         for index in 0..threads.max(1) {
@@ -90,6 +94,7 @@ impl PasswordPool {
         let pool = Self {
             jobs,
             dummy_hash: Arc::new(OnceLock::new()),
+            metrics,
         };
         let warm_up = Arc::clone(&pool.dummy_hash);
         let _ = pool.jobs.try_send(Box::new(move || {
@@ -103,12 +108,28 @@ impl PasswordPool {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PoolFull> {
         let (done, result) = oneshot::channel();
+        let metrics = self.metrics.clone();
+        // Counted before it is queued, so a thread that takes it at once can't count it out
+        // first; the guard goes with the job, and out of the depth when the job is done.
+        let in_queue = metrics.queued();
+        let queued_at = Instant::now();
         let job: Job = Box::new(move || {
-            let _ = done.send(work());
+            let in_queue = in_queue;
+            metrics.started(queued_at.elapsed());
+            let started = Instant::now();
+            let output = work();
+            metrics.hashed(started.elapsed());
+            // Out of the depth before the answer: whoever got it sees the queue without it.
+            drop(in_queue);
+            let _ = done.send(output);
         });
         match self.jobs.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => return Err(PoolFull),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                // The refused job (and its guard) is dropped here: the depth is back.
+                self.metrics.refused();
+                return Err(PoolFull);
+            }
         }
         result.await.map_err(|_| PoolFull)
     }
@@ -142,7 +163,8 @@ mod tests {
 
     #[tokio::test]
     async fn verifies_what_it_hashed() {
-        let pool = PasswordPool::new(1, 4).unwrap();
+        let metrics = Argon2Metrics::unregistered();
+        let pool = PasswordPool::new(1, 4, metrics.clone()).unwrap();
         let hash = pool
             .hash(SecretString::from("correct horse"))
             .await
@@ -160,11 +182,18 @@ mod tests {
             .verify(SecretString::from("anything"), None)
             .await
             .unwrap());
+        assert_eq!(
+            metrics.depth(),
+            0,
+            "every job is out of the queue once answered"
+        );
+        assert_eq!(metrics.refusals(), 0);
     }
 
     #[tokio::test]
     async fn a_full_queue_refuses_at_once() {
-        let pool = PasswordPool::new(1, 1).unwrap();
+        let metrics = Argon2Metrics::unregistered();
+        let pool = PasswordPool::new(1, 1, metrics.clone()).unwrap();
         let checks: Vec<_> = (0..8)
             .map(|_| {
                 let pool = pool.clone();
@@ -181,5 +210,7 @@ mod tests {
             refused >= 1,
             "one thread and a queue of one cannot take eight checks at once"
         );
+        assert_eq!(metrics.refusals(), refused);
+        assert_eq!(metrics.depth(), 0);
     }
 }

@@ -72,6 +72,37 @@ impl Default for RateLimits {
     }
 }
 
+/// Which of the limits a bucket counts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    PerIp,
+    PerAccountAndIp,
+    PerAccount,
+    PerApiKey,
+}
+
+impl Limit {
+    /// Its name in the `RateLimit-Policy` and `RateLimit` headers.
+    pub fn policy(self) -> &'static str {
+        match self {
+            Limit::PerIp => "ip",
+            Limit::PerAccountAndIp => "account_ip",
+            Limit::PerAccount => "account",
+            Limit::PerApiKey => "api_key",
+        }
+    }
+
+    /// Its name as a metric label, after its setting (`MFA_RATE_LIMIT_PER_IP`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::PerIp => "per_ip",
+            Limit::PerAccountAndIp => "per_account_and_ip",
+            Limit::PerAccount => "per_account",
+            Limit::PerApiKey => "per_api_key",
+        }
+    }
+}
+
 /// The start of the fixed window that holds `now`.
 pub fn window_start(now: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
     now.duration_trunc(shared::time::chrono_span(window))
@@ -135,7 +166,7 @@ pub fn evaluate(
 /// The answer for a request over all its buckets: refused if any bucket refuses it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateDecision {
-    pub quotas: Vec<(&'static str, Quota)>,
+    pub quotas: Vec<(Limit, Quota)>,
 }
 
 impl RateDecision {
@@ -152,15 +183,32 @@ impl RateDecision {
             .max()
     }
 
+    /// Refused: the limit that asks for the longest wait (the one `Retry-After` is), the
+    /// first of them on a tie.
+    pub fn refused_by(&self) -> Option<Limit> {
+        self.quotas
+            .iter()
+            .filter(|(_, quota)| !quota.allowed)
+            .fold(
+                None,
+                |longest: Option<(Limit, u64)>, (limit, quota)| match longest {
+                    Some((_, seconds)) if seconds >= quota.seconds => longest,
+                    _ => Some((*limit, quota.seconds)),
+                },
+            )
+            .map(|(limit, _)| limit)
+    }
+
     /// The `RateLimit-Policy` and `RateLimit` headers (IETF draft-ietf-httpapi-ratelimit-
     /// headers): every policy, and the state of the one closest to refusing.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         let policy = self
             .quotas
             .iter()
-            .map(|(name, quota)| {
+            .map(|(limit, quota)| {
                 format!(
-                    "\"{name}\";q={};w={}",
+                    "\"{}\";q={};w={}",
+                    limit.policy(),
                     quota.limit.max,
                     quota.limit.window.as_secs()
                 )
@@ -175,10 +223,15 @@ impl RateDecision {
             )
         });
         let mut headers = vec![("ratelimit-policy", policy)];
-        if let Some((name, quota)) = tightest {
+        if let Some((limit, quota)) = tightest {
             headers.push((
                 "ratelimit",
-                format!("\"{name}\";r={};t={}", quota.remaining, quota.seconds),
+                format!(
+                    "\"{}\";r={};t={}",
+                    limit.policy(),
+                    quota.remaining,
+                    quota.seconds
+                ),
             ));
         }
         headers
@@ -200,7 +253,7 @@ pub fn ip_bucket(ip: IpAddr) -> String {
 
 /// The buckets one login counts against.
 pub struct LoginBuckets {
-    buckets: Vec<(&'static str, String, RateLimit)>,
+    buckets: Vec<(Limit, String, RateLimit)>,
 }
 
 impl LoginBuckets {
@@ -209,14 +262,22 @@ impl LoginBuckets {
         let ip = ip_bucket(ip);
         Self {
             buckets: vec![
-                ("api_key", format!("key:{key_id}"), limits.per_api_key),
-                ("ip", format!("ip:{ip}"), limits.per_ip),
                 (
-                    "account_ip",
+                    Limit::PerApiKey,
+                    format!("key:{key_id}"),
+                    limits.per_api_key,
+                ),
+                (Limit::PerIp, format!("ip:{ip}"), limits.per_ip),
+                (
+                    Limit::PerAccountAndIp,
                     format!("account-ip:{account}:{ip}"),
                     limits.per_account_and_ip,
                 ),
-                ("account", format!("account:{account}"), limits.per_account),
+                (
+                    Limit::PerAccount,
+                    format!("account:{account}"),
+                    limits.per_account,
+                ),
             ],
         }
     }
@@ -277,13 +338,13 @@ impl RateLimiter {
         .fetch_all(&self.pool)
         .await?;
         let to_u32 = |n: i32| u32::try_from(n).unwrap_or(0);
-        let quotas: Vec<(&'static str, Quota)> = rows
+        let quotas: Vec<(Limit, Quota)> = rows
             .iter()
             .filter_map(|(bucket, current, previous)| {
-                let (name, _, limit) = buckets.buckets.iter().find(|(_, b, _)| b == bucket)?;
+                let (which, _, limit) = buckets.buckets.iter().find(|(_, b, _)| b == bucket)?;
                 // `current` includes this request's own hit.
                 let before = to_u32(*current).saturating_sub(1);
-                Some((*name, evaluate(*limit, now, before, to_u32(*previous))))
+                Some((*which, evaluate(*limit, now, before, to_u32(*previous))))
             })
             .collect();
         let decision = RateDecision { quotas };
@@ -428,8 +489,8 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 30).unwrap();
         let decision = RateDecision {
             quotas: vec![
-                ("ip", evaluate(per_minute(100), now, 10, 0)),
-                ("account", evaluate(per_minute(5), now, 3, 0)),
+                (Limit::PerIp, evaluate(per_minute(100), now, 10, 0)),
+                (Limit::PerAccount, evaluate(per_minute(5), now, 3, 0)),
             ],
         };
         assert!(decision.allowed());
@@ -443,6 +504,47 @@ mod tests {
                 ("ratelimit", "\"account\";r=1;t=30".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn a_refusal_is_the_limit_with_the_longest_wait() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 30).unwrap();
+        let passes = evaluate(per_minute(100), now, 10, 0);
+        // Refused until the next window: 30 s, then 12 s into it.
+        let refuses_long = evaluate(per_minute(5), now, 5, 0);
+        // Refused for the share of the previous window: less.
+        let refuses_short = evaluate(per_minute(5), now, 2, 8);
+        assert!(refuses_short.seconds < refuses_long.seconds);
+        let decision = |quotas: Vec<(Limit, Quota)>| RateDecision { quotas };
+
+        assert_eq!(
+            decision(vec![(Limit::PerIp, passes), (Limit::PerApiKey, passes)]).refused_by(),
+            None
+        );
+        let both = decision(vec![
+            (Limit::PerApiKey, passes),
+            (Limit::PerIp, refuses_short),
+            (Limit::PerAccount, refuses_long),
+        ]);
+        assert_eq!(both.refused_by(), Some(Limit::PerAccount));
+        assert_eq!(both.retry_after(), Some(refuses_long.seconds));
+        let tie = decision(vec![
+            (Limit::PerAccountAndIp, refuses_long),
+            (Limit::PerAccount, refuses_long),
+        ]);
+        assert_eq!(tie.refused_by(), Some(Limit::PerAccountAndIp));
+    }
+
+    #[test]
+    fn limits_are_named_after_their_settings_in_metrics_and_as_before_in_headers() {
+        let names = |limit: Limit| (limit.as_str(), limit.policy());
+        assert_eq!(names(Limit::PerIp), ("per_ip", "ip"));
+        assert_eq!(
+            names(Limit::PerAccountAndIp),
+            ("per_account_and_ip", "account_ip")
+        );
+        assert_eq!(names(Limit::PerAccount), ("per_account", "account"));
+        assert_eq!(names(Limit::PerApiKey), ("per_api_key", "api_key"));
     }
 
     #[test]

@@ -5,19 +5,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::{Json, Router};
 use mfa_bus::kafka::KafkaError;
 use mfa_bus::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaPublisher};
+use mfa_bus::metrics::BusMetrics;
 use mfa_bus::DecodingHandler;
 use mfa_http::api_keys::{require_client_key, ApiKeyStore};
 use mfa_http::deadline::{within_deadline, DependencyDeadline};
 use mfa_http::health::{self, Readiness};
 use mfa_http::idempotency::{idempotent, IdempotencyStore};
+use mfa_http::observe::HttpMetrics;
 use mfa_http::{not_found, require_admin_key, AdminKey, MAX_BODY_BYTES};
+use mfa_metrics::{Registry, SharedRegistry};
 use mfa_runtime::shutdown::Shutdown;
 use mfa_runtime::supervise::{InjectedFault, Supervisor, TaskFailure};
+use mfa_store::outbox::OutboxMetrics;
+use mfa_store::pool_metrics::PoolMetrics;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
@@ -27,6 +32,7 @@ use crate::config::Config;
 use crate::decisions::{DecisionRecorder, DecisionWaiters};
 use crate::ingress::LoginRequestHandler;
 use crate::intake::Intake;
+use crate::metrics::{stamp_receipt, IntakeMetrics};
 use crate::password::PasswordPool;
 use crate::rate_limit::{RateLimiter, RateLimits};
 use crate::store::IntakeStore;
@@ -52,6 +58,7 @@ pub struct AppState {
     pub rate_limits: RateLimits,
     pub waiters: DecisionWaiters,
     pub decision_wait: Duration,
+    pub metrics: IntakeMetrics,
 }
 
 pub struct Application {
@@ -61,6 +68,12 @@ pub struct Application {
     pool: PgPool,
     publisher: Arc<KafkaPublisher>,
     state: AppState,
+    /// `GET /metrics` on a listener of its own (`MFA_METRICS_ADDR`); None: on the API's.
+    metrics_listener: Option<TcpListener>,
+    registry: SharedRegistry,
+    bus_metrics: BusMetrics,
+    pool_metrics: PoolMetrics,
+    outbox_metrics: OutboxMetrics,
     fault: Option<InjectedFault>,
 }
 
@@ -69,14 +82,28 @@ impl Application {
         let pool = mfa_store::db::connect(&config.infra.database_url, 20).await?;
         mfa_store::db::migrate(&pool).await?;
         ensure_topics(&config.infra.kafka).await?;
+        // The service's own registry (never a global: the end-to-end tests run every service
+        // in one process), complete before it is shared with whoever answers `/metrics`.
+        let mut registry = Registry::default();
+        let bus_metrics = BusMetrics::register(&mut registry);
+        let pool_metrics = PoolMetrics::register(&mut registry);
+        let outbox_metrics = OutboxMetrics::register(&mut registry);
+        let http_metrics = HttpMetrics::register(&mut registry);
+        let metrics = IntakeMetrics::register(&mut registry);
+        let registry: SharedRegistry = Arc::new(registry);
         let publisher = Arc::new(KafkaPublisher::with_timeout(
             &config.infra.kafka,
             config.dependency_deadline,
+            &bus_metrics,
         )?);
         let state = AppState {
             intake: Intake {
                 store: IntakeStore::new(pool.clone()),
-                passwords: PasswordPool::new(config.argon2_threads, config.argon2_queue)?,
+                passwords: PasswordPool::new(
+                    config.argon2_threads,
+                    config.argon2_queue,
+                    metrics.argon2.clone(),
+                )?,
                 publisher: publisher.clone(),
                 topics: Arc::new(config.infra.kafka.topics()),
             },
@@ -84,6 +111,7 @@ impl Application {
             rate_limits: config.rate_limits.clone(),
             waiters: DecisionWaiters::default(),
             decision_wait: config.decision_wait,
+            metrics,
         };
         let router = router(
             &config,
@@ -92,8 +120,15 @@ impl Application {
                 pool: pool.clone(),
                 publisher: publisher.clone(),
             },
+            http_metrics,
+            config.metrics_addr.is_none().then(|| registry.clone()),
         );
         let listener = TcpListener::bind(config.addr).await?;
+        // Bound here, so an address in use stops the service at start-up.
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
         Ok(Self {
             config,
             listener,
@@ -101,6 +136,11 @@ impl Application {
             pool,
             publisher,
             state,
+            metrics_listener,
+            registry,
+            bus_metrics,
+            pool_metrics,
+            outbox_metrics,
             fault: None,
         })
     }
@@ -113,6 +153,21 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where `GET /metrics` answers: the metrics listener's address, or the API's when
+    /// `/metrics` is one of its routes.
+    #[expect(
+        clippy::expect_used,
+        reason = "the listener was bound in build: a bound socket has an address"
+    )]
+    pub fn metrics_address(&self) -> SocketAddr {
+        match &self.metrics_listener {
+            Some(listener) => listener
+                .local_addr()
+                .expect("a bound listener has an address"),
+            None => self.address(),
+        }
     }
 
     /// Makes the task `fault` names fail, for tests of the supervision (`MFA_TEST_FAIL_TASK`).
@@ -132,11 +187,13 @@ impl Application {
             kafka,
             &kafka.group_id("login-intake"),
             &[&topics.risk_decisions, &topics.verifications],
+            &self.bus_metrics,
         )?;
         let ingress = KafkaConsumer::new(
             kafka,
             &kafka.group_id("login-intake-ingress"),
             &[&topics.login_requests],
+            &self.bus_metrics,
         )?;
         let mut tasks =
             Supervisor::new(shutdown, self.config.infra.shutdown_timeout).inject(self.fault);
@@ -175,12 +232,21 @@ impl Application {
         tasks.spawn("http-server", |mut stop| async move {
             mfa_http::serve::serve(listener, router, async move { stop.wait().await }).await
         });
+        if let Some(listener) = self.metrics_listener {
+            let registry = self.registry.clone();
+            tasks.spawn("metrics-server", |mut stop| async move {
+                mfa_metrics::serve(listener, registry, async move { stop.wait().await }).await
+            });
+        }
+        let (pool, pool_metrics) = (self.pool.clone(), self.pool_metrics);
+        tasks.spawn("db-pool-metrics", |stop| pool_metrics.run(pool, stop));
         // The admin API's account changes, written with them into the outbox; a drain task,
         // so the announcements of the last requests still leave.
         let relay = mfa_store::outbox::OutboxRelay {
             pool: self.pool.clone(),
             publisher: self.publisher.clone(),
             producer: crate::intake::PRODUCER,
+            metrics: self.outbox_metrics,
         };
         tasks.spawn_drain("outbox-relay", |stop| relay.run(stop));
 
@@ -190,7 +256,14 @@ impl Application {
     }
 }
 
-fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
+/// The API; with `registry`, `GET /metrics` too (no `MFA_METRICS_ADDR`).
+fn router(
+    config: &Config,
+    state: AppState,
+    readiness: Readiness,
+    http_metrics: HttpMetrics,
+    registry: Option<SharedRegistry>,
+) -> Router {
     let deadline = DependencyDeadline(config.dependency_deadline);
     let client_keys = ApiKeyStore::new(readiness.pool.clone());
     // A login runs at most the dependency deadline until it is accepted, then the decision
@@ -220,7 +293,9 @@ fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
                     login_abandoned_after,
                 ),
                 idempotent,
-            ))),
+            )))
+            // Outermost: a login's decision time starts before its key is even looked up.
+            .route_layer(from_fn(stamp_receipt)),
         )
         .route(
             "/v1/logins/{attempt_id}",
@@ -272,10 +347,14 @@ fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
             for_admins(put(crate::admin::set_company).get(crate::admin::get_company)),
         );
 
-    let router = Router::new()
+    let mut router = Router::new()
         .merge(client_api)
         .merge(admin_api)
-        .with_state(state)
+        .with_state(state);
+    if let Some(registry) = registry {
+        router = router.merge(mfa_metrics::endpoint(registry));
+    }
+    let router = router
         .route(
             "/openapi.json",
             get(|| async { Json(crate::openapi::ApiDoc::openapi()) }),
@@ -283,6 +362,8 @@ fn router(config: &Config, state: AppState, readiness: Readiness) -> Router {
         .merge(health::routes(readiness))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http());
+        // A router layer, not around the router: the matched route is known by then.
+        .layer(from_fn_with_state(http_metrics, mfa_http::observe::record))
+        .layer(TraceLayer::new_for_http().make_span_with(mfa_http::observe::request_span));
     mfa_http::edge::around(router)
 }

@@ -23,6 +23,7 @@ fn help_says_what_it_does_and_which_variables_configure_it() {
             "MFA_ADMIN_API_KEY",
             "MFA_DATABASE_URL",
             "MFA_SHUTDOWN_TIMEOUT_SECS",
+            "MFA_METRICS_ADDR",
             "README.md",
             "--version",
         ],
@@ -40,6 +41,11 @@ fn a_bad_argument_is_named_and_exits_2() {
 }
 
 fn http_status(address: &str, path: &str) -> Option<String> {
+    http_get(address, path).and_then(|answer| answer.lines().next().map(str::to_owned))
+}
+
+/// The whole answer, status line, headers and body.
+fn http_get(address: &str, path: &str) -> Option<String> {
     let mut stream = std::net::TcpStream::connect(address).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
@@ -49,7 +55,7 @@ fn http_status(address: &str, path: &str) -> Option<String> {
     .ok()?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer).ok()?;
-    answer.lines().next().map(str::to_owned)
+    Some(answer)
 }
 
 #[tokio::test]
@@ -91,6 +97,19 @@ async fn a_consumer_that_fails_takes_the_process_down_within_the_shutdown_deadli
             .is_some_and(|status| status.contains(" 200 ")),
         "readyz: {ready:?}"
     );
+    // Without MFA_METRICS_ADDR the figures are on the API's address. (A family shows once it
+    // has a series: the logins' appear with the first login, the pool's from the start.)
+    let metrics = http_get(&address, "/metrics").unwrap_or_default();
+    assert!(metrics.starts_with("HTTP/1.1 200 "), "{metrics}");
+    for family in [
+        "# TYPE mfa_argon2_queue_depth gauge",
+        "# TYPE mfa_argon2_wait_seconds histogram",
+        "# TYPE mfa_argon2_overloaded counter",
+        "# TYPE mfa_http_requests counter",
+        "# TYPE mfa_db_pool_max_connections gauge",
+    ] {
+        assert!(metrics.contains(family), "{family} in {metrics}");
+    }
 
     let failed = intake.until_message("task ended on its own: stopping the service", |_| {});
     assert_eq!(failed.field("task"), Some("decisions-consumer"));

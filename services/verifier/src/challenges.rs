@@ -17,6 +17,10 @@ pub struct ChallengeRow {
     pub code_hash: Vec<u8>,
     /// The `MfaRequired` that created the challenge: the cause of the first event of a try.
     pub mfa_required_event_id: Uuid,
+    /// The code worker's span that created the challenge (W3C `traceparent`): a try
+    /// continues the login's trace from it. None for a challenge written outside a traced
+    /// span.
+    pub traceparent: Option<String>,
     pub state: ChallengeState,
 }
 
@@ -30,6 +34,7 @@ struct Row {
     status: String,
     expires_at: DateTime<Utc>,
     failed_attempts: i32,
+    traceparent: Option<String>,
 }
 
 /// Locks the challenge's row for the rest of the transaction, so two concurrent tries are
@@ -40,7 +45,7 @@ pub async fn lock(
 ) -> Result<Option<ChallengeRow>, sqlx::Error> {
     let row: Option<Row> = sqlx::query_as(
         "SELECT attempt_id, user_id, company_id, code_hash, mfa_required_event_id, status,
-                expires_at, failed_attempts
+                expires_at, failed_attempts, traceparent
          FROM challenges WHERE challenge_id = $1 FOR UPDATE",
     )
     .bind(challenge_id.as_uuid())
@@ -68,6 +73,7 @@ pub async fn lock(
         company_id: row.company_id,
         code_hash: row.code_hash,
         mfa_required_event_id: row.mfa_required_event_id,
+        traceparent: row.traceparent,
         state: ChallengeState {
             status: match row.status.as_str() {
                 "used" => ChallengeStatus::Used,

@@ -14,6 +14,9 @@ pub struct Config {
     /// The secret before the last rotation, accepted until the codes it hashed expired.
     pub code_hmac_previous_secret: Option<SecretString>,
     pub code_limits: CodeLimits,
+    /// `MFA_METRICS_ADDR`: a listener of its own for `GET /metrics`; None (unset) answers it
+    /// on the API address.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Config {
@@ -30,6 +33,9 @@ impl Config {
                 per_challenge: Env::or("MFA_CODE_MAX_ATTEMPTS", 5)?,
                 per_account_per_day: Env::or("MFA_FAILED_CODES_PER_DAY", 100)?,
             },
+            metrics_addr: Env::optional("MFA_METRICS_ADDR")
+                .map(|_| Env::required("MFA_METRICS_ADDR"))
+                .transpose()?,
         })
     }
 }

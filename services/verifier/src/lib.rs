@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod housekeeping;
 pub mod judge;
+pub mod metrics;
 pub mod openapi;
 pub mod startup;
 pub mod verify;

@@ -12,7 +12,8 @@ use verifier::{config::Config, startup::Application};
     after_help = concat!(
         "Configuration: environment variables.
   verifier: MFA_CODE_HMAC_SECRET (required, at least 32 bytes), MFA_CODE_HMAC_PREVIOUS_SECRET,
-  MFA_VERIFIER_ADDR, MFA_CODE_MAX_ATTEMPTS, MFA_FAILED_CODES_PER_DAY.
+  MFA_VERIFIER_ADDR, MFA_CODE_MAX_ATTEMPTS, MFA_FAILED_CODES_PER_DAY, MFA_METRICS_ADDR (GET
+  /metrics on a listener of its own; unset: on MFA_VERIFIER_ADDR).
 ",
         mfa_runtime::service_help_footer!()
     )

@@ -18,15 +18,20 @@ use mfa_store::housekeeping;
 /// When a verify request still marked in flight is taken as abandoned.
 const VERIFY_ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 use mfa_bus::kafka::{ensure_topics, KafkaError, KafkaPublisher};
+use mfa_bus::metrics::BusMetrics;
+use mfa_http::observe::HttpMetrics;
+use mfa_metrics::{Registry, SharedRegistry};
 use mfa_runtime::shutdown::Shutdown;
 use mfa_runtime::supervise::{InjectedFault, Supervisor, TaskFailure};
-use mfa_store::outbox::OutboxRelay;
+use mfa_store::outbox::{OutboxMetrics, OutboxRelay};
+use mfa_store::pool_metrics::PoolMetrics;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 use crate::config::Config;
+use crate::metrics::VerifierMetrics;
 use crate::verify::VerifyState;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +55,11 @@ pub struct Application {
     router: Router,
     publisher: Arc<KafkaPublisher>,
     pool: PgPool,
+    /// `GET /metrics` on a listener of its own (`MFA_METRICS_ADDR`); None: on the API's.
+    metrics_listener: Option<TcpListener>,
+    registry: SharedRegistry,
+    pool_metrics: PoolMetrics,
+    outbox_metrics: OutboxMetrics,
     housekeeping_interval: Duration,
     shutdown_timeout: Duration,
     fault: Option<InjectedFault>,
@@ -64,12 +74,22 @@ impl Application {
         let pool = mfa_store::db::connect(&config.infra.database_url, 20).await?;
         mfa_store::db::migrate(&pool).await?;
         ensure_topics(&config.infra.kafka).await?;
-        let publisher = Arc::new(KafkaPublisher::new(&config.infra.kafka)?);
+        // The service's own registry (never a global: the end-to-end tests run every service
+        // in one process), complete before it is shared with whoever answers `/metrics`.
+        let mut registry = Registry::default();
+        let bus_metrics = BusMetrics::register(&mut registry);
+        let pool_metrics = PoolMetrics::register(&mut registry);
+        let outbox_metrics = OutboxMetrics::register(&mut registry);
+        let http_metrics = HttpMetrics::register(&mut registry);
+        let metrics = VerifierMetrics::register(&mut registry);
+        let registry: SharedRegistry = Arc::new(registry);
+        let publisher = Arc::new(KafkaPublisher::new(&config.infra.kafka, &bus_metrics)?);
         let state = VerifyState {
             pool: pool.clone(),
             hasher,
             topics: Arc::new(config.infra.kafka.topics()),
             code_limits: config.code_limits,
+            metrics,
         };
         let api = Router::new()
             .route(
@@ -89,8 +109,11 @@ impl Application {
                     )),
             )
             .with_state(state);
-        let router = Router::new()
-            .merge(api)
+        let mut router = Router::new().merge(api);
+        if config.metrics_addr.is_none() {
+            router = router.merge(mfa_metrics::endpoint(registry.clone()));
+        }
+        let router = router
             .route(
                 "/openapi.json",
                 get(|| async { Json(crate::openapi::ApiDoc::openapi()) }),
@@ -101,14 +124,25 @@ impl Application {
             }))
             .fallback(not_found)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .layer(TraceLayer::new_for_http());
+            // A router layer, not around the router: the matched route is known by then.
+            .layer(from_fn_with_state(http_metrics, mfa_http::observe::record))
+            .layer(TraceLayer::new_for_http().make_span_with(mfa_http::observe::request_span));
         let router = mfa_http::edge::around(router);
         let listener = TcpListener::bind(config.addr).await?;
+        // Bound here, so an address in use stops the service at start-up.
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
         Ok(Self {
             listener,
             router,
             publisher,
             pool,
+            metrics_listener,
+            registry,
+            pool_metrics,
+            outbox_metrics,
             housekeeping_interval: config.infra.housekeeping_interval,
             shutdown_timeout: config.infra.shutdown_timeout,
             fault: None,
@@ -123,6 +157,21 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where `GET /metrics` answers: the metrics listener's address, or the API's when
+    /// `/metrics` is one of its routes.
+    #[expect(
+        clippy::expect_used,
+        reason = "the listener was bound in build: a bound socket has an address"
+    )]
+    pub fn metrics_address(&self) -> SocketAddr {
+        match &self.metrics_listener {
+            Some(listener) => listener
+                .local_addr()
+                .expect("a bound listener has an address"),
+            None => self.address(),
+        }
     }
 
     /// Makes the task `fault` names fail, for tests of the supervision (`MFA_TEST_FAIL_TASK`).
@@ -144,11 +193,20 @@ impl Application {
         tasks.spawn("http-server", |mut stop| async move {
             mfa_http::serve::serve(listener, router, async move { stop.wait().await }).await
         });
+        if let Some(listener) = self.metrics_listener {
+            let registry = self.registry.clone();
+            tasks.spawn("metrics-server", |mut stop| async move {
+                mfa_metrics::serve(listener, registry, async move { stop.wait().await }).await
+            });
+        }
+        let (pool, pool_metrics) = (self.pool.clone(), self.pool_metrics);
+        tasks.spawn("db-pool-metrics", |stop| pool_metrics.run(pool, stop));
         // The relay stops after the server: the last tries' events still leave.
         let relay = OutboxRelay {
             pool: self.pool,
             publisher: self.publisher.clone(),
             producer: crate::verify::PRODUCER,
+            metrics: self.outbox_metrics,
         };
         tasks.spawn_drain("outbox-relay", |stop| relay.run(stop));
         let outcome = tasks.run().await;

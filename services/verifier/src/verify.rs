@@ -9,16 +9,21 @@ use chrono::Utc;
 use mfa_code_hash::CodeHasher;
 use mfa_http::api_keys::ClientKey;
 use mfa_http::JsonBody;
+use mfa_runtime::trace_context::continue_trace;
 use mfa_store::outbox;
-use shared::domain::{ChallengeId, OtpCode, UserId};
+use opentelemetry::trace::TraceContextExt;
+use shared::domain::{AttemptId, ChallengeId, OtpCode, UserId};
 use shared::events::{Envelope, Event, LoginApproved, MfaFailed, MfaFailureReason, MfaSucceeded};
 use shared::topics::Topics;
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
 use crate::challenges;
 use crate::error::VerifyError;
 use crate::judge::{judge, CodeLimits, Verdict};
+use crate::metrics::VerifierMetrics;
 
 pub const PRODUCER: &str = "verifier";
 
@@ -28,6 +33,7 @@ pub struct VerifyState {
     pub hasher: CodeHasher,
     pub topics: Arc<Topics>,
     pub code_limits: CodeLimits,
+    pub metrics: VerifierMetrics,
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
@@ -83,26 +89,71 @@ pub async fn verify(
     Path(challenge_id): Path<String>,
     JsonBody(request): JsonBody<VerifyRequest>,
 ) -> Result<Json<VerifyApproved>, VerifyError> {
-    let challenge_id =
-        ChallengeId::parse(&challenge_id).map_err(|_| VerifyError::UnknownChallenge)?;
+    let Ok(challenge_id) = ChallengeId::parse(&challenge_id) else {
+        state.metrics.verified(None);
+        return Err(VerifyError::UnknownChallenge);
+    };
     let code = request.code()?;
 
     let mut tx = state.pool.begin().await?;
     // Another company's challenge is as unknown as a missing one: its id tells nothing.
-    let challenge = challenges::lock(&mut tx, challenge_id)
+    let Some(challenge) = challenges::lock(&mut tx, challenge_id)
         .await?
         .filter(|challenge| challenge.company_id.as_deref() == Some(key.company_id.as_str()))
-        .ok_or(VerifyError::UnknownChallenge)?;
+    else {
+        state.metrics.verified(None);
+        return Err(VerifyError::UnknownChallenge);
+    };
+    let request_span = tracing::Span::current();
+    request_span.record("attempt_id", tracing::field::display(challenge.attempt_id));
+    let span = try_span(
+        challenge.attempt_id,
+        challenge_id,
+        challenge.traceparent.as_deref(),
+        &request_span,
+    );
+    let verdict = judge_and_record(&state, tx, &challenge, challenge_id, &code)
+        .instrument(span.clone())
+        .await?;
+    span.record("outcome", crate::metrics::outcome(Some(verdict)));
+    state.metrics.verified(Some(verdict));
+
+    match verdict {
+        Verdict::Approved => Ok(Json(VerifyApproved {
+            status: "approved".into(),
+            attempt_id: challenge.attempt_id.as_uuid(),
+            user_id: challenge.user_id.as_uuid(),
+        })),
+        Verdict::WrongCode { attempts_remaining } => {
+            Err(VerifyError::InvalidCode { attempts_remaining })
+        }
+        Verdict::LockedNow | Verdict::Locked => Err(VerifyError::TooManyAttempts),
+        Verdict::Expired => Err(VerifyError::ExpiredCode),
+        Verdict::AlreadyUsed => Err(VerifyError::AlreadyUsed),
+        Verdict::Superseded => Err(VerifyError::Superseded),
+        Verdict::Revoked => Err(VerifyError::Revoked),
+    }
+}
+
+/// Judges the try on the locked challenge and commits its result with its events.
+async fn judge_and_record(
+    state: &VerifyState,
+    mut tx: Transaction<'_, Postgres>,
+    challenge: &challenges::ChallengeRow,
+    challenge_id: ChallengeId,
+    code: &OtpCode,
+) -> Result<Verdict, VerifyError> {
     let now = Utc::now();
     let verdict = judge(&challenge.state, now, state.code_limits, || {
         state
             .hasher
-            .matches(challenge_id, &code, &challenge.code_hash)
+            .matches(challenge_id, code, &challenge.code_hash)
     });
     challenges::record(&mut tx, challenge_id, verdict).await?;
 
     // The try's result and its events commit together (the outbox, published by the relay):
     // no approval the event log does not show, and no event for a try that was rolled back.
+    // Enqueued in this span, the events carry the login's trace on to their consumers.
     let events = events_for(verdict, challenge.user_id, challenge_id);
     let key = challenge.user_id.to_string();
     let mut cause = challenge.mfa_required_event_id;
@@ -120,22 +171,37 @@ pub async fn verify(
     }
     tx.commit().await?;
     tracing::info!(%challenge_id, ?verdict, "code verified");
+    Ok(verdict)
+}
 
-    match verdict {
-        Verdict::Approved => Ok(Json(VerifyApproved {
-            status: "approved".into(),
-            attempt_id: challenge.attempt_id.as_uuid(),
-            user_id: challenge.user_id.as_uuid(),
-        })),
-        Verdict::WrongCode { attempts_remaining } => {
-            Err(VerifyError::InvalidCode { attempts_remaining })
-        }
-        Verdict::LockedNow | Verdict::Locked => Err(VerifyError::TooManyAttempts),
-        Verdict::Expired => Err(VerifyError::ExpiredCode),
-        Verdict::AlreadyUsed => Err(VerifyError::AlreadyUsed),
-        Verdict::Superseded => Err(VerifyError::Superseded),
-        Verdict::Revoked => Err(VerifyError::Revoked),
-    }
+/// The span of one try. The try belongs to the login's trace (`traceparent`: the code
+/// worker's span that made the challenge), not only to the trace of this HTTP request (the
+/// page's, or the client backend's): its span continues the login's, and it and the request's
+/// span are linked both ways.
+fn try_span(
+    attempt_id: AttemptId,
+    challenge_id: ChallengeId,
+    traceparent: Option<&str>,
+    request_span: &tracing::Span,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "verify code",
+        attempt_id = %attempt_id,
+        %challenge_id,
+        outcome = tracing::field::Empty,
+    );
+    continue_trace(&span, traceparent);
+    link_each_other(&span, request_span);
+    span
+}
+
+/// Links `a` and `b` to each other, so a trace viewer leads from either trace to the other.
+/// `a` must not have been entered yet, and its parent must already be set: reading its
+/// context starts it. Harmless without an OpenTelemetry layer: the contexts are then invalid
+/// and no link is made.
+fn link_each_other(a: &tracing::Span, b: &tracing::Span) {
+    a.add_link(b.context().span().span_context().clone());
+    b.add_link(a.context().span().span_context().clone());
 }
 
 /// The events a try produces, in order: each after the first is caused by the one before.
@@ -171,5 +237,77 @@ fn events_for(verdict: Verdict, user_id: UserId, challenge_id: ChallengeId) -> V
         Verdict::Revoked => failed(MfaFailureReason::Revoked, 0),
         // The flow already ended with its success; a replayed code adds nothing to the log.
         Verdict::AlreadyUsed => vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
+    use opentelemetry_sdk::error::OTelSdkResult;
+    use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    /// Keeps what it is given, for the test to read.
+    #[derive(Debug, Clone, Default)]
+    struct Collected(Arc<Mutex<Vec<SpanData>>>);
+
+    impl SpanExporter for Collected {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            self.0.lock().unwrap().extend(batch);
+            Ok(())
+        }
+    }
+
+    const LOGIN: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn a_try_continues_the_login_trace_and_is_linked_with_its_request_both_ways() {
+        let collected = Collected::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(collected.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let request = tracing::info_span!("request");
+            let _in_request = request.enter();
+            let span = try_span(
+                AttemptId::new(),
+                ChallengeId::new_random(),
+                Some(LOGIN),
+                &request,
+            );
+            span.in_scope(|| tracing::info!("judged"));
+        });
+        provider.force_flush().unwrap();
+
+        let spans = collected.0.lock().unwrap();
+        let named = |name: &str| {
+            spans
+                .iter()
+                .find(|span| span.name == name)
+                .unwrap_or_else(|| panic!("{name} in {spans:?}"))
+        };
+        let (request, judged) = (named("request"), named("verify code"));
+        assert_eq!(
+            judged.span_context.trace_id(),
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap()
+        );
+        assert_eq!(
+            judged.parent_span_id,
+            SpanId::from_hex("00f067aa0ba902b7").unwrap()
+        );
+        assert_ne!(
+            request.span_context.trace_id(),
+            judged.span_context.trace_id()
+        );
+        assert_eq!(judged.links.len(), 1);
+        assert_eq!(judged.links[0].span_context, request.span_context);
+        assert_eq!(request.links.len(), 1);
+        assert_eq!(request.links[0].span_context, judged.span_context);
     }
 }
