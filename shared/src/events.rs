@@ -252,6 +252,17 @@ pub enum RiskLevel {
     High,
 }
 
+impl RiskLevel {
+    /// As serialized: a metric's label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskLevel::Low => "low",
+            RiskLevel::Medium => "medium",
+            RiskLevel::High => "high",
+        }
+    }
+}
+
 /// Why the risk worker decided as it did, for auditors and support staff.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RiskAssessment {
@@ -357,6 +368,16 @@ pub enum ThrottleReason {
     RecentlySent,
     /// The account had its hourly share of code emails.
     HourlyCap,
+}
+
+impl ThrottleReason {
+    /// As serialized: a metric's label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThrottleReason::RecentlySent => "recently_sent",
+            ThrottleReason::HourlyCap => "hourly_cap",
+        }
+    }
 }
 
 /// The login needs a code, but one was emailed recently: no new email, and the pending
@@ -505,6 +526,16 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&envelope.to_json()).unwrap();
         assert_eq!(json["payload"]["retry_after_secs"], 1740);
         assert_eq!(Envelope::from_json(&envelope.to_json()).unwrap(), envelope);
+    }
+
+    #[test]
+    fn level_and_throttle_labels_are_their_serialized_names() {
+        for level in [RiskLevel::Low, RiskLevel::Medium, RiskLevel::High] {
+            assert_eq!(serde_json::to_value(level).unwrap(), level.as_str());
+        }
+        for reason in [ThrottleReason::RecentlySent, ThrottleReason::HourlyCap] {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
     }
 
     #[test]

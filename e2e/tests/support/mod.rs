@@ -213,6 +213,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
             // The tests' addresses are documentation ranges no GeoIP database knows.
             geoip: Default::default(),
         },
+        metrics_addr: "127.0.0.1:0".parse().unwrap(),
     })
     .await
     .expect("risk-worker starts");
@@ -239,6 +240,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
             timeout: Duration::from_secs(10),
         },
         email_retry: options.email_retry,
+        metrics_addr: "127.0.0.1:0".parse().unwrap(),
     })
     .await
     .expect("code-worker starts");

@@ -27,6 +27,8 @@ pub struct NewChallenge {
     pub email: EmailContext,
     /// Past this the email is given up (`CodeDeliveryFailed`): well inside the code's life.
     pub give_up_at: DateTime<Utc>,
+    /// When the `MfaRequired` happened: the email's delivery is timed from it.
+    pub mfa_required_at: DateTime<Utc>,
 }
 
 impl ChallengeStore {
@@ -53,7 +55,8 @@ impl ChallengeStore {
     /// Stores the challenge with its pending email (sealed code, what the email says, when
     /// to give up), and makes the user's older pending challenges invalid, in one
     /// transaction. A challenge already stored (a redelivered `MfaRequired`) is left as it is:
-    /// its email is the sender's job.
+    /// its email is the sender's job. The current span's trace context is kept with it: the
+    /// sender's span for the email and the verifier's for each try continue the login's trace.
     pub async fn store(&self, challenge: &NewChallenge) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -68,8 +71,8 @@ impl ChallengeStore {
             "INSERT INTO challenges
                (challenge_id, attempt_id, user_id, code_hash, expires_at, mfa_required_event_id,
                 company_id, email_code_sealed, email_context, email_next_attempt_at,
-                email_give_up_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10)
+                email_give_up_at, mfa_required_at, traceparent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10, $11, $12)
              ON CONFLICT (challenge_id) DO NOTHING",
         )
         .bind(challenge.challenge_id.as_uuid())
@@ -82,6 +85,8 @@ impl ChallengeStore {
         .bind(&challenge.sealed_code)
         .bind(sqlx::types::Json(&challenge.email))
         .bind(challenge.give_up_at)
+        .bind(challenge.mfa_required_at)
+        .bind(mfa_runtime::trace_context::current_traceparent())
         .execute(&mut *tx)
         .await?;
         tx.commit().await
@@ -107,7 +112,8 @@ impl ChallengeStore {
              WHERE c.challenge_id = due.challenge_id
              RETURNING c.challenge_id, c.attempt_id, c.user_id, c.expires_at,
                        c.mfa_required_event_id, c.email_code_sealed, c.email_context,
-                       c.email_attempts, c.email_give_up_at, c.status,
+                       c.email_attempts, c.email_give_up_at, c.status, c.mfa_required_at,
+                       c.traceparent,
                        (SELECT email FROM users u WHERE u.user_id = c.user_id) AS recipient",
         )
         .bind(limit)
@@ -121,14 +127,15 @@ impl ChallengeStore {
     }
 
     /// The email went out (`sent`) or was given up: the outcome is recorded, the sealed code
-    /// erased. Only the sender holding the job records it.
+    /// erased. Only the sender holding the job records it. False when an outcome was
+    /// recorded before (another sender's, after this one's lease ran out): nothing changed.
     pub async fn record_outcome(
         &self,
         challenge_id: ChallengeId,
         outcome: &Envelope,
         sent: bool,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
+    ) -> Result<bool, sqlx::Error> {
+        let recorded = sqlx::query(
             "UPDATE challenges SET outcome_event = $2,
                email_sent_at = CASE WHEN $3 THEN now() ELSE email_sent_at END,
                email_code_sealed = NULL, email_next_attempt_at = NULL
@@ -138,8 +145,10 @@ impl ChallengeStore {
         .bind(sqlx::types::Json(outcome))
         .bind(sent)
         .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected()
+            == 1;
+        Ok(recorded)
     }
 
     /// A failed try: the next one at `next_attempt_at`.
@@ -162,13 +171,13 @@ impl ChallengeStore {
     }
 
     /// Outcomes recorded but not yet on Kafka (the process died in between, or the broker
-    /// was down): the event and the user, the partition key.
+    /// was down).
     pub async fn unpublished_outcomes(
         &self,
         limit: i64,
-    ) -> Result<Vec<(ChallengeId, UserId, Envelope)>, sqlx::Error> {
-        let rows: Vec<(Uuid, Uuid, serde_json::Value)> = sqlx::query_as(
-            "SELECT challenge_id, user_id, outcome_event FROM challenges
+    ) -> Result<Vec<UnpublishedOutcome>, sqlx::Error> {
+        let rows: Vec<(Uuid, Uuid, serde_json::Value, Option<String>)> = sqlx::query_as(
+            "SELECT challenge_id, user_id, outcome_event, traceparent FROM challenges
              WHERE outcome_event IS NOT NULL AND outcome_published_at IS NULL
              ORDER BY created_at LIMIT $1",
         )
@@ -177,12 +186,13 @@ impl ChallengeStore {
         .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(challenge, user, json)| {
-                Some((
-                    ChallengeId::from_uuid(challenge),
-                    UserId::from_uuid(user),
-                    serde_json::from_value(json).ok()?,
-                ))
+            .filter_map(|(challenge, user, json, traceparent)| {
+                Some(UnpublishedOutcome {
+                    challenge_id: ChallengeId::from_uuid(challenge),
+                    user_id: UserId::from_uuid(user),
+                    outcome: serde_json::from_value(json).ok()?,
+                    traceparent,
+                })
             })
             .collect())
     }
@@ -197,6 +207,17 @@ impl ChallengeStore {
         .await?;
         Ok(())
     }
+}
+
+/// A recorded `CodeSent` or `CodeDeliveryFailed` to publish.
+#[derive(Debug, Clone)]
+pub struct UnpublishedOutcome {
+    pub challenge_id: ChallengeId,
+    /// The partition key.
+    pub user_id: UserId,
+    pub outcome: Envelope,
+    /// The challenge's trace context: the event continues the login's trace.
+    pub traceparent: Option<String>,
 }
 
 /// What the email says about the login, kept with the pending email.
@@ -230,6 +251,10 @@ pub struct PendingEmail {
     pub code_used: bool,
     /// None when the account is gone.
     pub recipient: Option<String>,
+    /// None for a challenge stored before it was kept.
+    pub mfa_required_at: Option<DateTime<Utc>>,
+    /// The trace context of the span that stored the challenge.
+    pub traceparent: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -244,6 +269,8 @@ struct PendingEmailRow {
     email_attempts: i32,
     email_give_up_at: Option<DateTime<Utc>>,
     status: String,
+    mfa_required_at: Option<DateTime<Utc>>,
+    traceparent: Option<String>,
     recipient: Option<String>,
 }
 
@@ -262,6 +289,8 @@ impl PendingEmailRow {
             still_pending: self.status == "pending",
             code_used: self.status == "used",
             recipient: self.recipient,
+            mfa_required_at: self.mfa_required_at,
+            traceparent: self.traceparent,
         })
     }
 }

@@ -1,3 +1,4 @@
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
@@ -45,7 +46,13 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub code_hmac_secret: SecretString,
     pub email_retry: RetryPolicy,
+    /// Where `GET /metrics` is answered (`MFA_METRICS_ADDR`): the worker has no other port.
+    pub metrics_addr: SocketAddr,
 }
+
+/// The default metrics address, next to the risk worker's (9181).
+pub const DEFAULT_METRICS_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9182);
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -71,6 +78,7 @@ impl Config {
                     ..defaults
                 }
             },
+            metrics_addr: Env::or("MFA_METRICS_ADDR", DEFAULT_METRICS_ADDR)?,
         })
     }
 }

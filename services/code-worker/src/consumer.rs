@@ -60,6 +60,7 @@ impl CodeHandler {
                 },
                 give_up_at: shared::time::saturating_add(Utc::now(), self.retry.retry_window)
                     .min(required.expires_at),
+                mfa_required_at: cause.occurred_at,
             })
             .await?;
         // The email is the sender loop's job from here; the partition moves on.

@@ -6,5 +6,6 @@ pub mod config;
 pub mod consumer;
 pub mod email;
 pub mod housekeeping;
+pub mod metrics;
 pub mod sender;
 pub mod startup;

@@ -13,7 +13,8 @@ use mfa_runtime::supervise::InjectedFault;
         "Configuration: environment variables.
   code-worker: MFA_CODE_HMAC_SECRET (required, at least 32 bytes), MFA_SMTP_HOST (required),
   MFA_SMTP_PORT, MFA_SMTP_TLS, MFA_SMTP_USERNAME, MFA_SMTP_PASSWORD, MFA_SMTP_FROM,
-  MFA_SMTP_TIMEOUT_SECS, MFA_EMAIL_RETRY_WINDOW_SECS.
+  MFA_SMTP_TIMEOUT_SECS, MFA_EMAIL_RETRY_WINDOW_SECS, MFA_METRICS_ADDR (GET /metrics,
+  default 127.0.0.1:9182).
 ",
         mfa_runtime::service_help_footer!()
     )

@@ -20,13 +20,16 @@ use chrono::{DateTime, Utc};
 use mfa_bus::EventPublisher;
 use mfa_code_hash::CodeHasher;
 use mfa_runtime::shutdown::Shutdown;
+use mfa_runtime::trace_context::continue_trace;
 use shared::events::{CodeDeliveryFailed, CodeSent, Envelope, Event};
 use shared::topics::Topics;
 use tokio::sync::Notify;
+use tracing::Instrument;
 
-use crate::challenges::{ChallengeStore, PendingEmail};
+use crate::challenges::{ChallengeStore, PendingEmail, UnpublishedOutcome};
 use crate::consumer::PRODUCER;
 use crate::email::{CodeEmail, Mailer};
+use crate::metrics::CodeMetrics;
 
 /// How the sender retries.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -81,6 +84,7 @@ pub struct EmailSender {
     pub retry: RetryPolicy,
     /// The consumer rings it when it stored an email, so one goes out at once.
     pub wake: Arc<Notify>,
+    pub metrics: CodeMetrics,
 }
 
 /// Emails sent at once, each on its own task: one slow recipient server holds up no other.
@@ -125,7 +129,20 @@ impl EmailSender {
         }
     }
 
+    /// Sends one email in a span of the login's trace, continued from the span that stored
+    /// the challenge (its consumer's): the outcome recorded here is the login's next step.
     async fn send_one(&self, email: PendingEmail) -> Result<(), sqlx::Error> {
+        let span = tracing::info_span!(
+            "send code email",
+            attempt_id = %email.attempt_id,
+            challenge_id = %email.challenge_id,
+            attempt = email.attempt,
+        );
+        continue_trace(&span, email.traceparent.as_deref());
+        self.try_sending(email).instrument(span).await
+    }
+
+    async fn try_sending(&self, email: PendingEmail) -> Result<(), sqlx::Error> {
         let now = Utc::now();
         let failed = |reason: String| {
             Event::CodeDeliveryFailed(CodeDeliveryFailed {
@@ -162,11 +179,17 @@ impl EmailSender {
             ip: email.context.ip,
             locale: email.context.locale,
         };
+        self.metrics.send_attempted();
         match self.mailer.send(&message).await {
-            Ok(()) => self.record_sent_while_leased(&email).await,
+            Ok(()) => {
+                self.metrics.delivered(email.mfa_required_at, Utc::now());
+                self.record_sent_while_leased(&email).await
+            }
             Err(error) => {
                 let error = error.to_string();
-                match after_failure(&self.retry, email.attempt, email.give_up_at, Utc::now()) {
+                let retry = after_failure(&self.retry, email.attempt, email.give_up_at, Utc::now());
+                self.metrics.send_failed(retry.is_some());
+                match retry {
                     Some(next) => {
                         tracing::warn!(challenge_id = %email.challenge_id, attempt = email.attempt, %error, "code email not sent; retrying");
                         self.store
@@ -228,20 +251,41 @@ impl EmailSender {
             Utc::now(),
             event,
         );
-        self.store
+        let recorded = self
+            .store
             .record_outcome(email.challenge_id, &outcome, sent)
             .await?;
+        // Once per challenge: an outcome another sender recorded first was counted there.
+        if recorded {
+            self.metrics.outcome_recorded(&outcome.event);
+        }
         tracing::info!(challenge_id = %email.challenge_id, outcome = %outcome.event_type(), "code email handled");
         Ok(())
     }
 
     async fn publish_outcomes(&self) -> Result<(), sqlx::Error> {
-        for (challenge_id, user_id, outcome) in self.store.unpublished_outcomes(100).await? {
-            match self
+        for unpublished in self.store.unpublished_outcomes(100).await? {
+            // In the login's trace (continued from the challenge's span), whenever it leaves:
+            // the event carries it to the services that consume it.
+            let span = tracing::info_span!(
+                "publish email outcome",
+                attempt_id = %unpublished.outcome.attempt_id,
+                challenge_id = %unpublished.challenge_id,
+                outcome = %unpublished.outcome.event_type(),
+            );
+            continue_trace(&span, unpublished.traceparent.as_deref());
+            let UnpublishedOutcome {
+                challenge_id,
+                user_id,
+                outcome,
+                ..
+            } = unpublished;
+            let published = self
                 .publisher
                 .publish(&self.topics.challenges, &user_id.to_string(), &outcome)
-                .await
-            {
+                .instrument(span)
+                .await;
+            match published {
                 Ok(()) => self.store.mark_published(challenge_id).await?,
                 Err(error) => {
                     tracing::warn!(%error, "email outcome not published; retrying");

@@ -1,3 +1,4 @@
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -5,15 +6,20 @@ use mfa_store::housekeeping;
 use sqlx::PgPool;
 
 use mfa_bus::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaError, KafkaPublisher};
+use mfa_bus::metrics::BusMetrics;
 use mfa_bus::DecodingHandler;
 use mfa_code_hash::{CodeHasher, WeakSecret};
+use mfa_metrics::{Registry, SharedRegistry};
 use mfa_runtime::shutdown::Shutdown;
 use mfa_runtime::supervise::{InjectedFault, Supervisor, TaskFailure};
+use mfa_store::pool_metrics::PoolMetrics;
+use tokio::net::TcpListener;
 
 use crate::challenges::ChallengeStore;
 use crate::config::Config;
 use crate::consumer::CodeHandler;
 use crate::email::{EmailError, Mailer};
+use crate::metrics::CodeMetrics;
 use crate::sender::EmailSender;
 use tokio::sync::Notify;
 
@@ -31,6 +37,12 @@ pub enum StartupError {
     Secret(#[from] WeakSecret),
     #[error("a task stopped the service")]
     Task(#[from] TaskFailure),
+    #[error("listening for metrics on {addr}")]
+    MetricsListener {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub struct Worker {
@@ -40,6 +52,9 @@ pub struct Worker {
     handler: CodeHandler,
     dead_letters: DeadLetters,
     publisher: Arc<KafkaPublisher>,
+    pool_metrics: PoolMetrics,
+    metrics: (TcpListener, SharedRegistry),
+    metrics_address: SocketAddr,
     shutdown_timeout: Duration,
     fault: Option<InjectedFault>,
 }
@@ -48,16 +63,30 @@ impl Worker {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let hasher = CodeHasher::new(config.code_hmac_secret)?;
         let mailer = Mailer::new(&config.smtp)?;
+        // Bound first: a port taken by another process fails the start, not a task later.
+        let metrics_listener = TcpListener::bind(config.metrics_addr)
+            .await
+            .and_then(|listener| Ok((listener.local_addr()?, listener)))
+            .map_err(|source| StartupError::MetricsListener {
+                addr: config.metrics_addr,
+                source,
+            });
+        let (metrics_address, metrics_listener) = metrics_listener?;
+        let mut registry = Registry::default();
+        let bus = BusMetrics::register(&mut registry);
+        let pool_metrics = PoolMetrics::register(&mut registry);
+        let code_metrics = CodeMetrics::register(&mut registry);
         let pool = mfa_store::db::connect(&config.infra.database_url, 10).await?;
         mfa_store::db::migrate(&pool).await?;
         let kafka = &config.infra.kafka;
         ensure_topics(kafka).await?;
         let topics = Arc::new(kafka.topics());
-        let publisher = Arc::new(KafkaPublisher::new(kafka)?);
+        let publisher = Arc::new(KafkaPublisher::new(kafka, &bus)?);
         let consumer = KafkaConsumer::new(
             kafka,
             &kafka.group_id("code-worker"),
             &[&topics.risk_decisions, &topics.accounts],
+            &bus,
         )?;
         let store = ChallengeStore::new(pool.clone());
         let wake = Arc::new(Notify::new());
@@ -69,6 +98,7 @@ impl Worker {
             topics: topics.clone(),
             retry: config.email_retry,
             wake: wake.clone(),
+            metrics: code_metrics,
         });
         Ok(Self {
             consumer,
@@ -84,9 +114,17 @@ impl Worker {
                 wake_sender: wake,
             },
             publisher,
+            pool_metrics,
+            metrics: (metrics_listener, Arc::new(registry)),
+            metrics_address,
             shutdown_timeout: config.infra.shutdown_timeout,
             fault: None,
         })
+    }
+
+    /// Where `GET /metrics` answers (the bound port, when the configured one was 0).
+    pub fn metrics_address(&self) -> SocketAddr {
+        self.metrics_address
     }
 
     /// Makes the task `fault` names fail, for tests of the supervision (`MFA_TEST_FAIL_TASK`).
@@ -101,6 +139,12 @@ impl Worker {
         tracing::info!("code-worker consuming");
         let mut tasks = Supervisor::new(shutdown, self.shutdown_timeout).inject(self.fault);
         let (pool, interval) = self.housekeeping;
+        let (listener, registry) = self.metrics;
+        tasks.spawn("metrics-server", |mut stop| {
+            mfa_metrics::serve(listener, registry, async move { stop.wait().await })
+        });
+        let (probed, pool_metrics) = (pool.clone(), self.pool_metrics);
+        tasks.spawn("db-pool-metrics", |stop| pool_metrics.run(probed, stop));
         tasks.spawn("housekeeping", |stop| {
             housekeeping::run(pool, crate::housekeeping::sweeps(), interval, stop)
         });

@@ -1,6 +1,7 @@
 //! The risk worker's settings. `ModelConfig` is all `replay` needs (no database, no broker),
 //! so an offline replay decides with exactly the live worker's model settings.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,13 +16,20 @@ use crate::rules::{CodeCaps, Policy};
 pub struct Config {
     pub infra: InfraConfig,
     pub model: ModelConfig,
+    /// Where `GET /metrics` is answered (`MFA_METRICS_ADDR`): the worker has no other port.
+    pub metrics_addr: SocketAddr,
 }
+
+/// The default metrics address, next to the code worker's (9182).
+pub const DEFAULT_METRICS_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9181);
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             infra: InfraConfig::from_env()?,
             model: ModelConfig::from_env()?,
+            metrics_addr: Env::or("MFA_METRICS_ADDR", DEFAULT_METRICS_ADDR)?,
         })
     }
 }

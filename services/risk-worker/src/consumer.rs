@@ -12,9 +12,12 @@ use mfa_bus::{EventHandler, HandlerError};
 use shared::domain::ChallengeId;
 use shared::events::{Envelope, Event, LoginAttempted};
 use shared::topics::Topics;
+use tracing::field::Empty;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::geo::GeoIp;
+use crate::metrics::{Counted, RiskMetrics};
 use crate::model::features::Features;
 use crate::rules::Policy;
 use crate::state::{self, Applied, DecisionIds, LoginError};
@@ -27,6 +30,7 @@ pub struct RiskHandler {
     pub topics: Arc<Topics>,
     pub policy: Policy,
     pub geo: Arc<GeoIp>,
+    pub metrics: RiskMetrics,
 }
 
 impl RiskHandler {
@@ -48,6 +52,9 @@ impl RiskHandler {
             challenge_id: ChallengeId::new_random(),
         };
         let mut store = self.store.publishing(&self.topics.risk_decisions, key);
+        // A child of the consume span: the reads, the model and the decision's transaction
+        // (whose outbox row carries this span's context on to the next service).
+        let span = tracing::info_span!("decide", risk_level = Empty, decision = Empty);
         let decision = state::decide_login(
             &mut store,
             cause,
@@ -57,11 +64,24 @@ impl RiskHandler {
             ids,
             &self.policy,
         )
+        .instrument(span.clone())
         .await
         .map_err(|error| match error {
             LoginError::Malformed(malformed) => HandlerError::Reject(malformed.to_string()),
             LoginError::State(database) => HandlerError::from(database),
         })?;
+        let counted = Counted::of(attempt, &decision.event);
+        if let Some(counted) = &counted {
+            span.record("decision", counted.decision.decision);
+            if let Some(level) = counted.level {
+                span.record("risk_level", level);
+            }
+        }
+        // Committed by now; a delivery that lost the race to another one stored nothing and
+        // counts nothing.
+        if let (true, Some(counted)) = (store.stored_decision, &counted) {
+            self.metrics.decided(counted);
+        }
         tracing::info!(attempt_id = %cause.attempt_id, decision = %decision.event_type(), "decided");
         Ok(())
     }

@@ -8,6 +8,7 @@ pub mod decision;
 pub mod engine;
 pub mod geo;
 pub mod housekeeping;
+pub mod metrics;
 pub mod model;
 pub mod replay;
 pub mod rules;

@@ -35,7 +35,7 @@ Configuration: environment variables.
 ",
         model_settings_help!(),
         "  serve only: MFA_CODE_TTL_SECS, MFA_CODE_EMAILS_PER_HOUR, MFA_CODE_EMAIL_MIN_GAP_SECS,
-  MFA_FAILED_CODES_PER_DAY.
+  MFA_FAILED_CODES_PER_DAY, MFA_METRICS_ADDR (GET /metrics, default 127.0.0.1:9181).
 ",
         mfa_runtime::service_help_footer!()
     )
@@ -53,7 +53,7 @@ enum Command {
 ",
         model_settings_help!(),
         "  MFA_CODE_TTL_SECS, MFA_CODE_EMAILS_PER_HOUR, MFA_CODE_EMAIL_MIN_GAP_SECS,
-  MFA_FAILED_CODES_PER_DAY.
+  MFA_FAILED_CODES_PER_DAY, MFA_METRICS_ADDR (GET /metrics, default 127.0.0.1:9181).
 ",
         mfa_runtime::service_help_footer!()
     ))]

@@ -1,3 +1,4 @@
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -5,13 +6,18 @@ use mfa_store::housekeeping::{self, Sweep};
 use sqlx::PgPool;
 
 use mfa_bus::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaError, KafkaPublisher};
+use mfa_bus::metrics::BusMetrics;
 use mfa_bus::DecodingHandler;
+use mfa_metrics::{Registry, SharedRegistry};
 use mfa_runtime::shutdown::Shutdown;
 use mfa_runtime::supervise::{InjectedFault, Supervisor, TaskFailure};
-use mfa_store::outbox::OutboxRelay;
+use mfa_store::outbox::{OutboxMetrics, OutboxRelay};
+use mfa_store::pool_metrics::PoolMetrics;
+use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::consumer::RiskHandler;
+use crate::metrics::RiskMetrics;
 use crate::store::RiskStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +34,12 @@ pub enum StartupError {
     Task(#[from] TaskFailure),
     #[error("opening the GeoIP databases panicked")]
     GeoIpPanicked(#[source] tokio::task::JoinError),
+    #[error("listening for metrics on {addr}")]
+    MetricsListener {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub struct Worker {
@@ -36,6 +48,10 @@ pub struct Worker {
     handler: RiskHandler,
     dead_letters: DeadLetters,
     publisher: Arc<KafkaPublisher>,
+    outbox_metrics: OutboxMetrics,
+    pool_metrics: PoolMetrics,
+    metrics: (TcpListener, SharedRegistry),
+    metrics_address: SocketAddr,
     shutdown_timeout: Duration,
     fault: Option<InjectedFault>,
 }
@@ -54,12 +70,26 @@ impl Worker {
                 "no GeoIP database configured: deciding without ASN, country and travel"
             );
         }
+        // Bound first: a port taken by another process fails the start, not a task later.
+        let metrics_listener = TcpListener::bind(config.metrics_addr)
+            .await
+            .and_then(|listener| Ok((listener.local_addr()?, listener)))
+            .map_err(|source| StartupError::MetricsListener {
+                addr: config.metrics_addr,
+                source,
+            });
+        let (metrics_address, metrics_listener) = metrics_listener?;
+        let mut registry = Registry::default();
+        let bus = BusMetrics::register(&mut registry);
+        let pool_metrics = PoolMetrics::register(&mut registry);
+        let outbox_metrics = OutboxMetrics::register(&mut registry);
+        let risk_metrics = RiskMetrics::register(&mut registry);
         let pool = mfa_store::db::connect(&config.infra.database_url, 10).await?;
         mfa_store::db::migrate(&pool).await?;
         let kafka = &config.infra.kafka;
         ensure_topics(kafka).await?;
         let topics = Arc::new(kafka.topics());
-        let publisher = Arc::new(KafkaPublisher::new(kafka)?);
+        let publisher = Arc::new(KafkaPublisher::new(kafka, &bus)?);
         let consumer = KafkaConsumer::new(
             kafka,
             &kafka.group_id("risk-worker"),
@@ -69,6 +99,7 @@ impl Worker {
                 &topics.challenges,
                 &topics.accounts,
             ],
+            &bus,
         )?;
         Ok(Self {
             consumer,
@@ -83,11 +114,21 @@ impl Worker {
                 topics,
                 policy: config.model.policy,
                 geo,
+                metrics: risk_metrics,
             },
             publisher,
+            outbox_metrics,
+            pool_metrics,
+            metrics: (metrics_listener, Arc::new(registry)),
+            metrics_address,
             shutdown_timeout: config.infra.shutdown_timeout,
             fault: None,
         })
+    }
+
+    /// Where `GET /metrics` answers (the bound port, when the configured one was 0).
+    pub fn metrics_address(&self) -> SocketAddr {
+        self.metrics_address
     }
 
     /// Makes the task `fault` names fail, for tests of the supervision (`MFA_TEST_FAIL_TASK`).
@@ -102,6 +143,12 @@ impl Worker {
         tracing::info!("risk-worker consuming");
         let mut tasks = Supervisor::new(shutdown, self.shutdown_timeout).inject(self.fault);
         let (pool, sweeps, interval) = self.housekeeping;
+        let (listener, registry) = self.metrics;
+        tasks.spawn("metrics-server", |mut stop| {
+            mfa_metrics::serve(listener, registry, async move { stop.wait().await })
+        });
+        let (probed, pool_metrics) = (pool.clone(), self.pool_metrics);
+        tasks.spawn("db-pool-metrics", |stop| pool_metrics.run(probed, stop));
         let sweeping = pool.clone();
         tasks.spawn("housekeeping", |stop| {
             housekeeping::run(sweeping, sweeps, interval, stop)
@@ -115,6 +162,7 @@ impl Worker {
             pool,
             publisher: self.publisher.clone(),
             producer: crate::consumer::PRODUCER,
+            metrics: self.outbox_metrics,
         };
         tasks.spawn_drain("outbox-relay", |stop| relay.run(stop));
         let outcome = tasks.run().await;

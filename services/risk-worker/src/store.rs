@@ -463,6 +463,9 @@ pub struct Publishing<'a> {
     pub store: &'a RiskStore,
     pub topic: &'a str,
     pub key: &'a str,
+    /// Set once `record` committed a decision of its own (not one another delivery of the
+    /// same attempt stored first): only such a decision is counted.
+    pub stored_decision: bool,
 }
 
 impl RiskStore {
@@ -471,6 +474,7 @@ impl RiskStore {
             store: self,
             topic,
             key,
+            stored_decision: false,
         }
     }
 }
@@ -504,7 +508,7 @@ impl RiskState for Publishing<'_> {
 
     async fn record(&mut self, decided: &Decided<'_>) -> Outcome<Self> {
         // A concurrent delivery that stored its decision first leaves nothing to do.
-        self.store.record(decided, self.topic, self.key).await?;
+        self.stored_decision = self.store.record(decided, self.topic, self.key).await?;
         Ok(())
     }
 

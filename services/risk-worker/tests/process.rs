@@ -32,6 +32,7 @@ fn help_lists_the_commands_and_the_variables() {
         "replay",
         "MFA_RISK_MEDIUM_THRESHOLD",
         "MFA_CODE_TTL_SECS",
+        "MFA_METRICS_ADDR",
         "MFA_DATABASE_URL",
         "README.md",
     ] {
@@ -52,8 +53,10 @@ fn replay_has_help_of_its_own() {
     ] {
         assert!(help.contains(expected), "no {expected:?} in:\n{help}");
     }
-    // Replay reads no database or broker setting: its help doesn't list them.
+    // Replay reads no database or broker setting and serves no metrics: its help doesn't
+    // list them.
     assert!(!help.contains("MFA_DATABASE_URL"), "{help}");
+    assert!(!help.contains("MFA_METRICS_ADDR"), "{help}");
     let serve = risk_worker(&["serve", "--help"]);
     assert!(serve.status.success(), "{serve:?}");
     assert!(String::from_utf8_lossy(&serve.stdout).contains("MFA_KAFKA_BROKERS"));
@@ -98,6 +101,8 @@ async fn a_panicking_relay_takes_the_process_down_within_the_shutdown_deadline()
         .env("MFA_KAFKA_BROKERS", stack::setting("MFA_KAFKA_BROKERS"))
         .env("MFA_TOPIC_NAMESPACE", &namespace)
         .env("MFA_TOPIC_PARTITIONS", "2")
+        // Any free port: the default one may be another worker's.
+        .env("MFA_METRICS_ADDR", "127.0.0.1:0")
         .env(
             "MFA_SHUTDOWN_TIMEOUT_SECS",
             SHUTDOWN_TIMEOUT.as_secs().to_string(),

@@ -118,6 +118,7 @@ impl System {
                 },
                 geoip: Default::default(),
             },
+            metrics_addr: "127.0.0.1:0".parse().unwrap(),
         })
         .await
         .expect("risk-worker starts");
@@ -136,6 +137,7 @@ impl System {
                 timeout: Duration::from_secs(10),
             },
             email_retry: Default::default(),
+            metrics_addr: "127.0.0.1:0".parse().unwrap(),
         })
         .await
         .expect("code-worker starts");
