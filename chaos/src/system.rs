@@ -213,6 +213,15 @@ impl System {
             ("MFA_TOPIC_PARTITIONS", PARTITIONS.to_string()),
             ("MFA_KAFKA_FETCH_WAIT_MS", "5".into()),
             ("RUST_LOG", "info".into()),
+            // Replicas of a worker side by side: each its own free port for /metrics (the
+            // HTTP services answer it on their API port).
+            (
+                "MFA_METRICS_ADDR",
+                match kind {
+                    ServiceKind::RiskWorker | ServiceKind::CodeWorker => "127.0.0.1:0".into(),
+                    _ => String::new(),
+                },
+            ),
         ];
         let address = port.map(|port| format!("127.0.0.1:{port}"));
         let unlimited = "1000000/60".to_owned();

@@ -13,6 +13,8 @@
 //! - [`replay_parity`]: `risk-worker replay` decides as the live worker did.
 //! - [`resilience`]: shutdown, database and SMTP outages, the outbox (issue 5).
 //! - [`admin_outbox`]: each producer prunes only its own outbox rows (10.4).
+//! - [`observability`]: `/metrics` of each service, one trace per login, a real Prometheus
+//!   against the alert rules and the dashboard (issue 15).
 //! - [`support_desk`]: finding an account by email, paging through a company's (11.8).
 
 #[path = "../support/mod.rs"]
@@ -25,6 +27,7 @@ mod event_log;
 mod housekeeping;
 mod idempotency;
 mod logins;
+mod observability;
 mod replay_parity;
 mod resilience;
 mod sso;

@@ -225,7 +225,8 @@ async fn an_smtp_outage_delays_the_email_and_a_long_one_ends_in_code_delivery_fa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_publishes_committed_events_once_the_broker_takes_them() {
     use mfa_bus::kafka::KafkaPublisher;
-    use mfa_store::outbox::{self, OutboxRelay};
+    use mfa_bus::metrics::BusMetrics;
+    use mfa_store::outbox::{self, OutboxMetrics, OutboxRelay};
     use shared::events::{AccountChange, AccountChanged, Envelope, Event};
     use std::sync::Arc;
 
@@ -261,9 +262,15 @@ async fn the_outbox_publishes_committed_events_once_the_broker_takes_them() {
     let down = OutboxRelay {
         pool: system.pool.clone(),
         publisher: Arc::new(
-            KafkaPublisher::with_timeout(&unreachable, Duration::from_millis(500)).unwrap(),
+            KafkaPublisher::with_timeout(
+                &unreachable,
+                Duration::from_millis(500),
+                &BusMetrics::unregistered(),
+            )
+            .unwrap(),
         ),
         producer: "outbox-test",
+        metrics: OutboxMetrics::default(),
     };
     assert!(down.publish_batch().await.is_err());
     let waiting: i64 = sqlx::query_scalar(
@@ -276,8 +283,11 @@ async fn the_outbox_publishes_committed_events_once_the_broker_takes_them() {
 
     let up = OutboxRelay {
         pool: system.pool.clone(),
-        publisher: Arc::new(KafkaPublisher::new(&system.kafka).unwrap()),
+        publisher: Arc::new(
+            KafkaPublisher::new(&system.kafka, &BusMetrics::unregistered()).unwrap(),
+        ),
         producer: "outbox-test",
+        metrics: OutboxMetrics::default(),
     };
     assert_eq!(up.publish_batch().await.unwrap(), 1);
     assert_eq!(up.publish_batch().await.unwrap(), 0, "published once");

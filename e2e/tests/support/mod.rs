@@ -5,6 +5,8 @@
 
 pub mod kafka;
 pub mod mail;
+pub mod metrics;
+pub mod otlp;
 pub mod secrets;
 
 use std::sync::OnceLock;
@@ -105,6 +107,8 @@ pub struct TestSystem {
     pub api_key: String,
     pub intake_url: String,
     pub verifier_url: String,
+    /// Each service's `GET /metrics` (the HTTP services' on their API port).
+    pub metrics_urls: Vec<(&'static str, String)>,
     pub kafka: KafkaConfig,
     pub pool: PgPool,
     pub http: reqwest::Client,
@@ -130,6 +134,10 @@ impl<E: std::fmt::Debug + Send + 'static> RunResult for tokio::task::JoinHandle<
 }
 
 impl TestSystem {
+    pub fn metrics_urls(&self) -> Vec<(&'static str, String)> {
+        self.metrics_urls.clone()
+    }
+
     /// Shuts the four services down as SIGTERM would, and says how long each took to stop
     /// (None: still running after 15 s) and whether it ended cleanly.
     pub async fn shut_down(self) -> Vec<(&'static str, Option<(Duration, bool)>)> {
@@ -186,6 +194,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         argon2_threads: 2,
         argon2_queue: 64,
         rate_limits: options.rate_limits.clone(),
+        metrics_addr: None,
     })
     .await
     .expect("login-intake starts");
@@ -197,6 +206,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         code_hmac_secret: SecretString::from(HMAC_SECRET),
         code_hmac_previous_secret: None,
         code_limits: options.code_limits,
+        metrics_addr: None,
     })
     .await
     .expect("verifier starts");
@@ -245,6 +255,18 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
     .await
     .expect("code-worker starts");
 
+    let metrics_urls = vec![
+        ("login-intake", format!("{intake_url}/metrics")),
+        (
+            "risk-worker",
+            format!("http://{}/metrics", risk.metrics_address()),
+        ),
+        (
+            "code-worker",
+            format!("http://{}/metrics", code.metrics_address()),
+        ),
+        ("verifier", format!("{verifier_url}/metrics")),
+    ];
     let services = vec![
         (
             "login-intake",
@@ -265,6 +287,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         api_key: String::new(),
         intake_url,
         verifier_url,
+        metrics_urls,
         kafka,
         pool: PgPool::connect(&database_url).await.expect("test database"),
         http: reqwest::Client::new(),

@@ -19,7 +19,6 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::Message;
 
 use rdkafka::message::{Header, Headers, OwnedHeaders};
-use rdkafka::statistics::Statistics;
 use tracing::Instrument;
 
 use crate::group_watch::{self, StallWatch};
@@ -27,9 +26,9 @@ use crate::metrics::{BusMetrics, Outcome};
 use crate::{
     EventPublisher, HandlerError, IncomingMessage, MessageHandler, OutgoingMessage, PublishError,
 };
-use mfa_runtime::trace_context::{continue_trace, TRACEPARENT};
 use mfa_runtime::config::KafkaConfig;
 use mfa_runtime::shutdown::Shutdown;
+use mfa_runtime::trace_context::{continue_trace, TRACEPARENT};
 
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -344,24 +343,9 @@ pub struct KafkaConsumer {
 /// to know when a group stalls or a partition goes unread.
 pub struct GroupEvents {
     group: String,
-    metrics: BusMetrics,
 }
 
-impl ClientContext for GroupEvents {
-    /// Every `statistics.interval.ms`: each partition's lag, as librdkafka computes it (the
-    /// partition's end less this member's position; -1 for a partition it does not fetch).
-    fn stats(&self, statistics: Statistics) {
-        for (topic, stats) in &statistics.topics {
-            for (partition, stats) in &stats.partitions {
-                // -1 is librdkafka's internal "unassigned" partition.
-                if *partition >= 0 {
-                    self.metrics
-                        .lag(&self.group, topic, *partition, stats.consumer_lag);
-                }
-            }
-        }
-    }
-}
+impl ClientContext for GroupEvents {}
 
 impl ConsumerContext for GroupEvents {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -405,11 +389,8 @@ impl KafkaConsumer {
             // A dead member's partitions move within seconds, not after the 45 s default.
             .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "1000")
-            // The lag per partition, for `mfa_consumer_lag_messages`.
-            .set("statistics.interval.ms", "5000")
             .create_with_context(GroupEvents {
                 group: group.to_owned(),
-                metrics: metrics.clone(),
             })?;
         consumer.subscribe(topics)?;
         Ok(Self {
@@ -449,6 +430,11 @@ impl KafkaConsumer {
                 rejoin.clone(),
             ))
         });
+        let measuring = tokio::spawn(measure_lag(
+            self.consumer.clone(),
+            self.group.clone(),
+            self.metrics.clone(),
+        ));
         loop {
             let message = tokio::select! {
                 _ = shutdown.wait() => break,
@@ -517,6 +503,7 @@ impl KafkaConsumer {
         if let Some(watching) = watching {
             watching.abort();
         }
+        measuring.abort();
         if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
             tracing::debug!(%error, "final offset commit");
         }
@@ -580,6 +567,67 @@ impl Drop for RetryingFlag<'_> {
     fn drop(&mut self) {
         self.0.store(false, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// How often each partition's lag is measured.
+const LAG_EVERY: Duration = Duration::from_secs(5);
+
+/// Every [`LAG_EVERY`], the lag of each partition this member holds: the partition's end
+/// (asked of the broker) less the member's position (the next offset it will handle; before
+/// its first message, the group's committed offset; with neither, the partition's start).
+/// librdkafka computes the same in its statistics, but rdkafka 0.39's consumer drops the
+/// statistics events it polls, so it is measured here. Partitions given up lose their series.
+async fn measure_lag(
+    consumer: Arc<StreamConsumer<GroupEvents>>,
+    group: String,
+    metrics: BusMetrics,
+) {
+    let mut reported: Vec<(String, i32)> = Vec::new();
+    loop {
+        tokio::time::sleep(LAG_EVERY).await;
+        let asking = consumer.clone();
+        let Ok(lags) = tokio::task::spawn_blocking(move || partition_lags(&asking)).await else {
+            return;
+        };
+        for (topic, partition) in &reported {
+            if !lags.iter().any(|(t, p, _)| t == topic && p == partition) {
+                metrics.lag(&group, topic, *partition, -1);
+            }
+        }
+        reported = lags.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+        for (topic, partition, lag) in lags {
+            metrics.lag(&group, &topic, partition, lag);
+        }
+    }
+}
+
+/// `(topic, partition, lag)` of the assigned partitions whose figures the broker gave.
+fn partition_lags(consumer: &StreamConsumer<GroupEvents>) -> Vec<(String, i32, i64)> {
+    use rdkafka::Offset;
+    let timeout = Duration::from_secs(2);
+    let Ok(positions) = consumer.position() else {
+        return Vec::new();
+    };
+    let committed = consumer.committed(timeout).ok();
+    let mut lags = Vec::new();
+    for element in positions.elements() {
+        let (topic, partition) = (element.topic(), element.partition());
+        let Ok((low, high)) = consumer.fetch_watermarks(topic, partition, timeout) else {
+            continue;
+        };
+        let committed_offset = committed.as_ref().and_then(|list| {
+            match list.find_partition(topic, partition)?.offset() {
+                Offset::Offset(offset) => Some(offset),
+                _ => None,
+            }
+        });
+        let position = match element.offset() {
+            Offset::Offset(offset) => offset,
+            _ => committed_offset.unwrap_or(low),
+        };
+        lags.push((topic.to_owned(), partition, (high - position).max(0)));
+    }
+    lags
 }
 
 /// Every [`group_watch::CHECK_EVERY`], asks whether a partition of the group's topics is

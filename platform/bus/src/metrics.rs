@@ -79,33 +79,39 @@ impl BusMetrics {
 
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self::unregistered();
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_consumer_messages",
             "Messages a consumer finished with (offset stored), by outcome",
             metrics.messages.clone(),
         );
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_consumer_retries",
             "Failed tries of a message that is tried again (a dependency failing)",
             metrics.retries.clone(),
         );
-        registry.register_with_unit(
+        mfa_metrics::register_with_unit(
+            registry,
             "mfa_consumer_handle_duration",
             "One message, from receipt to its offset stored, retries included",
             Unit::Seconds,
             metrics.handle_duration.clone(),
         );
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_consumer_lag_messages",
-            "Messages behind the end of the partition (librdkafka statistics, every 5 s)",
+            "Messages behind the end of the partition, measured every 5 s",
             metrics.lag.clone(),
         );
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_producer_messages",
             "Messages the broker acknowledged",
             metrics.produced.clone(),
         );
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_producer_errors",
             "Publishes that failed (the caller retries, or answers 503)",
             metrics.produce_errors.clone(),
@@ -138,8 +144,8 @@ impl BusMetrics {
             .inc();
     }
 
-    /// From librdkafka's statistics: a partition this member fetches has a lag (>= 0); one it
-    /// no longer holds reports -1, and its series is removed rather than left stale.
+    /// A partition this member holds has a lag (>= 0); one it gave up is passed -1, and its
+    /// series is removed rather than left stale.
     pub(crate) fn lag(&self, group: &str, topic: &str, partition: i32, lag: i64) {
         let labels = PartitionLabels {
             group: group.to_owned(),

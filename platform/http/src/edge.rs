@@ -69,7 +69,22 @@ async fn request_id_and_log(request: Request, next: Next) -> Response {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let span = tracing::info_span!("request", request_id = %id, %method, %path);
+    // The outermost span of the request, so the root of its trace: a child of the caller's
+    // when the request carries a `traceparent`. The route template is not known yet (the
+    // router has not run): the span inside it, `observe::request_span`, is named after it.
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format!("HTTP {}", crate::observe::method_label(&method)),
+        otel.kind = "server",
+        request_id = %id,
+        %method,
+        %path,
+    );
+    let traceparent = request
+        .headers()
+        .get(mfa_runtime::trace_context::TRACEPARENT)
+        .and_then(|value| value.to_str().ok());
+    mfa_runtime::trace_context::continue_trace(&span, traceparent);
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
     span.in_scope(|| {

@@ -1,5 +1,5 @@
-//! What each request leaves behind: its span, a child of the caller's `traceparent` when it
-//! sends one, named after the matched route, with the login's `attempt_id` once a handler
+//! What each request leaves behind: its span, named after the matched route (inside the
+//! edge's span, which continues the caller's `traceparent`), with the login's `attempt_id` once a handler
 //! knows it; and the request counters and latency histogram, by route template, method and
 //! status (bounded label sets: the template, never the path with its ids).
 
@@ -14,8 +14,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
-
-use mfa_runtime::trace_context::{continue_trace, TRACEPARENT};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -42,12 +40,14 @@ impl HttpMetrics {
             requests: Family::default(),
             duration: Family::new_with_constructor(mfa_metrics::buckets::latency),
         };
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_http_requests",
             "HTTP requests answered, by route template, method and status",
             metrics.requests.clone(),
         );
-        registry.register_with_unit(
+        mfa_metrics::register_with_unit(
+            registry,
             "mfa_http_request_duration",
             "HTTP requests' latency, by route template and method",
             Unit::Seconds,
@@ -67,7 +67,7 @@ fn route_of(request: &Request) -> String {
 
 /// A method as a label: the standard ones by name, anything else (any token is a valid
 /// method) as `other`, so a client cannot make series at will.
-fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",
@@ -104,25 +104,19 @@ pub async fn record(State(metrics): State<HttpMetrics>, request: Request, next: 
     response
 }
 
-/// The span of one request (`TraceLayer::make_span_with`): `METHOD /route/{template}`, in the
-/// caller's trace when its `traceparent` header names one. Handlers record `attempt_id`.
+/// The span of one routed request (`TraceLayer::make_span_with`), named
+/// `METHOD /route/{template}`, inside the edge's span (`edge`, which continues the caller's
+/// trace). Handlers record `attempt_id` on it.
 pub fn request_span(request: &Request) -> tracing::Span {
     let route = route_of(request);
     let method = method_label(request.method());
-    let span = tracing::info_span!(
-        "request",
+    tracing::info_span!(
+        "route",
         otel.name = %format!("{method} {route}"),
-        otel.kind = "server",
         http.request.method = method,
         http.route = %route,
         attempt_id = tracing::field::Empty,
-    );
-    let traceparent = request
-        .headers()
-        .get(TRACEPARENT)
-        .and_then(|value| value.to_str().ok());
-    continue_trace(&span, traceparent);
-    span
+    )
 }
 
 #[cfg(test)]
@@ -132,9 +126,6 @@ mod tests {
     #[test]
     fn methods_outside_the_standard_set_share_one_label() {
         assert_eq!(method_label(&Method::POST), "POST");
-        assert_eq!(
-            method_label(&Method::from_bytes(b"BREW").unwrap()),
-            "other"
-        );
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
     }
 }

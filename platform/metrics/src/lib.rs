@@ -17,11 +17,46 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 pub use prometheus_client;
-pub use prometheus_client::registry::Registry;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Metric;
+pub use prometheus_client::registry::{Registry, Unit};
 use tokio::net::TcpListener;
 
 /// What Prometheus is told it reads: OpenMetrics text, which `prometheus_client` writes.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// A family described (`# HELP`, `# TYPE`) from the start, before its first sample:
+/// `prometheus_client` leaves empty families out, and a dashboard or an alert rule naming a
+/// family nobody has counted yet would look like a typo.
+#[derive(Debug)]
+struct Described<M>(M);
+
+impl<M: EncodeMetric> EncodeMetric for Described<M> {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
+    }
+}
+
+/// Registers `metric` (a handle: keep a clone to count with), described even while empty.
+pub fn register(registry: &mut Registry, name: &str, help: &str, metric: impl Metric) {
+    registry.register(name, help, Described(metric));
+}
+
+/// [`register`] with a unit, which becomes the name's suffix (`_seconds`).
+pub fn register_with_unit(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    unit: Unit,
+    metric: impl Metric,
+) {
+    registry.register_with_unit(name, help, unit, Described(metric));
+}
 
 /// A finished registry, shared by whoever answers `/metrics`.
 pub type SharedRegistry = Arc<Registry>;
@@ -36,7 +71,11 @@ pub fn render(registry: &Registry) -> Result<String, std::fmt::Error> {
 async fn scrape(registry: SharedRegistry) -> Response {
     match render(&registry) {
         Ok(text) => ([(CONTENT_TYPE, OPENMETRICS)], text).into_response(),
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "metrics could not be encoded").into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics could not be encoded",
+        )
+            .into_response(),
     }
 }
 
@@ -75,6 +114,7 @@ pub mod buckets {
 mod tests {
     use super::*;
     use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::family::Family;
 
     #[test]
     fn a_counter_renders_with_its_total_suffix_and_the_document_ends() {
@@ -86,5 +126,23 @@ mod tests {
         assert!(text.contains("# TYPE mfa_example counter"), "{text}");
         assert!(text.contains("mfa_example_total 1"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[derive(Debug, Clone, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+    struct Labels {
+        reason: &'static str,
+    }
+
+    #[test]
+    fn a_family_is_described_before_its_first_sample() {
+        let mut registry = Registry::default();
+        let family = Family::<Labels, Counter>::default();
+        register(&mut registry, "mfa_refusals", "Refusals.", family.clone());
+        let text = render(&registry).unwrap();
+        assert!(text.contains("# TYPE mfa_refusals counter"), "{text}");
+        family.get_or_create(&Labels { reason: "x" }).inc();
+        assert!(render(&registry)
+            .unwrap()
+            .contains("mfa_refusals_total{reason=\"x\"} 1"));
     }
 }

@@ -19,24 +19,34 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer};
 
-/// Where spans go.
+/// Where spans and log lines go.
 #[derive(Debug, Clone, Default)]
 pub struct TraceExport {
-    /// An OTLP/HTTP collector's base URL (`http://host:4318`; `/v1/traces` is appended), or
-    /// its full traces URL. None: nothing leaves the process.
+    /// An OTLP/HTTP collector's traces URL (`http://host:4318/v1/traces`). None: nothing
+    /// leaves the process.
     pub otlp_endpoint: Option<String>,
+    /// Log lines through the test harness's capture instead of straight to standard
+    /// output: for a test that installs the subscriber.
+    pub captured_log_lines: bool,
 }
 
 impl TraceExport {
     /// From `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (the full URL) or
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` (the base URL), as every OpenTelemetry SDK reads them.
     pub fn from_env() -> Self {
-        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.trim().is_empty());
+        let var = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|v: &String| !v.trim().is_empty())
+        };
         let otlp_endpoint = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| {
             var("OTEL_EXPORTER_OTLP_ENDPOINT")
                 .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
         });
-        Self { otlp_endpoint }
+        Self {
+            otlp_endpoint,
+            captured_log_lines: false,
+        }
     }
 }
 
@@ -50,6 +60,17 @@ pub enum TelemetryError {
 #[must_use = "the spans buffered when it is dropped are sent then: keep it until exit"]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Sends the spans buffered so far (a test, before it looks at the collector).
+    pub fn flush(&self) {
+        if let Some(provider) = &self.provider {
+            if let Err(error) = provider.force_flush() {
+                tracing::warn!(%error, "sending the buffered spans failed");
+            }
+        }
+    }
 }
 
 impl Drop for Telemetry {
@@ -91,14 +112,14 @@ pub fn init_with(service: &str, export: TraceExport) -> Result<Telemetry, Teleme
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("MFA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let ansi = std::io::stdout().is_terminal();
-    let lines = if json {
-        fmt::layer()
+    let lines = match (json, export.captured_log_lines) {
+        (_, true) => fmt::layer().with_test_writer().with_ansi(ansi).boxed(),
+        (true, false) => fmt::layer()
             .json()
             .with_current_span(true)
             .with_span_list(true)
-            .boxed()
-    } else {
-        fmt::layer().with_ansi(ansi).boxed()
+            .boxed(),
+        (false, false) => fmt::layer().with_ansi(ansi).boxed(),
     };
     let installed = tracing_subscriber::registry()
         .with(filter)

@@ -102,17 +102,20 @@ pub struct OutboxMetrics {
 impl OutboxMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self::default();
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_outbox_pending_rows",
             "Outbox rows committed and not yet published",
             metrics.pending.clone(),
         );
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_outbox_oldest_pending_age_seconds",
             "Age of the oldest unpublished outbox row (0 when none)",
             metrics.oldest_age.clone(),
         );
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_outbox_published",
             "Outbox rows the relay published",
             metrics.published.clone(),
@@ -207,7 +210,7 @@ impl OutboxRelay {
             .bind(self.producer)
             .execute(&mut *tx)
             .await?;
-        let rows: Vec<(i64, String, String, Vec<u8>, Option<String>)> = sqlx::query_as(
+        let rows: Vec<OutboxRow> = sqlx::query_as(
             "SELECT id, topic, key, payload, traceparent FROM outbox
              WHERE producer = $1 AND published_at IS NULL ORDER BY id LIMIT $2",
         )
@@ -250,6 +253,9 @@ impl OutboxRelay {
         }
     }
 }
+
+/// id, topic, key, payload, traceparent.
+type OutboxRow = (i64, String, String, Vec<u8>, Option<String>);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {

@@ -5,10 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use sqlx::PgPool;
 
@@ -35,17 +35,20 @@ impl PoolMetrics {
             max_connections: Gauge::default(),
             acquire: mfa_metrics::buckets::latency(),
         };
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_db_pool_connections",
             "The PostgreSQL pool's connections, in use or idle",
             metrics.connections.clone(),
         );
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_db_pool_max_connections",
             "The pool's size limit",
             metrics.max_connections.clone(),
         );
-        registry.register_with_unit(
+        mfa_metrics::register_with_unit(
+            registry,
             "mfa_db_pool_acquire_duration",
             "Time to get a connection, probed once a second: above a few ms the pool is exhausted",
             Unit::Seconds,

@@ -42,28 +42,33 @@ impl Default for CodeMetrics {
 impl CodeMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self::default();
-        registry.register_with_unit(
+        mfa_metrics::register_with_unit(
+            registry,
             "mfa_code_delivery",
             "From the MfaRequired event to the SMTP server accepting the code email",
             Unit::Seconds,
             metrics.delivery.clone(),
         );
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_email_send_attempts",
             "SMTP sends tried",
             metrics.attempts.clone(),
         );
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_email_send_failures",
             "SMTP sends that failed",
             metrics.failures.clone(),
         );
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_email_send_retries",
             "Failed SMTP sends followed by a retry later",
             metrics.retries.clone(),
         );
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_code_deliveries",
             "Code emails' final outcome (failed: CodeDeliveryFailed, given up)",
             metrics.deliveries.clone(),

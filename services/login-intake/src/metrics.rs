@@ -61,19 +61,22 @@ impl IntakeMetrics {
 
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self::unregistered();
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_logins",
             "Answers of POST /v1/logins, by decision (pending: none within the wait) and \
              rejection reason (none otherwise)",
             metrics.logins.clone(),
         );
-        registry.register_with_unit(
+        mfa_metrics::register_with_unit(
+            registry,
             "mfa_login_decision",
             "POST /v1/logins from receipt to its answer",
             Unit::Seconds,
             metrics.decision_time.clone(),
         );
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_rate_limit_refusals",
             "Logins refused 429, by the limit that asked for the longest wait",
             metrics.rate_limit_refusals.clone(),
@@ -189,24 +192,28 @@ impl Argon2Metrics {
     }
 
     fn register_in(&self, registry: &mut Registry) {
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_argon2_queue_depth",
             "Password checks waiting for a hashing thread or running",
             self.queue_depth.clone(),
         );
-        registry.register_with_unit(
+        mfa_metrics::register_with_unit(
+            registry,
             "mfa_argon2_wait",
             "A password check's wait for a hashing thread",
             Unit::Seconds,
             self.wait.clone(),
         );
-        registry.register_with_unit(
+        mfa_metrics::register_with_unit(
+            registry,
             "mfa_argon2_hash",
             "One argon2id verification (or hashing) on a pool thread",
             Unit::Seconds,
             self.hash.clone(),
         );
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_argon2_overloaded",
             "Password checks refused because the queue was full (503 overloaded)",
             self.overloaded.clone(),

@@ -91,22 +91,26 @@ pub struct RiskMetrics {
 impl RiskMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self::default();
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_risk_decisions",
             "Risk decisions published, by platform, first factor, decision and rejection reason",
             metrics.decisions.clone(),
         );
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_risk_levels",
             "Assessed logins by risk level",
             metrics.levels.clone(),
         );
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_risk_reasons",
             "Each reason an assessment named",
             metrics.reasons.clone(),
         );
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_codes_throttled",
             "Logins that needed a code and were pointed at the pending one instead of a new email",
             metrics.throttled.clone(),

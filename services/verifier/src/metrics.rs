@@ -28,7 +28,8 @@ impl VerifierMetrics {
 
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self::unregistered();
-        registry.register(
+        mfa_metrics::register(
+            registry,
             "mfa_verifications",
             "Code checks by outcome (locked_now: the wrong code that locked the challenge)",
             metrics.verifications.clone(),

@@ -87,6 +87,7 @@ impl System {
                 per_account: unlimited,
                 per_api_key: unlimited,
             },
+            metrics_addr: None,
         })
         .await
         .expect("login-intake starts");
@@ -100,6 +101,7 @@ impl System {
                 per_challenge: 5,
                 per_account_per_day: 100,
             },
+            metrics_addr: None,
         })
         .await
         .expect("verifier starts");
