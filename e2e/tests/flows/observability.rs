@@ -206,7 +206,8 @@ async fn each_figure_moves_as_logins_go_through_the_four_services() {
             "{service} published"
         );
     }
-    for service in ["risk-worker", "verifier"] {
+    // The code worker's outbox is its email outcomes waiting in `challenges`.
+    for service in ["risk-worker", "verifier", "code-worker"] {
         assert!(
             after[service].sum("mfa_outbox_published_total", &[]) >= 1.0,
             "{service}'s outbox"

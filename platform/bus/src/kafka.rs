@@ -573,10 +573,12 @@ impl Drop for RetryingFlag<'_> {
 const LAG_EVERY: Duration = Duration::from_secs(5);
 
 /// Every [`LAG_EVERY`], the lag of each partition this member holds: the partition's end
-/// (asked of the broker) less the member's position (the next offset it will handle; before
-/// its first message, the group's committed offset; with neither, the partition's start).
-/// librdkafka computes the same in its statistics, but rdkafka 0.39's consumer drops the
-/// statistics events it polls, so it is measured here. Partitions given up lose their series.
+/// less the member's position (the next offset it will handle; before its first message, the
+/// group's committed offset). The end is the one librdkafka keeps from its fetch responses,
+/// read without a request: asking the broker (ListOffsets) makes Tansu 0.6.0 on PostgreSQL
+/// fail a query and drop the consumer's connection, fetches in flight with it. librdkafka's
+/// statistics hold the same lag, but rdkafka 0.39's consumer drops the statistics events it
+/// polls. Partitions given up lose their series.
 async fn measure_lag(
     consumer: Arc<StreamConsumer<GroupEvents>>,
     group: String,
@@ -601,33 +603,62 @@ async fn measure_lag(
     }
 }
 
-/// `(topic, partition, lag)` of the assigned partitions whose figures the broker gave.
+/// `(topic, partition, lag)` of the assigned partitions whose end and position are known.
 fn partition_lags(consumer: &StreamConsumer<GroupEvents>) -> Vec<(String, i32, i64)> {
     use rdkafka::Offset;
-    let timeout = Duration::from_secs(2);
     let Ok(positions) = consumer.position() else {
         return Vec::new();
     };
-    let committed = consumer.committed(timeout).ok();
+    let offset = |offset: Offset| match offset {
+        Offset::Offset(offset) => Some(offset),
+        _ => None,
+    };
+    // Asked of the group coordinator only when a partition has no position yet.
+    let committed = positions
+        .elements()
+        .iter()
+        .any(|p| offset(p.offset()).is_none())
+        .then(|| consumer.committed(Duration::from_secs(2)).ok())
+        .flatten();
     let mut lags = Vec::new();
     for element in positions.elements() {
         let (topic, partition) = (element.topic(), element.partition());
-        let Ok((low, high)) = consumer.fetch_watermarks(topic, partition, timeout) else {
+        let Some(end) = cached_end_offset(consumer, topic, partition) else {
             continue;
         };
-        let committed_offset = committed.as_ref().and_then(|list| {
-            match list.find_partition(topic, partition)?.offset() {
-                Offset::Offset(offset) => Some(offset),
-                _ => None,
-            }
+        let position = offset(element.offset()).or_else(|| {
+            committed
+                .as_ref()
+                .and_then(|list| offset(list.find_partition(topic, partition)?.offset()))
         });
-        let position = match element.offset() {
-            Offset::Offset(offset) => offset,
-            _ => committed_offset.unwrap_or(low),
-        };
-        lags.push((topic.to_owned(), partition, (high - position).max(0)));
+        if let Some(position) = position {
+            lags.push((topic.to_owned(), partition, (end - position).max(0)));
+        }
     }
     lags
+}
+
+/// The partition's end offset as librdkafka last saw it in a fetch response (no request).
+fn cached_end_offset(
+    consumer: &StreamConsumer<GroupEvents>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1_i64, -1_i64);
+    // SAFETY: the client handle is valid while `consumer` is borrowed; librdkafka reads the
+    // NUL-terminated `topic`, alive for the call, and writes only the two integers.
+    let error = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (error == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
 }
 
 /// Every [`group_watch::CHECK_EVERY`], asks whether a partition of the group's topics is

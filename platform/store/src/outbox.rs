@@ -122,6 +122,23 @@ impl OutboxMetrics {
         );
         metrics
     }
+
+    /// Sets the backlog gauges of `producer`: for a service whose events wait in a table of
+    /// its own rather than in `outbox` (the code worker's email outcomes).
+    pub fn set_backlog(&self, producer: &'static str, pending: i64, oldest_age_secs: f64) {
+        let labels = ProducerLabels { producer };
+        self.pending.get_or_create(&labels).set(pending);
+        self.oldest_age
+            .get_or_create(&labels)
+            .set(oldest_age_secs.max(0.0));
+    }
+
+    /// Counts rows published by `producer` outside [`OutboxRelay`].
+    pub fn count_published(&self, producer: &'static str, rows: u64) {
+        self.published
+            .get_or_create(&ProducerLabels { producer })
+            .inc_by(rows);
+    }
 }
 
 impl OutboxRelay {
@@ -169,14 +186,7 @@ impl OutboxRelay {
         .fetch_one(&self.pool)
         .await;
         if let Ok((pending, oldest)) = backlog {
-            let labels = ProducerLabels {
-                producer: self.producer,
-            };
-            self.metrics.pending.get_or_create(&labels).set(pending);
-            self.metrics
-                .oldest_age
-                .get_or_create(&labels)
-                .set(oldest.max(0.0));
+            self.metrics.set_backlog(self.producer, pending, oldest);
         }
     }
 
@@ -242,11 +252,7 @@ impl OutboxRelay {
             .await?;
         tx.commit().await?;
         self.metrics
-            .published
-            .get_or_create(&ProducerLabels {
-                producer: self.producer,
-            })
-            .inc_by(published.len() as u64);
+            .count_published(self.producer, published.len() as u64);
         match failure {
             Some(error) => Err(RelayError::Publish(error)),
             None => Ok(published.len()),

@@ -170,6 +170,18 @@ impl ChallengeStore {
         Ok(())
     }
 
+    /// How many outcomes wait to be published, and the age of the oldest one's challenge
+    /// (the outcome is recorded seconds after it: the age is an upper bound), for the
+    /// outbox gauges.
+    pub async fn outcome_backlog(&self) -> Result<(i64, f64), sqlx::Error> {
+        sqlx::query_as(
+            "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
+             FROM challenges WHERE outcome_event IS NOT NULL AND outcome_published_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+    }
+
     /// Outcomes recorded but not yet on Kafka (the process died in between, or the broker
     /// was down).
     pub async fn unpublished_outcomes(

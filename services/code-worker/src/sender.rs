@@ -21,6 +21,7 @@ use mfa_bus::EventPublisher;
 use mfa_code_hash::CodeHasher;
 use mfa_runtime::shutdown::Shutdown;
 use mfa_runtime::trace_context::continue_trace;
+use mfa_store::outbox::OutboxMetrics;
 use shared::events::{CodeDeliveryFailed, CodeSent, Envelope, Event};
 use shared::topics::Topics;
 use tokio::sync::Notify;
@@ -85,6 +86,8 @@ pub struct EmailSender {
     /// The consumer rings it when it stored an email, so one goes out at once.
     pub wake: Arc<Notify>,
     pub metrics: CodeMetrics,
+    /// The email outcomes waiting in `challenges` are this service's outbox.
+    pub outbox: OutboxMetrics,
 }
 
 /// Emails sent at once, each on its own task: one slow recipient server holds up no other.
@@ -92,15 +95,25 @@ const BATCH: i64 = 16;
 /// A claimed email no sender recorded for this long is taken over by another.
 const LEASE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(500);
+/// How often the outcome backlog is read for the gauges (one query).
+const MEASURE_EVERY: Duration = Duration::from_secs(1);
 
 impl EmailSender {
     pub async fn run(self: Arc<Self>, mut shutdown: Shutdown) {
+        let mut measured_at: Option<std::time::Instant> = None;
         loop {
             if let Err(error) = self.send_due().await {
                 tracing::warn!(%error, "sending due code emails failed; retrying");
             }
             if let Err(error) = self.publish_outcomes().await {
                 tracing::warn!(%error, "publishing email outcomes failed; retrying");
+            }
+            if measured_at.is_none_or(|at| at.elapsed() >= MEASURE_EVERY) {
+                // A failed read (database down) leaves the gauges as they were.
+                if let Ok((pending, oldest)) = self.store.outcome_backlog().await {
+                    self.outbox.set_backlog(PRODUCER, pending, oldest);
+                }
+                measured_at = Some(std::time::Instant::now());
             }
             tokio::select! {
                 _ = self.wake.notified() => {}
@@ -286,7 +299,10 @@ impl EmailSender {
                 .instrument(span)
                 .await;
             match published {
-                Ok(()) => self.store.mark_published(challenge_id).await?,
+                Ok(()) => {
+                    self.store.mark_published(challenge_id).await?;
+                    self.outbox.count_published(PRODUCER, 1);
+                }
                 Err(error) => {
                     tracing::warn!(%error, "email outcome not published; retrying");
                     return Ok(());

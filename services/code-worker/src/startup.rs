@@ -76,6 +76,7 @@ impl Worker {
         let bus = BusMetrics::register(&mut registry);
         let pool_metrics = PoolMetrics::register(&mut registry);
         let code_metrics = CodeMetrics::register(&mut registry);
+        let outbox_metrics = mfa_store::outbox::OutboxMetrics::register(&mut registry);
         let pool = mfa_store::db::connect(&config.infra.database_url, 10).await?;
         mfa_store::db::migrate(&pool).await?;
         let kafka = &config.infra.kafka;
@@ -99,6 +100,7 @@ impl Worker {
             retry: config.email_retry,
             wake: wake.clone(),
             metrics: code_metrics,
+            outbox: outbox_metrics,
         });
         Ok(Self {
             consumer,
