@@ -316,5 +316,57 @@ pub fn generate(
             }
         }
     }
+
+    // On the victim's own network, with the victim's app: the exact home address and the
+    // app's user agent, a device id of its own. A browser's new device id at home reads as
+    // a private window or cleared cookies; an app has neither, so this must never pass as
+    // the user. Generated last, so the other campaigns' draws (and their figures) stay
+    // what they were.
+    let campaigns = (CAMPAIGNS_PER_KIND * scale).round() as usize;
+    for _ in 0..campaigns {
+        let v = victims[rng.gen_range(0..victims.len())];
+        let (victim, trace) = (&users[v], &traces[v]);
+        let home = victim.first_home_ip;
+        if !trace.ips.contains(&home) {
+            continue;
+        }
+        #[expect(
+            clippy::expect_used,
+            reason = "victims are drawn among users who have logged in"
+        )]
+        let from = trace.first_login.expect("victims have logged in") + Duration::days(1);
+        let span = (end - from).num_seconds().max(1);
+        let mut at = from + Duration::seconds(rng.gen_range(0..span));
+        // The app the victim used last before the attack: a victim with none is not a
+        // target of this kind.
+        let Some((_, platform, ua)) = trace
+            .agents
+            .iter()
+            .rev()
+            .find(|(t, p, _)| *t <= at && p.is_native_app())
+            .cloned()
+        else {
+            continue;
+        };
+        for _ in 0..1 + (0..4).take_while(|_| rng.gen_bool(0.5)).count() {
+            let device_id = attacker_device_id(platform, rng);
+            if at < end {
+                let client = Client {
+                    platform,
+                    ip: home,
+                    user_agent: ua.clone(),
+                    device_id,
+                };
+                out.push(login(
+                    at,
+                    Some(victim.index),
+                    AttackKind::HomeNetwork,
+                    true,
+                    client,
+                ));
+            }
+            at += Duration::seconds(rng.gen_range(30..6 * 3600));
+        }
+    }
     out
 }

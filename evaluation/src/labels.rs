@@ -12,6 +12,9 @@ pub enum AttackKind {
     Targeted,
     /// The victim's city and ISP, the victim's exact user agent.
     VeryTargeted,
+    /// On the victim's own network (a housemate, a hijacked router): the victim's exact home
+    /// address and the victim's app's user agent, with a device id of its own (or none).
+    HomeNetwork,
     /// Many accounts from one address, mostly wrong passwords.
     Stuffing,
     /// A few passwords across many accounts, slowly.
@@ -19,10 +22,11 @@ pub enum AttackKind {
 }
 
 impl AttackKind {
-    pub const ALL: [AttackKind; 5] = [
+    pub const ALL: [AttackKind; 6] = [
         AttackKind::Naive,
         AttackKind::Targeted,
         AttackKind::VeryTargeted,
+        AttackKind::HomeNetwork,
         AttackKind::Stuffing,
         AttackKind::Spraying,
     ];
@@ -32,6 +36,7 @@ impl AttackKind {
             AttackKind::Naive => "naive",
             AttackKind::Targeted => "targeted",
             AttackKind::VeryTargeted => "very_targeted",
+            AttackKind::HomeNetwork => "home_network",
             AttackKind::Stuffing => "stuffing",
             AttackKind::Spraying => "spraying",
         }

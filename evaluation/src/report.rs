@@ -251,6 +251,7 @@ pub fn render_summary(reports: &[SeedReport], model: &str) -> String {
         (AttackKind::Naive, "100%"),
         (AttackKind::Targeted, ">= 99.5%"),
         (AttackKind::VeryTargeted, ">= 99%"),
+        (AttackKind::HomeNetwork, ">= 99%"),
     ];
     for (kind, target) in targets {
         row(

@@ -273,3 +273,53 @@ async fn the_code_email_is_in_the_language_the_login_names() {
     let code = system.mail.wait_for_code(&email, 1).await;
     assert_eq!(system.verify(&challenge, &code).await.status, 200);
 }
+
+/// An app keeps its device id while it is installed: a new one is a new install, never a
+/// private window. Someone on the user's own network with the user's app and password but a
+/// device id of their own is asked for a code, and is asked again next time (nothing was
+/// learned from them), while the user's own app there is approved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_app_install_at_home_is_challenged_and_not_learned() {
+    const IPHONE_APP: &str = "AcmeApp/5.2 (iPhone; iOS 17.2)";
+    let system = spawn_system().await;
+    let email = unique_email("app-home");
+    let user_id = system
+        .create_user(&email, Some(PASSWORD), "acme", false)
+        .await;
+    let app_login = |device: &str| {
+        system.post_login(serde_json::json!({
+            "email": email, "password": PASSWORD, "platform": "ios",
+            "context": { "ip": HOME_IP, "user_agent": IPHONE_APP, "device_id": device },
+        }))
+    };
+    let first = app_login("iphone-1").await;
+    assert_eq!(first.body["status"], "mfa_required", "{}", first.body);
+    let code = system.mail.wait_for_code(&email, 1).await;
+    let verified = system
+        .verify(first.body["challenge_id"].as_str().unwrap(), &code)
+        .await;
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    system.wait_until_learned(&user_id).await;
+    let again = app_login("iphone-1").await;
+    assert_eq!(again.body["status"], "approved", "{}", again.body);
+
+    for attempt in 0..2 {
+        let intruder = app_login("iphone-on-the-home-wifi").await;
+        assert_eq!(
+            intruder.body["status"], "mfa_required",
+            "attempt {attempt}: {}",
+            intruder.body
+        );
+    }
+    let decisions = all_events(&system);
+    let reasons: Vec<&Value> = decisions
+        .iter()
+        .filter(|e| e["event_type"] == "MfaRequired")
+        .filter_map(|e| e["payload"]["risk"]["reasons"].as_array())
+        .flatten()
+        .collect();
+    assert!(
+        reasons.iter().any(|r| *r == "new_device"),
+        "the new install is named: {reasons:?}"
+    );
+}

@@ -48,6 +48,7 @@ pub fn evaluate(
             velocity: state.velocity,
             denylisted: policy.risk.denylist.contains(attempt.ip),
             privileged: attempt.privileged,
+            platform: attempt.platform,
         },
         &policy.risk,
     );

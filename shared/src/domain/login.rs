@@ -44,6 +44,12 @@ impl Platform {
         }
     }
 
+    /// An installed app (Workspace, iOS, Android), which keeps its device id for as long as
+    /// it is installed: unlike a browser, it has no private window and no cookies to clear.
+    pub fn is_native_app(self) -> bool {
+        !matches!(self, Platform::Dashboard)
+    }
+
     /// How the platform is named to a person, e.g. in the code email.
     pub fn display_name(self) -> &'static str {
         match self {

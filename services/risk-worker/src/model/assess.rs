@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use shared::domain::Platform;
 use shared::events::{RiskAssessment, RiskLevel, RiskReason};
 
 use super::denylist::Denylist;
@@ -196,6 +197,7 @@ pub struct Input<'a> {
     pub velocity: Velocity,
     pub denylisted: bool,
     pub privileged: bool,
+    pub platform: Platform,
 }
 
 pub fn assess(input: &Input<'_>, policy: &RiskPolicy) -> RiskAssessment {
@@ -234,7 +236,12 @@ pub fn assess(input: &Input<'_>, policy: &RiskPolicy) -> RiskAssessment {
             // same from anywhere else (even the same ISP and city) may be an attacker.
             // Device ids are the one thing an attacker with the password cannot copy, so
             // this alone asks for a code, however familiar the rest looks.
-            if full && unrecognised_device && unseen(Level::Ip) {
+            // An app has no private window: a device id it never sent is a new install, at
+            // the user's own address too (an attacker on the user's home network with the
+            // app's user agent was approved by the private-window rule, and its device then
+            // learned from that approval).
+            let new_install = input.platform.is_native_app() && unrecognised_device;
+            if full && unrecognised_device && (new_install || unseen(Level::Ip)) {
                 score += policy.unrecognised_device_elsewhere_penalty;
                 floor = floor.max(RiskLevel::Medium);
             }
@@ -392,6 +399,10 @@ mod tests {
     }
 
     fn assess_login(login: &Features, hours: i64) -> RiskAssessment {
+        assess_login_on(login, hours, Platform::Dashboard)
+    }
+
+    fn assess_login_on(login: &Features, hours: i64, platform: Platform) -> RiskAssessment {
         let (history, mut global) = regular_user();
         // The global counts are of this login's values: the user's own share of the
         // finest levels, when the login repeats them.
@@ -410,8 +421,29 @@ mod tests {
             velocity: Velocity::default(),
             denylisted: false,
             privileged: false,
+            platform,
         };
         assess(&input, &RiskPolicy::default())
+    }
+
+    #[test]
+    fn a_new_device_id_at_home_is_a_private_window_in_a_browser_and_a_new_install_in_an_app() {
+        let new_id_at_home = features("id:new", "10.0.0.1", "Chrome/Windows 10/pc", Some(BERLIN));
+        let browser = assess_login_on(&new_id_at_home, 500, Platform::Dashboard);
+        assert_eq!(browser.level, RiskLevel::Low, "{browser:?}");
+        for app in [Platform::Workspace, Platform::Ios, Platform::Android] {
+            let install = assess_login_on(&new_id_at_home, 500, app);
+            assert_ne!(install.level, RiskLevel::Low, "{app}: {install:?}");
+            assert_eq!(install.reasons, vec![RiskReason::NewDevice], "{app}");
+            // The app's own device id at home stays the usual login.
+            let known = features(
+                "id:laptop",
+                "10.0.0.1",
+                "Chrome/Windows 10/pc",
+                Some(BERLIN),
+            );
+            assert_eq!(assess_login_on(&known, 500, app).level, RiskLevel::Low);
+        }
     }
 
     #[test]
@@ -496,6 +528,7 @@ mod tests {
             velocity: Velocity::default(),
             denylisted: false,
             privileged: false,
+            platform: Platform::Dashboard,
         };
         let assessment = assess(&input, &RiskPolicy::default());
         assert_eq!(assessment.reasons, vec![RiskReason::FirstLogin]);
@@ -520,6 +553,7 @@ mod tests {
             velocity: Velocity::default(),
             denylisted: false,
             privileged: false,
+            platform: Platform::Dashboard,
         };
         let policy = RiskPolicy::default();
         let burst = assess(
@@ -609,6 +643,7 @@ mod tests {
                     velocity: Velocity::default(),
                     denylisted: false,
                     privileged: false,
+                    platform: Platform::Dashboard,
                 },
                 &RiskPolicy::default(),
             )
