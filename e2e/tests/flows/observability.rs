@@ -35,23 +35,47 @@ async fn wait_for_figures(
     }
 }
 
+/// A new user's first login, on a laptop at home: `mfa_required`, and the emailed code.
+struct FirstLogin {
+    email: String,
+    user_id: String,
+    attempt_id: String,
+    challenge: String,
+    code: String,
+}
+
+async fn first_login(system: &TestSystem, label: &str) -> FirstLogin {
+    let email = unique_email(label);
+    let user_id = system
+        .create_user(&email, Some(PASSWORD), "acme", false)
+        .await;
+    let login = system
+        .login(&email, PASSWORD, Some("laptop-1"), HOME_IP, CHROME_WINDOWS)
+        .await;
+    assert_eq!(login.body["status"], "mfa_required", "{}", login.body);
+    let code = system.mail.wait_for_code(&email, 1).await;
+    FirstLogin {
+        attempt_id: login.body["attempt_id"].as_str().unwrap().to_owned(),
+        challenge: login.body["challenge_id"].as_str().unwrap().to_owned(),
+        email,
+        user_id,
+        code,
+    }
+}
+
 /// A first login with MFA (one wrong code, then the right one), the same login again
 /// (approved), a wrong password: each moves its own figures, in the service that counts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_figure_moves_as_logins_go_through_the_four_services() {
     let system = spawn_system().await;
     let before = wait_for_figures(&system, "the first scrape", |_| true).await;
-    let email = unique_email("metrics");
-    let user_id = system
-        .create_user(&email, Some(PASSWORD), "acme", false)
-        .await;
-
-    let first = system
-        .login(&email, PASSWORD, Some("laptop-1"), HOME_IP, CHROME_WINDOWS)
-        .await;
-    assert_eq!(first.body["status"], "mfa_required", "{}", first.body);
-    let challenge = first.body["challenge_id"].as_str().unwrap().to_owned();
-    let code = system.mail.wait_for_code(&email, 1).await;
+    let FirstLogin {
+        email,
+        user_id,
+        challenge,
+        code,
+        ..
+    } = first_login(&system, "metrics").await;
     let after_mfa = wait_for_figures(&system, "the code email counted", |s| {
         s["code-worker"].sum("mfa_code_deliveries_total", &[("outcome", "sent")]) >= 1.0
             && s["code-worker"].sum("mfa_code_delivery_seconds_count", &[]) >= 1.0
@@ -245,17 +269,12 @@ async fn one_login_is_one_trace_across_the_four_services() {
     )
     .unwrap();
     let system = spawn_system().await;
-    let email = unique_email("trace");
-    system
-        .create_user(&email, Some(PASSWORD), "acme", false)
-        .await;
-    let login = system
-        .login(&email, PASSWORD, Some("laptop-1"), HOME_IP, CHROME_WINDOWS)
-        .await;
-    assert_eq!(login.body["status"], "mfa_required", "{}", login.body);
-    let attempt_id = login.body["attempt_id"].as_str().unwrap().to_owned();
-    let challenge = login.body["challenge_id"].as_str().unwrap().to_owned();
-    let code = system.mail.wait_for_code(&email, 1).await;
+    let FirstLogin {
+        attempt_id,
+        challenge,
+        code,
+        ..
+    } = first_login(&system, "trace").await;
     let verified = system.verify(&challenge, &code).await;
     assert_eq!(verified.status, 200, "{}", verified.body);
 
@@ -596,21 +615,14 @@ async fn a_real_prometheus_scrapes_the_services_and_every_rule_and_panel_names_r
 
     let system = spawn_system().await;
     // Some traffic, so the labelled families have series.
-    let (email, _) = (unique_email("prometheus"), ());
-    system
-        .create_user(&email, Some(PASSWORD), "acme", false)
-        .await;
-    let login = system
-        .login(&email, PASSWORD, Some("laptop-1"), HOME_IP, CHROME_WINDOWS)
-        .await;
-    assert_eq!(login.body["status"], "mfa_required", "{}", login.body);
-    let code = system.mail.wait_for_code(&email, 1).await;
-    let challenge = login.body["challenge_id"].as_str().unwrap();
+    let FirstLogin {
+        challenge, code, ..
+    } = first_login(&system, "prometheus").await;
     assert_eq!(
-        system.verify(challenge, wrong_code(&code)).await.status,
+        system.verify(&challenge, wrong_code(&code)).await.status,
         401
     );
-    assert_eq!(system.verify(challenge, &code).await.status, 200);
+    assert_eq!(system.verify(&challenge, &code).await.status, 200);
 
     let targets = system.metrics_urls();
     let mut exposed = BTreeSet::from(["up".to_owned()]);

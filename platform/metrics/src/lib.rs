@@ -1,6 +1,6 @@
 //! A service's Prometheus metrics. Each service builds one [`Registry`] at start-up; the
 //! platform crates (`mfa-bus`, `mfa-store`, `mfa-http`) and the service's own domain register
-//! their families in it, and [`endpoint`] or [`serve`] answer `GET /metrics` from it.
+//! their families in it, and [`endpoint`] or a [`MetricsListener`] answer `GET /metrics` from it.
 //!
 //! The registry is the service's own, passed down, never a global: the end-to-end tests run
 //! the four services in one process, and each must show its own figures.
@@ -9,6 +9,7 @@
 //! user id, an email or an address, which would make a series per user.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::http::header::CONTENT_TYPE;
@@ -84,17 +85,47 @@ pub fn endpoint<S: Clone + Send + Sync + 'static>(registry: SharedRegistry) -> R
     Router::new().route("/metrics", get(move || scrape(registry.clone())))
 }
 
-/// A listener of its own that answers `GET /metrics` (and 404 otherwise) until `shutdown`:
-/// the workers, which have no HTTP API, and the HTTP services when `MFA_METRICS_ADDR` moves
-/// their metrics off the API port.
-pub async fn serve(
+/// A listener of its own that answers `GET /metrics` (and 404 otherwise): the workers, which
+/// have no HTTP API, and the HTTP services when `MFA_METRICS_ADDR` moves their metrics off the
+/// API port. Bound at start-up, so an address in use stops the service there, not a task later.
+pub struct MetricsListener {
     listener: TcpListener,
-    registry: SharedRegistry,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, endpoint::<()>(registry))
-        .with_graceful_shutdown(shutdown)
-        .await
+    address: SocketAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("listening for metrics on {addr}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl MetricsListener {
+    pub async fn bind(addr: SocketAddr) -> Result<Self, BindError> {
+        let bound = async {
+            let listener = TcpListener::bind(addr).await?;
+            let address = listener.local_addr()?;
+            Ok(Self { listener, address })
+        };
+        bound.await.map_err(|source| BindError { addr, source })
+    }
+
+    /// The bound address (the port chosen, when the configured one was 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Answers until `shutdown`.
+    pub async fn serve(
+        self,
+        registry: SharedRegistry,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, endpoint::<()>(registry))
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
 }
 
 /// Bucket layouts shared by the services' histograms, in seconds.

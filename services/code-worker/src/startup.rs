@@ -9,11 +9,10 @@ use mfa_bus::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaError, Kafk
 use mfa_bus::metrics::BusMetrics;
 use mfa_bus::DecodingHandler;
 use mfa_code_hash::{CodeHasher, WeakSecret};
-use mfa_metrics::{Registry, SharedRegistry};
+use mfa_metrics::{MetricsListener, Registry, SharedRegistry};
 use mfa_runtime::shutdown::Shutdown;
 use mfa_runtime::supervise::{InjectedFault, Supervisor, TaskFailure};
 use mfa_store::pool_metrics::PoolMetrics;
-use tokio::net::TcpListener;
 
 use crate::challenges::ChallengeStore;
 use crate::config::Config;
@@ -37,12 +36,8 @@ pub enum StartupError {
     Secret(#[from] WeakSecret),
     #[error("a task stopped the service")]
     Task(#[from] TaskFailure),
-    #[error("listening for metrics on {addr}")]
-    MetricsListener {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    MetricsListener(#[from] mfa_metrics::BindError),
 }
 
 pub struct Worker {
@@ -53,8 +48,7 @@ pub struct Worker {
     dead_letters: DeadLetters,
     publisher: Arc<KafkaPublisher>,
     pool_metrics: PoolMetrics,
-    metrics: (TcpListener, SharedRegistry),
-    metrics_address: SocketAddr,
+    metrics: (MetricsListener, SharedRegistry),
     shutdown_timeout: Duration,
     fault: Option<InjectedFault>,
 }
@@ -64,14 +58,7 @@ impl Worker {
         let hasher = CodeHasher::new(config.code_hmac_secret)?;
         let mailer = Mailer::new(&config.smtp)?;
         // Bound first: a port taken by another process fails the start, not a task later.
-        let metrics_listener = TcpListener::bind(config.metrics_addr)
-            .await
-            .and_then(|listener| Ok((listener.local_addr()?, listener)))
-            .map_err(|source| StartupError::MetricsListener {
-                addr: config.metrics_addr,
-                source,
-            });
-        let (metrics_address, metrics_listener) = metrics_listener?;
+        let metrics_listener = MetricsListener::bind(config.metrics_addr).await?;
         let mut registry = Registry::default();
         let bus = BusMetrics::register(&mut registry);
         let pool_metrics = PoolMetrics::register(&mut registry);
@@ -118,7 +105,6 @@ impl Worker {
             publisher,
             pool_metrics,
             metrics: (metrics_listener, Arc::new(registry)),
-            metrics_address,
             shutdown_timeout: config.infra.shutdown_timeout,
             fault: None,
         })
@@ -126,7 +112,7 @@ impl Worker {
 
     /// Where `GET /metrics` answers (the bound port, when the configured one was 0).
     pub fn metrics_address(&self) -> SocketAddr {
-        self.metrics_address
+        self.metrics.0.address()
     }
 
     /// Makes the task `fault` names fail, for tests of the supervision (`MFA_TEST_FAIL_TASK`).
@@ -143,7 +129,7 @@ impl Worker {
         let (pool, interval) = self.housekeeping;
         let (listener, registry) = self.metrics;
         tasks.spawn("metrics-server", |mut stop| {
-            mfa_metrics::serve(listener, registry, async move { stop.wait().await })
+            listener.serve(registry, async move { stop.wait().await })
         });
         let (probed, pool_metrics) = (pool.clone(), self.pool_metrics);
         tasks.spawn("db-pool-metrics", |stop| pool_metrics.run(probed, stop));

@@ -18,7 +18,7 @@ use mfa_http::health::{self, Readiness};
 use mfa_http::idempotency::{idempotent, IdempotencyStore};
 use mfa_http::observe::HttpMetrics;
 use mfa_http::{not_found, require_admin_key, AdminKey, MAX_BODY_BYTES};
-use mfa_metrics::{Registry, SharedRegistry};
+use mfa_metrics::{MetricsListener, Registry, SharedRegistry};
 use mfa_runtime::shutdown::Shutdown;
 use mfa_runtime::supervise::{InjectedFault, Supervisor, TaskFailure};
 use mfa_store::outbox::OutboxMetrics;
@@ -39,6 +39,8 @@ use crate::store::IntakeStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    #[error(transparent)]
+    MetricsListener(#[from] mfa_metrics::BindError),
     #[error("database")]
     Database(#[from] sqlx::Error),
     #[error("migrating the database")]
@@ -69,7 +71,7 @@ pub struct Application {
     publisher: Arc<KafkaPublisher>,
     state: AppState,
     /// `GET /metrics` on a listener of its own (`MFA_METRICS_ADDR`); None: on the API's.
-    metrics_listener: Option<TcpListener>,
+    metrics_listener: Option<MetricsListener>,
     registry: SharedRegistry,
     bus_metrics: BusMetrics,
     pool_metrics: PoolMetrics,
@@ -126,7 +128,7 @@ impl Application {
         let listener = TcpListener::bind(config.addr).await?;
         // Bound here, so an address in use stops the service at start-up.
         let metrics_listener = match config.metrics_addr {
-            Some(addr) => Some(TcpListener::bind(addr).await?),
+            Some(addr) => Some(MetricsListener::bind(addr).await?),
             None => None,
         };
         Ok(Self {
@@ -157,17 +159,10 @@ impl Application {
 
     /// Where `GET /metrics` answers: the metrics listener's address, or the API's when
     /// `/metrics` is one of its routes.
-    #[expect(
-        clippy::expect_used,
-        reason = "the listener was bound in build: a bound socket has an address"
-    )]
     pub fn metrics_address(&self) -> SocketAddr {
-        match &self.metrics_listener {
-            Some(listener) => listener
-                .local_addr()
-                .expect("a bound listener has an address"),
-            None => self.address(),
-        }
+        self.metrics_listener
+            .as_ref()
+            .map_or_else(|| self.address(), MetricsListener::address)
     }
 
     /// Makes the task `fault` names fail, for tests of the supervision (`MFA_TEST_FAIL_TASK`).
@@ -235,7 +230,9 @@ impl Application {
         if let Some(listener) = self.metrics_listener {
             let registry = self.registry.clone();
             tasks.spawn("metrics-server", |mut stop| async move {
-                mfa_metrics::serve(listener, registry, async move { stop.wait().await }).await
+                listener
+                    .serve(registry, async move { stop.wait().await })
+                    .await
             });
         }
         let (pool, pool_metrics) = (self.pool.clone(), self.pool_metrics);

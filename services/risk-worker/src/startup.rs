@@ -8,12 +8,11 @@ use sqlx::PgPool;
 use mfa_bus::kafka::{ensure_topics, DeadLetters, KafkaConsumer, KafkaError, KafkaPublisher};
 use mfa_bus::metrics::BusMetrics;
 use mfa_bus::DecodingHandler;
-use mfa_metrics::{Registry, SharedRegistry};
+use mfa_metrics::{MetricsListener, Registry, SharedRegistry};
 use mfa_runtime::shutdown::Shutdown;
 use mfa_runtime::supervise::{InjectedFault, Supervisor, TaskFailure};
 use mfa_store::outbox::{OutboxMetrics, OutboxRelay};
 use mfa_store::pool_metrics::PoolMetrics;
-use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::consumer::RiskHandler;
@@ -34,12 +33,8 @@ pub enum StartupError {
     Task(#[from] TaskFailure),
     #[error("opening the GeoIP databases panicked")]
     GeoIpPanicked(#[source] tokio::task::JoinError),
-    #[error("listening for metrics on {addr}")]
-    MetricsListener {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    MetricsListener(#[from] mfa_metrics::BindError),
 }
 
 pub struct Worker {
@@ -50,8 +45,7 @@ pub struct Worker {
     publisher: Arc<KafkaPublisher>,
     outbox_metrics: OutboxMetrics,
     pool_metrics: PoolMetrics,
-    metrics: (TcpListener, SharedRegistry),
-    metrics_address: SocketAddr,
+    metrics: (MetricsListener, SharedRegistry),
     shutdown_timeout: Duration,
     fault: Option<InjectedFault>,
 }
@@ -71,14 +65,7 @@ impl Worker {
             );
         }
         // Bound first: a port taken by another process fails the start, not a task later.
-        let metrics_listener = TcpListener::bind(config.metrics_addr)
-            .await
-            .and_then(|listener| Ok((listener.local_addr()?, listener)))
-            .map_err(|source| StartupError::MetricsListener {
-                addr: config.metrics_addr,
-                source,
-            });
-        let (metrics_address, metrics_listener) = metrics_listener?;
+        let metrics_listener = MetricsListener::bind(config.metrics_addr).await?;
         let mut registry = Registry::default();
         let bus = BusMetrics::register(&mut registry);
         let pool_metrics = PoolMetrics::register(&mut registry);
@@ -120,7 +107,6 @@ impl Worker {
             outbox_metrics,
             pool_metrics,
             metrics: (metrics_listener, Arc::new(registry)),
-            metrics_address,
             shutdown_timeout: config.infra.shutdown_timeout,
             fault: None,
         })
@@ -128,7 +114,7 @@ impl Worker {
 
     /// Where `GET /metrics` answers (the bound port, when the configured one was 0).
     pub fn metrics_address(&self) -> SocketAddr {
-        self.metrics_address
+        self.metrics.0.address()
     }
 
     /// Makes the task `fault` names fail, for tests of the supervision (`MFA_TEST_FAIL_TASK`).
@@ -145,7 +131,7 @@ impl Worker {
         let (pool, sweeps, interval) = self.housekeeping;
         let (listener, registry) = self.metrics;
         tasks.spawn("metrics-server", |mut stop| {
-            mfa_metrics::serve(listener, registry, async move { stop.wait().await })
+            listener.serve(registry, async move { stop.wait().await })
         });
         let (probed, pool_metrics) = (pool.clone(), self.pool_metrics);
         tasks.spawn("db-pool-metrics", |stop| pool_metrics.run(probed, stop));
