@@ -224,6 +224,16 @@ async fn each_figure_moves_as_logins_go_through_the_four_services() {
             "{service}"
         );
     }
+    // Publishing follows the commit (the relays, the code worker's outcome loop): waited for.
+    let after = wait_for_figures(&system, "every producer's publishes", |s| {
+        ["login-intake", "risk-worker", "code-worker"]
+            .iter()
+            .all(|service| s[service].sum("mfa_producer_messages_total", &[]) >= 1.0)
+            && ["risk-worker", "verifier", "code-worker"]
+                .iter()
+                .all(|service| s[service].sum("mfa_outbox_published_total", &[]) >= 1.0)
+    })
+    .await;
     for service in ["login-intake", "risk-worker", "code-worker"] {
         assert!(
             after[service].sum("mfa_producer_messages_total", &[]) >= 1.0,
@@ -242,7 +252,7 @@ async fn each_figure_moves_as_logins_go_through_the_four_services() {
             "{service}"
         );
     }
-    // librdkafka's statistics arrive every 5 s: each consumer reports its partitions' lag.
+    // The lag is measured every 5 s: each consumer reports its partitions'.
     wait_for_figures(&system, "the consumer lag of every consumer", |s| {
         ["login-intake", "risk-worker", "code-worker"]
             .iter()
