@@ -20,15 +20,46 @@ pub fn file_name(event_type: EventType) -> String {
     reason = "a schema is a JSON value already: printing it cannot fail"
 )]
 pub fn render_all() -> Vec<(String, String)> {
-    EventType::ALL
+    let render = |schema: serde_json::Value| {
+        let mut text = serde_json::to_string_pretty(&schema).expect("schemas serialise");
+        text.push('\n');
+        text
+    };
+    let mut files: Vec<(String, String)> = EventType::ALL
         .iter()
-        .map(|&event_type| {
-            let mut text =
-                serde_json::to_string_pretty(&json_schema(event_type)).expect("schemas serialise");
-            text.push('\n');
-            (file_name(event_type), text)
-        })
-        .collect()
+        .map(|&event_type| (file_name(event_type), render(json_schema(event_type))))
+        .collect();
+    for (name, schema) in audit_schemas() {
+        files.push((name.to_owned(), render(schema)));
+    }
+    files
+}
+
+/// The audit records that are not events: the checkpoints on their topic, and the key file
+/// an auditor is given.
+#[expect(
+    clippy::expect_used,
+    reason = "schemars' root schema is plain data with string keys"
+)]
+fn audit_schemas() -> [(&'static str, serde_json::Value); 2] {
+    use schemars::gen::SchemaSettings;
+    fn schema_of<T: JsonSchema>(title: &str) -> serde_json::Value {
+        let generator = SchemaSettings::draft07().into_generator();
+        let mut value = serde_json::to_value(generator.into_root_schema_for::<T>())
+            .expect("schemas serialise");
+        value["title"] = title.into();
+        value
+    }
+    [
+        (
+            "AuditCheckpoint.schema.json",
+            schema_of::<crate::audit::Checkpoint>("AuditCheckpoint"),
+        ),
+        (
+            "AuditKeyFile.schema.json",
+            schema_of::<crate::audit::KeyFile>("AuditKeyFile"),
+        ),
+    ]
 }
 
 /// The JSON Schema of one event type: the envelope with that type's payload.
@@ -95,7 +126,7 @@ mod tests {
         let files = std::fs::read_dir(&dir).unwrap().count();
         assert_eq!(
             files,
-            EventType::ALL.len(),
+            render_all().len(),
             "schemas/ holds a file for a type that no longer exists"
         );
     }

@@ -19,6 +19,8 @@ pub struct Topics {
     pub accounts: String,
     /// Messages a consumer could not read, with the reason (not events).
     pub dead_letters: String,
+    /// The producers' signed checkpoints of their chains (`shared::audit::Checkpoint`).
+    pub audit_checkpoints: String,
 }
 
 impl Topics {
@@ -32,10 +34,11 @@ impl Topics {
             verifications: name("verifications"),
             accounts: name("accounts"),
             dead_letters: name("dead-letters"),
+            audit_checkpoints: name("audit-checkpoints"),
         }
     }
 
-    pub fn all(&self) -> [&str; 7] {
+    pub fn all(&self) -> [&str; 8] {
         [
             &self.login_requests,
             &self.login_attempts,
@@ -44,6 +47,7 @@ impl Topics {
             &self.verifications,
             &self.accounts,
             &self.dead_letters,
+            &self.audit_checkpoints,
         ]
     }
 
