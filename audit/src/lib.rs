@@ -1,0 +1,14 @@
+//! `mfa-audit`: the auditor's tool for the event log of adaptive-mfa.
+//!
+//! - [`record`]: one record of the log, and its line in an export file.
+//! - [`source`]: the one way every command reads a log ([`source::RecordSource`]), from
+//!   Kafka ([`kafka_source`]) or from an export ([`export_source`]).
+//! - [`export`]: writes an export.
+//! - [`verify`]: checks the seals, checkpoints, schemas, offsets and login flows.
+//! - [`synth`]: builds realistic signed logs, for the benchmark and the tests.
+
+pub mod export;
+pub mod export_source;
+pub mod kafka_source;
+pub mod record;
+pub mod source;
