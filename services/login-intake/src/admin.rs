@@ -305,7 +305,7 @@ impl utoipa::IntoParams for ListQuery {
     }
 }
 
-fn query_param(
+pub(crate) fn query_param(
     name: &str,
     description: &str,
     required: bool,

@@ -16,3 +16,4 @@ pub mod password;
 pub mod rate_limit;
 pub mod startup;
 pub mod store;
+pub mod user_logins;

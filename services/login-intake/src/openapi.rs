@@ -13,6 +13,7 @@ use utoipa::OpenApi;
         crate::admin::list_users,
         crate::admin::find_user_by_email,
         crate::admin::get_user,
+        crate::user_logins::list_user_logins,
         crate::admin::create_api_key,
         crate::admin::list_api_keys,
         crate::admin::revoke_api_key,
@@ -75,8 +76,12 @@ mod tests {
                 }
             }
         }
-        assert_eq!(operations, 17);
-        for list in ["/v1/admin/users", "/v1/admin/api-keys"] {
+        assert_eq!(operations, 18);
+        for list in [
+            "/v1/admin/users",
+            "/v1/admin/api-keys",
+            "/v1/admin/users/{user_id}/logins",
+        ] {
             let bad = doc["paths"][list]["get"]["responses"]["400"]["description"]
                 .as_str()
                 .unwrap()

@@ -320,6 +320,10 @@ fn router(
             for_admins(delete(crate::admin::delete_user).get(crate::admin::get_user)),
         )
         .route(
+            "/v1/admin/users/{user_id}/logins",
+            for_admins(get(crate::user_logins::list_user_logins)),
+        )
+        .route(
             "/v1/admin/users/{user_id}/disable",
             for_admins(post(crate::admin::disable_user)),
         )
