@@ -6,9 +6,13 @@
 //! - [`export`]: writes an export.
 //! - [`verify`]: checks the seals, checkpoints, schemas, offsets and login flows.
 //! - [`synth`]: builds realistic signed logs, for the benchmark and the tests.
+//! - [`bench`]: `bench-verify`, verification's throughput and memory on a generated log.
 
+pub mod bench;
 pub mod export;
 pub mod export_source;
 pub mod kafka_source;
 pub mod record;
 pub mod source;
+pub mod synth;
+pub mod verify;

@@ -126,3 +126,28 @@ impl Progress {
         );
     }
 }
+
+/// Records held in memory, in order: a constructed log (tests, the benchmark's checks).
+pub struct MemorySource {
+    records: std::vec::IntoIter<crate::record::LogRecord>,
+}
+
+impl MemorySource {
+    pub fn new(records: Vec<crate::record::LogRecord>) -> Self {
+        Self {
+            records: records.into_iter(),
+        }
+    }
+}
+
+impl RecordSource for MemorySource {
+    fn next_into(
+        &mut self,
+        record: &mut crate::record::LogRecord,
+    ) -> Result<Option<Next>, SourceError> {
+        Ok(self.records.next().map(|next| {
+            *record = next;
+            Next::Record
+        }))
+    }
+}
