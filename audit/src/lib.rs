@@ -7,12 +7,19 @@
 //! - [`verify`]: checks the seals, checkpoints, schemas, offsets and login flows.
 //! - [`synth`]: builds realistic signed logs, for the benchmark and the tests.
 //! - [`bench`]: `bench-verify`, verification's throughput and memory on a generated log.
+//! - [`envelopes`]: the log's events, each once, for the questions below.
+//! - [`timeline`], [`report`], [`recheck`]: a login's story, the figures of a range of days,
+//!   and what other risk settings would have decided.
 
 pub mod bench;
+pub mod envelopes;
 pub mod export;
 pub mod export_source;
 pub mod kafka_source;
+pub mod recheck;
 pub mod record;
+pub mod report;
 pub mod source;
 pub mod synth;
+pub mod timeline;
 pub mod verify;

@@ -12,6 +12,8 @@ use mfa_audit::export_source::ExportSource;
 use mfa_audit::kafka_source::{KafkaSource, KafkaSourceConfig};
 use mfa_audit::source::RecordSource;
 
+mod story_commands;
+
 #[derive(Parser)]
 #[command(
     name = "mfa-audit",
@@ -35,6 +37,14 @@ enum Command {
     Verify(VerifyArgs),
     /// Generates a signed log of N events, verifies it, and prints events/s and peak memory.
     BenchVerify(BenchArgs),
+    /// The story of each login of a user (or of one login): context, decision and reasons,
+    /// the code's fate with its times, the outcome.
+    Timeline(story_commands::TimelineArgs),
+    /// Logins, MFA rate and the codes' fates by day and by platform; --chart draws an SVG.
+    Report(story_commands::ReportArgs),
+    /// Replays the logins through the risk worker's decision core with other settings and
+    /// lists the decisions that would change.
+    Recheck(story_commands::RecheckArgs),
 }
 
 /// Where the broker is: as the services read it, flags first.
@@ -241,6 +251,9 @@ fn main() -> ExitCode {
         Command::Export(args) => export(args),
         Command::Verify(args) => verify(args),
         Command::BenchVerify(args) => bench_verify(args),
+        Command::Timeline(args) => story_commands::timeline(args),
+        Command::Report(args) => story_commands::report(args),
+        Command::Recheck(args) => story_commands::recheck(args),
     };
     match result {
         Ok(code) => code,

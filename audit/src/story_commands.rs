@@ -1,0 +1,170 @@
+//! The subcommands that question the log: `timeline`, `report` and `recheck`. Each reads the
+//! log's events once (`mfa_audit::envelopes`) into its library fold and prints the result.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use mfa_audit::envelopes::{for_each_event, Skipped};
+use mfa_audit::recheck::{Override, Recheck};
+use mfa_audit::report::{DateRange, ReportBuilder};
+use mfa_audit::timeline::{self, Filter, Stories};
+use shared::domain::{AttemptId, UserId};
+
+use super::{open_source, KafkaArgs};
+
+/// How the log is read and the answer printed, for every question. The export file's flag is
+/// each command's own: `report` has `--from DATE`.
+#[derive(Args)]
+pub struct LogArgs {
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    /// JSON on standard output instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// No progress on standard error.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl LogArgs {
+    /// Reads every event of the log into `each`; what was left out goes to standard error.
+    fn read(
+        &self,
+        file: Option<&PathBuf>,
+        each: impl FnMut(&shared::events::Envelope),
+    ) -> anyhow::Result<Skipped> {
+        let mut source = open_source(file, &self.kafka, self.quiet)?;
+        let skipped = for_each_event(
+            source.as_mut(),
+            &self.kafka.namespace,
+            &mut std::io::stderr(),
+            each,
+        )?;
+        if !self.quiet && skipped != Skipped::default() {
+            eprintln!(
+                "left out: {} duplicate copies, {} events of unknown types, {} unreadable",
+                skipped.duplicates, skipped.unknown_types, skipped.unreadable
+            );
+        }
+        Ok(skipped)
+    }
+}
+
+fn print(text: &str) -> anyhow::Result<ExitCode> {
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("writing to standard output")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("whose").required(true).args(["user", "attempt"])))]
+pub struct TimelineArgs {
+    /// Every login of this user (a user id).
+    #[arg(long, value_name = "ID", value_parser = |raw: &str| UserId::parse(raw).map_err(|e| e.to_string()))]
+    user: Option<UserId>,
+    /// This login alone (an attempt id).
+    #[arg(long, value_name = "ID", value_parser = |raw: &str| AttemptId::parse(raw).map_err(|e| e.to_string()))]
+    attempt: Option<AttemptId>,
+    /// An export file (`mfa-audit export --out FILE`); without it, the broker.
+    #[arg(long, value_name = "FILE")]
+    from: Option<PathBuf>,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+pub fn timeline(args: TimelineArgs) -> anyhow::Result<ExitCode> {
+    let filter = match (args.user, args.attempt) {
+        (Some(user), _) => Filter::User(user),
+        (None, Some(attempt)) => Filter::Attempt(attempt),
+        (None, None) => anyhow::bail!("name --user or --attempt"),
+    };
+    let mut stories = Stories::new(filter);
+    args.log
+        .read(args.from.as_ref(), |event| stories.apply(event))?;
+    let logins = stories.finish();
+    if args.log.json {
+        print(&format!("{:#}\n", timeline::render_json(&logins)))
+    } else {
+        print(&timeline::render_table(&logins))
+    }
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// The first day (YYYY-MM-DD, UTC).
+    #[arg(long = "from", value_name = "DATE")]
+    from_date: String,
+    /// The last day, included (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE")]
+    to: String,
+    /// Also draws the daily logins and MFA rate into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    chart: Option<PathBuf>,
+    /// An export file (`mfa-audit export --out FILE`); without it, the broker.
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let range = DateRange::parse(&args.from_date, &args.to)?;
+    let mut builder = ReportBuilder::new(range);
+    args.log
+        .read(args.log_file.as_ref(), |event| builder.apply(event))?;
+    let report = builder.finish();
+    if let Some(path) = &args.chart {
+        std::fs::write(path, report.render_chart())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if args.log.json {
+        print(&format!("{:#}\n", report.render_json()))
+    } else {
+        print(&report.render_table())
+    }
+}
+
+#[derive(Args)]
+pub struct RecheckArgs {
+    /// A risk setting to try, as the risk worker reads it (repeatable), e.g.
+    /// `--set MFA_RISK_MEDIUM_THRESHOLD=0`. The other settings are the environment's.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = |raw: &str| Override::parse(raw).map_err(|e| e.to_string()))]
+    overrides: Vec<Override>,
+    /// List at most this many changed decisions (all are counted).
+    #[arg(long, default_value_t = 1000)]
+    max_listed: usize,
+    /// An export file (`mfa-audit export --out FILE`); without it, the broker.
+    #[arg(long, value_name = "FILE")]
+    from: Option<PathBuf>,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+pub fn recheck(args: RecheckArgs) -> anyhow::Result<ExitCode> {
+    // Before the source is opened: the overrides go through the environment.
+    let (current, proposed) = mfa_audit::recheck::settings(&args.overrides)?;
+    let geo = mfa_audit::recheck::geoip(&current)?;
+    if geo.is_empty() && !args.log.quiet {
+        eprintln!("recheck: no GeoIP database configured (MFA_GEOIP_CITY_DB, MFA_GEOIP_ASN_DB): deciding without ASN, country and travel, unlike a live worker that has them");
+    }
+    let mut recheck = Recheck::new(current.policy, proposed.policy, geo, args.max_listed);
+    let mut failed = None;
+    args.log.read(args.from.as_ref(), |event| {
+        if failed.is_none() {
+            failed = recheck.apply(event).err();
+        }
+    })?;
+    if let Some(error) = failed {
+        return Err(error.into());
+    }
+    if args.log.json {
+        print(&format!("{:#}\n", recheck.render_json(&args.overrides)))
+    } else {
+        print(&recheck.render_table(&args.overrides))
+    }
+}
