@@ -610,3 +610,181 @@ impl RecordSource for Synth {
 fn parsed<T, E: std::fmt::Debug>(result: Result<T, E>) -> T {
     result.expect("a generated value of valid form")
 }
+
+/// A log built record by record, sealed and signed as the producers do: for tests that need
+/// a flow of their own (a missing decision, a republished event) or a checkpoint at a
+/// chosen place.
+pub struct LogBuilder {
+    topics: Topics,
+    chains: Vec<ProducerChain>,
+    records: Vec<LogRecord>,
+    offsets: HashMap<(String, i32), i64>,
+    partitions: i32,
+}
+
+impl LogBuilder {
+    pub fn new(namespace: &str, keys: &SynthKeys) -> Self {
+        Self {
+            topics: Topics::new(namespace),
+            chains: keys
+                .signers
+                .iter()
+                .map(|signer| {
+                    let chain_id = Uuid::new_v4();
+                    ProducerChain {
+                        signer: signer.clone(),
+                        chain_id,
+                        head: ChainHead::genesis(chain_id),
+                        since_checkpoint: 0,
+                    }
+                })
+                .collect(),
+            records: Vec::new(),
+            offsets: HashMap::new(),
+            partitions: 2,
+        }
+    }
+
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    fn producer_index(&self, producer: &str) -> Option<usize> {
+        self.chains
+            .iter()
+            .position(|chain| chain.signer.producer == producer)
+    }
+
+    /// The chain id of `producer`.
+    pub fn chain_of(&self, producer: &str) -> Option<Uuid> {
+        self.producer_index(producer)
+            .map(|index| self.chains[index].chain_id)
+    }
+
+    /// Publishes `value` on `topic` as `producer` does: the next seq of its chain. `None`
+    /// for a producer without a key.
+    pub fn publish(
+        &mut self,
+        producer: &str,
+        topic: &str,
+        key: &str,
+        value: &[u8],
+        timestamp_ms: i64,
+    ) -> Option<Seal> {
+        let index = self.producer_index(producer)?;
+        let chain = &mut self.chains[index];
+        chain.head = chain.head.append_record(topic, key.as_bytes(), value);
+        chain.since_checkpoint += 1;
+        let seal = Seal {
+            chain_id: chain.chain_id,
+            seq: chain.head.seq,
+        };
+        let header = seal.to_string();
+        self.push(
+            topic,
+            key,
+            timestamp_ms,
+            &[(SEAL_HEADER, header.as_bytes())],
+            value.to_vec(),
+        );
+        Some(seal)
+    }
+
+    /// Publishes an event on its topic, from its producer, keyed by `key`, at its
+    /// `occurred_at`.
+    pub fn event(&mut self, envelope: &Envelope, key: &str) -> Option<Seal> {
+        let topic = match &envelope.event {
+            Event::LoginAttempted(_) => &self.topics.login_attempts,
+            Event::AccountChanged(_) => &self.topics.accounts,
+            Event::LoginApproved(approved) if approved.approved_after_mfa => {
+                &self.topics.verifications
+            }
+            Event::LoginApproved(_)
+            | Event::MfaRequired(_)
+            | Event::LoginRejected(_)
+            | Event::CodeThrottled(_) => &self.topics.risk_decisions,
+            Event::CodeSent(_) | Event::CodeDeliveryFailed(_) => &self.topics.challenges,
+            Event::MfaSucceeded(_) | Event::MfaFailed(_) => &self.topics.verifications,
+        }
+        .clone();
+        let producer = envelope.producer.clone();
+        self.publish(
+            &producer,
+            &topic,
+            key,
+            &envelope.to_json(),
+            envelope.occurred_at.timestamp_millis(),
+        )
+    }
+
+    /// Signs and publishes a checkpoint of `producer`'s chain as it is now.
+    pub fn checkpoint(&mut self, producer: &str, timestamp_ms: i64) {
+        let Some(index) = self.producer_index(producer) else {
+            return;
+        };
+        let chain = &mut self.chains[index];
+        chain.since_checkpoint = 0;
+        let now = DateTime::from_timestamp_millis(timestamp_ms).unwrap_or_default();
+        let checkpoint = chain.signer.checkpoint(chain.chain_id, &chain.head, now);
+        let key = chain.chain_id.to_string();
+        let topic = self.topics.audit_checkpoints.clone();
+        self.push(&topic, &key, timestamp_ms, &[], checkpoint.to_json());
+    }
+
+    /// A checkpoint of every chain with entries not yet covered (the producers' shutdown).
+    pub fn checkpoint_all(&mut self, timestamp_ms: i64) {
+        let due: Vec<String> = self
+            .chains
+            .iter()
+            .filter(|chain| chain.since_checkpoint > 0)
+            .map(|chain| chain.signer.producer.clone())
+            .collect();
+        for producer in due {
+            self.checkpoint(&producer, timestamp_ms);
+        }
+    }
+
+    /// Appends a record as it is (a copy, a forgery): at the next offset of its partition.
+    pub fn push_raw(&mut self, mut record: LogRecord) {
+        let offset = self
+            .offsets
+            .entry((record.topic.clone(), record.partition))
+            .or_insert(0);
+        record.offset = *offset;
+        *offset += 1;
+        self.records.push(record);
+    }
+
+    fn push(
+        &mut self,
+        topic: &str,
+        key: &str,
+        timestamp_ms: i64,
+        headers: &[(&str, &[u8])],
+        value: Vec<u8>,
+    ) {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut hasher);
+        let partition = (hasher.finish() % self.partitions.max(1) as u64) as i32;
+        let mut record = LogRecord {
+            topic: topic.to_owned(),
+            partition,
+            offset: 0,
+            timestamp_ms,
+            key: Some(key.as_bytes().to_vec()),
+            headers: Vec::new(),
+            value,
+        };
+        record.set_headers(headers.iter().map(|(name, value)| (*name, Some(*value))));
+        self.push_raw(record);
+    }
+
+    /// The log so far, in the order built.
+    pub fn records(&self) -> &[LogRecord] {
+        &self.records
+    }
+
+    pub fn into_records(self) -> Vec<LogRecord> {
+        self.records
+    }
+}

@@ -658,9 +658,10 @@ impl Chains {
             }
             if last > chain.verified_to {
                 let start = chain.range_start.take();
-                let recent = start
-                    .as_ref()
-                    .is_some_and(|start| start.timestamp_ms >= end_ms - open_tail_ms);
+                let recent = open_tail_ms > 0
+                    && start
+                        .as_ref()
+                        .is_some_and(|start| start.timestamp_ms > end_ms - open_tail_ms);
                 let what = if chain.verified_to == 0 && chain.checkpoints_matched == 0 {
                     "no valid checkpoint covers it".to_owned()
                 } else {

@@ -259,7 +259,8 @@ impl Flows {
         let events = &attempt.events;
         let ids = || events.iter().map(|seen| seen.event_id);
         // Incomplete but recent at the end of the log: still in progress, not a violation.
-        let open = end_ms.is_some_and(|end| attempt.last_ms >= end - self.recent_ms);
+        let open =
+            self.recent_ms > 0 && end_ms.is_some_and(|end| attempt.last_ms > end - self.recent_ms);
         let incomplete = |kind: Kind, message: String| {
             if open {
                 Finding::info(

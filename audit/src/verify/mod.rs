@@ -513,3 +513,6 @@ pub fn verify(
     }
     Ok(verifier.finish())
 }
+
+#[cfg(test)]
+mod tests;
