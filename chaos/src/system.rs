@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use mfa_testkit::audit_keys::AuditKeys;
 use mfa_testkit::net::{free_port, wait_for_port};
 use mfa_testkit::proxy::{Mode, TcpProxy};
 use serde_json::json;
@@ -93,6 +94,9 @@ pub struct System {
     /// Accounts deleted through the admin API while the broker was down; the audit checks
     /// that each was announced after all.
     pub deleted_in_outages: Vec<uuid::Uuid>,
+    /// The services' signing keys (one per service, its replicas share it); the auditor's
+    /// key file is written to `audit-public-keys.json` in the run's folder.
+    pub audit_keys: AuditKeys,
     started: Instant,
 }
 
@@ -104,6 +108,12 @@ impl System {
             .await
             .map_err(HarnessError::task("locating the tools"))??;
         let folder = run_folder(label)?;
+        let audit_keys = AuditKeys::generate();
+        std::fs::write(
+            folder.join("audit-public-keys.json"),
+            audit_keys.key_file_json(),
+        )
+        .map_err(HarnessError::io("writing the audit key file"))?;
         let database = PrivateCluster::launch(&tools.pg_bin, &folder, "services-postgres").await?;
         database.create_database("adaptive_mfa").await?;
         let database_url = database.url("adaptive_mfa");
@@ -131,6 +141,7 @@ impl System {
             unplanned_exits: Vec::new(),
             graceful_stops: Vec::new(),
             deleted_in_outages: Vec::new(),
+            audit_keys,
             started,
         };
         // login-intake first: its migrations create the tables the others use.
@@ -213,6 +224,10 @@ impl System {
             ("MFA_TOPIC_PARTITIONS", PARTITIONS.to_string()),
             ("MFA_KAFKA_FETCH_WAIT_MS", "5".into()),
             ("RUST_LOG", "info".into()),
+            (
+                "MFA_AUDIT_SIGNING_KEY",
+                self.audit_keys.configured(kind.binary()),
+            ),
             // Replicas of a worker side by side: each its own free port for /metrics (the
             // HTTP services answer it on their API port).
             (

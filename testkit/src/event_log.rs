@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::TestkitError;
@@ -18,6 +19,18 @@ pub struct RawMessage {
     pub offset: i64,
     pub key: String,
     pub payload: Vec<u8>,
+    /// The record's headers in order (`traceparent`, `mfa-seal`...), values as sent.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl RawMessage {
+    /// The first header called `name`, when it is UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .and_then(|(_, value)| std::str::from_utf8(value).ok())
+    }
 }
 
 /// Every message on `topic` (of `partitions` partitions) right now. Blocking: call it from
@@ -69,6 +82,20 @@ pub fn read_topic(
                     .map(|k| String::from_utf8_lossy(k).into_owned())
                     .unwrap_or_default(),
                 payload: message.payload().unwrap_or_default().to_vec(),
+                headers: message
+                    .headers()
+                    .map(|headers| {
+                        headers
+                            .iter()
+                            .map(|header| {
+                                (
+                                    header.key.to_owned(),
+                                    header.value.unwrap_or_default().to_vec(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             });
         }
     }

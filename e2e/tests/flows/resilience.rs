@@ -245,6 +245,7 @@ async fn the_outbox_publishes_committed_events_once_the_broker_takes_them() {
         )
     };
     let (committed, rolled_back) = (event(1), event(2));
+    let (_, signer) = shared::audit::AuditSigner::generate("outbox-test", "outbox-test-1");
     let mut tx = system.pool.begin().await.unwrap();
     outbox::enqueue(&mut tx, "outbox-test", &topic, "k", &committed)
         .await
@@ -270,6 +271,8 @@ async fn the_outbox_publishes_committed_events_once_the_broker_takes_them() {
             .unwrap(),
         ),
         producer: "outbox-test",
+        signer: signer.clone(),
+        checkpoints_topic: system.kafka.topics().audit_checkpoints,
         metrics: OutboxMetrics::default(),
     };
     assert!(down.publish_batch().await.is_err());
@@ -287,6 +290,8 @@ async fn the_outbox_publishes_committed_events_once_the_broker_takes_them() {
             KafkaPublisher::new(&system.kafka, &BusMetrics::unregistered()).unwrap(),
         ),
         producer: "outbox-test",
+        signer: signer.clone(),
+        checkpoints_topic: system.kafka.topics().audit_checkpoints,
         metrics: OutboxMetrics::default(),
     };
     assert_eq!(up.publish_batch().await.unwrap(), 1);

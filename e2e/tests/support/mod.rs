@@ -15,6 +15,7 @@ use std::time::Duration;
 pub use login_intake::rate_limit::{RateLimit, RateLimits};
 use mfa_runtime::config::KafkaConfig;
 use mfa_runtime::shutdown::{Shutdown, ShutdownTrigger};
+use mfa_testkit::audit_keys::AuditKeys;
 use mfa_testkit::stack::setting;
 pub use risk_worker::rules::CodeCaps;
 use secrecy::SecretString;
@@ -110,6 +111,8 @@ pub struct TestSystem {
     /// Each service's `GET /metrics` (the HTTP services' on their API port).
     pub metrics_urls: Vec<(&'static str, String)>,
     pub kafka: KafkaConfig,
+    /// The four services' signing keys; `audit_keys.key_file()` is the auditor's key file.
+    pub audit_keys: AuditKeys,
     pub pool: PgPool,
     pub http: reqwest::Client,
     pub mail: MailBox,
@@ -182,6 +185,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         .clone()
         .unwrap_or_else(|| env.kafka_brokers.clone());
     let infra = mfa_testkit::stack::infra(&services_database_url, brokers);
+    let audit_keys = AuditKeys::generate();
     let kafka = infra.kafka.clone();
     let (trigger, shutdown) = Shutdown::new();
 
@@ -189,6 +193,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         infra: infra.clone(),
         addr: "127.0.0.1:0".parse().unwrap(),
         admin_api_key: SecretString::from(ADMIN_KEY),
+        audit_signer: audit_keys.signer("login-intake"),
         decision_wait: options.decision_wait,
         dependency_deadline: Duration::from_millis(1500),
         argon2_threads: 2,
@@ -206,6 +211,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         code_hmac_secret: SecretString::from(HMAC_SECRET),
         code_hmac_previous_secret: None,
         code_limits: options.code_limits,
+        audit_signer: audit_keys.signer("verifier"),
         metrics_addr: None,
     })
     .await
@@ -223,6 +229,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
             // The tests' addresses are documentation ranges no GeoIP database knows.
             geoip: Default::default(),
         },
+        audit_signer: audit_keys.signer("risk-worker"),
         metrics_addr: "127.0.0.1:0".parse().unwrap(),
     })
     .await
@@ -250,6 +257,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
             timeout: Duration::from_secs(10),
         },
         email_retry: options.email_retry,
+        audit_signer: audit_keys.signer("code-worker"),
         metrics_addr: "127.0.0.1:0".parse().unwrap(),
     })
     .await
@@ -289,6 +297,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         verifier_url,
         metrics_urls,
         kafka,
+        audit_keys,
         pool: PgPool::connect(&database_url).await.expect("test database"),
         http: reqwest::Client::new(),
         mail: MailBox::new(&env.maildev_url),

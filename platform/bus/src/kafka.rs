@@ -29,6 +29,7 @@ use crate::{
 use mfa_runtime::config::KafkaConfig;
 use mfa_runtime::shutdown::Shutdown;
 use mfa_runtime::trace_context::{continue_trace, TRACEPARENT};
+use shared::audit::SEAL_HEADER;
 
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -188,14 +189,25 @@ impl KafkaPublisher {
 impl EventPublisher for KafkaPublisher {
     async fn send(&self, message: OutgoingMessage<'_>) -> Result<(), PublishError> {
         let producer = self.producer();
+        let seal = message.seal.map(|seal| seal.to_string());
+        let mut headers = OwnedHeaders::new_with_capacity(2);
+        if let Some(seal) = &seal {
+            headers = headers.insert(Header {
+                key: SEAL_HEADER,
+                value: Some(seal.as_str()),
+            });
+        }
+        if let Some(traceparent) = message.traceparent {
+            headers = headers.insert(Header {
+                key: TRACEPARENT,
+                value: Some(traceparent),
+            });
+        }
         let mut record = FutureRecord::to(message.topic)
             .key(message.key)
             .payload(message.payload);
-        if let Some(traceparent) = message.traceparent {
-            record = record.headers(OwnedHeaders::new().insert(Header {
-                key: TRACEPARENT,
-                value: Some(traceparent),
-            }));
+        if headers.count() > 0 {
+            record = record.headers(headers);
         }
         let sent = producer.send(record, self.produce_timeout).await;
         self.metrics.published(message.topic, sent.is_ok());

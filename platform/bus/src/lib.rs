@@ -10,6 +10,7 @@ pub mod metrics;
 
 use async_trait::async_trait;
 
+use shared::audit::Seal;
 use shared::events::{DecodeError, Envelope};
 
 /// The cause of a failure, kept as a value so that logs show its whole chain.
@@ -24,13 +25,16 @@ pub struct PublishError {
 }
 
 /// A message to publish. `traceparent` is the W3C trace context it continues (a Kafka
-/// record header), so the consumer's span joins the producer's trace.
+/// record header), so the consumer's span joins the producer's trace. `seal` is the event's
+/// place in its producer's audit chain (the `mfa-seal` header, `shared::audit`): set by the
+/// outbox relay on every event, absent on what is not an event (dead letters, checkpoints).
 #[derive(Debug, Clone, Copy)]
 pub struct OutgoingMessage<'a> {
     pub topic: &'a str,
     pub key: &'a str,
     pub payload: &'a [u8],
     pub traceparent: Option<&'a str>,
+    pub seal: Option<Seal>,
 }
 
 /// Publishes messages and returns once the broker acknowledged them: a caller may report work
@@ -51,11 +55,14 @@ pub trait EventPublisher: Send + Sync {
             key,
             payload,
             traceparent: None,
+            seal: None,
         })
         .await
     }
 
-    /// An event, in the trace of the current span.
+    /// An event, in the trace of the current span, outside any audit chain: for a test that
+    /// stands in for a producer. The services publish their events through the outbox
+    /// (`mfa_store::outbox`), whose relay seals each one.
     async fn publish(
         &self,
         topic: &str,
@@ -68,6 +75,7 @@ pub trait EventPublisher: Send + Sync {
             key,
             payload: &envelope.to_json(),
             traceparent: traceparent.as_deref(),
+            seal: None,
         })
         .await
     }

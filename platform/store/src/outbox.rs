@@ -7,6 +7,13 @@
 //! the row); the event id makes a repeat harmless downstream. One relay per producer works at
 //! a time (an advisory lock), publishing in insertion order, so the events of one
 //! transaction, and of one user, keep their order.
+//!
+//! The relay also keeps the producer's audit chain ([`crate::audit_chain`], `shared::audit`):
+//! it seals each row (its seq in the chain, the chain's head advanced over the row's exact
+//! topic, key and payload) and commits that before sending the row with the `mfa-seal`
+//! header; once every sealed row was acknowledged, it signs checkpoints of the head (about
+//! once a second while events flow, and on its last pass at shutdown) onto the
+//! audit-checkpoints topic.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +26,14 @@ use prometheus_client::registry::Registry;
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 
+use crate::audit_chain::{self, ChainError, CorruptChain};
 use crate::housekeeping::Sweep;
+use chrono::{DateTime, Utc};
 use mfa_bus::{EventPublisher, OutgoingMessage};
 use mfa_runtime::shutdown::Shutdown;
+use shared::audit::{AuditSigner, Checkpoint, Seal};
 use shared::events::Envelope;
+use uuid::Uuid;
 
 const CHANNEL: &str = "outbox";
 const BATCH: i64 = 200;
@@ -80,8 +91,12 @@ pub fn sweep(delete: &'static str) -> Sweep {
 pub struct OutboxRelay {
     pub pool: PgPool,
     pub publisher: Arc<dyn EventPublisher>,
-    /// The service whose rows this relay publishes.
+    /// The service whose rows this relay publishes, and whose audit chain it extends.
     pub producer: &'static str,
+    /// The producer's key: the relay signs the chain's checkpoints with it.
+    pub signer: AuditSigner,
+    /// Where checkpoints go (`Topics::audit_checkpoints`).
+    pub checkpoints_topic: String,
     pub metrics: OutboxMetrics,
 }
 
@@ -91,12 +106,13 @@ struct ProducerLabels {
 }
 
 /// The backlog of a service's outbox: rows committed and not yet published, the age of the
-/// oldest, and the rows published.
+/// oldest, the rows published, and the checkpoints of its audit chain signed.
 #[derive(Clone, Default)]
 pub struct OutboxMetrics {
     pending: Family<ProducerLabels, Gauge>,
     oldest_age: Family<ProducerLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     published: Family<ProducerLabels, Counter>,
+    checkpoints_signed: Family<ProducerLabels, Counter>,
 }
 
 impl OutboxMetrics {
@@ -120,12 +136,16 @@ impl OutboxMetrics {
             "Outbox rows the relay published",
             metrics.published.clone(),
         );
+        mfa_metrics::register(
+            registry,
+            "mfa_audit_checkpoints_signed",
+            "Checkpoints of the producer's audit chain signed and published",
+            metrics.checkpoints_signed.clone(),
+        );
         metrics
     }
 
-    /// Sets the backlog gauges of `producer`: for a service whose events wait in a table of
-    /// its own rather than in `outbox` (the code worker's email outcomes).
-    pub fn set_backlog(&self, producer: &'static str, pending: i64, oldest_age_secs: f64) {
+    fn set_backlog(&self, producer: &'static str, pending: i64, oldest_age_secs: f64) {
         let labels = ProducerLabels { producer };
         self.pending.get_or_create(&labels).set(pending);
         self.oldest_age
@@ -133,22 +153,27 @@ impl OutboxMetrics {
             .set(oldest_age_secs.max(0.0));
     }
 
-    /// Counts rows published by `producer` outside [`OutboxRelay`].
-    pub fn count_published(&self, producer: &'static str, rows: u64) {
+    fn count_published(&self, producer: &'static str, rows: u64) {
         self.published
             .get_or_create(&ProducerLabels { producer })
             .inc_by(rows);
+    }
+
+    fn count_checkpoint(&self, producer: &'static str) {
+        self.checkpoints_signed
+            .get_or_create(&ProducerLabels { producer })
+            .inc();
     }
 }
 
 impl OutboxRelay {
     /// Publishes until `shutdown`, then once more, so what was committed before the signal
-    /// leaves with the process.
+    /// leaves with the process, and its last checkpoint covers all of it.
     pub async fn run(self, mut shutdown: Shutdown) {
         let mut listener = self.listen().await;
         let mut measured_at: Option<std::time::Instant> = None;
         loop {
-            self.publish_all().await;
+            self.pass(false).await;
             if measured_at.is_none_or(|at| at.elapsed() >= MEASURE_EVERY) {
                 self.measure_backlog().await;
                 measured_at = Some(std::time::Instant::now());
@@ -165,6 +190,8 @@ impl OutboxRelay {
                         listener = self.listen().await;
                     }
                 }
+                // Also the clock of the checkpoints: a quiet producer's last events are
+                // covered within about a second.
                 _ = tokio::time::sleep(POLL) => {
                     if listener.is_none() {
                         listener = self.listen().await;
@@ -173,7 +200,7 @@ impl OutboxRelay {
                 _ = shutdown.wait() => break,
             }
         }
-        self.publish_all().await;
+        self.pass(true).await;
     }
 
     /// Reads the backlog gauges; a failed read (database down) leaves them as they were.
@@ -196,33 +223,107 @@ impl OutboxRelay {
         Some(listener)
     }
 
-    async fn publish_all(&self) {
+    /// Publishes what is waiting, then signs a checkpoint if one is due (`closing`: the last
+    /// pass, which covers whatever is left). Failures are logged: the next pass retries.
+    async fn pass(&self, closing: bool) {
+        if !self.publish_all().await {
+            return;
+        }
+        if let Err(error) = self.checkpoint(Utc::now(), closing).await {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                producer = self.producer,
+                "outbox relay: checkpoint will be retried"
+            );
+        }
+    }
+
+    /// True when everything was published.
+    async fn publish_all(&self) -> bool {
         loop {
             match self.publish_batch().await {
                 Ok(n) if n as i64 == BATCH => continue,
-                Ok(_) => return,
+                Ok(_) => return true,
                 Err(error) => {
                     tracing::warn!(
                         error = &error as &dyn std::error::Error,
                         producer = self.producer,
                         "outbox relay: will retry"
                     );
-                    return;
+                    return false;
                 }
             }
         }
     }
 
-    /// Publishes up to a batch of rows in order; returns how many went out.
+    /// Seals up to a batch of new rows, then publishes up to a batch of sealed ones in seq
+    /// order; returns how many went out.
     pub async fn publish_batch(&self) -> Result<usize, RelayError> {
-        let mut tx = self.pool.begin().await?;
+        self.seal_batch().await?;
+        self.publish_sealed().await
+    }
+
+    /// Takes the lock that makes this relay the producer's only one for the transaction.
+    async fn lock(&self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('outbox:' || $1))")
             .bind(self.producer)
             .execute(&mut *tx)
             .await?;
-        let rows: Vec<OutboxRow> = sqlx::query_as(
-            "SELECT id, topic, key, payload, traceparent FROM outbox
-             WHERE producer = $1 AND published_at IS NULL ORDER BY id LIMIT $2",
+        Ok(())
+    }
+
+    /// Gives up to a batch of unsealed rows, in insertion order, their place in the chain,
+    /// and commits it with the chain's new head before any of them is sent: whatever later
+    /// sends a row (this relay, a replica, the next run after a crash) sends it under the
+    /// same seal. Returns how many were sealed.
+    pub async fn seal_batch(&self) -> Result<usize, RelayError> {
+        let mut tx = self.pool.begin().await?;
+        self.lock(&mut tx).await?;
+        let rows: Vec<UnsealedRow> = sqlx::query_as(
+            "SELECT id, topic, key, payload FROM outbox
+             WHERE producer = $1 AND published_at IS NULL AND seal_seq IS NULL
+             ORDER BY id LIMIT $2",
+        )
+        .bind(self.producer)
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(0);
+        }
+        let mut chain = audit_chain::load_or_start(&mut tx, self.producer).await?;
+        let (ids, seqs): (Vec<i64>, Vec<i64>) = rows
+            .iter()
+            .map(|(id, topic, key, payload)| {
+                let seal = chain.seal(topic, key.as_bytes(), payload);
+                (*id, i64::try_from(seal.seq).unwrap_or(i64::MAX))
+            })
+            .unzip();
+        sqlx::query(
+            "UPDATE outbox o SET seal_chain = $1, seal_seq = s.seq
+             FROM UNNEST($2::bigint[], $3::bigint[]) AS s(id, seq) WHERE o.id = s.id",
+        )
+        .bind(chain.chain_id)
+        .bind(&ids)
+        .bind(&seqs)
+        .execute(&mut *tx)
+        .await?;
+        audit_chain::store_head(&mut tx, self.producer, &chain).await?;
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
+    /// Publishes up to a batch of sealed rows in seq order, each acknowledged before the
+    /// next is sent (so per partition the seqs rise with the offsets); returns how many
+    /// went out.
+    async fn publish_sealed(&self) -> Result<usize, RelayError> {
+        let mut tx = self.pool.begin().await?;
+        self.lock(&mut tx).await?;
+        let rows: Vec<SealedRow> = sqlx::query_as(
+            "SELECT id, topic, key, payload, traceparent, seal_chain, seal_seq FROM outbox
+             WHERE producer = $1 AND published_at IS NULL AND seal_seq IS NOT NULL
+             ORDER BY seal_seq LIMIT $2",
         )
         .bind(self.producer)
         .bind(BATCH)
@@ -230,15 +331,16 @@ impl OutboxRelay {
         .await?;
         let mut published = Vec::with_capacity(rows.len());
         let mut failure = None;
-        for (id, topic, key, payload, traceparent) in rows {
+        for row in rows {
             let message = OutgoingMessage {
-                topic: &topic,
-                key: &key,
-                payload: &payload,
-                traceparent: traceparent.as_deref(),
+                topic: &row.topic,
+                key: &row.key,
+                payload: &row.payload,
+                traceparent: row.traceparent.as_deref(),
+                seal: Some(row.seal()?),
             };
             match self.publisher.send(message).await {
-                Ok(()) => published.push(id),
+                Ok(()) => published.push(row.id),
                 Err(error) => {
                     // Later rows wait: they must not overtake this one.
                     failure = Some(error);
@@ -258,10 +360,85 @@ impl OutboxRelay {
             None => Ok(published.len()),
         }
     }
+
+    /// Signs and publishes a checkpoint of the chain's head if one is due at `now`
+    /// (`closing`: whenever entries are uncovered). Only once every sealed row was
+    /// acknowledged: a checkpoint never covers an entry the broker may not have. A crash
+    /// after the send and before the record sends an identical-seq checkpoint again later,
+    /// which an auditor takes as a repeat. Returns the checkpoint sent.
+    pub async fn checkpoint(
+        &self,
+        now: DateTime<Utc>,
+        closing: bool,
+    ) -> Result<Option<Checkpoint>, RelayError> {
+        let mut tx = self.pool.begin().await?;
+        self.lock(&mut tx).await?;
+        let unacknowledged: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM outbox
+             WHERE producer = $1 AND published_at IS NULL AND seal_seq IS NOT NULL)",
+        )
+        .bind(self.producer)
+        .fetch_one(&mut *tx)
+        .await?;
+        let chain = match audit_chain::load(&mut tx, self.producer).await? {
+            Some(chain) if !unacknowledged && chain.checkpoint_due(now, closing) => chain,
+            _ => {
+                tx.commit().await?;
+                return Ok(None);
+            }
+        };
+        let checkpoint = self.signer.checkpoint(chain.chain_id, &chain.head, now);
+        let key = chain.chain_id.to_string();
+        self.publisher
+            .send(OutgoingMessage {
+                topic: &self.checkpoints_topic,
+                key: &key,
+                payload: &checkpoint.to_json(),
+                traceparent: None,
+                seal: None,
+            })
+            .await?;
+        audit_chain::store_checkpoint(&mut tx, self.producer, checkpoint.seq, checkpoint.signed_at)
+            .await?;
+        tx.commit().await?;
+        self.metrics.count_checkpoint(self.producer);
+        tracing::debug!(
+            producer = self.producer,
+            seq = checkpoint.seq,
+            "audit checkpoint signed"
+        );
+        Ok(Some(checkpoint))
+    }
 }
 
-/// id, topic, key, payload, traceparent.
-type OutboxRow = (i64, String, String, Vec<u8>, Option<String>);
+/// id, topic, key, payload.
+type UnsealedRow = (i64, String, String, Vec<u8>);
+
+#[derive(sqlx::FromRow)]
+struct SealedRow {
+    id: i64,
+    topic: String,
+    key: String,
+    payload: Vec<u8>,
+    traceparent: Option<String>,
+    seal_chain: Uuid,
+    seal_seq: i64,
+}
+
+impl SealedRow {
+    fn seal(&self) -> Result<Seal, CorruptChain> {
+        match u64::try_from(self.seal_seq) {
+            Ok(seq) if seq > 0 => Ok(Seal {
+                chain_id: self.seal_chain,
+                seq,
+            }),
+            _ => Err(CorruptChain {
+                producer: format!("outbox row {}", self.id),
+                what: "a seal seq below 1",
+            }),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -269,4 +446,8 @@ pub enum RelayError {
     Database(#[from] sqlx::Error),
     #[error("publish")]
     Publish(#[from] mfa_bus::PublishError),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    Corrupt(#[from] CorruptChain),
 }

@@ -4,11 +4,14 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
+use mfa_store::outbox;
 use serde::{Deserialize, Serialize};
 use shared::domain::{AttemptId, ChallengeId, CompanyId, Locale, Platform, UserAgent, UserId};
 use shared::events::Envelope;
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use crate::consumer::PRODUCER;
 
 #[derive(Clone)]
 pub struct ChallengeStore {
@@ -34,22 +37,6 @@ pub struct NewChallenge {
 impl ChallengeStore {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
-    }
-
-    /// What came of this challenge's email (`CodeSent` / `CodeDeliveryFailed`), if it was
-    /// handled before.
-    pub async fn outcome(
-        &self,
-        challenge_id: ChallengeId,
-    ) -> Result<Option<Envelope>, sqlx::Error> {
-        let row: Option<(Option<serde_json::Value>,)> =
-            sqlx::query_as("SELECT outcome_event FROM challenges WHERE challenge_id = $1")
-                .bind(challenge_id.as_uuid())
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row
-            .and_then(|(json,)| json)
-            .and_then(|json| serde_json::from_value(json).ok()))
     }
 
     /// Stores the challenge with its pending email (sealed code, what the email says, when
@@ -127,28 +114,92 @@ impl ChallengeStore {
     }
 
     /// The email went out (`sent`) or was given up: the outcome is recorded, the sealed code
-    /// erased. Only the sender holding the job records it. False when an outcome was
-    /// recorded before (another sender's, after this one's lease ran out): nothing changed.
+    /// erased, and the outcome written into the outbox for `topic`, keyed by the user, in one
+    /// transaction, in the current span's trace (the outbox relay publishes it). Only the
+    /// sender holding the job records it. False when an outcome was recorded before (another
+    /// sender's, after this one's lease ran out): nothing changed.
     pub async fn record_outcome(
         &self,
         challenge_id: ChallengeId,
         outcome: &Envelope,
         sent: bool,
+        topic: &str,
     ) -> Result<bool, sqlx::Error> {
-        let recorded = sqlx::query(
-            "UPDATE challenges SET outcome_event = $2,
+        let mut tx = self.pool.begin().await?;
+        // `outcome_published_at`: handed to the outbox, in this transaction.
+        let user: Option<Uuid> = sqlx::query_scalar(
+            "UPDATE challenges SET outcome_event = $2, outcome_published_at = now(),
                email_sent_at = CASE WHEN $3 THEN now() ELSE email_sent_at END,
                email_code_sealed = NULL, email_next_attempt_at = NULL
-             WHERE challenge_id = $1 AND outcome_event IS NULL",
+             WHERE challenge_id = $1 AND outcome_event IS NULL
+             RETURNING user_id",
         )
         .bind(challenge_id.as_uuid())
         .bind(sqlx::types::Json(outcome))
         .bind(sent)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1;
-        Ok(recorded)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(user) = user else {
+            return Ok(false);
+        };
+        outbox::enqueue(&mut tx, PRODUCER, topic, &user.to_string(), outcome).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Writes the outcome recorded for a challenge into the outbox again (a redelivered
+    /// `MfaRequired`): a no-op while its row is still there (the same event id), a republish
+    /// of the same event once the published row was pruned. False when no outcome is recorded.
+    pub async fn enqueue_recorded_outcome(
+        &self,
+        challenge_id: ChallengeId,
+        topic: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(Uuid, serde_json::Value)> = sqlx::query_as(
+            "SELECT user_id, outcome_event FROM challenges
+             WHERE challenge_id = $1 AND outcome_event IS NOT NULL",
+        )
+        .bind(challenge_id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((user, json)) = row else {
+            return Ok(false);
+        };
+        // Written by this service from an `Envelope`: one that does not read back is a row
+        // edited by hand, announced as nothing rather than as garbage.
+        let Ok(outcome) = serde_json::from_value::<Envelope>(json) else {
+            tracing::error!(%challenge_id, "the recorded email outcome is not an event");
+            return Ok(true);
+        };
+        outbox::enqueue(&mut tx, PRODUCER, topic, &user.to_string(), &outcome).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Hands the outcomes an older code worker recorded and did not publish (its own
+    /// publishing loop, before the outbox) to the outbox, once, at start-up.
+    pub async fn hand_unpublished_outcomes_to_outbox(
+        &self,
+        topic: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(Uuid, serde_json::Value)> = sqlx::query_as(
+            "UPDATE challenges SET outcome_published_at = now()
+             WHERE outcome_event IS NOT NULL AND outcome_published_at IS NULL
+             RETURNING user_id, outcome_event",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut handed = 0;
+        for (user, json) in rows {
+            if let Ok(outcome) = serde_json::from_value::<Envelope>(json) {
+                outbox::enqueue(&mut tx, PRODUCER, topic, &user.to_string(), &outcome).await?;
+                handed += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(handed)
     }
 
     /// A failed try: the next one at `next_attempt_at`.
@@ -169,67 +220,6 @@ impl ChallengeStore {
         .await?;
         Ok(())
     }
-
-    /// How many outcomes wait to be published, and the age of the oldest one's challenge
-    /// (the outcome is recorded seconds after it: the age is an upper bound), for the
-    /// outbox gauges.
-    pub async fn outcome_backlog(&self) -> Result<(i64, f64), sqlx::Error> {
-        sqlx::query_as(
-            "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
-             FROM challenges WHERE outcome_event IS NOT NULL AND outcome_published_at IS NULL",
-        )
-        .fetch_one(&self.pool)
-        .await
-    }
-
-    /// Outcomes recorded but not yet on Kafka (the process died in between, or the broker
-    /// was down).
-    pub async fn unpublished_outcomes(
-        &self,
-        limit: i64,
-    ) -> Result<Vec<UnpublishedOutcome>, sqlx::Error> {
-        let rows: Vec<(Uuid, Uuid, serde_json::Value, Option<String>)> = sqlx::query_as(
-            "SELECT challenge_id, user_id, outcome_event, traceparent FROM challenges
-             WHERE outcome_event IS NOT NULL AND outcome_published_at IS NULL
-             ORDER BY created_at LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(challenge, user, json, traceparent)| {
-                Some(UnpublishedOutcome {
-                    challenge_id: ChallengeId::from_uuid(challenge),
-                    user_id: UserId::from_uuid(user),
-                    outcome: serde_json::from_value(json).ok()?,
-                    traceparent,
-                })
-            })
-            .collect())
-    }
-
-    pub async fn mark_published(&self, challenge_id: ChallengeId) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE challenges SET outcome_published_at = now()
-             WHERE challenge_id = $1 AND outcome_published_at IS NULL",
-        )
-        .bind(challenge_id.as_uuid())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-}
-
-/// A recorded `CodeSent` or `CodeDeliveryFailed` to publish.
-#[derive(Debug, Clone)]
-pub struct UnpublishedOutcome {
-    pub challenge_id: ChallengeId,
-    /// The partition key.
-    pub user_id: UserId,
-    pub outcome: Envelope,
-    /// The challenge's trace context: the event continues the login's trace.
-    pub traceparent: Option<String>,
 }
 
 /// What the email says about the login, kept with the pending email.

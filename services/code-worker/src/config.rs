@@ -4,6 +4,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use mfa_runtime::config::{ConfigError, Env, InfraConfig};
 use secrecy::SecretString;
+use shared::audit::AuditSigner;
 
 use crate::sender::RetryPolicy;
 
@@ -45,6 +46,8 @@ pub struct Config {
     pub infra: InfraConfig,
     pub smtp: SmtpConfig,
     pub code_hmac_secret: SecretString,
+    /// `MFA_AUDIT_SIGNING_KEY`: signs the checkpoints of the service's audit chain.
+    pub audit_signer: AuditSigner,
     pub email_retry: RetryPolicy,
     /// Where `GET /metrics` is answered (`MFA_METRICS_ADDR`): the worker has no other port.
     pub metrics_addr: SocketAddr,
@@ -59,6 +62,7 @@ impl Config {
         Ok(Self {
             infra: InfraConfig::from_env()?,
             code_hmac_secret: Env::secret("MFA_CODE_HMAC_SECRET")?,
+            audit_signer: mfa_store::audit_chain::signer_from_env(crate::consumer::PRODUCER)?,
             smtp: SmtpConfig {
                 host: Env::required("MFA_SMTP_HOST")?,
                 port: Env::or("MFA_SMTP_PORT", 25)?,

@@ -1,13 +1,14 @@
 //! Handles `MfaRequired`: store the challenge with its pending email in one transaction and
-//! hand the email to the sender loop (`crate::sender`), which publishes `CodeSent` or
-//! `CodeDeliveryFailed`. A redelivered `MfaRequired` queues nothing new: it republishes the
-//! outcome already recorded, if any.
+//! hand the email to the sender loop (`crate::sender`), which records `CodeSent` or
+//! `CodeDeliveryFailed` with the event in the outbox. A redelivered `MfaRequired` queues
+//! nothing new: it writes the outcome already recorded, if any, into the outbox again (the
+//! same event: harmless while the first row is there, a republish once it was pruned).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use mfa_bus::{EventHandler, EventPublisher, HandlerError};
+use mfa_bus::{EventHandler, HandlerError};
 use mfa_code_hash::CodeHasher;
 use shared::domain::OtpCode;
 use shared::events::{AccountChange, Envelope, Event, MfaRequired};
@@ -22,7 +23,6 @@ pub const PRODUCER: &str = "code-worker";
 pub struct CodeHandler {
     pub store: ChallengeStore,
     pub hasher: CodeHasher,
-    pub publisher: Arc<dyn EventPublisher>,
     pub topics: Arc<Topics>,
     pub retry: RetryPolicy,
     pub wake_sender: Arc<Notify>,
@@ -33,12 +33,12 @@ impl CodeHandler {
         &self,
         cause: &Envelope,
         required: &MfaRequired,
-        key: &str,
     ) -> Result<(), HandlerError> {
-        if let Some(outcome) = self.store.outcome(required.challenge_id).await? {
-            self.publisher
-                .publish(&self.topics.challenges, key, &outcome)
-                .await?;
+        if self
+            .store
+            .enqueue_recorded_outcome(required.challenge_id, &self.topics.challenges)
+            .await?
+        {
             return Ok(());
         }
         let code = OtpCode::generate();
@@ -72,9 +72,9 @@ impl CodeHandler {
 
 #[async_trait]
 impl EventHandler for CodeHandler {
-    async fn handle(&self, envelope: Envelope, key: &str) -> Result<(), HandlerError> {
+    async fn handle(&self, envelope: Envelope, _key: &str) -> Result<(), HandlerError> {
         match &envelope.event {
-            Event::MfaRequired(required) => self.on_mfa_required(&envelope, required, key).await,
+            Event::MfaRequired(required) => self.on_mfa_required(&envelope, required).await,
             Event::AccountChanged(changed) => {
                 match changed.change {
                     AccountChange::PasswordChanged | AccountChange::Disabled => {

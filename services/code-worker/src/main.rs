@@ -12,6 +12,7 @@ use mfa_runtime::supervise::InjectedFault;
     after_help = concat!(
         "Configuration: environment variables.
   code-worker: MFA_CODE_HMAC_SECRET (required, at least 32 bytes), MFA_SMTP_HOST (required),
+  MFA_AUDIT_SIGNING_KEY (required: <key id>:<base64 Ed25519 seed>, signs the audit checkpoints),
   MFA_SMTP_PORT, MFA_SMTP_TLS, MFA_SMTP_USERNAME, MFA_SMTP_PASSWORD, MFA_SMTP_FROM,
   MFA_SMTP_TIMEOUT_SECS, MFA_EMAIL_RETRY_WINDOW_SECS, MFA_METRICS_ADDR (GET /metrics,
   default 127.0.0.1:9182).

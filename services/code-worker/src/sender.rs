@@ -3,8 +3,8 @@
 //!
 //! Each due email is claimed for a lease, sent, and its outcome recorded: `CodeSent` once the
 //! SMTP server accepted it; after a failure a retry with back-off, until the give-up time
-//! (well inside the code's lifetime), then `CodeDeliveryFailed`. Recorded outcomes are then
-//! published and marked so; one that could not be published is retried on the next round.
+//! (well inside the code's lifetime), then `CodeDeliveryFailed`. The outcome is recorded
+//! with its event in the outbox, in one transaction: the outbox relay publishes it.
 //!
 //! The one repeat the design allows: a crash after the SMTP server accepted an email and
 //! before the outcome was recorded resends it when the lease runs out, with the same
@@ -17,17 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mfa_bus::EventPublisher;
 use mfa_code_hash::CodeHasher;
 use mfa_runtime::shutdown::Shutdown;
 use mfa_runtime::trace_context::continue_trace;
-use mfa_store::outbox::OutboxMetrics;
 use shared::events::{CodeDeliveryFailed, CodeSent, Envelope, Event};
 use shared::topics::Topics;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-use crate::challenges::{ChallengeStore, PendingEmail, UnpublishedOutcome};
+use crate::challenges::{ChallengeStore, PendingEmail};
 use crate::consumer::PRODUCER;
 use crate::email::{CodeEmail, Mailer};
 use crate::metrics::CodeMetrics;
@@ -80,14 +78,11 @@ pub struct EmailSender {
     pub store: ChallengeStore,
     pub hasher: CodeHasher,
     pub mailer: Mailer,
-    pub publisher: Arc<dyn EventPublisher>,
     pub topics: Arc<Topics>,
     pub retry: RetryPolicy,
     /// The consumer rings it when it stored an email, so one goes out at once.
     pub wake: Arc<Notify>,
     pub metrics: CodeMetrics,
-    /// The email outcomes waiting in `challenges` are this service's outbox.
-    pub outbox: OutboxMetrics,
 }
 
 /// Emails sent at once, each on its own task: one slow recipient server holds up no other.
@@ -95,25 +90,12 @@ const BATCH: i64 = 16;
 /// A claimed email no sender recorded for this long is taken over by another.
 const LEASE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(500);
-/// How often the outcome backlog is read for the gauges (one query).
-const MEASURE_EVERY: Duration = Duration::from_secs(1);
 
 impl EmailSender {
     pub async fn run(self: Arc<Self>, mut shutdown: Shutdown) {
-        let mut measured_at: Option<std::time::Instant> = None;
         loop {
             if let Err(error) = self.send_due().await {
                 tracing::warn!(%error, "sending due code emails failed; retrying");
-            }
-            if let Err(error) = self.publish_outcomes().await {
-                tracing::warn!(%error, "publishing email outcomes failed; retrying");
-            }
-            if measured_at.is_none_or(|at| at.elapsed() >= MEASURE_EVERY) {
-                // A failed read (database down) leaves the gauges as they were.
-                if let Ok((pending, oldest)) = self.store.outcome_backlog().await {
-                    self.outbox.set_backlog(PRODUCER, pending, oldest);
-                }
-                measured_at = Some(std::time::Instant::now());
             }
             tokio::select! {
                 _ = self.wake.notified() => {}
@@ -266,49 +248,13 @@ impl EmailSender {
         );
         let recorded = self
             .store
-            .record_outcome(email.challenge_id, &outcome, sent)
+            .record_outcome(email.challenge_id, &outcome, sent, &self.topics.challenges)
             .await?;
         // Once per challenge: an outcome another sender recorded first was counted there.
         if recorded {
             self.metrics.outcome_recorded(&outcome.event);
         }
         tracing::info!(challenge_id = %email.challenge_id, outcome = %outcome.event_type(), "code email handled");
-        Ok(())
-    }
-
-    async fn publish_outcomes(&self) -> Result<(), sqlx::Error> {
-        for unpublished in self.store.unpublished_outcomes(100).await? {
-            // In the login's trace (continued from the challenge's span), whenever it leaves:
-            // the event carries it to the services that consume it.
-            let span = tracing::info_span!(
-                "publish email outcome",
-                attempt_id = %unpublished.outcome.attempt_id,
-                challenge_id = %unpublished.challenge_id,
-                outcome = %unpublished.outcome.event_type(),
-            );
-            continue_trace(&span, unpublished.traceparent.as_deref());
-            let UnpublishedOutcome {
-                challenge_id,
-                user_id,
-                outcome,
-                ..
-            } = unpublished;
-            let published = self
-                .publisher
-                .publish(&self.topics.challenges, &user_id.to_string(), &outcome)
-                .instrument(span)
-                .await;
-            match published {
-                Ok(()) => {
-                    self.store.mark_published(challenge_id).await?;
-                    self.outbox.count_published(PRODUCER, 1);
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "email outcome not published; retrying");
-                    return Ok(());
-                }
-            }
-        }
         Ok(())
     }
 }

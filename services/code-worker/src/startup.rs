@@ -12,6 +12,7 @@ use mfa_code_hash::{CodeHasher, WeakSecret};
 use mfa_metrics::{MetricsListener, Registry, SharedRegistry};
 use mfa_runtime::shutdown::Shutdown;
 use mfa_runtime::supervise::{InjectedFault, Supervisor, TaskFailure};
+use mfa_store::outbox::{OutboxMetrics, OutboxRelay};
 use mfa_store::pool_metrics::PoolMetrics;
 
 use crate::challenges::ChallengeStore;
@@ -47,6 +48,7 @@ pub struct Worker {
     handler: CodeHandler,
     dead_letters: DeadLetters,
     publisher: Arc<KafkaPublisher>,
+    relay: OutboxRelay,
     pool_metrics: PoolMetrics,
     metrics: (MetricsListener, SharedRegistry),
     shutdown_timeout: Duration,
@@ -63,7 +65,7 @@ impl Worker {
         let bus = BusMetrics::register(&mut registry);
         let pool_metrics = PoolMetrics::register(&mut registry);
         let code_metrics = CodeMetrics::register(&mut registry);
-        let outbox_metrics = mfa_store::outbox::OutboxMetrics::register(&mut registry);
+        let outbox_metrics = OutboxMetrics::register(&mut registry);
         let pool = mfa_store::db::connect(&config.infra.database_url, 10).await?;
         mfa_store::db::migrate(&pool).await?;
         let kafka = &config.infra.kafka;
@@ -77,18 +79,34 @@ impl Worker {
             &bus,
         )?;
         let store = ChallengeStore::new(pool.clone());
+        // Outcomes a code worker recorded before they went through the outbox.
+        let handed = store
+            .hand_unpublished_outcomes_to_outbox(&topics.challenges)
+            .await?;
+        if handed > 0 {
+            tracing::info!(
+                outcomes = handed,
+                "unpublished email outcomes handed to the outbox"
+            );
+        }
         let wake = Arc::new(Notify::new());
         let sender = Arc::new(EmailSender {
             store: store.clone(),
             hasher: hasher.clone(),
             mailer,
-            publisher: publisher.clone(),
             topics: topics.clone(),
             retry: config.email_retry,
             wake: wake.clone(),
             metrics: code_metrics,
-            outbox: outbox_metrics,
         });
+        let relay = OutboxRelay {
+            pool: pool.clone(),
+            publisher: publisher.clone(),
+            producer: crate::consumer::PRODUCER,
+            signer: config.audit_signer,
+            checkpoints_topic: topics.audit_checkpoints.clone(),
+            metrics: outbox_metrics,
+        };
         Ok(Self {
             consumer,
             sender,
@@ -97,12 +115,12 @@ impl Worker {
             handler: CodeHandler {
                 store,
                 hasher,
-                publisher: publisher.clone(),
                 topics,
                 retry: config.email_retry,
                 wake_sender: wake,
             },
             publisher,
+            relay,
             pool_metrics,
             metrics: (metrics_listener, Arc::new(registry)),
             shutdown_timeout: config.infra.shutdown_timeout,
@@ -142,6 +160,9 @@ impl Worker {
         tasks.spawn("consumer", |stop| {
             consumer.run(DecodingHandler(handler), dead_letters, stop)
         });
+        // The relay stops after the consumer and the sender: the last outcomes still leave.
+        let relay = self.relay;
+        tasks.spawn_drain("outbox-relay", |stop| relay.run(stop));
         let outcome = tasks.run().await;
         self.publisher.flush(Duration::from_secs(5)).await;
         Ok(outcome?)

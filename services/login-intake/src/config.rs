@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use mfa_runtime::config::{ConfigError, Env, InfraConfig};
 use secrecy::SecretString;
+use shared::audit::AuditSigner;
 
 use crate::rate_limit::RateLimits;
 
@@ -12,10 +13,12 @@ pub struct Config {
     /// `MFA_INTAKE_ADDR`; port 0 picks a free one (tests).
     pub addr: SocketAddr,
     pub admin_api_key: SecretString,
+    /// `MFA_AUDIT_SIGNING_KEY`: signs the checkpoints of the service's audit chain.
+    pub audit_signer: AuditSigner,
     /// How long `POST /v1/logins` waits for the decision before answering `pending`.
     pub decision_wait: Duration,
-    /// How long a request may take before it is accepted (the login published): past it, a
-    /// hanging database or broker gets `503 dependency_timeout`.
+    /// How long a request may take before it is accepted (the login and its event
+    /// committed): past it, a hanging database gets `503 dependency_timeout`.
     pub dependency_deadline: Duration,
     /// argon2 threads; defaults to the number of cores.
     pub argon2_threads: usize,
@@ -37,6 +40,7 @@ impl Config {
                 std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
             )?,
             admin_api_key: Env::secret("MFA_ADMIN_API_KEY")?,
+            audit_signer: mfa_store::audit_chain::signer_from_env(crate::intake::PRODUCER)?,
             decision_wait: Duration::from_millis(Env::or("MFA_DECISION_WAIT_MS", 3000)?),
             dependency_deadline: Duration::from_millis(Env::or(
                 "MFA_DEPENDENCY_DEADLINE_MS",

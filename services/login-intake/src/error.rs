@@ -81,7 +81,6 @@ impl From<crate::intake::IntakeError> for ApiError {
         match error {
             IntakeError::Overloaded => ApiError::Overloaded,
             IntakeError::Database(e) => e.into(),
-            IntakeError::Publish(e) => ApiError::Unavailable(e.to_string()),
         }
     }
 }

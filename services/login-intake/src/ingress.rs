@@ -70,14 +70,14 @@ impl MessageHandler for LoginRequestHandler {
         // The consumer's span declares the field: its log lines and its trace (which the
         // `LoginAttempted` carries on) name the login.
         tracing::Span::current().record("attempt_id", tracing::field::display(request.attempt_id));
-        // Republishing on redelivery is harmless: the risk worker decides an attempt once.
+        // A redelivered request records and announces nothing new: the attempt and its
+        // event were committed together the first time.
         self.intake
             .submit(request.attempt_id, &request.company, request.login)
             .await
             .map_err(|error| match error {
                 IntakeError::Overloaded => HandlerError::Retry("password pool full".into()),
                 IntakeError::Database(e) => e.into(),
-                IntakeError::Publish(e) => e.into(),
             })
     }
 }

@@ -1,5 +1,6 @@
 //! Turning a login into a `LoginAttempted`: look the account up, check the first factor,
-//! record the attempt, publish. Shared by the HTTP API and the Kafka ingress.
+//! record the attempt and its event in one transaction (the outbox; the relay publishes it).
+//! Shared by the HTTP API and the Kafka ingress.
 //!
 //! The first factor counts only if the caller's company accepts it (`FirstFactors`): an SSO
 //! or Google claim is the client backend's word, so a company that logs in with passwords
@@ -13,7 +14,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::Utc;
-use mfa_bus::{EventPublisher, PublishError};
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use shared::domain::{
@@ -86,15 +86,12 @@ pub enum IntakeError {
     Overloaded,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    Publish(#[from] PublishError),
 }
 
 #[derive(Clone)]
 pub struct Intake {
     pub store: IntakeStore,
     pub passwords: PasswordPool,
-    pub publisher: Arc<dyn EventPublisher>,
     pub topics: Arc<Topics>,
 }
 
@@ -108,8 +105,10 @@ pub fn partition_key(user_id: Option<shared::domain::UserId>, email: &Email) -> 
 }
 
 impl Intake {
-    /// Accepts a login under `attempt_id`: once this returned `Ok`, the `LoginAttempted` is on
-    /// the broker and the risk worker will decide it. `company` is the one the caller speaks
+    /// Accepts a login under `attempt_id`: once this returned `Ok`, the attempt and its
+    /// `LoginAttempted` are committed together, the outbox relay (woken by the commit)
+    /// publishes the event, and the risk worker will decide it. The same attempt accepted
+    /// again (a redelivered Kafka request) changes nothing and announces nothing twice. `company` is the one the caller speaks
     /// for (its API key's, or the Kafka request's): an account of another company is treated
     /// as unknown.
     #[tracing::instrument(
@@ -166,14 +165,21 @@ impl Intake {
             locale: login.locale,
         });
         let envelope = Envelope::new(PRODUCER, attempt_id, None, Utc::now(), event);
-        self.store
-            .record_attempt(attempt_id, user_id, company)
-            .await?;
         let key = partition_key(user_id, &login.email);
-        self.publisher
-            .publish(&self.topics.login_attempts, &key, &envelope)
+        let recorded = self
+            .store
+            .record_attempt(
+                attempt_id,
+                user_id,
+                company,
+                (&self.topics.login_attempts, &key, &envelope),
+            )
             .await?;
-        tracing::info!(%attempt_id, ?auth_method, ?primary_factor, "login attempt published");
+        if recorded {
+            tracing::info!(%attempt_id, ?auth_method, ?primary_factor, "login attempt accepted");
+        } else {
+            tracing::info!(%attempt_id, "login attempt accepted before: nothing to announce");
+        }
         Ok(())
     }
 }

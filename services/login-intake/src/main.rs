@@ -11,7 +11,8 @@ use mfa_runtime::supervise::InjectedFault;
     version,
     after_help = concat!(
         "Configuration: environment variables.
-  login-intake: MFA_ADMIN_API_KEY (required), MFA_INTAKE_ADDR, MFA_DECISION_WAIT_MS,
+  login-intake: MFA_ADMIN_API_KEY (required), MFA_AUDIT_SIGNING_KEY (required: <key id>:<base64
+  Ed25519 seed>, signs the audit checkpoints), MFA_INTAKE_ADDR, MFA_DECISION_WAIT_MS,
   MFA_DEPENDENCY_DEADLINE_MS, MFA_ARGON2_THREADS, MFA_ARGON2_QUEUE, MFA_RATE_LIMIT_PER_IP,
   MFA_RATE_LIMIT_PER_ACCOUNT_AND_IP, MFA_RATE_LIMIT_PER_ACCOUNT, MFA_RATE_LIMIT_PER_API_KEY,
   MFA_METRICS_ADDR (GET /metrics on a listener of its own; unset: on MFA_INTAKE_ADDR).

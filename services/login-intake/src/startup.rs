@@ -93,11 +93,9 @@ impl Application {
         let http_metrics = HttpMetrics::register(&mut registry);
         let metrics = IntakeMetrics::register(&mut registry);
         let registry: SharedRegistry = Arc::new(registry);
-        let publisher = Arc::new(KafkaPublisher::with_timeout(
-            &config.infra.kafka,
-            config.dependency_deadline,
-            &bus_metrics,
-        )?);
+        // The outbox relay's (and the dead letters'): no request waits on a publish, since a
+        // login's `LoginAttempted` is committed with it and the relay sends it.
+        let publisher = Arc::new(KafkaPublisher::new(&config.infra.kafka, &bus_metrics)?);
         let state = AppState {
             intake: Intake {
                 store: IntakeStore::new(pool.clone()),
@@ -106,7 +104,6 @@ impl Application {
                     config.argon2_queue,
                     metrics.argon2.clone(),
                 )?,
-                publisher: publisher.clone(),
                 topics: Arc::new(config.infra.kafka.topics()),
             },
             limiter: RateLimiter::new(pool.clone()),
@@ -243,6 +240,8 @@ impl Application {
             pool: self.pool.clone(),
             publisher: self.publisher.clone(),
             producer: crate::intake::PRODUCER,
+            signer: self.config.audit_signer.clone(),
+            checkpoints_topic: topics.audit_checkpoints.clone(),
             metrics: self.outbox_metrics,
         };
         tasks.spawn_drain("outbox-relay", |stop| relay.run(stop));

@@ -214,24 +214,33 @@ impl IntakeStore {
         Ok(user_id)
     }
 
-    /// Records an accepted attempt; a second call for the same id (a redelivered Kafka
-    /// request) changes nothing.
+    /// Records an accepted attempt and writes its `LoginAttempted` (`(topic, key, event)`)
+    /// into the outbox, in one transaction. A second call for the same id (a redelivered
+    /// Kafka request) changes nothing and returns false: the event was written the first time.
     pub async fn record_attempt(
         &self,
         attempt_id: AttemptId,
         user_id: Option<UserId>,
         company: &CompanyId,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
+        (topic, key, attempted): (&str, &str, &Envelope),
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
             "INSERT INTO login_attempts (attempt_id, user_id, company_id) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
         )
         .bind(attempt_id.as_uuid())
         .bind(user_id.map(|u| u.as_uuid()))
         .bind(company.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            outbox::enqueue(&mut tx, PRODUCER, topic, key, attempted).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     /// None when no such attempt was accepted for `company`. The decision as stored, with its

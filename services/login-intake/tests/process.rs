@@ -21,6 +21,7 @@ fn help_says_what_it_does_and_which_variables_configure_it() {
         &[
             "Takes logins from client backends",
             "MFA_ADMIN_API_KEY",
+            "MFA_AUDIT_SIGNING_KEY",
             "MFA_DATABASE_URL",
             "MFA_SHUTDOWN_TIMEOUT_SECS",
             "MFA_METRICS_ADDR",
@@ -71,6 +72,10 @@ async fn a_consumer_that_fails_takes_the_process_down_within_the_shutdown_deadli
         .env("MFA_TOPIC_NAMESPACE", &namespace)
         .env("MFA_TOPIC_PARTITIONS", "2")
         .env("MFA_ADMIN_API_KEY", "process-test-admin-key-0123456789")
+        .env(
+            "MFA_AUDIT_SIGNING_KEY",
+            shared::audit::AuditSigner::generate("login-intake", "process-test").0,
+        )
         .env("MFA_INTAKE_ADDR", "127.0.0.1:0")
         .env("MFA_ARGON2_THREADS", "1")
         .env(

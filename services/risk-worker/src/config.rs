@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mfa_runtime::config::{ConfigError, Env, InfraConfig};
+use shared::audit::AuditSigner;
 
 use crate::geo::GeoIp;
 use crate::model::assess::{DenylistAction, ModelKind, RiskPolicy};
@@ -16,6 +17,8 @@ use crate::rules::{CodeCaps, Policy};
 pub struct Config {
     pub infra: InfraConfig,
     pub model: ModelConfig,
+    /// `MFA_AUDIT_SIGNING_KEY`: signs the checkpoints of the service's audit chain.
+    pub audit_signer: AuditSigner,
     /// Where `GET /metrics` is answered (`MFA_METRICS_ADDR`): the worker has no other port.
     pub metrics_addr: SocketAddr,
 }
@@ -29,6 +32,7 @@ impl Config {
         Ok(Self {
             infra: InfraConfig::from_env()?,
             model: ModelConfig::from_env()?,
+            audit_signer: mfa_store::audit_chain::signer_from_env(crate::consumer::PRODUCER)?,
             metrics_addr: Env::or("MFA_METRICS_ADDR", DEFAULT_METRICS_ADDR)?,
         })
     }

@@ -34,7 +34,8 @@ macro_rules! model_settings_help {
 Configuration: environment variables.
 ",
         model_settings_help!(),
-        "  serve only: MFA_CODE_TTL_SECS, MFA_CODE_EMAILS_PER_HOUR, MFA_CODE_EMAIL_MIN_GAP_SECS,
+        "  serve only: MFA_AUDIT_SIGNING_KEY (required: <key id>:<base64 Ed25519 seed>, signs the
+  audit checkpoints), MFA_CODE_TTL_SECS, MFA_CODE_EMAILS_PER_HOUR, MFA_CODE_EMAIL_MIN_GAP_SECS,
   MFA_FAILED_CODES_PER_DAY, MFA_METRICS_ADDR (GET /metrics, default 127.0.0.1:9181).
 ",
         mfa_runtime::service_help_footer!()

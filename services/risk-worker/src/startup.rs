@@ -44,6 +44,8 @@ pub struct Worker {
     dead_letters: DeadLetters,
     publisher: Arc<KafkaPublisher>,
     outbox_metrics: OutboxMetrics,
+    audit_signer: shared::audit::AuditSigner,
+    checkpoints_topic: String,
     pool_metrics: PoolMetrics,
     metrics: (MetricsListener, SharedRegistry),
     shutdown_timeout: Duration,
@@ -96,6 +98,8 @@ impl Worker {
                 config.infra.housekeeping_interval,
             ),
             dead_letters: DeadLetters::new(publisher.clone(), topics.dead_letters.clone()),
+            checkpoints_topic: topics.audit_checkpoints.clone(),
+            audit_signer: config.audit_signer,
             handler: RiskHandler {
                 store: RiskStore::new(pool.clone()),
                 topics,
@@ -148,6 +152,8 @@ impl Worker {
             pool,
             publisher: self.publisher.clone(),
             producer: crate::consumer::PRODUCER,
+            signer: self.audit_signer,
+            checkpoints_topic: self.checkpoints_topic,
             metrics: self.outbox_metrics,
         };
         tasks.spawn_drain("outbox-relay", |stop| relay.run(stop));

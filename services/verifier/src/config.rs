@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 
 use mfa_runtime::config::{ConfigError, Env, InfraConfig};
 use secrecy::SecretString;
+use shared::audit::AuditSigner;
 
 use crate::judge::CodeLimits;
 
@@ -14,6 +15,8 @@ pub struct Config {
     /// The secret before the last rotation, accepted until the codes it hashed expired.
     pub code_hmac_previous_secret: Option<SecretString>,
     pub code_limits: CodeLimits,
+    /// `MFA_AUDIT_SIGNING_KEY`: signs the checkpoints of the service's audit chain.
+    pub audit_signer: AuditSigner,
     /// `MFA_METRICS_ADDR`: a listener of its own for `GET /metrics`; None (unset) answers it
     /// on the API address.
     pub metrics_addr: Option<SocketAddr>,
@@ -29,6 +32,7 @@ impl Config {
             )?,
             code_hmac_secret: Env::secret("MFA_CODE_HMAC_SECRET")?,
             code_hmac_previous_secret: Env::optional_secret("MFA_CODE_HMAC_PREVIOUS_SECRET"),
+            audit_signer: mfa_store::audit_chain::signer_from_env(crate::verify::PRODUCER)?,
             code_limits: CodeLimits {
                 per_challenge: Env::or("MFA_CODE_MAX_ATTEMPTS", 5)?,
                 per_account_per_day: Env::or("MFA_FAILED_CODES_PER_DAY", 100)?,

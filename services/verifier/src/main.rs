@@ -11,7 +11,8 @@ use verifier::{config::Config, startup::Application};
     version,
     after_help = concat!(
         "Configuration: environment variables.
-  verifier: MFA_CODE_HMAC_SECRET (required, at least 32 bytes), MFA_CODE_HMAC_PREVIOUS_SECRET,
+  verifier: MFA_CODE_HMAC_SECRET (required, at least 32 bytes), MFA_AUDIT_SIGNING_KEY (required:
+  <key id>:<base64 Ed25519 seed>, signs the audit checkpoints), MFA_CODE_HMAC_PREVIOUS_SECRET,
   MFA_VERIFIER_ADDR, MFA_CODE_MAX_ATTEMPTS, MFA_FAILED_CODES_PER_DAY, MFA_METRICS_ADDR (GET
   /metrics on a listener of its own; unset: on MFA_VERIFIER_ADDR).
 ",

@@ -62,6 +62,8 @@ pub struct Application {
     registry: SharedRegistry,
     pool_metrics: PoolMetrics,
     outbox_metrics: OutboxMetrics,
+    audit_signer: shared::audit::AuditSigner,
+    checkpoints_topic: String,
     housekeeping_interval: Duration,
     shutdown_timeout: Duration,
     fault: Option<InjectedFault>,
@@ -145,6 +147,8 @@ impl Application {
             registry,
             pool_metrics,
             outbox_metrics,
+            checkpoints_topic: config.infra.kafka.topics().audit_checkpoints,
+            audit_signer: config.audit_signer,
             housekeeping_interval: config.infra.housekeeping_interval,
             shutdown_timeout: config.infra.shutdown_timeout,
             fault: None,
@@ -203,6 +207,8 @@ impl Application {
             pool: self.pool,
             publisher: self.publisher.clone(),
             producer: crate::verify::PRODUCER,
+            signer: self.audit_signer,
+            checkpoints_topic: self.checkpoints_topic,
             metrics: self.outbox_metrics,
         };
         tasks.spawn_drain("outbox-relay", |stop| relay.run(stop));

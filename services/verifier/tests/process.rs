@@ -15,6 +15,7 @@ fn help_says_what_it_does_and_which_variables_configure_it() {
         &[
             "Checks the code the user typed",
             "MFA_CODE_HMAC_SECRET",
+            "MFA_AUDIT_SIGNING_KEY",
             "MFA_VERIFIER_ADDR",
             "MFA_METRICS_ADDR",
             "MFA_DATABASE_URL",

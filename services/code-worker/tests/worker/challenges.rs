@@ -1,6 +1,7 @@
 //! The challenges table as the code worker uses it, on the stack's PostgreSQL: what the
 //! consumer stores for the sender (the `MfaRequired`'s time, which times the delivery, and
-//! the consumer span's trace context, which the email's span and its outcome continue).
+//! the consumer span's trace context, which the email's span and its outcome continue), and
+//! the outcome written into the outbox with its record.
 
 // A failed step fails the test loudly, where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -30,7 +31,7 @@ async fn a_challenge_keeps_its_mfa_required_time_and_trace_through_to_its_outcom
     let database_url = secrecy::SecretString::from(stack::create_database().await);
     let pool = mfa_store::db::connect(&database_url, 2).await.unwrap();
     mfa_store::db::migrate(&pool).await.unwrap();
-    let store = ChallengeStore::new(pool);
+    let store = ChallengeStore::new(pool.clone());
 
     // Microseconds, as PostgreSQL keeps times.
     let mfa_required_at = Utc::now().trunc_subsecs(6) - chrono::Duration::seconds(3);
@@ -88,26 +89,49 @@ async fn a_challenge_keeps_its_mfa_required_time_and_trace_through_to_its_outcom
             expires_at,
         }),
     );
+    let topic = "t.challenges";
     assert!(store
-        .record_outcome(challenge_id, &outcome, true)
+        .record_outcome(challenge_id, &outcome, true, topic)
+        .instrument(tracing::info_span!("send code email"))
         .await
         .unwrap());
     // A second sender's record (after a lease ran out) changes nothing, and says so: the
     // outcome is counted once.
     assert!(!store
-        .record_outcome(challenge_id, &outcome, true)
+        .record_outcome(challenge_id, &outcome, true, topic)
         .await
         .unwrap());
 
-    let unpublished = store.unpublished_outcomes(10).await.unwrap();
-    assert_eq!(unpublished.len(), 1);
-    assert_eq!(unpublished[0].challenge_id, challenge_id);
-    assert_eq!(unpublished[0].user_id, user_id);
-    assert_eq!(unpublished[0].outcome, outcome);
+    // The outcome waits in the outbox, written with it, keyed by the user, in the trace of
+    // the span that recorded it (which continued the challenge's).
+    let outbox = || async {
+        sqlx::query_as::<_, (uuid::Uuid, String, String, String, Vec<u8>, Option<String>)>(
+            "SELECT event_id, producer, topic, key, payload, traceparent FROM outbox",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    let rows = outbox().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let (event_id, producer, row_topic, key, payload, traceparent) = &rows[0];
+    assert_eq!(*event_id, outcome.event_id);
     assert_eq!(
-        unpublished[0].traceparent.as_deref(),
-        Some(consumer_context.as_str())
+        (producer.as_str(), row_topic.as_str()),
+        ("code-worker", topic)
     );
-    store.mark_published(challenge_id).await.unwrap();
-    assert!(store.unpublished_outcomes(10).await.unwrap().is_empty());
+    assert_eq!(key, &user_id.to_string());
+    assert_eq!(Envelope::from_json(payload).unwrap(), outcome);
+    assert!(traceparent.is_some());
+
+    // A redelivered MfaRequired writes the same event again: nothing new while it waits.
+    assert!(store
+        .enqueue_recorded_outcome(challenge_id, topic)
+        .await
+        .unwrap());
+    assert_eq!(outbox().await, rows);
+    assert!(!store
+        .enqueue_recorded_outcome(ChallengeId::new_random(), topic)
+        .await
+        .unwrap());
 }

@@ -15,6 +15,7 @@ fn help_says_what_it_does_and_which_variables_configure_it() {
         &[
             "emails the 6-digit code",
             "MFA_CODE_HMAC_SECRET",
+            "MFA_AUDIT_SIGNING_KEY",
             "MFA_SMTP_HOST",
             "MFA_METRICS_ADDR",
             "MFA_DATABASE_URL",

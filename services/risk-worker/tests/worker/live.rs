@@ -59,6 +59,7 @@ async fn a_redelivered_login_is_decided_and_counted_once() {
             policy: Default::default(),
             geoip: Default::default(),
         },
+        audit_signer: shared::audit::AuditSigner::generate("risk-worker", "live-test").1,
         metrics_addr: "127.0.0.1:0".parse().unwrap(),
     })
     .await

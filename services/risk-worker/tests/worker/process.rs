@@ -104,6 +104,10 @@ async fn a_panicking_relay_takes_the_process_down_within_the_shutdown_deadline()
         // Any free port: the default one may be another worker's.
         .env("MFA_METRICS_ADDR", "127.0.0.1:0")
         .env(
+            "MFA_AUDIT_SIGNING_KEY",
+            shared::audit::AuditSigner::generate("risk-worker", "process-test").0,
+        )
+        .env(
             "MFA_SHUTDOWN_TIMEOUT_SECS",
             SHUTDOWN_TIMEOUT.as_secs().to_string(),
         )

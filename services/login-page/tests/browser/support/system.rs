@@ -65,6 +65,7 @@ impl System {
     pub async fn start(options: Options) -> System {
         let database_url = create_database().await;
         let infra = mfa_testkit::stack::infra(&database_url, setting("MFA_KAFKA_BROKERS"));
+        let audit_keys = mfa_testkit::audit_keys::AuditKeys::generate();
         // The tests sign in many times from one address, and ask for new codes at once.
         let unlimited = RateLimit {
             max: 1_000_000,
@@ -74,6 +75,7 @@ impl System {
             infra: infra.clone(),
             addr: "127.0.0.1:0".parse().unwrap(),
             admin_api_key: SecretString::from(ADMIN_KEY),
+            audit_signer: audit_keys.signer("login-intake"),
             decision_wait: Duration::from_secs(10),
             dependency_deadline: Duration::from_millis(1500),
             argon2_threads: 2,
@@ -101,6 +103,7 @@ impl System {
                 per_challenge: 5,
                 per_account_per_day: 100,
             },
+            audit_signer: audit_keys.signer("verifier"),
             metrics_addr: None,
         })
         .await
@@ -120,6 +123,7 @@ impl System {
                 },
                 geoip: Default::default(),
             },
+            audit_signer: audit_keys.signer("risk-worker"),
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
         })
         .await
@@ -139,6 +143,7 @@ impl System {
                 timeout: Duration::from_secs(10),
             },
             email_retry: Default::default(),
+            audit_signer: audit_keys.signer("code-worker"),
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
         })
         .await
