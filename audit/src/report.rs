@@ -408,24 +408,29 @@ fn chart(days: &[(NaiveDate, u64, f64)]) -> String {
             );
         }
     }
-    // Line: the MFA rate.
-    let points: Vec<String> = days
-        .iter()
-        .enumerate()
-        .map(|(i, (_, _, rate))| format!("{:.1},{:.1}", x_mid(i), y_rate(*rate)))
-        .collect();
-    let _ = writeln!(
-        svg,
-        r##"<polyline points="{}" fill="none" stroke="#c0392b" stroke-width="2"/>"##,
-        points.join(" ")
-    );
-    for (i, (day, _, rate)) in days.iter().enumerate() {
+    // Line: the MFA rate, broken over days without logins (they have no rate).
+    let mut segment: Vec<String> = Vec::new();
+    let mut segments: Vec<Vec<String>> = Vec::new();
+    for (i, (day, logins, rate)) in days.iter().enumerate() {
+        if *logins == 0 {
+            segments.push(std::mem::take(&mut segment));
+            continue;
+        }
+        segment.push(format!("{:.1},{:.1}", x_mid(i), y_rate(*rate)));
         let _ = writeln!(
             svg,
             r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="#c0392b"><title>{day}: MFA rate {:.1}%</title></circle>"##,
             x_mid(i),
             y_rate(*rate),
             rate * 100.0
+        );
+    }
+    segments.push(segment);
+    for points in segments.iter().filter(|points| points.len() > 1) {
+        let _ = writeln!(
+            svg,
+            r##"<polyline points="{}" fill="none" stroke="#c0392b" stroke-width="2"/>"##,
+            points.join(" ")
         );
     }
     // Axis names and the legend.
@@ -556,6 +561,13 @@ mod tests {
         assert_eq!(svg.matches("logins</title></rect>").count(), 2);
         assert!(svg.contains("2025-12-01: MFA rate 25.0%"), "{svg}");
         assert!(svg.contains("2025-12-02: 1 logins"), "{svg}");
+        let svg = report(DateRange::parse("2025-12-01", "2025-12-03").unwrap()).render_chart();
+        assert_eq!(
+            svg.matches("MFA rate 0.0%").count(),
+            0,
+            "no rate without logins"
+        );
+        assert_eq!(svg.matches("<circle").count(), 2);
     }
 
     #[test]
