@@ -11,7 +11,9 @@
 #       docker build -t adaptive-mfa . && docker run --rm adaptive-mfa risk-worker
 #
 # Configuration is by environment variables only (MFA_*, RUST_LOG); see
-# docker-compose.yml. Migrations are embedded in the binaries.
+# docker-compose.yml. Each of the four services needs a signing key of its own,
+# MFA_AUDIT_SIGNING_KEY (`cargo run -p shared --bin audit-keygen` makes a set and
+# the auditor's public key file). Migrations are embedded in the binaries.
 
 ############################################################################
 # Build: compiles the four service binaries and the sign-in page once.
