@@ -16,11 +16,15 @@
 //! - [`observability`]: `/metrics` of each service, one trace per login, a real Prometheus
 //!   against the alert rules and the dashboard (issue 15).
 //! - [`support_desk`]: finding an account by email, paging through a company's (11.8).
+//! - [`user_logins`]: a user's logins as support staff read them (issue 13).
+//! - [`audit`]: every event sealed in its producer's chain, each chain's signed checkpoint
+//!   matching its records (issue 13).
 
 #[path = "../support/mod.rs"]
 mod support;
 
 mod admin_outbox;
+mod audit;
 mod bad_requests;
 mod codes;
 mod event_log;
@@ -33,3 +37,4 @@ mod resilience;
 mod sso;
 mod sso_risk;
 mod support_desk;
+mod user_logins;
