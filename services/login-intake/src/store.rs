@@ -238,6 +238,10 @@ impl IntakeStore {
             == 1;
         if inserted {
             outbox::enqueue(&mut tx, PRODUCER, topic, key, attempted).await?;
+            // Where the login came from, for support staff's list of the user's logins.
+            if let Event::LoginAttempted(login) = &attempted.event {
+                crate::user_logins::record_context(&mut *tx, attempt_id, login).await?;
+            }
         }
         tx.commit().await?;
         Ok(inserted)
