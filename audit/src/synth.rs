@@ -153,6 +153,7 @@ pub struct Synth {
     ready: VecDeque<LogRecord>,
     offsets: HashMap<(String, i32), i64>,
     last_ms: i64,
+    stopped_starting: bool,
     finished: bool,
 }
 
@@ -214,6 +215,7 @@ impl Synth {
             ready: VecDeque::new(),
             offsets: HashMap::new(),
             last_ms: start_ms,
+            stopped_starting: false,
             finished: false,
         }
     }
@@ -256,7 +258,10 @@ impl Synth {
 
     /// Runs the simulation until it emits something (or ends).
     fn advance(&mut self) {
-        let starting = self.emitted + 4 * self.in_flight.len() as u64 <= self.config.events;
+        // Once enough is under way no login starts again: one would start in the past.
+        self.stopped_starting |=
+            self.emitted + 4 * self.in_flight.len() as u64 > self.config.events;
+        let starting = !self.stopped_starting;
         let next_step = self.schedule.peek().map(|Reverse((at, _))| *at);
         if starting && next_step.is_none_or(|at| at >= self.next_login_ms) {
             let at = self.next_login_ms;
@@ -786,5 +791,35 @@ impl LogBuilder {
 
     pub fn into_records(self) -> Vec<LogRecord> {
         self.records
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_come_in_timestamp_order_with_contiguous_offsets() {
+        let mut config = SynthConfig::new(2_000);
+        config.logins_per_sec = 4.0;
+        let records = Synth::new(config, &SynthKeys::generate()).collect();
+        for pair in records.windows(2) {
+            assert!(
+                pair[0].timestamp_ms <= pair[1].timestamp_ms,
+                "{} at {} then {} at {}",
+                pair[0].location(),
+                pair[0].timestamp_ms,
+                pair[1].location(),
+                pair[1].timestamp_ms
+            );
+        }
+        let mut next: HashMap<(String, i32), i64> = HashMap::new();
+        for record in &records {
+            let expected = next
+                .entry((record.topic.clone(), record.partition))
+                .or_insert(0);
+            assert_eq!(record.offset, *expected, "{}", record.location());
+            *expected += 1;
+        }
     }
 }
