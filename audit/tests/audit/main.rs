@@ -3,4 +3,5 @@
 
 mod cli;
 mod kafka;
+mod stories;
 mod support;
