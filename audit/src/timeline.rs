@@ -106,6 +106,20 @@ pub enum CodeEnd {
 }
 
 impl CodeEnd {
+    /// Why the login it ended was rejected, as login-intake's API says it (`code_locked`,
+    /// `code_expired`, `superseded`, `revoked`, `code_delivery_failed`); None for a code
+    /// passed.
+    pub fn rejection_reason(self) -> Option<&'static str> {
+        match self {
+            CodeEnd::Succeeded => None,
+            CodeEnd::Locked => Some("code_locked"),
+            CodeEnd::Expired => Some("code_expired"),
+            CodeEnd::Superseded => Some("superseded"),
+            CodeEnd::Revoked => Some("revoked"),
+            CodeEnd::DeliveryFailed => Some("code_delivery_failed"),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CodeEnd::Succeeded => "succeeded",
@@ -220,8 +234,11 @@ impl Login {
                 Decision::Rejected { reason } => Outcome::Rejected(reason.as_str().to_owned()),
                 Decision::MfaRequired | Decision::Throttled { .. } => {
                     match code_end {
-                        Some((CodeEnd::Succeeded, _)) => Outcome::ApprovedAfterMfa,
-                        Some((end, _)) => Outcome::Rejected(format!("code_{}", end.as_str())),
+                        Some((end, _)) => end
+                            .rejection_reason()
+                            .map_or(Outcome::ApprovedAfterMfa, |reason| {
+                                Outcome::Rejected(reason.to_owned())
+                            }),
                         // Still usable, or (a shared code issued before the log began) its
                         // own events are not in the log.
                         None => Outcome::AwaitingCode,

@@ -2,6 +2,9 @@
 //! figures agree with the events the export holds, a redelivered copy changes nothing, and bad
 //! arguments are refused with a clear message.
 
+// The helpers too: a failed step fails the test, loudly (as in the other modules).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{HashMap, HashSet};
 
 use chrono::{Duration, Utc};
@@ -171,7 +174,7 @@ fn a_users_timeline_is_every_login_of_theirs_in_order() {
     let one = json(&[
         "timeline",
         "--attempt",
-        &expected[0],
+        expected[0],
         "--from",
         path(&export),
         "--json",
