@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use mfa_audit::envelopes::for_each_event;
+use mfa_audit::kafka_source::{KafkaSource, KafkaSourceConfig};
+use mfa_audit::timeline::{Filter, Outcome, Stories};
 use serde_json::Value;
 
 use crate::support::*;
@@ -243,4 +246,78 @@ async fn a_support_desk_reads_a_users_logins_newest_first() {
         (status, &body["error"]),
         (422, &Value::from("invalid_request"))
     );
+
+    // The event log tells the auditor the same story (mfa-audit timeline).
+    let from_log = story_in_the_log(&system, &user_id, logins.len()).await;
+    for (listed, told) in logins.iter().zip(&from_log) {
+        assert_eq!(listed["attempt_id"], told.story.attempt_id.to_string());
+        let decision = told.story.decision.as_ref().unwrap();
+        assert_eq!(listed["decision"], decision.decision.name(), "{listed}");
+        let reasons: Vec<&str> = decision
+            .risk
+            .as_ref()
+            .map(|risk| risk.reasons.iter().map(|r| r.as_str()).collect())
+            .unwrap_or_default();
+        let listed_reasons: Vec<&str> = listed["risk"]["reasons"]
+            .as_array()
+            .map(|reasons| reasons.iter().map(|r| r.as_str().unwrap()).collect())
+            .unwrap_or_default();
+        assert_eq!(listed_reasons, reasons, "{listed}");
+        let outcome = match &told.outcome {
+            Outcome::Approved => ("approved", None),
+            Outcome::ApprovedAfterMfa => ("approved_after_mfa", None),
+            Outcome::AwaitingCode => ("awaiting_code", None),
+            Outcome::Rejected(reason) => ("rejected", Some(reason.as_str())),
+            Outcome::Undecided => ("pending", None),
+        };
+        assert_eq!(
+            (
+                listed["final_state"].as_str().unwrap(),
+                listed["final_reason"].as_str()
+            ),
+            outcome,
+            "{listed}"
+        );
+        let wrong = told.code.as_ref().map(|code| code.wrong_codes.len() as u64);
+        assert_eq!(listed["code"]["wrong_codes"].as_u64(), wrong, "{listed}");
+    }
+}
+
+/// The user's logins as `mfa-audit timeline` reads them from the broker, newest first; read
+/// again until the last events (published by the relays after their commits) are in.
+async fn story_in_the_log(
+    system: &TestSystem,
+    user_id: &str,
+    expected: usize,
+) -> Vec<mfa_audit::timeline::Login> {
+    let user = shared::domain::UserId::parse(user_id).unwrap();
+    let mut config = KafkaSourceConfig::new(&system.kafka.brokers, &system.kafka.namespace);
+    config.quiet = true;
+    for _ in 0..20 {
+        let config = config.clone();
+        let mut logins = tokio::task::spawn_blocking(move || {
+            let mut source = KafkaSource::connect(&config).unwrap();
+            let mut stories = Stories::new(Filter::User(user));
+            for_each_event(
+                &mut source,
+                &config.namespace,
+                &mut std::io::sink(),
+                |event| stories.apply(event),
+            )
+            .unwrap();
+            stories.finish()
+        })
+        .await
+        .unwrap();
+        logins.reverse();
+        let wrong_code_in = logins
+            .first()
+            .and_then(|l| l.code.as_ref())
+            .is_some_and(|code| !code.wrong_codes.is_empty());
+        if logins.len() == expected && wrong_code_in {
+            return logins;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("the log never held the user's {expected} logins");
 }
