@@ -9,8 +9,13 @@
 //! sets a value already in force, nothing changes. A decision changes when its kind does
 //! (approved, mfa_required, throttled, rejected) or its rejection reason does; a new score or
 //! level that leaves the decision as it was is counted apart (`risk_only`).
+//!
+//! The live worker's own decisions in the log are compared with the replay under the current
+//! settings (`live_matched`, `live_differed`): the replay starts with no history, so logins
+//! whose users learned before the log began, or settings changed since, can differ; that
+//! count says how far "old" is what really happened.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::pin;
@@ -183,6 +188,11 @@ pub struct Totals {
     pub not_decided: u64,
     /// `old -> new`: how many.
     pub by_change: BTreeMap<String, u64>,
+    /// Of the logins whose live decision is in the log, how many the replay with the current
+    /// settings decided alike, and how many otherwise (settings changed since, or history
+    /// from before the log began): how far "old" is what the live worker did.
+    pub live_matched: u64,
+    pub live_differed: u64,
 }
 
 /// The two replays, side by side.
@@ -193,7 +203,14 @@ pub struct Recheck {
     pub changes: Vec<Change>,
     pub totals: Totals,
     max_listed: usize,
+    /// The current replay's decision of each login whose live decision is still to come
+    /// (it follows within moments; older entries are dropped, see `apply`).
+    awaiting_live: HashMap<AttemptId, (chrono::DateTime<chrono::Utc>, DecisionSummary)>,
+    pruned_at: Option<chrono::DateTime<chrono::Utc>>,
 }
+
+/// How long a replayed decision waits for the live one in the log.
+const LIVE_WAIT: chrono::Duration = chrono::Duration::hours(1);
 
 impl Recheck {
     pub fn new(current: Policy, proposed: Policy, geo: Arc<GeoIp>, max_listed: usize) -> Self {
@@ -203,6 +220,8 @@ impl Recheck {
             changes: Vec::new(),
             totals: Totals::default(),
             max_listed,
+            awaiting_live: HashMap::new(),
+            pruned_at: None,
         }
     }
 
@@ -211,6 +230,7 @@ impl Recheck {
         let old = decide(&mut self.current, event)?;
         let new = decide(&mut self.proposed, event)?;
         if !matches!(event.event, Event::LoginAttempted(_)) {
+            self.compare_live(event);
             return Ok(());
         }
         let (Some(old), Some(new)) = (old, new) else {
@@ -218,6 +238,8 @@ impl Recheck {
             return Ok(());
         };
         self.totals.logins += 1;
+        self.awaiting_live
+            .insert(event.attempt_id, (event.occurred_at, old.clone()));
         if old.same_decision(&new) {
             if old.risk != new.risk {
                 self.totals.risk_only += 1;
@@ -239,6 +261,35 @@ impl Recheck {
             });
         }
         Ok(())
+    }
+
+    /// A live decision of the log (the risk worker's), against the current replay's.
+    fn compare_live(&mut self, event: &Envelope) {
+        let at = event.occurred_at;
+        if self.pruned_at.is_none_or(|last| at - last > LIVE_WAIT) {
+            self.awaiting_live
+                .retain(|_, (decided_at, _)| at - *decided_at <= LIVE_WAIT);
+            self.pruned_at = Some(at);
+        }
+        let is_risk_decision = match &event.event {
+            Event::LoginApproved(approved) => !approved.approved_after_mfa,
+            Event::MfaRequired(_) | Event::CodeThrottled(_) | Event::LoginRejected(_) => true,
+            _ => false,
+        };
+        if !is_risk_decision {
+            return;
+        }
+        let (Some(live), Some((_, replayed))) = (
+            DecisionSummary::of(event),
+            self.awaiting_live.remove(&event.attempt_id),
+        ) else {
+            return;
+        };
+        if live.same_decision(&replayed) {
+            self.totals.live_matched += 1;
+        } else {
+            self.totals.live_differed += 1;
+        }
     }
 
     pub fn render_table(&self, overrides: &[Override]) -> String {
@@ -276,6 +327,19 @@ impl Recheck {
         );
         for (change, count) in &self.totals.by_change {
             let _ = writeln!(out, "  {change}: {count}");
+        }
+        let live = self.totals.live_matched + self.totals.live_differed;
+        if live > 0 {
+            let _ = writeln!(
+                out,
+                "the current settings replayed decide {} of the {live} logged decisions as the live worker did{}",
+                self.totals.live_matched,
+                if self.totals.live_differed > 0 {
+                    " (the others: settings changed since, or history from before the log began)"
+                } else {
+                    ""
+                }
+            );
         }
         out
     }
@@ -331,20 +395,23 @@ mod tests {
         );
         let (required, challenge) = log.require_code(&first, user, 1);
         log.pass(&required, user, challenge, 30);
-        log.login(
+        let known = log.login(
             user,
             100,
             Platform::Dashboard,
             "198.51.100.23",
             PrimaryFactor::Succeeded,
         );
-        log.login(
+        // The live worker's decisions of those two are in the log as well.
+        log.approve(&known, user, 101);
+        let wrong_password = log.login(
             user,
             200,
             Platform::Dashboard,
             "198.51.100.23",
             PrimaryFactor::Failed,
         );
+        log.reject(&wrong_password, user, 201);
         log.login(
             UserId::new(),
             300,
@@ -356,7 +423,11 @@ mod tests {
     }
 
     fn recheck(proposed: Policy) -> Recheck {
-        let mut recheck = Recheck::new(Policy::default(), proposed, Arc::new(GeoIp::none()), 100);
+        recheck_from(Policy::default(), proposed)
+    }
+
+    fn recheck_from(current: Policy, proposed: Policy) -> Recheck {
+        let mut recheck = Recheck::new(current, proposed, Arc::new(GeoIp::none()), 100);
         for event in known_log() {
             recheck.apply(&event).unwrap();
         }
@@ -374,6 +445,26 @@ mod tests {
         assert!(
             table.contains("4 logins replayed: 0 decisions would change"),
             "{table}"
+        );
+        // The replay decides as the live worker did, for the three decisions in the log.
+        assert_eq!(
+            (recheck.totals.live_matched, recheck.totals.live_differed),
+            (3, 0)
+        );
+        assert!(
+            table.contains("decide 3 of the 3 logged decisions"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn current_settings_unlike_the_live_workers_show_in_the_live_comparison() {
+        let mut lowered = Policy::default();
+        lowered.risk.medium_threshold = -1000.0;
+        let recheck = recheck_from(lowered, Policy::default());
+        assert_eq!(
+            (recheck.totals.live_matched, recheck.totals.live_differed),
+            (2, 1)
         );
     }
 
