@@ -54,8 +54,14 @@ impl FindingSink for FirstViolations {
     }
 }
 
-/// Generates `config.events` events into a temporary file in `dir`, and verifies it.
-pub fn run(config: SynthConfig, dir: &Path) -> Result<BenchReport, BenchError> {
+/// Generates `config.events` events into a temporary file in `dir`, and verifies it. With
+/// `keep`, the export stays there, and the key file beside it (`<keep>.keys.json`), for
+/// `mfa-audit verify --from` to be timed on the same log.
+pub fn run(
+    config: SynthConfig,
+    dir: &Path,
+    keep: Option<&Path>,
+) -> Result<BenchReport, BenchError> {
     let keys = SynthKeys::generate();
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(BenchError::TempFile)?;
     let generating = Instant::now();
@@ -78,6 +84,16 @@ pub fn run(config: SynthConfig, dir: &Path) -> Result<BenchReport, BenchError> {
     let verifying = Instant::now();
     let summary = verify(&mut source, Options::new(keys.public_keys()), &mut sink)?;
     let verify_secs = verifying.elapsed().as_secs_f64();
+    if let Some(keep) = keep {
+        let keys_path = keep.with_extension("keys.json");
+        serde_json::to_writer(
+            std::fs::File::create(&keys_path).map_err(BenchError::TempFile)?,
+            &keys.key_file(),
+        )
+        .map_err(|error| BenchError::TempFile(error.into()))?;
+        file.persist(keep)
+            .map_err(|error| BenchError::TempFile(error.error))?;
+    }
     if !summary.is_clean() {
         let listed: Vec<String> = sink.0.iter().map(Finding::to_string).collect();
         return Err(BenchError::NotClean(listed.join("; ")));

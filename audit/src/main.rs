@@ -200,13 +200,16 @@ struct BenchArgs {
     /// The report as JSON.
     #[arg(long)]
     json: bool,
+    /// Keep the generated export at this path (and its key file at <path>.keys.json).
+    #[arg(long)]
+    keep: Option<PathBuf>,
 }
 
 fn bench_verify(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut config = mfa_audit::synth::SynthConfig::new(args.events);
     config.logins_per_sec = args.logins_per_sec;
     config.checkpoint_every = args.checkpoint_every.max(1);
-    let report = mfa_audit::bench::run(config, &args.dir)?;
+    let report = mfa_audit::bench::run(config, &args.dir, args.keep.as_deref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

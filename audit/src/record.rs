@@ -180,7 +180,9 @@ impl LogRecord {
     /// Reads one export line (without its line break) into `self`, reusing its buffers.
     /// On an error `self` holds whatever was read so far: read the next line into it.
     pub fn decode_line(&mut self, line: &[u8]) -> Result<(), LineError> {
-        let parsed: Line<'_> = serde_json::from_slice(line).map_err(LineError::Json)?;
+        // Checked once here, the line's strings need no check of their own while parsed.
+        let text = std::str::from_utf8(line).map_err(|_| LineError::NotUtf8)?;
+        let parsed: Line<'_> = serde_json::from_str(text).map_err(LineError::Json)?;
         self.topic.clear();
         self.topic.push_str(&parsed.topic.0);
         self.partition = parsed.partition;
@@ -235,6 +237,8 @@ impl LogRecord {
 pub enum LineError {
     #[error("not an export record: {0}")]
     Json(#[source] serde_json::Error),
+    #[error("not UTF-8: an export line is JSON")]
+    NotUtf8,
     #[error("both {0:?} and \"{0}_b64\" are given")]
     Both(&'static str),
     #[error("neither {0:?} nor \"{0}_b64\" is given")]

@@ -260,7 +260,7 @@ impl Synth {
     fn advance(&mut self) {
         // Once enough is under way no login starts again: one would start in the past.
         self.stopped_starting |=
-            self.emitted + 4 * self.in_flight.len() as u64 > self.config.events;
+            self.emitted + 2 * self.in_flight.len() as u64 >= self.config.events;
         let starting = !self.stopped_starting;
         let next_step = self.schedule.peek().map(|Reverse((at, _))| *at);
         if starting && next_step.is_none_or(|at| at >= self.next_login_ms) {

@@ -17,6 +17,7 @@ use shared::audit::{ChainHead, Checkpoint, Digest32, Seal};
 use uuid::Uuid;
 
 use super::findings::{Finding, Kind, Tally};
+use super::flows::IdHashBuilder;
 use crate::record::Location;
 
 /// Heads kept per chain for late checkpoints (32 bytes each).
@@ -155,9 +156,9 @@ impl Chain {
 /// Every chain of the log.
 #[derive(Default)]
 pub struct Chains {
-    chains: HashMap<Uuid, Chain>,
+    chains: HashMap<Uuid, Chain, IdHashBuilder>,
     /// The highest seq seen per (chain, topic, partition), with its offset.
-    last_in_partition: HashMap<(Uuid, u16, i32), (u64, i64)>,
+    last_in_partition: HashMap<(Uuid, u16, i32), (u64, i64), IdHashBuilder>,
     pub(crate) checkpoints_matched: u64,
 }
 

@@ -22,7 +22,7 @@
 //! violation.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 
 use shared::audit::Seal;
 use shared::events::{AccountChange, Envelope, Event};
@@ -68,11 +68,11 @@ struct Attempt {
 
 /// The attempts in progress.
 pub struct Flows {
-    attempts: HashMap<Uuid, Attempt>,
+    attempts: HashMap<Uuid, Attempt, IdHashBuilder>,
     /// Attempt ids by the time they were (last) looked at, oldest first.
     queue: VecDeque<(i64, Uuid)>,
     /// Users deleted within the window: their pending emails were dropped.
-    deleted: HashMap<Uuid, i64>,
+    deleted: HashMap<Uuid, i64, IdHashBuilder>,
     window_ms: i64,
     recent_ms: i64,
     max_attempts: usize,
@@ -84,9 +84,9 @@ pub struct Flows {
 impl Flows {
     pub fn new(window_ms: i64, recent_ms: i64, max_attempts: usize) -> Self {
         Self {
-            attempts: HashMap::new(),
+            attempts: HashMap::default(),
             queue: VecDeque::new(),
-            deleted: HashMap::new(),
+            deleted: HashMap::default(),
             window_ms,
             recent_ms,
             max_attempts: max_attempts.max(1),
@@ -396,10 +396,63 @@ impl Flows {
     }
 }
 
-/// Tells a redelivered event (same bytes) from a conflicting one. Not cryptographic: both
-/// copies are sealed entries of their chains, whose bytes the chains already check.
+/// Tells a redelivered event (same bytes) from a conflicting one: a multiply-rotate hash (as
+/// rustc's FxHash), eight bytes a step. Not cryptographic, and it need not be: both copies
+/// are sealed entries of their chains, whose bytes the chains check with SHA-256.
 fn value_hash(value: &[u8]) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    value.hash(&mut hasher);
+    let mut hasher = IdHasher(value.len() as u64);
+    hasher.write(value);
     hasher.finish()
+}
+
+const MIX: u64 = 0x517c_c1b7_2722_0a95;
+
+/// Hashes ids that are random or time-ordered UUIDs by their own bits, mixed with a key
+/// drawn per run (so a crafted log cannot aim at one bucket). SipHash, the default, costs
+/// more than the rest of an attempt's bookkeeping.
+#[derive(Clone)]
+pub(crate) struct IdHashBuilder(u64);
+
+impl Default for IdHashBuilder {
+    fn default() -> Self {
+        Self(rand::random())
+    }
+}
+
+impl std::hash::BuildHasher for IdHashBuilder {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(self.0)
+    }
+}
+
+pub(crate) struct IdHasher(u64);
+
+impl IdHasher {
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(MIX);
+    }
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+        for &byte in chunks.remainder() {
+            self.mix(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.mix(word);
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiply leaves the low bits weakest; hashbrown takes its bucket from them.
+        self.0 ^ (self.0 >> 29)
+    }
 }

@@ -26,6 +26,7 @@ pub mod findings;
 pub mod flows;
 pub mod offsets;
 pub mod output;
+pub mod schema;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -33,7 +34,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::audit::{Checkpoint, CheckpointError, PublicKeys, Seal, SEAL_HEADER};
-use shared::events::{DecodeError, Envelope, Event};
+use shared::events::{DecodeError, Event};
 
 use self::chains::{Chains, Fate, Place};
 use self::findings::{Finding, FindingSink, Kind, Severity, Tally};
@@ -274,7 +275,7 @@ impl<'s> Verifier<'s> {
 
     fn event(&mut self, record: &LogRecord, topic: EventTopic, place: &Place<'_>) {
         self.summary.event_records += 1;
-        let decoded = Envelope::from_json(&record.value);
+        let decoded = schema::decode(&record.value);
         let event_id = decoded.as_ref().ok().map(|envelope| envelope.event_id);
         let seal = match record.header_count(SEAL_HEADER) {
             0 => {

@@ -117,7 +117,7 @@ fn a_clean_generated_log_verifies_clean_with_every_checkpoint_matched() {
     let (summary, findings) = run(records, &keys);
     assert!(summary.is_clean(), "{}", listed(&findings));
     assert_eq!(summary.warnings, 0, "{}", listed(&findings));
-    assert!(summary.events >= 600);
+    assert!(summary.events >= 550, "{}", summary.events);
     assert_eq!(summary.chains, 4);
     assert!(summary.checkpoints > 20);
     assert_eq!(summary.checkpoints_matched, summary.checkpoints);
