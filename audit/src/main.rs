@@ -203,13 +203,20 @@ struct BenchArgs {
     /// Keep the generated export at this path (and its key file at <path>.keys.json).
     #[arg(long)]
     keep: Option<PathBuf>,
+    /// Hold the export in memory instead of a file (its bytes then count in the peak).
+    #[arg(long, conflicts_with = "keep")]
+    in_memory: bool,
 }
 
 fn bench_verify(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut config = mfa_audit::synth::SynthConfig::new(args.events);
     config.logins_per_sec = args.logins_per_sec;
     config.checkpoint_every = args.checkpoint_every.max(1);
-    let report = mfa_audit::bench::run(config, &args.dir, args.keep.as_deref())?;
+    let report = if args.in_memory {
+        mfa_audit::bench::run_in_memory(config)?
+    } else {
+        mfa_audit::bench::run(config, &args.dir, args.keep.as_deref())?
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
