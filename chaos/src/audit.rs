@@ -48,6 +48,9 @@ pub struct Counts {
     pub repeated_emails: usize,
     /// Accepted logins without a decision, or missing from the event log.
     pub losses: usize,
+    /// What `mfa-audit verify` read and found on the whole log: the seals, chains and
+    /// signed checkpoints, and its own flow checks.
+    pub proofs: mfa_audit::verify::Summary,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +107,10 @@ pub async fn audit(
         violations.extend(check_recovery(latest));
         violations.extend(check_graceful_stops(&system.graceful_stops));
         violations.extend(check_admin_changes(&snapshot, &system.deleted_in_outages));
+        let proofs = check_proofs(system).await?;
+        violations.extend(proofs.violations);
+        let mut counts = counts;
+        counts.proofs = proofs.summary;
         if violations.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(Report {
                 scenario: scenario.to_owned(),
@@ -597,6 +604,12 @@ impl fmt::Display for Report {
             "  redelivered copies (same event id) {}, dead letters {}",
             c.redelivered_copies, c.dead_letters
         )?;
+        let p = &c.proofs;
+        writeln!(
+            f,
+            "proofs (mfa-audit verify): {} events in {} chains, {} of {} checkpoints signed and matched, {} duplicates, {} violations",
+            p.events, p.chains, p.checkpoints_matched, p.checkpoints, p.duplicates, p.violations
+        )?;
         writeln!(
             f,
             "emails {}, repeated emails {}",
@@ -616,6 +629,45 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+/// The whole log as an auditor's `mfa-audit verify` sees it: every event sealed in its
+/// producer's chain and covered by a checkpoint signed with that producer's key, whatever
+/// was killed or restarted. The load has stopped and the services run, so a relay covers
+/// its chain's tail within about a second: an uncovered tail is a violation, which the
+/// audit's retries give the time to clear.
+struct Proofs {
+    summary: mfa_audit::verify::Summary,
+    violations: Vec<String>,
+}
+
+async fn check_proofs(system: &System) -> Result<Proofs, HarnessError> {
+    use mfa_audit::kafka_source::{KafkaSource, KafkaSourceConfig};
+    use mfa_audit::verify::findings::{Finding, Severity};
+    use mfa_audit::verify::{self, Options};
+
+    let mut config = KafkaSourceConfig::new(&system.brokers(), NAMESPACE);
+    config.quiet = true;
+    let keys = shared::audit::PublicKeys::from_entries(&system.audit_keys.key_file().keys)
+        .map_err(|error| HarnessError::setup("the run's audit key file", error))?;
+    let (summary, findings) = tokio::task::spawn_blocking(move || {
+        let mut source =
+            KafkaSource::connect(&config).map_err(mfa_audit::source::SourceError::from)?;
+        let mut findings: Vec<Finding> = Vec::new();
+        let summary = verify::verify(&mut source, Options::new(keys), &mut findings)?;
+        Ok::<_, HarnessError>((summary, findings))
+    })
+    .await
+    .map_err(HarnessError::task("verifying the log"))??;
+    let violations = findings
+        .iter()
+        .filter(|finding| finding.severity == Severity::Violation)
+        .map(|finding| format!("mfa-audit verify: {finding}"))
+        .collect();
+    Ok(Proofs {
+        summary,
+        violations,
+    })
 }
 
 /// Every account deleted while the broker was down was announced once it was back: the

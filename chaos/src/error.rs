@@ -21,6 +21,9 @@ pub enum HarnessError {
         #[source]
         source: tokio::task::JoinError,
     },
+    /// The auditor's tool could not read the log (not a finding: findings are violations).
+    #[error("reading the log for its proofs")]
+    AuditSource(#[from] mfa_audit::source::SourceError),
     /// A proxy, port or topic read of the shared test kit.
     #[error(transparent)]
     Testkit(#[from] mfa_testkit::TestkitError),

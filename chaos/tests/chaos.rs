@@ -21,6 +21,12 @@ async fn passes(scenario: Scenario) {
         "{report}"
     );
     assert!(!report.faults.is_empty(), "{report}");
+    // The auditor's proofs held over a log that was really sealed and signed.
+    let proofs = &report.counts.proofs;
+    assert!(
+        proofs.events > 0 && proofs.chains == 4 && proofs.checkpoints_matched > 0,
+        "{report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
