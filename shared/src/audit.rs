@@ -190,7 +190,8 @@ impl Checkpoint {
     }
 
     pub fn from_json(bytes: &[u8]) -> Result<Self, AuditFormatError> {
-        serde_json::from_slice(bytes).map_err(|error| AuditFormatError::Checkpoint(error.to_string()))
+        serde_json::from_slice(bytes)
+            .map_err(|error| AuditFormatError::Checkpoint(error.to_string()))
     }
 
     /// Checks the signature against the keys the auditor holds.
@@ -368,7 +369,10 @@ impl PublicKeys {
                 .ok()
                 .and_then(|bytes| bytes.try_into().ok())
                 .ok_or_else(|| {
-                    AuditFormatError::KeyFile(format!("key {:?}: not 32 bytes of base64", entry.key_id))
+                    AuditFormatError::KeyFile(format!(
+                        "key {:?}: not 32 bytes of base64",
+                        entry.key_id
+                    ))
                 })?;
             let key = VerifyingKey::from_bytes(&bytes).map_err(|_| {
                 AuditFormatError::KeyFile(format!("key {:?}: not an Ed25519 point", entry.key_id))
@@ -473,7 +477,10 @@ mod tests {
     fn malformed_keys_are_errors() {
         assert!(AuditSigner::parse("p", "no-colon").is_err());
         assert!(AuditSigner::parse("p", "id:c2hvcnQ=").is_err());
-        assert!(PublicKeys::from_json(b"{\"keys\": [{\"key_id\": \"a\", \"producer\": \"p\", \"public_key\": \"eA==\"}]}").is_err());
+        assert!(PublicKeys::from_json(
+            b"{\"keys\": [{\"key_id\": \"a\", \"producer\": \"p\", \"public_key\": \"eA==\"}]}"
+        )
+        .is_err());
         assert!(PublicKeys::from_json(b"[]").is_err());
     }
 }

@@ -45,8 +45,8 @@ fn audit_schemas() -> [(&'static str, serde_json::Value); 2] {
     use schemars::gen::SchemaSettings;
     fn schema_of<T: JsonSchema>(title: &str) -> serde_json::Value {
         let generator = SchemaSettings::draft07().into_generator();
-        let mut value = serde_json::to_value(generator.into_root_schema_for::<T>())
-            .expect("schemas serialise");
+        let mut value =
+            serde_json::to_value(generator.into_root_schema_for::<T>()).expect("schemas serialise");
         value["title"] = title.into();
         value
     }
