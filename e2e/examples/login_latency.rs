@@ -159,7 +159,9 @@ async fn main() {
             .post(
                 format!("{}/v1/admin/users", client.intake),
                 &client.admin_key,
-                json!({ "email": email, "password": password, "company_id": "bench" }),
+                // The company takes SSO logins too (the SSO member logs in without a password).
+                json!({ "email": email, "password": password, "company_id": "bench",
+                        "company_uses_sso": true }),
             )
             .await;
         assert_eq!(status, 201, "{body}");
