@@ -676,7 +676,15 @@ impl Chains {
                 let mut finding = if recent {
                     Finding::info(Kind::NotCovered, format!("{message}; recent, so not yet"))
                 } else {
-                    Finding::violation(Kind::NotCovered, message)
+                    // A running producer covers its tail within about a second: say how to
+                    // tell that apart from a removed checkpoint.
+                    Finding::violation(
+                        Kind::NotCovered,
+                        format!(
+                            "{message} (a log read while its services run: read it again a \
+                             few seconds later, or pass --open-tail-secs)"
+                        ),
+                    )
                 };
                 if let Some(start) = start {
                     finding = finding.at(start.location);
