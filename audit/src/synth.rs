@@ -155,6 +155,8 @@ pub struct Synth {
     last_ms: i64,
     stopped_starting: bool,
     finished: bool,
+    /// Admin operations so far: every other one sets a company's risk policy.
+    admin_operations: u64,
 }
 
 const USER_AGENTS: [&str; 4] = [
@@ -217,6 +219,7 @@ impl Synth {
             last_ms: start_ms,
             stopped_starting: false,
             finished: false,
+            admin_operations: 0,
         }
     }
 
@@ -303,6 +306,8 @@ impl Synth {
             level,
             reasons,
             model_version: "adaptive-1".to_owned(),
+            policy_version: None,
+            observed: None,
         }
     }
 
@@ -317,7 +322,21 @@ impl Synth {
                     AccountChange::HistoryReset,
                     AccountChange::Enabled,
                 ][self.rng.gen_range(0..3)];
-                let event = Event::AccountChanged(AccountChanged { user_id, change });
+                self.admin_operations += 1;
+                // Every other admin operation sets the user's company's risk policy instead
+                // (a global count: each company's versions increase).
+                let event = if self.admin_operations % 2 == 0 {
+                    Event::RiskPolicyChanged(shared::events::RiskPolicyChanged {
+                        company_id: company,
+                        version: self.admin_operations / 2,
+                        policy: shared::events::CompanyRiskPolicy {
+                            observe_only: Some(false),
+                            ..Default::default()
+                        },
+                    })
+                } else {
+                    Event::AccountChanged(AccountChanged { user_id, change })
+                };
                 self.emit(
                     0,
                     &self.topics.accounts.clone(),
@@ -700,7 +719,9 @@ impl LogBuilder {
     pub fn event(&mut self, envelope: &Envelope, key: &str) -> Option<Seal> {
         let topic = match &envelope.event {
             Event::LoginAttempted(_) => &self.topics.login_attempts,
-            Event::AccountChanged(_) => &self.topics.accounts,
+            Event::AccountChanged(_) | Event::RiskPolicyChanged(_) | Event::LoginFeedback(_) => {
+                &self.topics.accounts
+            }
             Event::LoginApproved(approved) if approved.approved_after_mfa => {
                 &self.topics.verifications
             }

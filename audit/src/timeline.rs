@@ -393,6 +393,10 @@ impl Stories {
                 }
             }
             Event::AccountChanged(_) => {}
+            // A company's policy: the decisions it shaped say so (`risk.policy_version`).
+            Event::RiskPolicyChanged(_) => {}
+            // The user's word after the login ended: the risk worker's to act on.
+            Event::LoginFeedback(_) => {}
         }
     }
 
@@ -616,6 +620,8 @@ pub(crate) mod tests {
             level,
             reasons: reasons.to_vec(),
             model_version: "test".into(),
+            policy_version: None,
+            observed: None,
         }
     }
 

@@ -22,7 +22,10 @@ use crate::domain::{
 
 /// The schema version this build writes. Bump it when a payload gains a field.
 /// 4: `LoginRejected.retry_after_secs`.
-pub const SCHEMA_VERSION: u32 = 4;
+/// 5: `LoginFeedback`, the `reported_network` and `reported_device` risk reasons.
+/// 6: `RiskPolicyChanged` (a company's risk policy), `RiskAssessment.policy_version` and
+///    `RiskAssessment.observed` (observe-only approvals).
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// One event on the wire: envelope fields plus `event_type` and `payload`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +125,8 @@ pub enum Event {
     MfaSucceeded(MfaSucceeded),
     MfaFailed(MfaFailed),
     AccountChanged(AccountChanged),
+    LoginFeedback(LoginFeedback),
+    RiskPolicyChanged(RiskPolicyChanged),
 }
 
 macro_rules! event_types {
@@ -161,6 +166,8 @@ event_types!(
     MfaSucceeded,
     MfaFailed,
     AccountChanged,
+    LoginFeedback,
+    RiskPolicyChanged,
 );
 
 impl std::fmt::Display for EventType {
@@ -221,6 +228,11 @@ pub enum RiskReason {
     ManyAccountsFromIp,
     /// The address is in a deny-listed network.
     DenylistedNetwork,
+    /// The login's network (/24, /48) is one the user reported a login from as not theirs
+    /// (`LoginFeedback` `wasnt_me`).
+    ReportedNetwork,
+    /// The login's device id is one the user reported a login from as not theirs.
+    ReportedDevice,
 }
 
 impl RiskReason {
@@ -238,6 +250,8 @@ impl RiskReason {
             RiskReason::IpFailedAttemptsBurst => "ip_failed_attempts_burst",
             RiskReason::ManyAccountsFromIp => "many_accounts_from_ip",
             RiskReason::DenylistedNetwork => "denylisted_network",
+            RiskReason::ReportedNetwork => "reported_network",
+            RiskReason::ReportedDevice => "reported_device",
         }
     }
 }
@@ -273,6 +287,29 @@ pub struct RiskAssessment {
     pub reasons: Vec<RiskReason>,
     /// The model (and its settings' generation) that scored the login.
     pub model_version: String,
+    /// The version of the company's risk policy the decision was made under
+    /// (`RiskPolicyChanged.version`); absent (or 0) when the company has none: the
+    /// deployment's defaults. Absent in events before schema version 6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<u64>,
+    /// Set on an approval in observe-only mode that the policy would otherwise have decided
+    /// differently: what it would have been (`level` and `reasons` above say why). No code
+    /// was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<Observed>,
+}
+
+/// What an observe-only policy would have decided, had it been enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Observed {
+    pub would_have: WouldHave,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WouldHave {
+    /// A code would have been asked for (`MfaRequired`, or the code caps' answer to it).
+    MfaRequired,
 }
 
 /// Access granted: by the risk worker (low risk) or by the verifier after a correct code.
@@ -470,9 +507,335 @@ pub struct AccountChanged {
     pub change: AccountChange,
 }
 
+/// What the user (or their company) says of a login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackVerdict {
+    /// The login was the user's: the model may learn its device and network.
+    WasMe,
+    /// Someone else: a takeover attempt. Its network and device become high risk for the user.
+    WasntMe,
+}
+
+impl FeedbackVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedbackVerdict::WasMe => "was_me",
+            FeedbackVerdict::WasntMe => "wasnt_me",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "was_me" => Some(FeedbackVerdict::WasMe),
+            "wasnt_me" => Some(FeedbackVerdict::WasntMe),
+            _ => None,
+        }
+    }
+}
+
+/// Who gave the feedback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackSource {
+    /// A link of the "someone has your password" email (published by the verifier).
+    EmailLink,
+    /// The client backend, over the API (published by login-intake).
+    Client,
+    /// An admin, over the admin API (published by login-intake).
+    Admin,
+}
+
+impl FeedbackSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedbackSource::EmailLink => "email_link",
+            FeedbackSource::Client => "client",
+            FeedbackSource::Admin => "admin",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "email_link" => Some(FeedbackSource::EmailLink),
+            "client" => Some(FeedbackSource::Client),
+            "admin" => Some(FeedbackSource::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// The user's own word on a login (its `attempt_id` is the login's), as Cognito's
+/// `AdminUpdateAuthEventFeedback`: at most one per login. Published on the accounts topic,
+/// keyed by the user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LoginFeedback {
+    pub user_id: UserId,
+    pub company_id: CompanyId,
+    pub verdict: FeedbackVerdict,
+    pub source: FeedbackSource,
+    /// The login's address and device id, as login-intake recorded them: what `wasnt_me`
+    /// makes high risk for the user (absent when not recorded).
+    #[schemars(with = "Option<String>")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<DeviceId>,
+}
+
+/// An admin set a company's risk policy (`PUT /v1/admin/companies/{company_id}/risk-policy`).
+/// The whole policy, not a patch: the risk worker (live and in replay) decides the company's
+/// next logins under it. Published on the accounts topic, keyed by the company; its
+/// `attempt_id` is the admin operation's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RiskPolicyChanged {
+    pub company_id: CompanyId,
+    /// From 1, one more at each change: a reader keeps the highest it has seen, so a
+    /// redelivered or reordered older one changes nothing.
+    pub version: u64,
+    pub policy: CompanyRiskPolicy,
+}
+
+/// A company's risk policy. Every field is optional: an absent one is the deployment's
+/// default (the risk worker's `MFA_RISK_*` settings).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CompanyRiskPolicy {
+    /// Score from which a login is medium risk (see `RiskAssessment.score`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium_threshold: Option<f64>,
+    /// Score from which a login is high risk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_threshold: Option<f64>,
+    /// The risk levels that ask for a code (at least one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_levels: Option<Vec<ChallengeLevel>>,
+    /// Networks (e.g. the office) where a new device, network, browser or a first login
+    /// alone never asks for a code; a deny-listed network, a failure burst or impossible
+    /// travel still does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_networks: Option<Vec<Cidr>>,
+    /// How many days an approved login (its device, network, browser) stays known; the
+    /// deployment keeps at most `MFA_RISK_HISTORY_DAYS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_known_days: Option<u32>,
+    /// Decide and record, but approve what would have asked for a code
+    /// (`RiskAssessment.observed`); such a login's device is not learned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observe_only: Option<bool>,
+}
+
+/// A risk level that can ask for a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengeLevel {
+    Medium,
+    High,
+}
+
+impl ChallengeLevel {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "medium" => Some(Self::Medium),
+            "high" => Some(Self::High),
+            _ => None,
+        }
+    }
+}
+
+/// An IP network in CIDR notation (`192.0.2.0/24`, `2001:db8::/32`), its host bits zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schemars(with = "String")]
+pub struct Cidr {
+    network: IpAddr,
+    prefix_len: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    #[error("{0:?} is not an address/prefix-length network, e.g. 192.0.2.0/24")]
+    Syntax(String),
+    #[error("{text:?}: a prefix length of {prefix_len} is longer than the address ({max} bits)")]
+    PrefixTooLong {
+        text: String,
+        prefix_len: u8,
+        max: u8,
+    },
+    #[error("{text:?} has host bits set: the network is {network}")]
+    HostBitsSet { text: String, network: String },
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Result<Self, CidrError> {
+        let syntax = || CidrError::Syntax(text.to_owned());
+        let (address, length) = text.split_once('/').ok_or_else(syntax)?;
+        let address: IpAddr = address.parse().map_err(|_| syntax())?;
+        // Digits only: `u8::from_str` would also take a leading `+`.
+        if length.is_empty() || !length.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(syntax());
+        }
+        let prefix_len: u8 = length.parse().map_err(|_| syntax())?;
+        let max = Self::bits(address);
+        if prefix_len > max {
+            return Err(CidrError::PrefixTooLong {
+                text: text.to_owned(),
+                prefix_len,
+                max,
+            });
+        }
+        let network = Self::masked(address, prefix_len);
+        if network != address {
+            return Err(CidrError::HostBitsSet {
+                text: text.to_owned(),
+                network: format!("{network}/{prefix_len}"),
+            });
+        }
+        Ok(Self {
+            network,
+            prefix_len,
+        })
+    }
+
+    pub fn network(&self) -> IpAddr {
+        self.network
+    }
+
+    pub fn prefix_len(&self) -> u8 {
+        self.prefix_len
+    }
+
+    /// Whether `ip` is in the network. An IPv4-mapped IPv6 address is its IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        ip.is_ipv4() == self.network.is_ipv4() && Self::masked(ip, self.prefix_len) == self.network
+    }
+
+    fn bits(address: IpAddr) -> u8 {
+        if address.is_ipv4() {
+            32
+        } else {
+            128
+        }
+    }
+
+    fn masked(address: IpAddr, prefix_len: u8) -> IpAddr {
+        match address {
+            IpAddr::V4(v4) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(prefix_len))
+                    .unwrap_or(0);
+                IpAddr::V4((u32::from(v4) & mask).into())
+            }
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(prefix_len))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix_len)
+    }
+}
+
+impl TryFrom<String> for Cidr {
+    type Error = CidrError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text)
+    }
+}
+
+impl From<Cidr> for String {
+    fn from(cidr: Cidr) -> Self {
+        cidr.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cidrs_parse_strictly_and_contain_their_addresses() {
+        let office = Cidr::parse("198.51.100.0/24").unwrap();
+        assert_eq!(office.to_string(), "198.51.100.0/24");
+        assert!(office.contains("198.51.100.255".parse().unwrap()));
+        assert!(office.contains("::ffff:198.51.100.7".parse().unwrap()));
+        assert!(!office.contains("198.51.101.1".parse().unwrap()));
+        assert!(!office.contains("2001:db8::1".parse().unwrap()));
+        let v6 = Cidr::parse("2001:db8:1::/48").unwrap();
+        assert!(v6.contains("2001:db8:1:ffff::1".parse().unwrap()));
+        assert!(!v6.contains("2001:db8:2::1".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        assert!(Cidr::parse("192.0.2.1/32")
+            .unwrap()
+            .contains("192.0.2.1".parse().unwrap()));
+        assert!(matches!(
+            Cidr::parse("198.51.100.1/24"),
+            Err(CidrError::HostBitsSet { network, .. }) if network == "198.51.100.0/24"
+        ));
+        assert!(matches!(
+            Cidr::parse("198.51.100.0/33"),
+            Err(CidrError::PrefixTooLong { max: 32, .. })
+        ));
+        for bad in [
+            "198.51.100.0",
+            "198.51.100.0/",
+            "198.51.100.0/+8",
+            "office/24",
+            "/24",
+            "10.0.0.0/8/8",
+        ] {
+            assert!(
+                matches!(Cidr::parse(bad), Err(CidrError::Syntax(_))),
+                "{bad}"
+            );
+        }
+        // On the wire, a string; a bad one does not read.
+        let policy = CompanyRiskPolicy {
+            trusted_networks: Some(vec![office, v6]),
+            ..CompanyRiskPolicy::default()
+        };
+        let json = serde_json::to_value(&policy).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"trusted_networks": ["198.51.100.0/24", "2001:db8:1::/48"]})
+        );
+        assert_eq!(
+            serde_json::from_value::<CompanyRiskPolicy>(json).unwrap(),
+            policy
+        );
+        assert!(serde_json::from_str::<CompanyRiskPolicy>(
+            r#"{"trusted_networks":["10.0.0.1/8"]}"#
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn an_assessment_reads_without_policy_version_and_writes_none_when_absent() {
+        let older = r#"{"score":1.0,"level":"medium","reasons":["new_device"],"model_version":"adaptive-1"}"#;
+        let read: RiskAssessment = serde_json::from_str(older).unwrap();
+        assert_eq!(read.policy_version, None);
+        assert_eq!(read.observed, None);
+        assert_eq!(serde_json::to_string(&read).unwrap(), older);
+        let observed = RiskAssessment {
+            policy_version: Some(3),
+            observed: Some(Observed {
+                would_have: WouldHave::MfaRequired,
+            }),
+            ..read
+        };
+        let json = serde_json::to_value(&observed).unwrap();
+        assert_eq!(json["policy_version"], 3);
+        assert_eq!(json["observed"]["would_have"], "mfa_required");
+    }
 
     fn sample() -> Envelope {
         Envelope::new(

@@ -105,6 +105,8 @@ pub fn json_schema(event_type: EventType) -> serde_json::Value {
         EventType::MfaSucceeded => schema_of::<MfaSucceeded>(event_type),
         EventType::MfaFailed => schema_of::<MfaFailed>(event_type),
         EventType::AccountChanged => schema_of::<AccountChanged>(event_type),
+        EventType::RiskPolicyChanged => schema_of::<RiskPolicyChanged>(event_type),
+        EventType::LoginFeedback => schema_of::<LoginFeedback>(event_type),
     }
 }
 

@@ -142,6 +142,12 @@ impl Flows {
                 }
                 (Step::AccountChanged, Uuid::nil(), changed.user_id.as_uuid())
             }
+            // An admin operation too: its id is no login's, and it names no user.
+            Event::RiskPolicyChanged(_) => (Step::AccountChanged, Uuid::nil(), Uuid::nil()),
+            // The user's word on a login, after it ended: caused by nothing in the log.
+            Event::LoginFeedback(feedback) => {
+                (Step::Other, Uuid::nil(), feedback.user_id.as_uuid())
+            }
         };
         let seen = Seen {
             event_id: envelope.event_id,

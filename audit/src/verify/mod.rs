@@ -159,6 +159,17 @@ fn expected_home(event: &Event) -> (EventTopic, &'static str) {
             },
             "login-intake",
         ),
+        Event::RiskPolicyChanged(_) => (EventTopic::Accounts, "login-intake"),
+        // The verifier takes the email links; login-intake the client and admin calls.
+        Event::LoginFeedback(feedback) => (
+            EventTopic::Accounts,
+            match feedback.source {
+                shared::events::FeedbackSource::EmailLink => "verifier",
+                shared::events::FeedbackSource::Client | shared::events::FeedbackSource::Admin => {
+                    "login-intake"
+                }
+            },
+        ),
         Event::LoginApproved(approved) if approved.approved_after_mfa => {
             (EventTopic::Verifications, "verifier")
         }

@@ -51,6 +51,8 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
         EventType::MfaSucceeded => serde_json::from_str(payload).map(Event::MfaSucceeded),
         EventType::MfaFailed => serde_json::from_str(payload).map(Event::MfaFailed),
         EventType::AccountChanged => serde_json::from_str(payload).map(Event::AccountChanged),
+        EventType::RiskPolicyChanged => serde_json::from_str(payload).map(Event::RiskPolicyChanged),
+        EventType::LoginFeedback => serde_json::from_str(payload).map(Event::LoginFeedback),
     };
     match event {
         Ok(event) => Ok(Envelope {

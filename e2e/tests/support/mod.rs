@@ -67,6 +67,8 @@ pub struct Options {
     pub code_caps: CodeCaps,
     pub code_limits: CodeLimits,
     pub email_retry: code_worker::sender::RetryPolicy,
+    /// How long the notification emails' links work.
+    pub feedback_link_ttl: Duration,
     /// The broker's `host:port`; None: the stack's.
     pub kafka_brokers: Option<String>,
 }
@@ -98,6 +100,7 @@ impl Default for Options {
                 per_account_per_day: 100,
             },
             email_retry: Default::default(),
+            feedback_link_ttl: Duration::from_secs(7 * 24 * 3600),
             kafka_brokers: None,
         }
     }
@@ -213,6 +216,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         code_limits: options.code_limits,
         audit_signer: audit_keys.signer("verifier"),
         metrics_addr: None,
+        feedback_link_secret: None,
     })
     .await
     .expect("verifier starts");
@@ -259,6 +263,11 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         email_retry: options.email_retry,
         audit_signer: audit_keys.signer("code-worker"),
         metrics_addr: "127.0.0.1:0".parse().unwrap(),
+        feedback_links: code_worker::config::FeedbackLinkConfig {
+            secret: None,
+            base_url: verifier_url.clone(),
+            ttl: options.feedback_link_ttl,
+        },
     })
     .await
     .expect("code-worker starts");

@@ -7,6 +7,8 @@
 //! `MFA_CODE_HMAC_PREVIOUS_SECRET`; codes hashed under the old secret keep working until they
 //! expire (one code lifetime), then the previous secret can be removed.
 
+pub mod feedback_link;
+
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;

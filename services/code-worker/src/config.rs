@@ -51,6 +51,20 @@ pub struct Config {
     pub email_retry: RetryPolicy,
     /// Where `GET /metrics` is answered (`MFA_METRICS_ADDR`): the worker has no other port.
     pub metrics_addr: SocketAddr,
+    /// The "someone has your password" notifications' links (`crate::notices`).
+    pub feedback_links: FeedbackLinkConfig,
+}
+
+/// The links of the notification emails.
+#[derive(Debug, Clone)]
+pub struct FeedbackLinkConfig {
+    /// `MFA_FEEDBACK_LINK_SECRET` (at least 32 bytes; the verifier needs the same); unset:
+    /// derived from `MFA_CODE_HMAC_SECRET` (`LinkSigner::derived_from`).
+    pub secret: Option<SecretString>,
+    /// `MFA_FEEDBACK_LINK_BASE_URL`: the verifier as the user's browser reaches it.
+    pub base_url: String,
+    /// `MFA_FEEDBACK_LINK_TTL_SECS`: how long the links work (7 days).
+    pub ttl: Duration,
 }
 
 /// The default metrics address, next to the risk worker's (9181).
@@ -83,6 +97,14 @@ impl Config {
                 }
             },
             metrics_addr: Env::or("MFA_METRICS_ADDR", DEFAULT_METRICS_ADDR)?,
+            feedback_links: FeedbackLinkConfig {
+                secret: Env::optional_secret("MFA_FEEDBACK_LINK_SECRET"),
+                base_url: Env::or(
+                    "MFA_FEEDBACK_LINK_BASE_URL",
+                    "http://127.0.0.1:8081".to_owned(),
+                )?,
+                ttl: Duration::from_secs(Env::or("MFA_FEEDBACK_LINK_TTL_SECS", 7 * 24 * 3600)?),
+            },
         })
     }
 }

@@ -207,7 +207,7 @@ impl CodeEmail<'_> {
     }
 }
 
-fn html_escape(raw: &str) -> String {
+pub fn html_escape(raw: &str) -> String {
     raw.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -245,7 +245,19 @@ impl Mailer {
     }
 
     pub async fn send(&self, email: &CodeEmail<'_>) -> Result<(), EmailError> {
-        let message = email.message(&self.from)?;
+        self.send_message(email.message(&self.from)).await
+    }
+
+    /// The sender's address, for messages built elsewhere (`crate::notice_email`).
+    pub fn from(&self) -> &Mailbox {
+        &self.from
+    }
+
+    pub async fn send_message(
+        &self,
+        message: Result<Message, EmailError>,
+    ) -> Result<(), EmailError> {
+        let message = message?;
         self.transport
             .send(message)
             .await

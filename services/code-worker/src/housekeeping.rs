@@ -15,6 +15,13 @@ pub fn sweeps() -> Vec<Sweep> {
             // hours; an hour more covers a challenge's lifetime.
             keep: Duration::from_secs(25 * 3600),
         },
+        Sweep {
+            table: "login_notifications",
+            delete: "DELETE FROM login_notifications WHERE created_at < $1",
+            // Past the links' life (7 days by default): a link followed later is refused by
+            // its signed expiry anyway.
+            keep: Duration::from_secs(31 * 24 * 3600),
+        },
         outbox::sweep("DELETE FROM outbox WHERE producer = 'code-worker' AND published_at < $1"),
     ]
 }

@@ -20,7 +20,9 @@ use crate::config::Config;
 use crate::consumer::CodeHandler;
 use crate::email::{EmailError, Mailer};
 use crate::metrics::CodeMetrics;
+use crate::notices::{NoticeConfig, NoticeStore, Notifier};
 use crate::sender::EmailSender;
+use mfa_code_hash::feedback_link::LinkSigner;
 use tokio::sync::Notify;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,8 @@ pub enum StartupError {
     Smtp(#[from] EmailError),
     #[error(transparent)]
     Secret(#[from] WeakSecret),
+    #[error(transparent)]
+    LinkSecret(#[from] mfa_code_hash::feedback_link::WeakLinkSecret),
     #[error("a task stopped the service")]
     Task(#[from] TaskFailure),
     #[error(transparent)]
@@ -44,6 +48,7 @@ pub enum StartupError {
 pub struct Worker {
     consumer: KafkaConsumer,
     sender: Arc<EmailSender>,
+    notifier: Arc<Notifier>,
     housekeeping: (PgPool, Duration),
     handler: CodeHandler,
     dead_letters: DeadLetters,
@@ -57,6 +62,10 @@ pub struct Worker {
 
 impl Worker {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let link_signer = match &config.feedback_links.secret {
+            Some(secret) => LinkSigner::new(secret.clone())?,
+            None => LinkSigner::derived_from(&config.code_hmac_secret)?,
+        };
         let hasher = CodeHasher::new(config.code_hmac_secret)?;
         let mailer = Mailer::new(&config.smtp)?;
         // Bound first: a port taken by another process fails the start, not a task later.
@@ -90,6 +99,16 @@ impl Worker {
             );
         }
         let wake = Arc::new(Notify::new());
+        let notifier = Arc::new(Notifier {
+            store: NoticeStore::new(pool.clone()),
+            mailer: mailer.clone(),
+            config: NoticeConfig {
+                signer: link_signer,
+                link_base_url: config.feedback_links.base_url.clone(),
+                link_ttl: config.feedback_links.ttl,
+            },
+            retry: config.email_retry,
+        });
         let sender = Arc::new(EmailSender {
             store: store.clone(),
             hasher: hasher.clone(),
@@ -110,6 +129,7 @@ impl Worker {
         Ok(Self {
             consumer,
             sender,
+            notifier,
             housekeeping: (pool.clone(), config.infra.housekeeping_interval),
             dead_letters: DeadLetters::new(publisher.clone(), topics.dead_letters.clone()),
             handler: CodeHandler {
@@ -156,6 +176,8 @@ impl Worker {
         });
         let sender = self.sender;
         tasks.spawn("email-sender", |stop| sender.run(stop));
+        let notifier = self.notifier;
+        tasks.spawn("login-notices", |stop| notifier.run(stop));
         let (consumer, handler, dead_letters) = (self.consumer, self.handler, self.dead_letters);
         tasks.spawn("consumer", |stop| {
             consumer.run(DecodingHandler(handler), dead_letters, stop)

@@ -9,8 +9,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use shared::domain::{AttemptId, ChallengeId, UserId};
-use shared::events::{AccountChange, Envelope, Event, LoginAttempted, MfaFailureReason};
+use shared::domain::{AttemptId, ChallengeId, CompanyId, UserId};
+use shared::events::{
+    AccountChange, Envelope, Event, FeedbackVerdict, LoginAttempted, MfaFailureReason,
+    RiskPolicyChanged,
+};
 use uuid::Uuid;
 
 use crate::consumer::PRODUCER;
@@ -20,7 +23,7 @@ use crate::model::assess::{UserFacts, Velocity};
 use crate::model::features::Features;
 use crate::model::freeman::GlobalCounts;
 use crate::model::state::AccountKey;
-use crate::rules::{CodeHistory, Policy};
+use crate::rules::{CodeHistory, CompanyPolicy, InForce, Policy};
 
 /// A decision about to be recorded, with what it changes.
 pub struct Decided<'a> {
@@ -61,6 +64,34 @@ pub struct ClosedChallenge {
     pub challenge: ChallengeId,
     pub attempt_id: AttemptId,
     pub at: DateTime<Utc>,
+}
+
+/// A login its user said was not theirs (`LoginFeedback` `wasnt_me`): its network (the
+/// `Level::Prefix` value) and device id (the `Level::Device` value, never "absent") become
+/// high risk for the user, and it is never learned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedLogin {
+    pub user: UserId,
+    pub attempt_id: AttemptId,
+    pub network: Option<String>,
+    pub device: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl ReportedLogin {
+    pub fn of(envelope: &Envelope, feedback: &shared::events::LoginFeedback) -> Self {
+        Self {
+            user: feedback.user_id,
+            attempt_id: envelope.attempt_id,
+            network: feedback.ip.map(crate::model::features::prefix_of),
+            // No device id is nobody's device: never reported.
+            device: feedback
+                .device_id
+                .as_ref()
+                .map(|device| crate::model::features::device_value(Some(device))),
+            at: envelope.occurred_at,
+        }
+    }
 }
 
 /// A wrong code, reported by the event `event_id`.
@@ -115,6 +146,18 @@ pub trait RiskState {
 
     /// Forgets everything kept about the user.
     async fn delete_user(&mut self, user: UserId) -> Outcome<Self>;
+
+    /// The user said the login was not theirs: its network and device become high risk for
+    /// them (`UserFacts::reported`), and it is never learned. Idempotent.
+    async fn record_reported(&mut self, reported: &ReportedLogin) -> Outcome<Self>;
+
+    /// The company's risk policy, the newest recorded; None when it has none.
+    async fn company_policy(&mut self, company: &CompanyId)
+        -> Outcome<Self, Option<CompanyPolicy>>;
+
+    /// Keeps `changed` unless a newer version of the company's policy is kept already (a
+    /// redelivered or reordered older one changes nothing).
+    async fn record_company_policy(&mut self, changed: &RiskPolicyChanged) -> Outcome<Self>;
 }
 
 /// What an operation on the state `S` gives: `T`, or the state's error.
@@ -154,7 +197,17 @@ pub async fn decide_login<S: RiskState>(
         features,
         at: cause.occurred_at,
     };
-    let read = read(state, &login, now, policy)
+    // The policy the company had when the login is decided: live, the newest the worker
+    // consumed; in replay, the newest of its input so far.
+    let company = match &attempt.company_id {
+        Some(company) => state
+            .company_policy(company)
+            .await
+            .map_err(LoginError::State)?,
+        None => None,
+    };
+    let in_force = policy.in_force(company.as_ref());
+    let read = read(state, &login, now, &in_force)
         .await
         .map_err(LoginError::State)?;
     let decision = decision::decide(
@@ -164,7 +217,7 @@ pub async fn decide_login<S: RiskState>(
             now,
             new_challenge_id: ids.challenge_id,
         },
-        policy,
+        &in_force,
     )?;
     let event = Envelope {
         event_id: ids.event_id,
@@ -188,9 +241,9 @@ async fn read<S: RiskState>(
     state: &mut S,
     login: &Login<'_>,
     now: DateTime<Utc>,
-    policy: &Policy,
+    in_force: &InForce<'_>,
 ) -> Result<LoginState, S::Error> {
-    let risk = &policy.risk;
+    let risk = &in_force.policy.risk;
     let (attempt, at) = (login.attempt, login.at);
     let account = engine::account_key(login.attempt_id, attempt);
     let (user, codes) = match attempt.user_id {
@@ -272,6 +325,16 @@ pub async fn apply<S: RiskState>(state: &mut S, envelope: &Envelope) -> Result<A
                 state.close_challenge(&closed(failed.challenge_id)).await?;
             }
         }
+        // The user's own word. "Was me" is a passed challenge's approval: the login is learned
+        // (if its decision waited for a code and was not learned yet).
+        Event::LoginFeedback(feedback) => match feedback.verdict {
+            FeedbackVerdict::WasMe => state.learn_after_mfa(envelope.attempt_id, at).await?,
+            FeedbackVerdict::WasntMe => {
+                state
+                    .record_reported(&ReportedLogin::of(envelope, feedback))
+                    .await?
+            }
+        },
         Event::CodeDeliveryFailed(failed) => {
             state.close_challenge(&closed(failed.challenge_id)).await?
         }
@@ -284,6 +347,7 @@ pub async fn apply<S: RiskState>(state: &mut S, envelope: &Envelope) -> Result<A
             // Login-intake enforces first factors; nothing here depends on them.
             AccountChange::Enabled | AccountChange::FirstFactorsChanged { .. } => {}
         },
+        Event::RiskPolicyChanged(changed) => state.record_company_policy(changed).await?,
         _ => return Ok(Applied::NotFollowed),
     }
     Ok(Applied::Recorded)

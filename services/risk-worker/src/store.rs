@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use shared::domain::{AttemptId, DeviceId, UserId};
-use shared::events::Envelope;
+use shared::domain::{AttemptId, CompanyId, DeviceId, UserId};
+use shared::events::{CompanyRiskPolicy, Envelope, RiskPolicyChanged};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use shared::domain::ChallengeId;
@@ -14,12 +14,13 @@ use uuid::Uuid;
 
 use crate::consumer::PRODUCER;
 use crate::decision::{Failure, Learning};
-use crate::model::assess::{HistoryEntry, UserFacts, UserHistory, Velocity};
+use crate::model::assess::{HistoryEntry, Reported, UserFacts, UserHistory, Velocity};
 use crate::model::features::{Features, Level};
 use crate::model::freeman::GlobalCounts;
-use crate::rules::{CodeHistory, PendingCode};
+use crate::rules::{CodeHistory, CompanyPolicy, PendingCode};
 use crate::state::{
-    ClosedChallenge, Decided, HistoryQuery, Outcome, RiskState, VelocityQuery, WrongCode,
+    ClosedChallenge, Decided, HistoryQuery, Outcome, ReportedLogin, RiskState, VelocityQuery,
+    WrongCode,
 };
 
 #[derive(Clone)]
@@ -54,15 +55,23 @@ impl RiskStore {
         Ok(row.and_then(|(json,)| serde_json::from_value(json).ok()))
     }
 
-    /// The user's approved logins of the `window` before `at`, oldest first.
+    /// The user's approved logins of the `window` before `at`, oldest first. Older ones are
+    /// forgotten for good, as `MemoryState` forgets them: a company's policy may make the
+    /// window shorter than housekeeping's, and a window made longer again must find in
+    /// PostgreSQL what replay still has, no more.
     pub async fn history(
         &self,
         user_id: UserId,
         at: DateTime<Utc>,
         window: Duration,
     ) -> Result<UserHistory, sqlx::Error> {
+        // One round trip; the SELECT reads the rows as they were, and keeps none the DELETE
+        // removes.
         let rows: Vec<(DateTime<Utc>, serde_json::Value)> = sqlx::query_as(
-            "SELECT occurred_at, features FROM risk_login_history
+            "WITH forgotten AS (
+               DELETE FROM risk_login_history WHERE user_id = $1 AND occurred_at < $2
+             )
+             SELECT occurred_at, features FROM risk_login_history
              WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3
              ORDER BY occurred_at, attempt_id",
         )
@@ -443,6 +452,7 @@ impl RiskStore {
             "risk_decisions",
             "risk_challenges",
             "risk_failed_codes",
+            "risk_reported",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                 .bind(user_id.as_uuid())
@@ -453,6 +463,107 @@ impl RiskStore {
             .bind(user_id.to_string())
             .execute(&mut *tx)
             .await?;
+        tx.commit().await
+    }
+}
+
+/// Company risk policies (`RiskPolicyChanged`).
+impl RiskStore {
+    /// The newest policy recorded for the company.
+    pub async fn company_policy(
+        &self,
+        company: &CompanyId,
+    ) -> Result<Option<CompanyPolicy>, sqlx::Error> {
+        let row: Option<(i64, serde_json::Value)> = sqlx::query_as(
+            "SELECT version, policy FROM risk_company_policies WHERE company_id = $1",
+        )
+        .bind(company.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|(version, json)| {
+            // Written from a parsed event by this service; a row that no longer parses (a
+            // downgrade) leaves the company on the deployment's defaults rather than
+            // blocking its logins, and says so.
+            match serde_json::from_value::<CompanyRiskPolicy>(json) {
+                Ok(policy) => Some(CompanyPolicy {
+                    version: u64::try_from(version).unwrap_or(0),
+                    policy,
+                }),
+                Err(error) => {
+                    tracing::error!(%company, version, %error, "stored risk policy unreadable");
+                    None
+                }
+            }
+        }))
+    }
+
+    /// Keeps the policy unless a newer version is kept already. Idempotent.
+    pub async fn record_company_policy(
+        &self,
+        changed: &RiskPolicyChanged,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO risk_company_policies (company_id, version, policy) VALUES ($1, $2, $3)
+             ON CONFLICT (company_id) DO UPDATE SET version = EXCLUDED.version, policy = EXCLUDED.policy
+             WHERE risk_company_policies.version < EXCLUDED.version",
+        )
+        .bind(changed.company_id.as_str())
+        .bind(i64::try_from(changed.version).unwrap_or(i64::MAX))
+        .bind(to_json(&changed.policy))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// The user's own word (`LoginFeedback`): what they reported as not theirs.
+impl RiskStore {
+    /// Whether `login`'s network and device are among those the user reported.
+    pub async fn reported(
+        &self,
+        user_id: UserId,
+        login: &Features,
+    ) -> Result<Reported, sqlx::Error> {
+        let (network, device): (bool, bool) = sqlx::query_as(
+            "SELECT
+               EXISTS (SELECT 1 FROM risk_reported WHERE user_id = $1 AND level = 'prefix' AND value = $2),
+               EXISTS (SELECT 1 FROM risk_reported WHERE user_id = $1 AND level = 'device' AND value = $3)",
+        )
+        .bind(user_id.as_uuid())
+        .bind(login.get(Level::Prefix))
+        .bind(login.get(Level::Device))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Reported { network, device })
+    }
+
+    /// As `MemoryState` records it: the network and device kept for the user, and the login
+    /// never learned (its kept features dropped). Idempotent.
+    pub async fn record_reported(&self, reported: &ReportedLogin) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for (level, value) in [
+            (Level::Prefix, &reported.network),
+            (Level::Device, &reported.device),
+        ] {
+            let Some(value) = value else { continue };
+            sqlx::query(
+                "INSERT INTO risk_reported (user_id, level, value, attempt_id, reported_at)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(reported.user.as_uuid())
+            .bind(level.as_str())
+            .bind(value)
+            .bind(reported.attempt_id.as_uuid())
+            .bind(reported.at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE risk_decisions SET features = NULL WHERE attempt_id = $1 AND learned_at IS NULL",
+        )
+        .bind(reported.attempt_id.as_uuid())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await
     }
 }
@@ -487,7 +598,10 @@ impl RiskState for Publishing<'_> {
             .store
             .history(query.user, query.at, query.window)
             .await?;
-        Ok(UserFacts::from_history(&history.entries, query.login))
+        Ok(UserFacts {
+            reported: self.store.reported(query.user, query.login).await?,
+            ..UserFacts::from_history(&history.entries, query.login)
+        })
     }
 
     async fn global(&mut self, login: &Features) -> Outcome<Self, GlobalCounts> {
@@ -536,7 +650,22 @@ impl RiskState for Publishing<'_> {
         self.store.close_challenges_of(user, at).await
     }
 
+    async fn record_reported(&mut self, reported: &ReportedLogin) -> Outcome<Self> {
+        self.store.record_reported(reported).await
+    }
+
     async fn delete_user(&mut self, user: UserId) -> Outcome<Self> {
         self.store.delete_user(user).await
+    }
+
+    async fn company_policy(
+        &mut self,
+        company: &CompanyId,
+    ) -> Outcome<Self, Option<CompanyPolicy>> {
+        self.store.company_policy(company).await
+    }
+
+    async fn record_company_policy(&mut self, changed: &RiskPolicyChanged) -> Outcome<Self> {
+        self.store.record_company_policy(changed).await
     }
 }

@@ -20,6 +20,9 @@ pub struct Config {
     /// `MFA_METRICS_ADDR`: a listener of its own for `GET /metrics`; None (unset) answers it
     /// on the API address.
     pub metrics_addr: Option<SocketAddr>,
+    /// `MFA_FEEDBACK_LINK_SECRET`: checks the notification emails' links (the code worker's
+    /// must be the same); unset: derived from `MFA_CODE_HMAC_SECRET`, as the code worker does.
+    pub feedback_link_secret: Option<SecretString>,
 }
 
 impl Config {
@@ -40,6 +43,7 @@ impl Config {
             metrics_addr: Env::optional("MFA_METRICS_ADDR")
                 .map(|_| Env::required("MFA_METRICS_ADDR"))
                 .transpose()?,
+            feedback_link_secret: Env::optional_secret("MFA_FEEDBACK_LINK_SECRET"),
         })
     }
 }

@@ -4,6 +4,7 @@
 pub mod challenges;
 pub mod config;
 pub mod error;
+pub mod feedback;
 pub mod housekeeping;
 pub mod judge;
 pub mod metrics;

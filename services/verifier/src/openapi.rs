@@ -5,7 +5,7 @@ use utoipa::OpenApi;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "adaptive-mfa verifier", description = "Checks the emailed 6-digit code of an MFA challenge."),
-    paths(crate::verify::verify),
+    paths(crate::verify::verify, crate::feedback::show, crate::feedback::confirm),
     modifiers(&BearerApiKey, &Health, &ErrorResponses)
 )]
 pub struct ApiDoc;

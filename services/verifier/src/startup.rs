@@ -33,6 +33,7 @@ use utoipa::OpenApi;
 use crate::config::Config;
 use crate::metrics::VerifierMetrics;
 use crate::verify::VerifyState;
+use mfa_code_hash::feedback_link::LinkSigner;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -48,6 +49,8 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Secret(#[from] WeakSecret),
+    #[error(transparent)]
+    LinkSecret(#[from] mfa_code_hash::feedback_link::WeakLinkSecret),
     #[error("a task stopped the service")]
     Task(#[from] TaskFailure),
 }
@@ -71,6 +74,10 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let link_signer = match &config.feedback_link_secret {
+            Some(secret) => LinkSigner::new(secret.clone())?,
+            None => LinkSigner::derived_from(&config.code_hmac_secret)?,
+        };
         let hasher = CodeHasher::rotating(
             config.code_hmac_secret.clone(),
             config.code_hmac_previous_secret.clone(),
@@ -113,7 +120,18 @@ impl Application {
                     )),
             )
             .with_state(state);
-        let mut router = Router::new().merge(api);
+        // No API key: the user's browser follows the links of the notification email.
+        let feedback_links = Router::new()
+            .route(
+                "/v1/login-feedback/{token}",
+                get(crate::feedback::show).post(crate::feedback::confirm),
+            )
+            .with_state(crate::feedback::FeedbackState {
+                pool: pool.clone(),
+                signer: link_signer,
+                topics: Arc::new(config.infra.kafka.topics()),
+            });
+        let mut router = Router::new().merge(api).merge(feedback_links);
         if config.metrics_addr.is_none() {
             router = router.merge(mfa_metrics::endpoint(registry.clone()));
         }

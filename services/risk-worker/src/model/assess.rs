@@ -148,6 +148,16 @@ pub struct UserFacts {
     pub counts: Counts,
     /// The newest approved login with a place: when, and where.
     pub last_location: Option<(DateTime<Utc>, Location)>,
+    /// Whether the login's network and device are ones the user reported (`LoginFeedback`
+    /// `wasnt_me`).
+    pub reported: Reported,
+}
+
+/// What the user reported that the login shares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reported {
+    pub network: bool,
+    pub device: bool,
 }
 
 impl UserFacts {
@@ -168,6 +178,7 @@ impl UserFacts {
         Self {
             counts,
             last_location: last_location(history),
+            reported: Reported::default(),
         }
     }
 }
@@ -279,6 +290,19 @@ pub fn assess(input: &Input<'_>, policy: &RiskPolicy) -> RiskAssessment {
         score += policy.ip_burst_penalty;
         floor = floor.max(RiskLevel::High);
     }
+    // The user's own word: a network or device of a login they said was not theirs asks for
+    // a code whatever else is familiar (an attacker's device may even have been learned from
+    // an approval before the report).
+    if let Some(user) = input.user {
+        if user.reported.network {
+            reasons.push(RiskReason::ReportedNetwork);
+            floor = RiskLevel::High;
+        }
+        if user.reported.device {
+            reasons.push(RiskReason::ReportedDevice);
+            floor = RiskLevel::High;
+        }
+    }
     if input.denylisted {
         reasons.push(RiskReason::DenylistedNetwork);
         floor = RiskLevel::High;
@@ -301,6 +325,9 @@ pub fn assess(input: &Input<'_>, policy: &RiskPolicy) -> RiskAssessment {
         level: by_score.max(floor),
         reasons,
         model_version: policy.model.version().to_owned(),
+        // The company's policy, not the model: `crate::rules` sets them.
+        policy_version: None,
+        observed: None,
     }
 }
 
@@ -652,6 +679,60 @@ mod tests {
         assert!(updated.score <= same.score, "{updated:?} vs {same:?}");
         assert_eq!(updated.level, RiskLevel::Low);
         assert!(updated.reasons.is_empty(), "{updated:?}");
+    }
+
+    #[test]
+    fn a_reported_network_or_device_is_high_risk_even_when_everything_else_is_known() {
+        let (history, mut global) = regular_user();
+        let home = features(
+            "id:laptop",
+            "10.0.0.1",
+            "Chrome/Windows 10/pc",
+            Some(BERLIN),
+        );
+        for level in [Level::Device, Level::Ip, Level::Prefix] {
+            global.counts.matching.set(level, 20);
+        }
+        let policy = RiskPolicy::default();
+        let with = |reported: Reported| {
+            let user = UserFacts {
+                reported,
+                ..UserFacts::from_history(&history.entries, &home)
+            };
+            assess(
+                &Input {
+                    at: at(21 * 24),
+                    features: &home,
+                    user: Some(&user),
+                    global: &global,
+                    velocity: Velocity::default(),
+                    denylisted: false,
+                    privileged: false,
+                    platform: Platform::Dashboard,
+                },
+                &policy,
+            )
+        };
+        let usual = with(Reported::default());
+        assert_eq!(
+            (usual.level, usual.reasons.clone()),
+            (RiskLevel::Low, vec![])
+        );
+        let network = with(Reported {
+            network: true,
+            device: false,
+        });
+        assert_eq!(network.level, RiskLevel::High);
+        assert_eq!(network.reasons, vec![RiskReason::ReportedNetwork]);
+        let both = with(Reported {
+            network: true,
+            device: true,
+        });
+        assert_eq!(
+            both.reasons,
+            vec![RiskReason::ReportedNetwork, RiskReason::ReportedDevice]
+        );
+        assert!(policy.requires_code(both.level));
     }
 
     #[test]

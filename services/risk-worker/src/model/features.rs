@@ -227,7 +227,7 @@ fn major_version(version: &str) -> &str {
     version.split('.').next().unwrap_or(version)
 }
 
-fn device_value(device_id: Option<&DeviceId>) -> String {
+pub fn device_value(device_id: Option<&DeviceId>) -> String {
     match device_id {
         Some(id) => format!("id:{}", id.as_str()),
         None => ABSENT_DEVICE.to_owned(),

@@ -10,24 +10,27 @@
 //!   login being decided, not including it;
 //! - the code caps' history: the challenges issued, when each was closed, and wrong codes
 //!   (each `MfaFailed` counted once);
-//! - the logins that wait for their code to be passed before they are learned.
+//! - the logins that wait for their code to be passed before they are learned;
+//! - each company's newest risk policy (`RiskPolicyChanged`).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use shared::domain::{AttemptId, ChallengeId, DeviceId, UserId};
+use shared::domain::{AttemptId, ChallengeId, CompanyId, DeviceId, UserId};
+use shared::events::RiskPolicyChanged;
 use uuid::Uuid;
 
-use super::assess::{last_location, HistoryEntry, UserFacts, Velocity};
+use super::assess::{last_location, HistoryEntry, Reported, UserFacts, Velocity};
 use super::features::{Features, Level};
 use super::freeman::{Counts, GlobalCounts, PerLevel};
 use crate::decision::{Failure, Learning};
 use crate::housekeeping::Retention;
-use crate::rules::{CodeHistory, PendingCode};
+use crate::rules::{CodeHistory, CompanyPolicy, PendingCode};
 use crate::state::{
-    ClosedChallenge, Decided, HistoryQuery, Outcome, RiskState, VelocityQuery, WrongCode,
+    ClosedChallenge, Decided, HistoryQuery, Outcome, ReportedLogin, RiskState, VelocityQuery,
+    WrongCode,
 };
 
 /// Maps keyed by the model's own values: a fast hash with a fixed seed (deterministic, and
@@ -105,6 +108,9 @@ pub struct MemoryState {
     /// Each user's wrong codes: when, and the event that reported it.
     failed_codes: FastMap<UserId, VecDeque<(DateTime<Utc>, Uuid)>>,
     awaiting_mfa: FastMap<AttemptId, AwaitingMfa>,
+    /// The networks and devices each user reported (`risk_reported`).
+    reported: FastMap<UserId, FastSet<(Level, String)>>,
+    company_policies: HashMap<CompanyId, CompanyPolicy>,
 }
 
 impl MemoryState {
@@ -125,7 +131,10 @@ impl MemoryState {
     /// first). Equal to `UserFacts::from_history` over the same entries.
     pub fn user_facts(&self, user: UserId, login: &Features) -> UserFacts {
         let Some(state) = self.histories.get(&user) else {
-            return UserFacts::default();
+            return UserFacts {
+                reported: self.reported_of(user, login),
+                ..UserFacts::default()
+            };
         };
         let mut counts = Counts {
             logins: state.entries.len() as u64,
@@ -139,6 +148,23 @@ impl MemoryState {
         UserFacts {
             counts,
             last_location: last_location(&state.entries),
+            reported: self.reported_of(user, login),
+        }
+    }
+
+    /// Whether `login`'s network and device are among those the user reported.
+    pub fn reported_of(&self, user: UserId, login: &Features) -> Reported {
+        let Some(reported) = self.reported.get(&user) else {
+            return Reported::default();
+        };
+        let has = |level: Level| {
+            login
+                .get(level)
+                .is_some_and(|value| reported.contains(&(level, value.to_owned())))
+        };
+        Reported {
+            network: has(Level::Prefix),
+            device: has(Level::Device),
         }
     }
 
@@ -448,12 +474,48 @@ impl RiskState for MemoryState {
             self.challenge_of_attempt.remove(&challenge.attempt_id);
         }
         self.failed_codes.remove(&user);
+        self.reported.remove(&user);
         let account = AccountKey(user.to_string());
         self.failures_by_account.remove(&account);
         self.failures_by_ip.retain(|_, failures| {
             failures.retain(|(_, failed)| *failed != account);
             !failures.is_empty()
         });
+        Ok(())
+    }
+
+    /// As `RiskStore::record_reported`.
+    async fn record_reported(&mut self, reported: &ReportedLogin) -> Outcome<Self> {
+        self.awaiting_mfa.remove(&reported.attempt_id);
+        let kept = self.reported.entry(reported.user).or_default();
+        if let Some(network) = &reported.network {
+            kept.insert((Level::Prefix, network.clone()));
+        }
+        if let Some(device) = &reported.device {
+            kept.insert((Level::Device, device.clone()));
+        }
+        Ok(())
+    }
+
+    async fn company_policy(
+        &mut self,
+        company: &CompanyId,
+    ) -> Outcome<Self, Option<CompanyPolicy>> {
+        Ok(self.company_policies.get(company).cloned())
+    }
+
+    /// As `RiskStore::record_company_policy`: the highest version wins.
+    async fn record_company_policy(&mut self, changed: &RiskPolicyChanged) -> Outcome<Self> {
+        let kept = self.company_policies.get(&changed.company_id);
+        if kept.is_none_or(|kept| kept.version < changed.version) {
+            self.company_policies.insert(
+                changed.company_id.clone(),
+                CompanyPolicy {
+                    version: changed.version,
+                    policy: changed.policy.clone(),
+                },
+            );
+        }
         Ok(())
     }
 }
@@ -468,6 +530,79 @@ mod tests {
             (Level::Device, device.to_owned()),
             (Level::Ip, ip.to_owned()),
         ])
+    }
+
+    #[test]
+    fn a_reported_login_marks_its_network_and_device_and_is_never_learned() {
+        use crate::state::ReportedLogin;
+        use std::future::Future;
+        let user = UserId::new();
+        let attempt_id = AttemptId::new();
+        let at = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let mut state = MemoryState::default();
+        state.awaiting_mfa.insert(
+            attempt_id,
+            AwaitingMfa {
+                user,
+                features: login("id:attacker", "203.0.113.66"),
+                at,
+                decided_at: at,
+            },
+        );
+        let reported = ReportedLogin {
+            user,
+            attempt_id,
+            network: Some("203.0.113.0/24".into()),
+            device: Some("id:attacker".into()),
+            at,
+        };
+        {
+            let mut run = std::pin::pin!(async {
+                state.record_reported(&reported).await.unwrap();
+                state.record_reported(&reported).await.unwrap();
+                state.learn_after_mfa(attempt_id, at).await.unwrap();
+            });
+            assert!(run
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+                .is_ready());
+        }
+        assert!(
+            state.histories.is_empty(),
+            "a reported login is not learned"
+        );
+        let from = |device: &str, prefix: &str| {
+            Features::from_values([
+                (Level::Device, device.to_owned()),
+                (Level::Prefix, prefix.to_owned()),
+            ])
+        };
+        let facts = |features: &Features| state.user_facts(user, features).reported;
+        assert_eq!(
+            facts(&from("id:attacker", "203.0.113.0/24")),
+            Reported {
+                network: true,
+                device: true
+            }
+        );
+        assert_eq!(
+            facts(&from("id:laptop", "203.0.113.0/24")),
+            Reported {
+                network: true,
+                device: false
+            }
+        );
+        assert_eq!(
+            facts(&from("id:laptop", "198.51.100.0/24")),
+            Reported::default()
+        );
+        // Another user's logins are not touched.
+        assert_eq!(
+            state
+                .user_facts(UserId::new(), &from("id:attacker", "203.0.113.0/24"))
+                .reported,
+            Reported::default()
+        );
     }
 
     #[test]

@@ -105,6 +105,7 @@ impl System {
             },
             audit_signer: audit_keys.signer("verifier"),
             metrics_addr: None,
+            feedback_link_secret: None,
         })
         .await
         .expect("verifier starts");
@@ -145,6 +146,11 @@ impl System {
             email_retry: Default::default(),
             audit_signer: audit_keys.signer("code-worker"),
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
+            feedback_links: code_worker::config::FeedbackLinkConfig {
+                secret: None,
+                base_url: verifier_url.clone(),
+                ttl: Duration::from_secs(7 * 24 * 3600),
+            },
         })
         .await
         .expect("code-worker starts");
