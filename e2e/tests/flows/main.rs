@@ -17,6 +17,7 @@
 //!   against the alert rules and the dashboard (issue 15).
 //! - [`support_desk`]: finding an account by email, paging through a company's (11.8).
 //! - [`user_logins`]: a user's logins as support staff read them (issue 13).
+//! - [`user_export`]: everything held on a user, and nothing once deleted (issue 14).
 //! - [`audit`]: every event sealed in its producer's chain, each chain's signed checkpoint
 //!   matching its records (issue 13).
 
@@ -37,4 +38,5 @@ mod resilience;
 mod sso;
 mod sso_risk;
 mod support_desk;
+mod user_export;
 mod user_logins;

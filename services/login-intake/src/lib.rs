@@ -16,4 +16,5 @@ pub mod password;
 pub mod rate_limit;
 pub mod startup;
 pub mod store;
+pub mod user_export;
 pub mod user_logins;

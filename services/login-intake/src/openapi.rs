@@ -14,6 +14,7 @@ use utoipa::OpenApi;
         crate::admin::find_user_by_email,
         crate::admin::get_user,
         crate::user_logins::list_user_logins,
+        crate::user_export::export,
         crate::admin::create_api_key,
         crate::admin::list_api_keys,
         crate::admin::revoke_api_key,
@@ -76,7 +77,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(operations, 18);
+        assert_eq!(operations, 19);
         for list in [
             "/v1/admin/users",
             "/v1/admin/api-keys",

@@ -323,6 +323,10 @@ fn router(
             for_admins(get(crate::user_logins::list_user_logins)),
         )
         .route(
+            "/v1/admin/users/{user_id}/export",
+            for_admins(get(crate::user_export::export)),
+        )
+        .route(
             "/v1/admin/users/{user_id}/disable",
             for_admins(post(crate::admin::disable_user)),
         )
