@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::export::{export, ExportWriteError};
 use crate::export_source::{ExportError, ExportSource};
-use crate::source::SourceError;
+use crate::source::{RecordSource, SourceError};
 use crate::synth::{Synth, SynthConfig, SynthKeys};
 use crate::verify::findings::{Finding, FindingSink, Severity};
 use crate::verify::{verify, Options, Summary};
@@ -68,27 +68,49 @@ pub fn run_in_memory(config: SynthConfig) -> Result<BenchReport, BenchError> {
     )?;
     let generate_secs = generating.elapsed().as_secs_f64();
     let export_bytes = bytes.len() as u64;
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
     let mut source = ExportSource::from_reader(bytes.as_slice(), Path::new("memory"));
-    let mut sink = FirstViolations::default();
-    let verifying = Instant::now();
-    let summary = verify(&mut source, Options::new(keys.public_keys()), &mut sink)?;
-    let verify_secs = verifying.elapsed().as_secs_f64();
-    if !summary.is_clean() {
-        let listed: Vec<String> = sink.0.iter().map(Finding::to_string).collect();
-        return Err(BenchError::NotClean(listed.join("; ")));
-    }
-    Ok(BenchReport {
-        events: summary.event_records,
-        records: summary.records,
+    let timed = Timed {
         export_bytes,
         generate_secs,
-        verify_secs,
-        events_per_sec: summary.event_records as f64 / verify_secs.max(1e-9),
-        checkpoints: summary.checkpoints,
-        peak_rss_kib: peak_rss_kib(),
-        summary,
-    })
+    };
+    timed.verify(&mut source, &keys)
+}
+
+/// The generation's figures, for the report of the verification that follows.
+struct Timed {
+    export_bytes: u64,
+    generate_secs: f64,
+}
+
+impl Timed {
+    /// Verifies `source` as `mfa-audit verify` would, timing it and taking the peak memory.
+    fn verify(
+        self,
+        source: &mut dyn RecordSource,
+        keys: &SynthKeys,
+    ) -> Result<BenchReport, BenchError> {
+        // The peak is the verification's, not the generator's: Linux resets VmHWM on "5".
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let mut sink = FirstViolations::default();
+        let verifying = Instant::now();
+        let summary = verify(source, Options::new(keys.public_keys()), &mut sink)?;
+        let verify_secs = verifying.elapsed().as_secs_f64();
+        if !summary.is_clean() {
+            let listed: Vec<String> = sink.0.iter().map(Finding::to_string).collect();
+            return Err(BenchError::NotClean(listed.join("; ")));
+        }
+        Ok(BenchReport {
+            events: summary.event_records,
+            records: summary.records,
+            export_bytes: self.export_bytes,
+            generate_secs: self.generate_secs,
+            verify_secs,
+            events_per_sec: summary.event_records as f64 / verify_secs.max(1e-9),
+            checkpoints: summary.checkpoints,
+            peak_rss_kib: peak_rss_kib(),
+            summary,
+        })
+    }
 }
 
 /// Generates `config.events` events into a temporary file in `dir`, and verifies it. With
@@ -115,12 +137,12 @@ pub fn run(
         .map_err(BenchError::TempFile)?
         .len();
     let mut source = ExportSource::open(file.path())?;
-    // The peak is the verification's, not the generator's: Linux resets VmHWM on "5".
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-    let mut sink = FirstViolations::default();
-    let verifying = Instant::now();
-    let summary = verify(&mut source, Options::new(keys.public_keys()), &mut sink)?;
-    let verify_secs = verifying.elapsed().as_secs_f64();
+    let timed = Timed {
+        export_bytes,
+        generate_secs,
+    };
+    let report = timed.verify(&mut source, &keys);
+    // Kept whether or not it verified clean: a log that did not is the one to look at.
     if let Some(keep) = keep {
         let keys_path = keep.with_extension("keys.json");
         serde_json::to_writer(
@@ -131,21 +153,7 @@ pub fn run(
         file.persist(keep)
             .map_err(|error| BenchError::TempFile(error.error))?;
     }
-    if !summary.is_clean() {
-        let listed: Vec<String> = sink.0.iter().map(Finding::to_string).collect();
-        return Err(BenchError::NotClean(listed.join("; ")));
-    }
-    Ok(BenchReport {
-        events: summary.event_records,
-        records: summary.records,
-        export_bytes,
-        generate_secs,
-        verify_secs,
-        events_per_sec: summary.event_records as f64 / verify_secs.max(1e-9),
-        checkpoints: summary.checkpoints,
-        peak_rss_kib: peak_rss_kib(),
-        summary,
-    })
+    report
 }
 
 /// The process's peak resident set (VmHWM in /proc/self/status), where Linux tells it.
