@@ -16,7 +16,7 @@ use crate::model::assess::{UserFacts, Velocity};
 use crate::model::features::Features;
 use crate::model::freeman::GlobalCounts;
 use crate::model::state::AccountKey;
-use crate::rules::{code_decision, seconds_until, CodeDecision, CodeHistory, Policy, Verdict};
+use crate::rules::{code_decision, seconds_until, CodeDecision, CodeHistory, InForce, Verdict};
 
 /// A `LoginAttempted` that cannot be decided: the live worker dead-letters it, replay skips
 /// it and counts it.
@@ -131,8 +131,9 @@ pub fn decide(
     login: &Login<'_>,
     state: &LoginState,
     given: Given,
-    policy: &Policy,
+    in_force: &InForce<'_>,
 ) -> Result<Decision, MalformedAttempt> {
+    let policy = &*in_force.policy;
     let attempt = login.attempt;
     let claimant = Claimant::of(attempt)?;
     let known = matches!(claimant, Claimant::Known { .. });
@@ -145,7 +146,7 @@ pub fn decide(
             global: &state.global,
             velocity: state.velocity,
         },
-        policy,
+        in_force,
     );
     let failure = (attempt.primary_factor == PrimaryFactor::Failed || !known).then(|| Failure {
         account: engine::account_key(login.attempt_id, attempt),
@@ -161,6 +162,18 @@ pub fn decide(
                 risk: Some(risk),
             }),
             Learning::Now,
+        ),
+        // Observe-only: approved, and never learned. Learning it would make an attacker who
+        // logged in during the rollout (whom the enforced policy would have asked for a code)
+        // a known device for good, approved with no code once the company enforces.
+        (Verdict::Observed { user_id }, _) => (
+            Event::LoginApproved(LoginApproved {
+                user_id,
+                approved_after_mfa: false,
+                challenge_id: None,
+                risk: Some(risk),
+            }),
+            Learning::Never,
         ),
         (Verdict::RequireMfa { user_id }, Claimant::Known { company_id, .. }) => {
             let device = attempt.device_id.as_ref();

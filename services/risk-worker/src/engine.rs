@@ -3,13 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use shared::domain::AttemptId;
-use shared::events::{LoginAttempted, RiskAssessment};
+use shared::events::{LoginAttempted, Observed, RiskAssessment, WouldHave};
 
 use crate::model::assess::{self, Input, UserFacts, Velocity};
 use crate::model::features::Features;
 use crate::model::freeman::GlobalCounts;
 use crate::model::state::AccountKey;
-use crate::rules::{decide, Policy, Verdict};
+use crate::rules::{decide_in_force, InForce, Verdict};
 
 /// The account a failed attempt counts against.
 pub fn account_key(attempt_id: AttemptId, attempt: &LoginAttempted) -> AccountKey {
@@ -37,9 +37,10 @@ pub fn evaluate(
     features: &Features,
     at: DateTime<Utc>,
     state: StateView<'_>,
-    policy: &Policy,
+    in_force: &InForce<'_>,
 ) -> (RiskAssessment, Verdict) {
-    let risk = assess::assess(
+    let policy = &in_force.policy;
+    let mut risk = assess::assess(
         &Input {
             at,
             features,
@@ -52,6 +53,12 @@ pub fn evaluate(
         },
         &policy.risk,
     );
-    let verdict = decide(attempt, &risk, &policy.risk);
+    let verdict = decide_in_force(attempt, &risk, in_force);
+    risk.policy_version = in_force.recorded_version();
+    if matches!(verdict, Verdict::Observed { .. }) {
+        risk.observed = Some(Observed {
+            would_have: WouldHave::MfaRequired,
+        });
+    }
     (risk, verdict)
 }

@@ -166,6 +166,8 @@ mod tests {
             level,
             reasons,
             model_version: "test".into(),
+            policy_version: None,
+            observed: None,
         })
     }
 

@@ -10,14 +10,23 @@
 //!   factor, so medium and low are approved). Privileged users go through the model like
 //!   passwords.
 //! - Otherwise the risk level decides: by default medium and high ask for a code.
+//!
+//! A company's risk policy (`RiskPolicyChanged`, applied by `Policy::in_force`) changes the
+//! thresholds, the levels that ask for a code and how long a login stays known, and adds:
+//! - trusted networks: a login from one that would ask for a code only for what is new about
+//!   it (device, network, browser, a first login) is approved (`decide_in_force`);
+//! - observe-only: a login that would ask for a code is approved, and says so.
 
+use std::borrow::Cow;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use shared::domain::{ChallengeId, DeviceId};
 use shared::domain::{PrimaryFactor, UserId};
 use shared::events::{
-    LoginAttempted, RejectionReason, RiskAssessment, RiskLevel, RiskReason, ThrottleReason,
+    ChallengeLevel, Cidr, CompanyRiskPolicy, LoginAttempted, RejectionReason, RiskAssessment,
+    RiskLevel, RiskReason, ThrottleReason,
 };
 
 use crate::model::assess::{DenylistAction, RiskPolicy};
@@ -62,9 +71,134 @@ impl Default for Policy {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    Approve { user_id: UserId },
-    RequireMfa { user_id: UserId },
+    Approve {
+        user_id: UserId,
+    },
+    RequireMfa {
+        user_id: UserId,
+    },
+    /// Would have required MFA; approved because the company's policy only observes.
+    Observed {
+        user_id: UserId,
+    },
     Reject(RejectionReason),
+}
+
+/// A company's risk policy as the risk worker learned it from `RiskPolicyChanged`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompanyPolicy {
+    /// From 1; 0 is the deployment's defaults.
+    pub version: u64,
+    pub policy: CompanyRiskPolicy,
+}
+
+/// What one login is decided under: the deployment's policy with its company's changes.
+#[derive(Debug, Clone)]
+pub struct InForce<'a> {
+    pub policy: Cow<'a, Policy>,
+    /// The company policy's version; 0: the deployment's defaults.
+    pub version: u64,
+    pub trusted_networks: &'a [Cidr],
+    pub observe_only: bool,
+}
+
+impl Policy {
+    /// The deployment's policy changed by `company`'s (None: as it is). Borrowed when the
+    /// company changes none of the model's settings, so most logins copy nothing.
+    pub fn in_force<'a>(&'a self, company: Option<&'a CompanyPolicy>) -> InForce<'a> {
+        let Some(CompanyPolicy { version, policy }) = company.filter(|c| c.version > 0) else {
+            return InForce {
+                policy: Cow::Borrowed(self),
+                version: 0,
+                trusted_networks: &[],
+                observe_only: false,
+            };
+        };
+        // An empty list of levels is refused by the admin API; one in an event is ignored
+        // rather than turning every code off.
+        let levels = policy.challenge_levels.as_deref().filter(|l| !l.is_empty());
+        let changes_model = policy.medium_threshold.is_some()
+            || policy.high_threshold.is_some()
+            || levels.is_some()
+            || policy.device_known_days.is_some();
+        let in_force = if changes_model {
+            let mut changed = self.clone();
+            let risk = &mut changed.risk;
+            risk.medium_threshold = policy.medium_threshold.unwrap_or(risk.medium_threshold);
+            risk.high_threshold = policy.high_threshold.unwrap_or(risk.high_threshold);
+            if let Some(levels) = levels {
+                risk.challenge_medium = levels.contains(&ChallengeLevel::Medium);
+                risk.challenge_high = levels.contains(&ChallengeLevel::High);
+            }
+            if let Some(days) = policy.device_known_days {
+                // The deployment keeps no longer than its own window (housekeeping deletes
+                // older logins), so a longer one could not be honoured alike live and in
+                // replay.
+                let company = Duration::from_secs(u64::from(days) * 24 * 3600);
+                risk.history_window = risk.history_window.min(company);
+            }
+            Cow::Owned(changed)
+        } else {
+            Cow::Borrowed(self)
+        };
+        InForce {
+            policy: in_force,
+            version: *version,
+            trusted_networks: policy.trusted_networks.as_deref().unwrap_or(&[]),
+            observe_only: policy.observe_only.unwrap_or(false),
+        }
+    }
+}
+
+impl InForce<'_> {
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        self.trusted_networks
+            .iter()
+            .any(|network| network.contains(ip))
+    }
+
+    /// The version a decision records: None for the deployment's defaults (so decisions of
+    /// companies without a policy read as before).
+    pub fn recorded_version(&self) -> Option<u64> {
+        (self.version > 0).then_some(self.version)
+    }
+}
+
+/// What a trusted network excuses: what is merely new about a login. Anything else (a
+/// deny-listed network, a burst of failures, impossible travel, and any reason added later,
+/// e.g. one the user reported) still asks for a code there: an office network vouches for
+/// where a login comes from, not for who holds the password.
+const EXCUSED_ON_TRUSTED_NETWORKS: &[RiskReason] = &[
+    RiskReason::FirstLogin,
+    RiskReason::NewDevice,
+    RiskReason::MissingDeviceId,
+    RiskReason::NewNetwork,
+    RiskReason::NewAsn,
+    RiskReason::NewCountry,
+    RiskReason::NewBrowser,
+];
+
+/// `decide` under a company's policy: a code the login would be asked for only for what is
+/// new about it is not asked on a trusted network, and in observe-only mode none is (the
+/// verdict says what would have been asked).
+pub fn decide_in_force(
+    attempt: &LoginAttempted,
+    risk: &RiskAssessment,
+    in_force: &InForce<'_>,
+) -> Verdict {
+    match decide(attempt, risk, &in_force.policy.risk) {
+        Verdict::RequireMfa { user_id }
+            if in_force.trusts(attempt.ip)
+                && risk
+                    .reasons
+                    .iter()
+                    .all(|reason| EXCUSED_ON_TRUSTED_NETWORKS.contains(reason)) =>
+        {
+            Verdict::Approve { user_id }
+        }
+        Verdict::RequireMfa { user_id } if in_force.observe_only => Verdict::Observed { user_id },
+        verdict => verdict,
+    }
 }
 
 pub fn decide(attempt: &LoginAttempted, risk: &RiskAssessment, policy: &RiskPolicy) -> Verdict {
@@ -283,6 +417,8 @@ mod tests {
             level,
             reasons,
             model_version: "test".into(),
+            policy_version: None,
+            observed: None,
         }
     }
 
@@ -401,6 +537,218 @@ mod tests {
         assert_eq!(
             decide(&login, &listed, &refusing),
             Verdict::Reject(RejectionReason::DenylistedNetwork)
+        );
+    }
+
+    fn company(version: u64, policy: CompanyRiskPolicy) -> CompanyPolicy {
+        CompanyPolicy { version, policy }
+    }
+
+    fn office() -> Cidr {
+        Cidr::parse("198.51.100.0/24").unwrap()
+    }
+
+    #[test]
+    fn without_a_company_policy_the_deployments_rules_hold_and_no_version_is_recorded() {
+        let deployment = Policy::default();
+        for none in [None, Some(company(0, CompanyRiskPolicy::default()))] {
+            let in_force = deployment.in_force(none.as_ref());
+            assert!(matches!(in_force.policy, Cow::Borrowed(_)));
+            assert_eq!(in_force.recorded_version(), None);
+            assert!(!in_force.observe_only);
+            assert!(!in_force.trusts("198.51.100.23".parse().unwrap()));
+        }
+        // A policy of trusted networks and observe-only alone copies nothing of the model's.
+        let light = company(
+            3,
+            CompanyRiskPolicy {
+                trusted_networks: Some(vec![office()]),
+                observe_only: Some(true),
+                ..CompanyRiskPolicy::default()
+            },
+        );
+        let in_force = deployment.in_force(Some(&light));
+        assert!(matches!(in_force.policy, Cow::Borrowed(_)));
+        assert_eq!(in_force.recorded_version(), Some(3));
+        assert!(in_force.observe_only);
+    }
+
+    #[test]
+    fn a_company_policy_changes_only_the_settings_it_names() {
+        let deployment = Policy::default();
+        let stated = company(
+            2,
+            CompanyRiskPolicy {
+                medium_threshold: Some(1.25),
+                challenge_levels: Some(vec![ChallengeLevel::High]),
+                device_known_days: Some(30),
+                ..CompanyRiskPolicy::default()
+            },
+        );
+        let in_force = deployment.in_force(Some(&stated));
+        let risk = &in_force.policy.risk;
+        assert_eq!(risk.medium_threshold, 1.25);
+        assert_eq!(risk.high_threshold, deployment.risk.high_threshold);
+        assert!(!risk.challenge_medium && risk.challenge_high);
+        assert_eq!(risk.history_window, Duration::from_secs(30 * 86_400));
+        assert_eq!(in_force.policy.code_ttl, deployment.code_ttl);
+        // Longer than the deployment keeps logins: the deployment's window.
+        let long = company(
+            3,
+            CompanyRiskPolicy {
+                device_known_days: Some(3650),
+                ..CompanyRiskPolicy::default()
+            },
+        );
+        assert_eq!(
+            deployment.in_force(Some(&long)).policy.risk.history_window,
+            deployment.risk.history_window
+        );
+        // An empty list of levels (which the API refuses) turns no code off.
+        let empty = company(
+            4,
+            CompanyRiskPolicy {
+                challenge_levels: Some(vec![]),
+                ..CompanyRiskPolicy::default()
+            },
+        );
+        let risk = &deployment.in_force(Some(&empty)).policy.risk;
+        assert!(risk.challenge_medium && risk.challenge_high);
+    }
+
+    #[test]
+    fn a_trusted_network_excuses_what_is_new_and_nothing_else() {
+        let login = attempt(AuthMethod::Password, false);
+        let user_id = login.user_id.unwrap();
+        let deployment = Policy::default();
+        let trusting = company(
+            1,
+            CompanyRiskPolicy {
+                trusted_networks: Some(vec![office()]),
+                ..CompanyRiskPolicy::default()
+            },
+        );
+        let in_force = deployment.in_force(Some(&trusting));
+        let new_device = risk(
+            RiskLevel::Medium,
+            vec![
+                RiskReason::NewDevice,
+                RiskReason::NewNetwork,
+                RiskReason::NewBrowser,
+            ],
+        );
+        assert_eq!(
+            decide_in_force(&login, &new_device, &in_force),
+            Verdict::Approve { user_id }
+        );
+        let first = risk(RiskLevel::Medium, vec![RiskReason::FirstLogin]);
+        assert_eq!(
+            decide_in_force(&login, &first, &in_force),
+            Verdict::Approve { user_id }
+        );
+        // The same login from elsewhere still asks.
+        let mut elsewhere = login.clone();
+        elsewhere.ip = "203.0.113.9".parse().unwrap();
+        assert_eq!(
+            decide_in_force(&elsewhere, &new_device, &in_force),
+            Verdict::RequireMfa { user_id }
+        );
+        // A burst of failures, impossible travel or a deny-listed network still count there.
+        for hard in [
+            RiskReason::FailedAttemptsBurst,
+            RiskReason::IpFailedAttemptsBurst,
+            RiskReason::ManyAccountsFromIp,
+            RiskReason::ImpossibleTravel,
+            RiskReason::DenylistedNetwork,
+        ] {
+            let risky = risk(RiskLevel::High, vec![RiskReason::NewDevice, hard]);
+            assert_eq!(
+                decide_in_force(&login, &risky, &in_force),
+                Verdict::RequireMfa { user_id },
+                "{hard:?}"
+            );
+        }
+        let rejecting = Policy {
+            risk: RiskPolicy {
+                denylist_action: DenylistAction::Reject,
+                ..RiskPolicy::default()
+            },
+            ..Policy::default()
+        };
+        let listed = risk(RiskLevel::High, vec![RiskReason::DenylistedNetwork]);
+        assert_eq!(
+            decide_in_force(&login, &listed, &rejecting.in_force(Some(&trusting))),
+            Verdict::Reject(RejectionReason::DenylistedNetwork)
+        );
+        // A wrong password is a wrong password anywhere.
+        let mut wrong = login.clone();
+        wrong.primary_factor = PrimaryFactor::Failed;
+        assert_eq!(
+            decide_in_force(&wrong, &risk(RiskLevel::Low, vec![]), &in_force),
+            Verdict::Reject(RejectionReason::InvalidCredentials)
+        );
+    }
+
+    #[test]
+    fn observe_only_approves_what_would_ask_for_a_code_and_says_so() {
+        let login = attempt(AuthMethod::Password, false);
+        let user_id = login.user_id.unwrap();
+        let deployment = Policy::default();
+        let observing = company(
+            5,
+            CompanyRiskPolicy {
+                observe_only: Some(true),
+                trusted_networks: Some(vec![Cidr::parse("10.0.0.0/8").unwrap()]),
+                ..CompanyRiskPolicy::default()
+            },
+        );
+        let in_force = deployment.in_force(Some(&observing));
+        let new_device = risk(RiskLevel::Medium, vec![RiskReason::NewDevice]);
+        assert_eq!(
+            decide_in_force(&login, &new_device, &in_force),
+            Verdict::Observed { user_id }
+        );
+        assert_eq!(
+            decide_in_force(&login, &risk(RiskLevel::Low, vec![]), &in_force),
+            Verdict::Approve { user_id }
+        );
+        let mut wrong = login.clone();
+        wrong.primary_factor = PrimaryFactor::Failed;
+        assert_eq!(
+            decide_in_force(&wrong, &new_device, &in_force),
+            Verdict::Reject(RejectionReason::InvalidCredentials)
+        );
+        // On a trusted network the login is approved outright: nothing would have been asked.
+        let mut at_office = login.clone();
+        at_office.ip = "10.1.2.3".parse().unwrap();
+        assert_eq!(
+            decide_in_force(&at_office, &new_device, &in_force),
+            Verdict::Approve { user_id }
+        );
+    }
+
+    #[test]
+    fn a_company_threshold_moves_the_verdict_through_the_level_it_reads() {
+        // Levels come from the model (`assess` with the policy in force); here the policy's
+        // levels that ask: a company that asks only at high approves a medium login.
+        let login = attempt(AuthMethod::Password, false);
+        let user_id = login.user_id.unwrap();
+        let high_only = company(
+            1,
+            CompanyRiskPolicy {
+                challenge_levels: Some(vec![ChallengeLevel::High]),
+                ..CompanyRiskPolicy::default()
+            },
+        );
+        let deployment = Policy::default();
+        let medium = risk(RiskLevel::Medium, vec![RiskReason::NewBrowser]);
+        assert_eq!(
+            decide_in_force(&login, &medium, &deployment.in_force(None)),
+            Verdict::RequireMfa { user_id }
+        );
+        assert_eq!(
+            decide_in_force(&login, &medium, &deployment.in_force(Some(&high_only))),
+            Verdict::Approve { user_id }
         );
     }
 

@@ -3,7 +3,9 @@
 //! - [`process`]: the binary as a process, its command line and its supervision.
 //! - [`replay`]: `risk-worker replay` (determinism, the line protocol, the GeoIP data).
 //! - [`live`]: the live worker in process on the stack, counted in its `/metrics`.
+//! - [`policy`]: a company's risk policy, decided alike by replay and the live worker's state.
 
 mod live;
+mod policy;
 mod process;
 mod replay;
