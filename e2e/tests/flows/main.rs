@@ -15,9 +15,13 @@
 //! - [`admin_outbox`]: each producer prunes only its own outbox rows (10.4).
 //! - [`observability`]: `/metrics` of each service, one trace per login, a real Prometheus
 //!   against the alert rules and the dashboard (issue 15).
+//! - [`policy`]: a company's risk policy over the admin API, and its logins decided under it
+//!   (trusted network, observe-only, threshold) (issue 17).
 //! - [`support_desk`]: finding an account by email, paging through a company's (11.8).
 //! - [`user_logins`]: a user's logins as support staff read them (issue 13).
 //! - [`user_export`]: everything held on a user, and nothing once deleted (issue 14).
+//! - [`feedback`]: the "someone has your password" email, its links, and feedback over
+//!   the API (issue 17).
 //! - [`audit`]: every event sealed in its producer's chain, each chain's signed checkpoint
 //!   matching its records (issue 13).
 
@@ -29,10 +33,12 @@ mod audit;
 mod bad_requests;
 mod codes;
 mod event_log;
+mod feedback;
 mod housekeeping;
 mod idempotency;
 mod logins;
 mod observability;
+mod policy;
 mod replay_parity;
 mod resilience;
 mod sso;

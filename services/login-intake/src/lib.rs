@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod password;
 pub mod rate_limit;
+pub mod risk_policy;
 pub mod startup;
 pub mod store;
 pub mod user_export;

@@ -25,7 +25,9 @@ use utoipa::OpenApi;
         crate::admin::delete_user,
         crate::admin::set_user_first_factors,
         crate::admin::set_company,
-        crate::admin::get_company
+        crate::admin::get_company,
+        crate::risk_policy::set_risk_policy,
+        crate::risk_policy::get_risk_policy
     ),
     components(schemas(mfa_http::ErrorBody)),
     modifiers(&BearerApiKey, &Health, &ErrorResponses)
@@ -77,7 +79,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(operations, 19);
+        assert_eq!(operations, 21);
         for list in [
             "/v1/admin/users",
             "/v1/admin/api-keys",

@@ -349,6 +349,12 @@ fn router(
         .route(
             "/v1/admin/companies/{company_id}",
             for_admins(put(crate::admin::set_company).get(crate::admin::get_company)),
+        )
+        .route(
+            "/v1/admin/companies/{company_id}/risk-policy",
+            for_admins(
+                put(crate::risk_policy::set_risk_policy).get(crate::risk_policy::get_risk_policy),
+            ),
         );
 
     let mut router = Router::new()
