@@ -325,7 +325,7 @@ impl Synth {
                 self.admin_operations += 1;
                 // Every other admin operation sets the user's company's risk policy instead
                 // (a global count: each company's versions increase).
-                let event = if self.admin_operations % 2 == 0 {
+                let event = if self.admin_operations.is_multiple_of(2) {
                     Event::RiskPolicyChanged(shared::events::RiskPolicyChanged {
                         company_id: company,
                         version: self.admin_operations / 2,
