@@ -2,6 +2,7 @@
 //! SMTP server. Each test starts its own system (own database, own topics); the shared
 //! set-up is in `tests/support/`. One module per concern:
 //!
+//! - [`load_generator`]: a smoke run of `mfa-bench load` (issue 12).
 //! - [`logins`]: first login, known and new contexts, wrong password vs unknown email.
 //! - [`codes`]: wrong, expired, used and superseded codes.
 //! - [`sso`]: SSO logins over HTTP and over Kafka.
@@ -36,6 +37,7 @@ mod event_log;
 mod feedback;
 mod housekeeping;
 mod idempotency;
+mod load_generator;
 mod logins;
 mod observability;
 mod policy;

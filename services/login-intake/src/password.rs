@@ -31,14 +31,36 @@ pub struct PasswordPool {
     metrics: Argon2Metrics,
 }
 
-/// OWASP's argon2id parameters: m = 19 MiB, t = 2, p = 1.
+/// argon2id's cost: memory in KiB, passes, lanes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Cost {
+    pub memory_kib: u32,
+    pub passes: u32,
+    pub lanes: u32,
+}
+
+/// OWASP's argon2id parameters, the ones this service hashes and verifies with: m = 19 MiB,
+/// t = 2, p = 1. Public so the benchmark measures the same cost (`mfa-bench argon2`).
+pub const OWASP_COST: Argon2Cost = Argon2Cost {
+    memory_kib: 19 * 1024,
+    passes: 2,
+    lanes: 1,
+};
+
+impl Argon2Cost {
+    /// The hasher of this cost, or why argon2 refuses it.
+    pub fn hasher(self) -> Result<Argon2<'static>, argon2::Error> {
+        let params = Params::new(self.memory_kib, self.passes, self.lanes, None)?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+}
+
 #[expect(
     clippy::expect_used,
     reason = "constant parameters within argon2's bounds: Params::new cannot refuse them"
 )]
 fn argon2() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    OWASP_COST.hasher().expect("valid argon2 parameters")
 }
 
 #[expect(
