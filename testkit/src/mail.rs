@@ -84,19 +84,38 @@ impl MailBox {
         }
     }
 
-    /// The code in the `nth` email to `to` (1 is the first), once it arrived.
+    /// The code in the `nth` code email to `to` (1 is the first), once it arrived. Other
+    /// emails to the address (the "someone has your password" notifications) are not counted.
     pub async fn wait_for_code(
         &self,
         to: &str,
         nth: usize,
         within: Duration,
     ) -> Result<String, TestkitError> {
-        let emails = self.wait_for_emails(to, nth.max(1), within).await?;
-        let text = emails
-            .get(nth.max(1) - 1)
-            .map(|email| email.text.clone())
-            .unwrap_or_default();
-        code_in(&text).ok_or(TestkitError::NoCode { text })
+        let nth = nth.max(1);
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let emails = self.emails_to(to).await?;
+            let codes: Vec<String> = emails.iter().filter_map(|e| code_in(&e.text)).collect();
+            if let Some(code) = codes.get(nth - 1) {
+                return Ok(code.clone());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(match emails.last() {
+                    // As many emails as asked for, but not that many codes among them.
+                    Some(last) if emails.len() >= nth => TestkitError::NoCode {
+                        text: last.text.clone(),
+                    },
+                    _ => TestkitError::EmailsMissing {
+                        to: to.to_owned(),
+                        arrived: codes.len(),
+                        expected: nth,
+                        within,
+                    },
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 

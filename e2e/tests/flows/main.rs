@@ -21,6 +21,8 @@
 //! - [`support_desk`]: finding an account by email, paging through a company's (11.8).
 //! - [`user_logins`]: a user's logins as support staff read them (issue 13).
 //! - [`user_export`]: everything held on a user, and nothing once deleted (issue 14).
+//! - [`feedback`]: the "someone has your password" email, its links, and feedback over
+//!   the API (issue 17).
 //! - [`audit`]: every event sealed in its producer's chain, each chain's signed checkpoint
 //!   matching its records (issue 13).
 
@@ -32,6 +34,7 @@ mod audit;
 mod bad_requests;
 mod codes;
 mod event_log;
+mod feedback;
 mod housekeeping;
 mod idempotency;
 mod load_generator;

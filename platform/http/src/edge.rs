@@ -116,7 +116,11 @@ async fn json_error_envelope(request: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"));
+        // A page a browser is shown (the verifier's feedback links) is a handler's deliberate
+        // answer, not one of axum's plain-text refusals.
+        .is_some_and(|value| {
+            value.starts_with("application/json") || value.starts_with("text/html")
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }

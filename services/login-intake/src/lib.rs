@@ -6,6 +6,7 @@ pub mod admin;
 pub mod config;
 pub mod decisions;
 pub mod error;
+pub mod feedback;
 pub mod housekeeping;
 pub mod ingress;
 pub mod intake;

@@ -9,6 +9,8 @@ use utoipa::OpenApi;
     paths(
         crate::logins::create_login,
         crate::logins::get_login,
+        crate::feedback::client_feedback,
+        crate::feedback::admin_feedback,
         crate::admin::create_user,
         crate::admin::list_users,
         crate::admin::find_user_by_email,
@@ -79,7 +81,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(operations, 21);
+        assert_eq!(operations, 23);
         for list in [
             "/v1/admin/users",
             "/v1/admin/api-keys",

@@ -296,6 +296,10 @@ fn router(
         .route(
             "/v1/logins/{attempt_id}",
             for_clients(get(crate::logins::get_login)),
+        )
+        .route(
+            "/v1/logins/{attempt_id}/feedback",
+            for_clients(post(crate::feedback::client_feedback)),
         );
     let admin_api = Router::new()
         .route(
@@ -325,6 +329,10 @@ fn router(
         .route(
             "/v1/admin/users/{user_id}/export",
             for_admins(get(crate::user_export::export)),
+        )
+        .route(
+            "/v1/admin/logins/{attempt_id}/feedback",
+            for_admins(post(crate::feedback::admin_feedback)),
         )
         .route(
             "/v1/admin/users/{user_id}/disable",

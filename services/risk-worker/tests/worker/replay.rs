@@ -600,3 +600,116 @@ fn a_login_without_its_company_is_dead_lettered_and_replay_reads_on() {
     assert_eq!(decided[0]["attempt_id"], fine.attempt_id.to_string());
     assert_eq!(decided[0]["event_type"], "MfaRequired");
 }
+
+/// `LoginFeedback` in the input acts as live: `wasnt_me` makes the login's network and device
+/// high risk for the user (a known device from that network, or that device at home, asks
+/// for a code with the reason), `was_me` learns the login's device.
+#[test]
+fn feedback_in_the_log_reports_or_learns_as_live() {
+    use shared::events::{FeedbackSource, FeedbackVerdict, LoginFeedback};
+    let alice = UserId::from_uuid(Uuid::from_u128(0xa11ce));
+    let mut events = event_log();
+    let mut n = 1_000u128;
+    let mut at = start() + Duration::days(10);
+    let mut step = |events: &mut Vec<Envelope>, producer: &str, event: Event, attempt: u128| {
+        at += Duration::minutes(30);
+        events.push(envelope(n, attempt, at, producer, event));
+        n += 1;
+    };
+    let feedback = |verdict, ip: &str, device: &str| {
+        Event::LoginFeedback(LoginFeedback {
+            user_id: alice,
+            company_id: CompanyId::parse("acme").unwrap(),
+            verdict,
+            source: FeedbackSource::EmailLink,
+            ip: Some(ip.parse().unwrap()),
+            device_id: Some(DeviceId::parse(device).unwrap()),
+        })
+    };
+    // A stranger with the password, reported; then a new tablet of Alice's, confirmed.
+    step(
+        &mut events,
+        "login-intake",
+        login(alice, "203.0.113.66", Some("attacker"), true),
+        500,
+    );
+    step(
+        &mut events,
+        "verifier",
+        feedback(FeedbackVerdict::WasntMe, "203.0.113.66", "attacker"),
+        500,
+    );
+    step(
+        &mut events,
+        "login-intake",
+        login(alice, "198.51.100.9", Some("tablet"), true),
+        501,
+    );
+    step(
+        &mut events,
+        "login-intake",
+        feedback(FeedbackVerdict::WasMe, "198.51.100.9", "tablet"),
+        501,
+    );
+    // Her laptop from the reported network; the reported device at home; the tablet again,
+    // from where it was confirmed.
+    step(
+        &mut events,
+        "login-intake",
+        login(alice, "203.0.113.77", Some("laptop"), true),
+        502,
+    );
+    step(
+        &mut events,
+        "login-intake",
+        login(alice, "81.2.69.142", Some("attacker"), true),
+        503,
+    );
+    step(
+        &mut events,
+        "login-intake",
+        login(alice, "198.51.100.9", Some("tablet"), true),
+        504,
+    );
+
+    let (decided, _) = replay_with(Policy::default(), &events);
+    let tail = &decided[decided.len() - 5..];
+    assert_eq!(
+        kinds(tail),
+        [
+            "MfaRequired",
+            "MfaRequired",
+            "MfaRequired",
+            "MfaRequired",
+            "LoginApproved"
+        ],
+        "{tail:#?}"
+    );
+    let reasons = |i: usize| tail[i]["payload"]["risk"]["reasons"].clone();
+    assert!(!reasons(0)
+        .as_array()
+        .unwrap()
+        .contains(&"reported_network".into()));
+    assert!(
+        reasons(2)
+            .as_array()
+            .unwrap()
+            .contains(&"reported_network".into()),
+        "{}",
+        reasons(2)
+    );
+    assert!(
+        reasons(3)
+            .as_array()
+            .unwrap()
+            .contains(&"reported_device".into()),
+        "{}",
+        reasons(3)
+    );
+    assert_eq!(tail[2]["payload"]["risk"]["level"], "high");
+    // Learned from "was me": its device and network are known.
+    assert_eq!(reasons(4), serde_json::json!([]));
+    // The same input, the same output: feedback follows the same path every time.
+    let (again, _) = replay_with(Policy::default(), &events);
+    assert_eq!(again, decided);
+}
