@@ -113,8 +113,12 @@ enum Step {
     Attempted,
     Decide,
     Deliver,
-    Verify { tries_left: u8 },
+    Verify {
+        tries_left: u8,
+    },
     AccountChange,
+    /// The user's answer to the "someone has your password" email of a code that expired.
+    Feedback,
 }
 
 struct InFlight {
@@ -460,6 +464,31 @@ impl Synth {
                     self.emit(2, &topic, user_id, &flight, now, event);
                 }
             }
+            Step::Feedback => {
+                let user = &self.users[flight.user];
+                let (ip, device_id) = (user.ip, user.device.clone());
+                let verdict = if self.rng.gen_bool(0.5) {
+                    shared::events::FeedbackVerdict::WasMe
+                } else {
+                    shared::events::FeedbackVerdict::WasntMe
+                };
+                let event = Event::LoginFeedback(shared::events::LoginFeedback {
+                    user_id,
+                    company_id: company,
+                    verdict,
+                    source: shared::events::FeedbackSource::EmailLink,
+                    ip: Some(ip),
+                    device_id: Some(device_id),
+                });
+                self.emit(
+                    3,
+                    &self.topics.accounts.clone(),
+                    user_id,
+                    &flight,
+                    now,
+                    event,
+                );
+            }
             Step::Verify { tries_left } => {
                 let Some(challenge_id) = flight.challenge else {
                     return;
@@ -486,6 +515,14 @@ impl Synth {
                         attempts_remaining: 0,
                     });
                     self.emit(3, &topic, user_id, &flight, now, event);
+                    // Some users answer the notification, minutes to hours later: past the
+                    // verifier's window too, where the feedback stands alone.
+                    if self.rng.gen_bool(0.3) {
+                        flight.step = Step::Feedback;
+                        flight.cause = None;
+                        let delay = self.rng.gen_range(60_000..10_800_000);
+                        self.schedule(at + delay, flight);
+                    }
                 } else {
                     let event = Event::MfaSucceeded(MfaSucceeded {
                         user_id,

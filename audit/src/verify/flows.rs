@@ -45,6 +45,9 @@ enum Step {
     /// Anything else (`MfaFailed`): only its cause is checked.
     Other,
     AccountChanged,
+    /// The user's word on a login (`LoginFeedback`): it may come days after the login ended,
+    /// past the window, so on its own it expects nothing.
+    Feedback,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -146,7 +149,7 @@ impl Flows {
             Event::RiskPolicyChanged(_) => (Step::AccountChanged, Uuid::nil(), Uuid::nil()),
             // The user's word on a login, after it ended: caused by nothing in the log.
             Event::LoginFeedback(feedback) => {
-                (Step::Other, Uuid::nil(), feedback.user_id.as_uuid())
+                (Step::Feedback, Uuid::nil(), feedback.user_id.as_uuid())
             }
         };
         let seen = Seen {
@@ -297,6 +300,11 @@ impl Flows {
         }
         if events.iter().all(|seen| seen.step == Step::AccountChanged) {
             // An admin operation's id, not a login: nothing more is expected of it.
+            return;
+        }
+        if events.iter().all(|seen| seen.step == Step::Feedback) {
+            // Feedback on a login older than the window (its links last days): the login
+            // itself was checked when it was read.
             return;
         }
         let Some(login) = events.iter().find(|seen| seen.step == Step::LoginAttempted) else {
