@@ -191,20 +191,39 @@ impl CodeEmail<'_> {
     }
 
     pub fn message(&self, from: &Mailbox) -> Result<Message, EmailError> {
-        let to: Mailbox = self
-            .to
-            .parse()
-            .map_err(|e: lettre::address::AddressError| EmailError::Address(e.to_string()))?;
-        Message::builder()
-            .from(from.clone())
-            .to(to)
-            .subject(self.subject())
-            // Stable per challenge: if the same email is ever sent twice (a crash right after
-            // the SMTP server accepted it), mail systems can drop the repeat.
-            .message_id(Some(format!("<{}@adaptive-mfa>", self.challenge_id)))
-            .multipart(MultiPart::alternative_plain_html(self.text(), self.html()))
-            .map_err(|e| EmailError::Build(e.to_string()))
+        // Stable per challenge: if the same email is ever sent twice (a crash right after the
+        // SMTP server accepted it), mail systems can drop the repeat.
+        build_message(
+            from,
+            self.to,
+            self.subject(),
+            format!("<{}@adaptive-mfa>", self.challenge_id),
+            self.text(),
+            self.html(),
+        )
     }
+}
+
+/// An email of the code worker's: text and HTML alternatives, with a Message-ID of the
+/// caller's choosing (each kind is stable per challenge, so a resend can be dropped).
+pub fn build_message(
+    from: &Mailbox,
+    to: &str,
+    subject: String,
+    message_id: String,
+    text: String,
+    html: String,
+) -> Result<Message, EmailError> {
+    let to: Mailbox = to
+        .parse()
+        .map_err(|e: lettre::address::AddressError| EmailError::Address(e.to_string()))?;
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject)
+        .message_id(Some(message_id))
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| EmailError::Build(e.to_string()))
 }
 
 pub fn html_escape(raw: &str) -> String {

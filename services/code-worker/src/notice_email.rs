@@ -1,7 +1,7 @@
 //! The "someone has your password" email (`crate::notices`), in the login's language.
 
 use chrono::{DateTime, Utc};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::Mailbox;
 use lettre::Message;
 use shared::domain::{Locale, Platform, UserAgent};
 use shared::user_agent::UserAgentSummary;
@@ -185,18 +185,15 @@ impl NoticeEmail<'_> {
     }
 
     pub fn message(&self, from: &Mailbox) -> Result<Message, EmailError> {
-        let to: Mailbox = self
-            .to
-            .parse()
-            .map_err(|e: lettre::address::AddressError| EmailError::Address(e.to_string()))?;
-        Message::builder()
-            .from(from.clone())
-            .to(to)
-            .subject(self.subject())
-            // One per challenge: a resend after a crash is dropped by mail systems.
-            .message_id(Some(format!("<notice-{}@adaptive-mfa>", self.challenge_id)))
-            .multipart(MultiPart::alternative_plain_html(self.text(), self.html()))
-            .map_err(|e| EmailError::Build(e.to_string()))
+        // One per challenge: a resend after a crash is dropped by mail systems.
+        crate::email::build_message(
+            from,
+            self.to,
+            self.subject(),
+            format!("<notice-{}@adaptive-mfa>", self.challenge_id),
+            self.text(),
+            self.html(),
+        )
     }
 }
 
