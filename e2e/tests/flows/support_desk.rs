@@ -7,17 +7,6 @@ use serde_json::Value;
 
 use crate::support::*;
 
-/// `GET path` on login-intake with `key`: the status and the JSON body.
-async fn get(system: &TestSystem, path: &str, key: Option<&str>) -> (u16, Value) {
-    let mut request = system.http.get(format!("{}{path}", system.intake_url));
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
-
 /// Every page of `path` (a list whose items are under `field`), `limit` at a time.
 async fn all_pages(system: &TestSystem, path: &str, field: &str, limit: u32) -> Vec<Vec<Value>> {
     let mut pages = Vec::new();
@@ -27,7 +16,7 @@ async fn all_pages(system: &TestSystem, path: &str, field: &str, limit: u32) -> 
         if let Some(cursor) = &cursor {
             url.push_str(&format!("&cursor={cursor}"));
         }
-        let (status, body) = get(system, &url, Some(ADMIN_KEY)).await;
+        let (status, body) = system.intake_get(&url, Some(ADMIN_KEY)).await;
         assert_eq!(status, 200, "{url}: {body}");
         pages.push(body[field].as_array().unwrap().clone());
         match body["next_cursor"].as_str() {
@@ -62,12 +51,12 @@ async fn a_support_desk_finds_accounts_by_email_and_pages_through_a_company() {
         format!("  j\u{00fc}rgen{tag}@XN--BCHER-KVA.de "),
     ] {
         let query = url_escape(&spelling);
-        let (status, user) = get(
-            &system,
-            &format!("/v1/admin/users/by-email?email={query}"),
-            Some(ADMIN_KEY),
-        )
-        .await;
+        let (status, user) = system
+            .intake_get(
+                &format!("/v1/admin/users/by-email?email={query}"),
+                Some(ADMIN_KEY),
+            )
+            .await;
         assert_eq!(status, 200, "{spelling}: {user}");
         assert_eq!(user["user_id"], jurgen.as_str(), "{spelling}");
         assert_eq!(
@@ -79,12 +68,12 @@ async fn a_support_desk_finds_accounts_by_email_and_pages_through_a_company() {
         assert!(user["disabled_at"].is_null(), "{user}");
         assert!(!user.to_string().contains("argon2"), "no hash: {user}");
     }
-    let (status, missing) = get(
-        &system,
-        &format!("/v1/admin/users/by-email?email=nobody{tag}@example.com"),
-        Some(ADMIN_KEY),
-    )
-    .await;
+    let (status, missing) = system
+        .intake_get(
+            &format!("/v1/admin/users/by-email?email=nobody{tag}@example.com"),
+            Some(ADMIN_KEY),
+        )
+        .await;
     assert_eq!(
         (status, &missing["error"]),
         (404, &Value::from("unknown_user"))
@@ -102,12 +91,9 @@ async fn a_support_desk_finds_accounts_by_email_and_pages_through_a_company() {
         .await
         .unwrap();
     assert_eq!(disabled.status().as_u16(), 204);
-    let (status, user) = get(
-        &system,
-        &format!("/v1/admin/users/{jurgen}"),
-        Some(ADMIN_KEY),
-    )
-    .await;
+    let (status, user) = system
+        .intake_get(&format!("/v1/admin/users/{jurgen}"), Some(ADMIN_KEY))
+        .await;
     assert_eq!(status, 200, "{user}");
     assert!(user["disabled_at"].is_string(), "{user}");
 
@@ -186,12 +172,12 @@ async fn a_support_desk_finds_accounts_by_email_and_pages_through_a_company() {
     );
 
     // A cursor is only good for the list that handed it out.
-    let (_, first) = get(
-        &system,
-        &format!("/v1/admin/api-keys?company_id={company}&limit=1"),
-        Some(ADMIN_KEY),
-    )
-    .await;
+    let (_, first) = system
+        .intake_get(
+            &format!("/v1/admin/api-keys?company_id={company}&limit=1"),
+            Some(ADMIN_KEY),
+        )
+        .await;
     let key_cursor = first["next_cursor"].as_str().unwrap().to_owned();
     for (path, status, code) in [
         (
@@ -231,7 +217,7 @@ async fn a_support_desk_finds_accounts_by_email_and_pages_through_a_company() {
             "invalid_request",
         ),
     ] {
-        let (answered, body) = get(&system, &path, Some(ADMIN_KEY)).await;
+        let (answered, body) = system.intake_get(&path, Some(ADMIN_KEY)).await;
         assert_eq!(
             (answered, body["error"].as_str()),
             (status, Some(code)),
@@ -246,13 +232,13 @@ async fn a_support_desk_finds_accounts_by_email_and_pages_through_a_company() {
         format!("/v1/admin/users/{}", created[1]),
         "/v1/admin/api-keys".to_owned(),
     ] {
-        let (status, body) = get(&system, &path, None).await;
+        let (status, body) = system.intake_get(&path, None).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (401, Some("missing_api_key")),
             "{path}"
         );
-        let (status, body) = get(&system, &path, Some(&system.api_key)).await;
+        let (status, body) = system.intake_get(&path, Some(&system.api_key)).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (401, Some("invalid_api_key")),

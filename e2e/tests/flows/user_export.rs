@@ -7,16 +7,9 @@ use serde_json::Value;
 use crate::support::*;
 
 async fn export(system: &TestSystem, user_id: &str, key: Option<&str>) -> (u16, Value) {
-    let mut request = system.http.get(format!(
-        "{}/v1/admin/users/{user_id}/export",
-        system.intake_url
-    ));
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    system
+        .intake_get(&format!("/v1/admin/users/{user_id}/export"), key)
+        .await
 }
 
 /// The tables that hold rows about one user, and the column naming them.

@@ -10,17 +10,6 @@ use serde_json::Value;
 
 use crate::support::*;
 
-/// `GET path` on login-intake with `key`: the status and the JSON body.
-async fn get(system: &TestSystem, path: &str, key: Option<&str>) -> (u16, Value) {
-    let mut request = system.http.get(format!("{}{path}", system.intake_url));
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
-
 /// Every login of the user, `limit` a page, in the pages' order.
 async fn every_page(system: &TestSystem, user_id: &str, limit: u32) -> Vec<Vec<Value>> {
     let mut pages = Vec::new();
@@ -30,7 +19,7 @@ async fn every_page(system: &TestSystem, user_id: &str, limit: u32) -> Vec<Vec<V
         if let Some(cursor) = &cursor {
             path.push_str(&format!("&cursor={cursor}"));
         }
-        let (status, body) = get(system, &path, Some(ADMIN_KEY)).await;
+        let (status, body) = system.intake_get(&path, Some(ADMIN_KEY)).await;
         assert_eq!(status, 200, "{path}: {body}");
         assert_eq!(body["user_id"], user_id);
         pages.push(body["logins"].as_array().unwrap().clone());
@@ -210,38 +199,43 @@ async fn a_support_desk_reads_a_users_logins_newest_first() {
 
     // The admin key only; an unknown user; a cursor this list did not hand out.
     let path = format!("/v1/admin/users/{user_id}/logins");
-    let (status, body) = get(&system, &path, None).await;
+    let (status, body) = system.intake_get(&path, None).await;
     assert_eq!(
         (status, &body["error"]),
         (401, &Value::from("missing_api_key"))
     );
-    let (status, _) = get(&system, &path, Some(&system.api_key)).await;
+    let (status, _) = system.intake_get(&path, Some(&system.api_key)).await;
     assert_eq!(status, 401, "a client key is not an admin key");
     for unknown in [uuid::Uuid::now_v7().to_string(), "not-a-user".to_owned()] {
-        let (status, body) = get(
-            &system,
-            &format!("/v1/admin/users/{unknown}/logins"),
-            Some(ADMIN_KEY),
-        )
-        .await;
+        let (status, body) = system
+            .intake_get(
+                &format!("/v1/admin/users/{unknown}/logins"),
+                Some(ADMIN_KEY),
+            )
+            .await;
         assert_eq!(
             (status, &body["error"]),
             (404, &Value::from("unknown_user")),
             "{unknown}"
         );
     }
-    let (_, users) = get(&system, "/v1/admin/users?limit=1", Some(ADMIN_KEY)).await;
+    let (_, users) = system
+        .intake_get("/v1/admin/users?limit=1", Some(ADMIN_KEY))
+        .await;
     let users_cursor = users["next_cursor"].as_str().unwrap_or("0101ff").to_owned();
     for cursor in ["zz", "00", users_cursor.as_str()] {
-        let (status, body) =
-            get(&system, &format!("{path}?cursor={cursor}"), Some(ADMIN_KEY)).await;
+        let (status, body) = system
+            .intake_get(&format!("{path}?cursor={cursor}"), Some(ADMIN_KEY))
+            .await;
         assert_eq!(
             (status, &body["error"]),
             (400, &Value::from("invalid_cursor")),
             "{cursor}"
         );
     }
-    let (status, body) = get(&system, &format!("{path}?limit=0"), Some(ADMIN_KEY)).await;
+    let (status, body) = system
+        .intake_get(&format!("{path}?limit=0"), Some(ADMIN_KEY))
+        .await;
     assert_eq!(
         (status, &body["error"]),
         (422, &Value::from("invalid_request"))

@@ -442,6 +442,18 @@ impl TestSystem {
         .await
     }
 
+    /// `GET path` on login-intake with `key` (none: no `Authorization`): the status and
+    /// the JSON body.
+    pub async fn intake_get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.get(format!("{}{path}", self.intake_url));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
     pub async fn verify(&self, challenge_id: &str, code: &str) -> Response {
         self.send(
             self.http
