@@ -7,7 +7,7 @@
 //!   leaf(n))`, where `leaf(n) = H(0x00 ‖ "mfa-audit/v1 leaf" ‖ seq ‖ topic ‖ key ‖ value)`
 //!   over the record's exact bytes (lengths prefixed). The record carries its place in the
 //!   header [`SEAL_HEADER`] (`<chain id>:<seq>`).
-//! - Now and then (at most about once a second, and at shutdown) the producer signs a
+//! - Now and then (at most every 200 ms while events flow, and at shutdown) the producer signs a
 //!   [`Checkpoint`]: chain, last seq covered, head, time, with its Ed25519 key. Checkpoints
 //!   travel on their own topic. One signature covers every entry before it, so verifying a
 //!   log costs a hash per event and a signature per checkpoint.

@@ -676,7 +676,7 @@ impl Chains {
                 let mut finding = if recent {
                     Finding::info(Kind::NotCovered, format!("{message}; recent, so not yet"))
                 } else {
-                    // A running producer covers its tail within about a second: say how to
+                    // A running producer covers its tail within a fraction of a second: say how to
                     // tell that apart from a removed checkpoint.
                     Finding::violation(
                         Kind::NotCovered,

@@ -11,8 +11,8 @@
 //! The relay also keeps the producer's audit chain ([`crate::audit_chain`], `shared::audit`):
 //! it seals each row (its seq in the chain, the chain's head advanced over the row's exact
 //! topic, key and payload) and commits that before sending the row with the `mfa-seal`
-//! header; once every sealed row was acknowledged, it signs checkpoints of the head (about
-//! once a second while events flow, and on its last pass at shutdown) onto the
+//! header; once every sealed row was acknowledged, it signs checkpoints of the head (at most
+//! every 200 ms while events flow, and on its last pass at shutdown) onto the
 //! audit-checkpoints topic.
 
 use std::sync::Arc;
@@ -26,6 +26,7 @@ use prometheus_client::registry::Registry;
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 
+use crate::audit_chain::CHECKPOINT_INTERVAL;
 use crate::audit_chain::{self, ChainError, CorruptChain};
 use crate::housekeeping::Sweep;
 use chrono::{DateTime, Utc};
@@ -173,7 +174,7 @@ impl OutboxRelay {
         let mut listener = self.listen().await;
         let mut measured_at: Option<std::time::Instant> = None;
         loop {
-            self.pass(false).await;
+            let tail_uncovered = self.pass(false).await;
             if measured_at.is_none_or(|at| at.elapsed() >= MEASURE_EVERY) {
                 self.measure_backlog().await;
                 measured_at = Some(std::time::Instant::now());
@@ -190,9 +191,10 @@ impl OutboxRelay {
                         listener = self.listen().await;
                     }
                 }
-                // Also the clock of the checkpoints: a quiet producer's last events are
-                // covered within about a second.
-                _ = tokio::time::sleep(POLL) => {
+                // Also the clock of the checkpoints: entries a checkpoint was not yet due to
+                // cover are covered as soon as it is, so an auditor reading the log a moment
+                // after the last event finds it covered.
+                _ = tokio::time::sleep(if tail_uncovered { CHECKPOINT_INTERVAL } else { POLL }) => {
                     if listener.is_none() {
                         listener = self.listen().await;
                     }
@@ -225,16 +227,22 @@ impl OutboxRelay {
 
     /// Publishes what is waiting, then signs a checkpoint if one is due (`closing`: the last
     /// pass, which covers whatever is left). Failures are logged: the next pass retries.
-    async fn pass(&self, closing: bool) {
+    /// True when entries are left uncovered (a checkpoint was not yet due, or failed).
+    async fn pass(&self, closing: bool) -> bool {
         if !self.publish_all().await {
-            return;
+            return false;
         }
-        if let Err(error) = self.checkpoint(Utc::now(), closing).await {
-            tracing::warn!(
-                error = &error as &dyn std::error::Error,
-                producer = self.producer,
-                "outbox relay: checkpoint will be retried"
-            );
+        match self.checkpoint_if_due(Utc::now(), closing).await {
+            Ok(Covered::Yes) => false,
+            Ok(Covered::NotYet) => true,
+            Err(error) => {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    producer = self.producer,
+                    "outbox relay: checkpoint will be retried"
+                );
+                true
+            }
         }
     }
 
@@ -371,6 +379,23 @@ impl OutboxRelay {
         now: DateTime<Utc>,
         closing: bool,
     ) -> Result<Option<Checkpoint>, RelayError> {
+        Ok(self.sign_if_due(now, closing).await?.0)
+    }
+
+    async fn checkpoint_if_due(
+        &self,
+        now: DateTime<Utc>,
+        closing: bool,
+    ) -> Result<Covered, RelayError> {
+        Ok(self.sign_if_due(now, closing).await?.1)
+    }
+
+    /// The checkpoint sent, if one was due, and whether the chain is now covered.
+    async fn sign_if_due(
+        &self,
+        now: DateTime<Utc>,
+        closing: bool,
+    ) -> Result<(Option<Checkpoint>, Covered), RelayError> {
         let mut tx = self.pool.begin().await?;
         self.lock(&mut tx).await?;
         let unacknowledged: bool = sqlx::query_scalar(
@@ -382,9 +407,15 @@ impl OutboxRelay {
         .await?;
         let chain = match audit_chain::load(&mut tx, self.producer).await? {
             Some(chain) if !unacknowledged && chain.checkpoint_due(now, closing) => chain,
-            _ => {
+            other => {
                 tx.commit().await?;
-                return Ok(None);
+                let uncovered = unacknowledged || other.is_some_and(|chain| chain.uncovered() > 0);
+                let covered = if uncovered {
+                    Covered::NotYet
+                } else {
+                    Covered::Yes
+                };
+                return Ok((None, covered));
             }
         };
         let checkpoint = self.signer.checkpoint(chain.chain_id, &chain.head, now);
@@ -407,8 +438,14 @@ impl OutboxRelay {
             seq = checkpoint.seq,
             "audit checkpoint signed"
         );
-        Ok(Some(checkpoint))
+        Ok((Some(checkpoint), Covered::Yes))
     }
+}
+
+/// Whether every entry of the chain is covered by a checkpoint after a pass.
+enum Covered {
+    Yes,
+    NotYet,
 }
 
 /// id, topic, key, payload.
