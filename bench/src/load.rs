@@ -163,6 +163,9 @@ pub struct LoadReport {
     pub outcomes: BTreeMap<String, u64>,
     /// What went wrong, by kind.
     pub errors: BTreeMap<String, u64>,
+    /// Each decided login's times (not serialised: the hop analysis reads them).
+    #[serde(skip)]
+    pub timings: Vec<AttemptTiming>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -200,6 +203,23 @@ struct Tally {
     mfa: Option<Histogram<u64>>,
     outcomes: BTreeMap<String, u64>,
     errors: BTreeMap<String, u64>,
+    timings: Vec<AttemptTiming>,
+}
+
+/// When one decided login was sent and when its decision came back (wall clock, µs since
+/// the Unix epoch).
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptTiming {
+    pub attempt_id: String,
+    pub kind: Kind,
+    pub sent_unix_us: i64,
+    pub decided_unix_us: i64,
+}
+
+fn unix_micros(at: std::time::SystemTime) -> i64 {
+    at.duration_since(std::time::UNIX_EPOCH).map_or(0, |since| {
+        i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+    })
 }
 
 #[expect(
@@ -229,11 +249,63 @@ struct Bench {
     free: Mutex<VecDeque<User>>,
     users_free: Semaphore,
     tally: Mutex<Tally>,
-    decision_timeout: Duration,
+    /// The current drive's: a login without a decision this long after it was sent is lost.
+    decision_timeout: Mutex<Duration>,
+}
+
+/// Users created and enrolled once, then driven by as many runs as wanted (a benchmark
+/// sweeps rates over the same users rather than creating new ones each time).
+pub struct Prepared {
+    bench: Arc<Bench>,
+    users: usize,
+}
+
+/// What a set-up needs: where the services are and how many users to create.
+#[derive(Debug, Clone)]
+pub struct SetUp {
+    pub target: Target,
+    pub users: usize,
+    /// How many admin and enrolment calls run at once.
+    pub setup_concurrency: usize,
+    /// Progress lines on standard error while enrolling.
+    pub progress: bool,
+}
+
+/// One run over prepared users.
+#[derive(Debug, Clone, Copy)]
+pub struct Drive {
+    pub mix: Mix,
+    pub pace: Pace,
+    pub duration: Duration,
+    /// Logins that get no decision within this long count as lost.
+    pub decision_timeout: Duration,
+    /// Progress lines on standard error, once a second.
+    pub progress: bool,
 }
 
 /// Creates `config.users` users, enrols them, and runs the load.
 pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
+    let prepared = prepare(SetUp {
+        target: config.target.clone(),
+        users: config.users,
+        setup_concurrency: config.setup_concurrency,
+        progress: config.progress,
+    })
+    .await?;
+    Ok(prepared
+        .drive(Drive {
+            mix: config.mix,
+            pace: config.pace,
+            duration: config.duration,
+            decision_timeout: config.decision_timeout,
+            progress: config.progress,
+        })
+        .await)
+}
+
+/// Creates a company's API key and `set_up.users` users, and enrols each (a first login and
+/// its code, so each has a known device).
+pub async fn prepare(set_up: SetUp) -> Result<Prepared, LoadError> {
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
@@ -244,24 +316,49 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
         })?;
     let company = format!("bench-{run_id}");
     let domain = format!("@{run_id}.bench.example.com");
-    let inbox = Inbox::start(http.clone(), config.target.maildev.clone(), {
+    let inbox = Inbox::start(http.clone(), set_up.target.maildev.clone(), {
         let domain = domain.clone();
         move |address: &str| address.ends_with(&domain)
     });
-    let api_key = create_api_key(&http, &config.target, &company).await?;
+    let api_key = create_api_key(&http, &set_up.target, &company).await?;
     let bench = Arc::new(Bench {
         http,
-        target: config.target.clone(),
+        target: set_up.target.clone(),
         api_key,
         company,
         inbox,
         free: Mutex::new(VecDeque::new()),
         users_free: Semaphore::new(0),
         tally: Mutex::new(Tally::default()),
-        decision_timeout: config.decision_timeout,
+        // The enrolment's logins: as patient as a run's default.
+        decision_timeout: Mutex::new(Duration::from_secs(30)),
     });
-    bench.set_up_users(&config, &run_id, &domain).await?;
-    Ok(bench.drive(&config).await)
+    bench.set_up_users(&set_up, &run_id, &domain).await?;
+    Ok(Prepared {
+        bench,
+        users: set_up.users,
+    })
+}
+
+impl Prepared {
+    /// Runs the load once over the prepared users; the figures are this run's alone.
+    pub async fn drive(&self, drive: Drive) -> LoadReport {
+        *self
+            .bench
+            .decision_timeout
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = drive.decision_timeout;
+        *self
+            .bench
+            .tally
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Tally::default();
+        self.bench.drive(&drive, self.users).await
+    }
+
+    pub fn users(&self) -> usize {
+        self.users
+    }
 }
 
 async fn create_api_key(
@@ -307,7 +404,7 @@ async fn post(
 impl Bench {
     async fn set_up_users(
         self: &Arc<Self>,
-        config: &LoadConfig,
+        config: &SetUp,
         run_id: &str,
         domain: &str,
     ) -> Result<(), LoadError> {
@@ -407,7 +504,11 @@ impl Bench {
 
     /// `POST /v1/logins`, then `GET` until decided: the decision, or what went wrong.
     async fn decide(&self, body: Value) -> Result<(u16, Value), String> {
-        let deadline = Instant::now() + self.decision_timeout;
+        let timeout = *self
+            .decision_timeout
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let deadline = Instant::now() + timeout;
         let response = self
             .http
             .post(format!("{}/v1/logins", self.target.intake))
@@ -508,6 +609,9 @@ impl Bench {
                     "context": { "ip": ip, "user_agent": NEW_USER_AGENT, "device_id": format!("new-{fresh}") } })
             }
         };
+        // Wall-clock times, comparable with the events' own: where the time went (each hop)
+        // is read from both afterwards.
+        let sent = unix_micros(std::time::SystemTime::now());
         let outcome = match self.decide(body).await {
             Err(error) => {
                 self.with_tally(|tally| {
@@ -518,7 +622,16 @@ impl Bench {
             }
             Ok((_, decision)) => {
                 let elapsed = due.elapsed();
+                let decided = unix_micros(std::time::SystemTime::now());
                 self.with_tally(|tally| {
+                    if let Some(attempt_id) = decision["attempt_id"].as_str() {
+                        tally.timings.push(AttemptTiming {
+                            attempt_id: attempt_id.to_owned(),
+                            kind,
+                            sent_unix_us: sent,
+                            decided_unix_us: decided,
+                        });
+                    }
                     tally.decided += 1;
                     if kind != Kind::Sso {
                         tally.password_decided += 1;
@@ -598,7 +711,7 @@ impl Bench {
         change(&mut self.tally.lock().unwrap_or_else(PoisonError::into_inner));
     }
 
-    async fn drive(self: &Arc<Self>, config: &LoadConfig) -> LoadReport {
+    async fn drive(self: &Arc<Self>, config: &Drive, users: usize) -> LoadReport {
         let started = Instant::now();
         let until = started + config.duration;
         let progress = config.progress.then(|| {
@@ -648,7 +761,7 @@ impl Bench {
         LoadReport {
             pace: config.pace,
             mix: config.mix,
-            users: config.users,
+            users,
             seconds,
             started: tally.started,
             decided: tally.decided,
@@ -670,6 +783,7 @@ impl Bench {
             mfa_round_trip_ms: tally.mfa.as_ref().map(Percentiles::of).unwrap_or_default(),
             outcomes: tally.outcomes.clone(),
             errors: tally.errors.clone(),
+            timings: tally.timings.clone(),
         }
     }
 

@@ -1,11 +1,14 @@
-//! `mfa-bench argon2` and `mfa-bench load`: see `BENCHMARKS.md`.
+//! `mfa-bench argon2`, `mfa-bench load` and `mfa-bench suite` (the whole benchmark, which
+//! `scripts/bench` runs): see `BENCHMARKS.md`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mfa_bench::argon2_rate::{self, KEYCLOAK_COST};
 use mfa_bench::load::{self, LoadConfig, Mix, Pace, Target};
+use mfa_bench::suite::{self, SuiteConfig};
 
 #[derive(Parser)]
 #[command(about = "The load generator and the argon2id baseline it is measured against")]
@@ -64,6 +67,51 @@ enum Command {
         /// One JSON line instead of text
         #[arg(long)]
         json: bool,
+    },
+    /// The whole benchmark: starts the release services itself on a fresh database and
+    /// topic namespace of the stack (`MFA_DATABASE_URL`, `MFA_KAFKA_BROKERS`, the SMTP
+    /// server and maildev, as `.stack/stack.env` exports them), measures, draws the chart,
+    /// and ends with one line of JSON, the headline
+    Suite {
+        /// The folder of the release binaries of the four services
+        #[arg(long, default_value = "target/release")]
+        binaries: PathBuf,
+        /// The services' logs and results.json (default: a new folder under /tmp)
+        #[arg(long)]
+        folder: Option<PathBuf>,
+        /// Where the SVG chart is written
+        #[arg(long, default_value = "bench/latency.svg")]
+        chart: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        /// Seconds of each closed-loop level and of each point of the sweep
+        #[arg(long, default_value_t = 10.0)]
+        step_seconds: f64,
+        /// Seconds of the half-load, SSO and mixed runs
+        #[arg(long, default_value_t = 30.0)]
+        latency_seconds: f64,
+        /// Closed-loop concurrencies tried, in order, until the rate stops growing
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,6,8,12,16,24,32")]
+        concurrency: Vec<usize>,
+        /// The SSO-only run's rate (logins per second)
+        #[arg(long, default_value_t = 20.0)]
+        sso_rate: f64,
+        /// The sweep's open-loop rates, as fractions of the argon2 ceiling
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "0.05,0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.5,0.7,1.0"
+        )]
+        sweep: Vec<f64>,
+        /// Users of the risk worker's own run
+        #[arg(long, default_value_t = 3000)]
+        risk_users: usize,
+        /// LoginAttempted published for each of its runs (one replica, then two)
+        #[arg(long, default_value_t = 50_000)]
+        risk_events: usize,
+        /// Seconds the services idle after start-up before their idle memory is read
+        #[arg(long, default_value_t = 10.0)]
+        idle_settle_seconds: f64,
     },
 }
 
@@ -190,6 +238,63 @@ async fn main() -> anyhow::Result<()> {
             if report.lost > 0 {
                 anyhow::bail!("{} logins got no decision", report.lost);
             }
+        }
+        Command::Suite {
+            binaries,
+            folder,
+            chart,
+            users,
+            step_seconds,
+            latency_seconds,
+            concurrency,
+            sso_rate,
+            sweep,
+            risk_users,
+            risk_events,
+            idle_settle_seconds,
+        } => {
+            let seconds = |name: &str, value: f64| {
+                if value.is_finite() && value > 0.0 {
+                    Ok(Duration::from_secs_f64(value))
+                } else {
+                    Err(anyhow::anyhow!(
+                        "--{name} must be a positive number of seconds"
+                    ))
+                }
+            };
+            if sweep.iter().any(|f| !f.is_finite() || *f <= 0.0) {
+                anyhow::bail!("--sweep takes positive fractions of the ceiling, e.g. 0.1,0.5,1");
+            }
+            if concurrency.is_empty() || concurrency.contains(&0) {
+                anyhow::bail!("--concurrency takes positive numbers, e.g. 1,2,4,8");
+            }
+            if users < concurrency.iter().copied().max().unwrap_or(1) {
+                anyhow::bail!("--users must be at least the largest --concurrency");
+            }
+            let folder = folder.unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "/tmp/mfa-bench-{}",
+                    chrono::Utc::now().format("%Y%m%dT%H%M%S")
+                ))
+            });
+            let report = suite::run(SuiteConfig {
+                binaries,
+                folder,
+                chart,
+                users,
+                step: seconds("step-seconds", step_seconds)?,
+                latency_run: seconds("latency-seconds", latency_seconds)?,
+                concurrency_levels: concurrency,
+                sso_rate,
+                sweep,
+                risk_users,
+                risk_events,
+                idle_settle: seconds("idle-settle-seconds", idle_settle_seconds)?,
+            })
+            .await
+            .context("the benchmark")?;
+            // The last line: the headline, and nothing after it.
+            println!("{}", report.headline.json_line());
         }
     }
     Ok(())
