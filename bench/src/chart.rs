@@ -8,10 +8,10 @@
 
 use std::fmt::Write;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One point of the sweep: the offered rate and what came of it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SweepPoint {
     pub offered_per_s: f64,
     pub decided_per_s: f64,
@@ -79,7 +79,7 @@ impl Chart<'_> {
             .chain([self.argon2_ms])
             .map(positive);
         let (low, high) = values.fold((f64::MAX, 1.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        let decade_low = low.min(high).log10().floor().min(0.0);
+        let decade_low = low.min(high).log10().floor();
         let decade_high = high.log10().ceil().max(decade_low + 1.0);
         let x = |v: f64| LEFT + plot_w * (v / max_x).clamp(0.0, 1.0);
         let y = |ms: f64| {
@@ -129,8 +129,10 @@ impl Chart<'_> {
             }
             decade += 1.0;
         }
-        for step in 0..=10 {
-            let value = max_x * f64::from(step) / 10.0;
+        let step = tick_step(max_x);
+        let ticks = (max_x / step).floor() as u32;
+        for index in 0..=ticks {
+            let value = step * f64::from(index);
             let at = x(value);
             let _ = writeln!(
                 svg,
@@ -271,6 +273,17 @@ impl Chart<'_> {
     }
 }
 
+/// A round step (1, 2 or 5 times a power of ten) that cuts `0..max` into at most ten.
+fn tick_step(max: f64) -> f64 {
+    let rough = (max / 10.0).max(f64::MIN_POSITIVE);
+    let power = 10f64.powf(rough.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|factor| factor * power)
+        .find(|step| *step >= rough)
+        .unwrap_or(10.0 * power)
+}
+
 /// Which percentile of a point a line draws.
 type Percentile = fn(&SweepPoint) -> f64;
 
@@ -345,6 +358,14 @@ mod tests {
         assert!(svg.contains("sustained 55.5/s"), "{svg}");
         assert!(svg.contains("80/s: 12 lost"), "{svg}");
         assert!(svg.contains("2 cores &lt;test&gt; &amp; more"), "{svg}");
+    }
+
+    #[test]
+    fn load_ticks_are_round_steps() {
+        for (max, step) in [(117.0, 20.0), (50.0, 5.0), (8.0, 1.0), (1.05, 0.2)] {
+            let got = tick_step(max);
+            assert!((got - step).abs() < 1e-9, "{max}: {got}");
+        }
     }
 
     #[test]

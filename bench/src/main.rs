@@ -113,6 +113,13 @@ enum Command {
         #[arg(long, default_value_t = 10.0)]
         idle_settle_seconds: f64,
     },
+    /// Draws the chart again from a suite run's results.json
+    Chart {
+        /// The run's results.json (in the folder `suite` printed)
+        results: PathBuf,
+        #[arg(long, default_value = "bench/latency.svg")]
+        chart: PathBuf,
+    },
 }
 
 fn parse_mix(text: &str) -> Result<Mix, String> {
@@ -295,6 +302,10 @@ async fn main() -> anyhow::Result<()> {
             .context("the benchmark")?;
             // The last line: the headline, and nothing after it.
             println!("{}", report.headline.json_line());
+        }
+        Command::Chart { results, chart } => {
+            suite::redraw(&results, &chart).context("drawing the chart")?;
+            println!("chart: {}", chart.display());
         }
     }
     Ok(())

@@ -437,6 +437,8 @@ pub struct RiskWorkerRun {
     /// Attempts of the backlog without a decision when the wait gave up (0 on success).
     pub missing: usize,
     pub peak_rss_mib: Vec<(String, f64)>,
+    /// How long publishing the backlog took (before the workers started).
+    pub publish_seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -471,8 +473,13 @@ impl RiskBench {
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", &kafka.brokers)
             .set("acks", "all")
-            .set("linger.ms", "20")
-            .set("message.timeout.ms", "60000")
+            // One record per batch, as login-intake's relay sends its events one by one. And
+            // Tansu 0.6.0 answers a fetch from an offset inside a batch with the next batch:
+            // a replica that takes a partition over mid-batch (a rebalance) would skip the
+            // rest of it (found here with 1 MB batches: BENCHMARKS.md).
+            .set("batch.num.messages", "1")
+            .set("linger.ms", "0")
+            .set("message.timeout.ms", "120000")
             .create()?;
         let watch = DecisionWatch::start(
             &kafka.brokers,
@@ -542,7 +549,9 @@ impl RiskBench {
         for &replicas in replica_counts {
             let backlog = population.backlog(self.events, event_time, spacing)?;
             event_time += spacing * i32::try_from(self.events).unwrap_or(i32::MAX);
+            let publishing = Instant::now();
             publish_all(&producer, &topics.login_attempts, &backlog).await?;
+            let publish_seconds = publishing.elapsed().as_secs_f64();
             let wanted: HashSet<AttemptId> = backlog.iter().map(|(_, e)| e.attempt_id).collect();
             let started = Instant::now();
             let mut workers = self.start_workers(replicas, &format!("{replicas}-replicas"))?;
@@ -566,12 +575,16 @@ impl RiskBench {
                         decisions: HashMap::new(),
                         missing: wanted.len() - got,
                         peak_rss_mib,
+                        publish_seconds,
                     });
                     continue;
                 }
                 Err(other) => return Err(other),
             };
-            runs.push(measured(replicas, started, &decided, peak_rss_mib));
+            runs.push(RiskWorkerRun {
+                publish_seconds,
+                ..measured(replicas, started, &decided, peak_rss_mib)
+            });
         }
         Ok(RiskWorkerReport {
             users: self.users,
@@ -675,5 +688,6 @@ fn measured(
         decisions,
         missing: 0,
         peak_rss_mib,
+        publish_seconds: 0.0,
     }
 }
