@@ -64,6 +64,10 @@ pub enum RecheckError {
     Proposed(#[source] mfa_runtime::config::ConfigError),
     #[error("the GeoIP databases")]
     GeoIp(#[source] mfa_runtime::config::ConfigError),
+    /// A sealed event, and no data key that opens it (`MFA_MASTER_KEYS` and
+    /// `MFA_DATABASE_URL` give the deployment's).
+    #[error("reading the log's personal data")]
+    DataKey(#[source] risk_worker::replay::ReplayError),
     /// Cannot happen: the replay's memory state never waits.
     #[error("the in-memory replay waited")]
     Waited,
@@ -225,6 +229,24 @@ impl Recheck {
         }
     }
 
+    /// Opens sealed personal fields with the keys of `current` and `proposed` (one each: the
+    /// two replays read them on their own), and hashes the shared counts under `pseudonyms`
+    /// (the live worker's `MFA_PSEUDONYM_KEY`, so that erased logins count as they did).
+    pub fn with_data_keys(
+        mut self,
+        current: impl risk_worker::replay::DataKeySource + Send + 'static,
+        proposed: impl risk_worker::replay::DataKeySource + Send + 'static,
+        pseudonyms: Option<shared::personal::PseudonymKey>,
+    ) -> Self {
+        if let Some(key) = pseudonyms {
+            self.current.set_pseudonym_key(key.clone());
+            self.proposed.set_pseudonym_key(key);
+        }
+        self.current.set_data_keys(current);
+        self.proposed.set_data_keys(proposed);
+        self
+    }
+
     /// Reads the next event of the log (in log order, each once).
     pub fn apply(&mut self, event: &Envelope) -> Result<(), RecheckError> {
         let old = decide(&mut self.current, event)?;
@@ -369,8 +391,7 @@ fn decide(replay: &mut Replay, event: &Envelope) -> Result<Option<DecisionSummar
         .poll(&mut Context::from_waker(Waker::noop()))
     {
         Poll::Ready(Ok(decision)) => Ok(decision.as_ref().and_then(DecisionSummary::of)),
-        // Dead-lettered by the live worker: no decision, in both replays alike.
-        Poll::Ready(Err(_)) => Ok(None),
+        Poll::Ready(Err(error)) => Err(RecheckError::DataKey(error)),
         Poll::Pending => Err(RecheckError::Waited),
     }
 }

@@ -1,6 +1,7 @@
 //! The subcommands that question the log: `timeline`, `report` and `recheck`. Each reads the
 //! log's events once (`mfa_audit::envelopes`) into its library fold and prints the result.
 
+use mfa_store::data_keys::BlockingDataKeys;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -153,6 +154,16 @@ pub fn recheck(args: RecheckArgs) -> anyhow::Result<ExitCode> {
         eprintln!("recheck: no GeoIP database configured (MFA_GEOIP_CITY_DB, MFA_GEOIP_ASN_DB): deciding without ASN, country and travel, unlike a live worker that has them");
     }
     let mut recheck = Recheck::new(current.policy, proposed.policy, geo, args.max_listed);
+    // A live log's personal fields are sealed: the deployment's data keys open them.
+    if let Some(master) = mfa_runtime::config::Env::optional("MFA_MASTER_KEYS") {
+        let master = std::sync::Arc::new(shared::personal::MasterKeys::parse(&master)?);
+        let database_url = mfa_runtime::config::Env::secret("MFA_DATABASE_URL")?;
+        let keys = || BlockingDataKeys::connect(&database_url, master.clone());
+        let pseudonyms = mfa_runtime::config::Env::optional("MFA_PSEUDONYM_KEY")
+            .map(|key| shared::personal::PseudonymKey::parse(&key))
+            .transpose()?;
+        recheck = recheck.with_data_keys(keys()?, keys()?, pseudonyms);
+    }
     let mut failed = None;
     args.log.read(args.from.as_ref(), |event| {
         if failed.is_none() {

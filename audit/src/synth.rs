@@ -25,9 +25,11 @@ use shared::domain::{
 };
 use shared::events::{
     AccountChange, AccountChanged, CodeDeliveryFailed, CodeSent, CodeThrottled, Envelope, Event,
-    LoginApproved, LoginAttempted, LoginRejected, MfaFailed, MfaFailureReason, MfaRequired,
-    MfaSucceeded, RejectionReason, RiskAssessment, RiskLevel, RiskReason, ThrottleReason,
+    LoginApproved, LoginAttempted, LoginClient, LoginRejected, MfaFailed, MfaFailureReason,
+    MfaRequired, MfaSucceeded, RejectionReason, ReportedClient, RiskAssessment, RiskLevel,
+    RiskReason, ThrottleReason,
 };
+use shared::personal::Personal;
 use shared::topics::Topics;
 use uuid::Uuid;
 
@@ -139,6 +141,16 @@ struct User {
     device: DeviceId,
     ip: IpAddr,
     platform: Platform,
+}
+
+impl User {
+    fn client(&self) -> LoginClient {
+        LoginClient {
+            ip: self.ip,
+            user_agent: self.user_agent.clone(),
+            device_id: Some(self.device.clone()),
+        }
+    }
 }
 
 /// The generator; a [`RecordSource`] of its log.
@@ -362,9 +374,7 @@ impl Synth {
                     },
                     privileged: self.rng.gen_bool(0.1),
                     platform: user.platform,
-                    ip: user.ip,
-                    user_agent: user.user_agent.clone(),
-                    device_id: Some(user.device.clone()),
+                    client: Personal::Clear(user.client()),
                     locale: Locale::En,
                 });
                 let id = self.emit(
@@ -386,6 +396,7 @@ impl Synth {
                 if roll < 0.70 {
                     let risk = self.risk(RiskLevel::Low, vec![]);
                     let event = Event::LoginApproved(LoginApproved {
+                        counted: None,
                         user_id,
                         approved_after_mfa: false,
                         challenge_id: None,
@@ -394,20 +405,21 @@ impl Synth {
                     self.emit(1, &topic, user_id, &flight, now, event);
                 } else if roll < 0.90 {
                     let user = &self.users[flight.user];
-                    let (platform, ip, user_agent) =
-                        (user.platform, user.ip, user.user_agent.clone());
+                    let platform = user.platform;
+                    // As the risk worker does: the attempt's own fields.
+                    let client = Personal::Clear(user.client());
                     let challenge = ChallengeId::from_uuid(Uuid::from_u128(self.rng.gen()));
                     let reasons = vec![RiskReason::NewDevice, RiskReason::NewNetwork];
                     let risk = self.risk(RiskLevel::Medium, reasons.clone());
                     let event = Event::MfaRequired(MfaRequired {
+                        counted: None,
                         user_id,
                         company_id: company,
                         challenge_id: challenge,
                         expires_at: now + chrono::Duration::minutes(10),
                         reasons,
                         platform,
-                        ip,
-                        user_agent,
+                        client,
                         locale: Locale::En,
                         risk: Some(risk),
                     });
@@ -421,6 +433,7 @@ impl Synth {
                 } else if roll < 0.97 {
                     let risk = self.risk(RiskLevel::High, vec![RiskReason::FailedAttemptsBurst]);
                     let event = Event::LoginRejected(LoginRejected {
+                        counted: None,
                         user_id: Some(user_id),
                         reason: RejectionReason::InvalidCredentials,
                         retry_after_secs: None,
@@ -430,6 +443,7 @@ impl Synth {
                 } else {
                     let risk = self.risk(RiskLevel::Medium, vec![RiskReason::NewDevice]);
                     let event = Event::CodeThrottled(CodeThrottled {
+                        counted: None,
                         user_id,
                         challenge_id: ChallengeId::from_uuid(Uuid::from_u128(self.rng.gen())),
                         expires_at: now + chrono::Duration::minutes(8),
@@ -466,7 +480,10 @@ impl Synth {
             }
             Step::Feedback => {
                 let user = &self.users[flight.user];
-                let (ip, device_id) = (user.ip, user.device.clone());
+                let reported = Personal::Clear(ReportedClient {
+                    ip: Some(user.ip),
+                    device_id: Some(user.device.clone()),
+                });
                 let verdict = if self.rng.gen_bool(0.5) {
                     shared::events::FeedbackVerdict::WasMe
                 } else {
@@ -477,8 +494,7 @@ impl Synth {
                     company_id: company,
                     verdict,
                     source: shared::events::FeedbackSource::EmailLink,
-                    ip: Some(ip),
-                    device_id: Some(device_id),
+                    reported,
                 });
                 self.emit(
                     3,
@@ -531,6 +547,7 @@ impl Synth {
                     let succeeded = self.emit(3, &topic, user_id, &flight, now, event);
                     flight.cause = Some(succeeded);
                     let event = Event::LoginApproved(LoginApproved {
+                        counted: None,
                         user_id,
                         approved_after_mfa: true,
                         challenge_id: Some(challenge_id),

@@ -13,12 +13,11 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use shared::domain::{
-    AttemptId, AuthMethod, ChallengeId, DeviceId, Platform, PrimaryFactor, UserAgent, UserId,
-};
+use shared::domain::{AttemptId, AuthMethod, ChallengeId, Platform, PrimaryFactor, UserId};
 use shared::events::{
-    Envelope, Event, MfaFailureReason, RejectionReason, RiskAssessment, ThrottleReason,
+    Envelope, Event, LoginClient, MfaFailureReason, RejectionReason, RiskAssessment, ThrottleReason,
 };
+use shared::personal::Personal;
 use shared::user_agent::UserAgentSummary;
 
 /// Which logins a fold keeps.
@@ -173,18 +172,43 @@ pub struct LoginStory {
     pub platform: Platform,
     pub auth_method: AuthMethod,
     pub primary_factor: PrimaryFactor,
-    pub ip: String,
-    pub user_agent: UserAgent,
-    pub device_id: Option<DeviceId>,
+    /// Where it came from: sealed under the user's data key (schema version 7 on; this tool
+    /// reads no keys, so an auditor sees no personal data), in the clear in older events.
+    pub origin: Personal<LoginClient>,
     pub decision: Option<Decided>,
     /// The challenge the login was given (a new one, or the pending one it shares).
     pub challenge_id: Option<ChallengeId>,
 }
 
 impl LoginStory {
-    /// `Chrome on Windows 10`.
+    /// `Chrome on Windows 10`, or `sealed` when the log keeps it sealed.
     pub fn client(&self) -> String {
-        UserAgentSummary::parse(&self.user_agent).browser_and_os()
+        match self.origin.in_clear() {
+            Some(client) => UserAgentSummary::parse(&client.user_agent).browser_and_os(),
+            None => "sealed".into(),
+        }
+    }
+
+    /// `from 192.0.2.1 with Chrome on Windows 10 (device laptop)`, or where it is sealed.
+    pub fn origin(&self) -> String {
+        match (&self.origin, self.origin.in_clear()) {
+            (_, Some(client)) => format!(
+                "from {} with {} ({})",
+                client.ip,
+                self.client(),
+                client
+                    .device_id
+                    .as_ref()
+                    .map_or("no device id".to_owned(), |d| format!(
+                        "device {}",
+                        d.as_str()
+                    ))
+            ),
+            (Personal::Sealed { sealed }, None) => {
+                format!("from where it is sealed (data key {})", sealed.key)
+            }
+            (Personal::Clear(_), None) => String::new(),
+        }
     }
 }
 
@@ -304,9 +328,7 @@ impl Stories {
                         platform: login.platform,
                         auth_method: login.auth_method,
                         primary_factor: login.primary_factor,
-                        ip: login.ip.to_string(),
-                        user_agent: login.user_agent.clone(),
-                        device_id: login.device_id.clone(),
+                        origin: login.client.clone(),
                         decision: None,
                         challenge_id: None,
                     },
@@ -469,17 +491,9 @@ pub fn steps(login: &Login) -> Vec<Step> {
     let mut steps = vec![Step {
         at: story.at,
         what: format!(
-            "login on {} from {} with {} ({}), {} {}",
+            "login on {} {}, {} {}",
             story.platform,
-            story.ip,
-            story.client(),
-            story
-                .device_id
-                .as_ref()
-                .map_or("no device id".to_owned(), |d| format!(
-                    "device {}",
-                    d.as_str()
-                )),
+            story.origin(),
             story.auth_method.as_str(),
             match story.primary_factor {
                 PrimaryFactor::Succeeded => "ok",
@@ -600,7 +614,7 @@ pub fn render_json(logins: &[Login]) -> serde_json::Value {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use shared::domain::{CompanyId, Locale};
+    use shared::domain::{CompanyId, DeviceId, Locale, UserAgent};
     use shared::events::{
         CodeSent, LoginApproved, LoginAttempted, LoginRejected, MfaFailed, MfaRequired,
         MfaSucceeded, RiskLevel, RiskReason,
@@ -650,9 +664,11 @@ pub(crate) mod tests {
                     primary_factor: factor,
                     privileged: false,
                     platform,
-                    ip: ip.parse().unwrap(),
-                    user_agent: UserAgent::parse("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0").unwrap(),
-                    device_id: Some(DeviceId::parse("laptop").unwrap()),
+                    client: Personal::Clear(LoginClient {
+                        ip: ip.parse().unwrap(),
+                        user_agent: UserAgent::parse("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0").unwrap(),
+                        device_id: Some(DeviceId::parse("laptop").unwrap()),
+                    }),
                     locale: Locale::default(),
                 }),
             );
@@ -678,6 +694,7 @@ pub(crate) mod tests {
                 "risk-worker",
                 at,
                 Event::LoginApproved(LoginApproved {
+                    counted: None,
                     user_id: user,
                     approved_after_mfa: false,
                     challenge_id: None,
@@ -692,6 +709,7 @@ pub(crate) mod tests {
                 "risk-worker",
                 at,
                 Event::LoginRejected(LoginRejected {
+                    counted: None,
                     user_id: Some(user),
                     reason: RejectionReason::InvalidCredentials,
                     retry_after_secs: None,
@@ -716,14 +734,14 @@ pub(crate) mod tests {
                 "risk-worker",
                 at,
                 Event::MfaRequired(MfaRequired {
+                    counted: None,
                     user_id: user,
                     company_id: CompanyId::parse("acme").unwrap(),
                     challenge_id: challenge,
                     expires_at: t(at + 600),
                     reasons: vec![RiskReason::NewDevice],
                     platform: attempted.platform,
-                    ip: attempted.ip,
-                    user_agent: attempted.user_agent.clone(),
+                    client: attempted.client.clone(),
                     locale: Locale::default(),
                     risk: Some(risk(
                         RiskLevel::Medium,
@@ -780,6 +798,7 @@ pub(crate) mod tests {
                 "verifier",
                 at,
                 Event::LoginApproved(LoginApproved {
+                    counted: None,
                     user_id: user,
                     approved_after_mfa: true,
                     challenge_id: Some(challenge),

@@ -122,9 +122,13 @@ pub fn login_attempted(
             primary_factor,
             privileged: false,
             platform: Platform::Dashboard,
-            ip: context.ip,
-            user_agent: context.user_agent.clone(),
-            device_id: context.device_id.clone(),
+            // In the clear, as events before schema version 7 were: the worker opens nothing
+            // for these (login-intake seals every live login; the load run measures that path).
+            client: shared::personal::Personal::Clear(shared::events::LoginClient {
+                ip: context.ip,
+                user_agent: context.user_agent.clone(),
+                device_id: context.device_id.clone(),
+            }),
             locale: Locale::default(),
         }),
     )

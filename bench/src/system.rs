@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use mfa_testkit::audit_keys::AuditKeys;
+use mfa_testkit::stack::DataProtectionKeys;
 use serde::Serialize;
 use sqlx::{Connection, Executor};
 
@@ -134,6 +135,8 @@ pub struct Deployment {
     pub namespace: String,
     pub partitions: i32,
     pub keys: AuditKeys,
+    /// The personal-data keys (`MFA_MASTER_KEYS`, `MFA_PSEUDONYM_KEY`) all its services share.
+    pub data_keys: DataProtectionKeys,
     /// Where the binaries are (`target/release`).
     pub binaries: PathBuf,
     /// Where the services' logs go.
@@ -169,6 +172,7 @@ impl Deployment {
             namespace: format!("bench{label}{suffix}"),
             partitions,
             keys: AuditKeys::generate(),
+            data_keys: DataProtectionKeys::generate(),
             binaries: binaries.to_path_buf(),
             folder: folder.to_path_buf(),
         })
@@ -203,6 +207,7 @@ impl Deployment {
             ("RUST_LOG", "info".into()),
             ("MFA_AUDIT_SIGNING_KEY", self.keys.configured(kind.binary())),
         ];
+        env.extend(self.data_keys.env());
         if let Some(port) = metrics_port {
             env.push(("MFA_METRICS_ADDR", format!("127.0.0.1:{port}")));
         }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use mfa_testkit::audit_keys::AuditKeys;
 use mfa_testkit::net::{free_port, wait_for_port};
 use mfa_testkit::proxy::{Mode, TcpProxy};
+use mfa_testkit::stack::DataProtectionKeys;
 use serde_json::json;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
@@ -97,6 +98,8 @@ pub struct System {
     /// The services' signing keys (one per service, its replicas share it); the auditor's
     /// key file is written to `audit-public-keys.json` in the run's folder.
     pub audit_keys: AuditKeys,
+    /// The personal-data keys every service of the system shares.
+    pub data_keys: DataProtectionKeys,
     started: Instant,
 }
 
@@ -142,6 +145,7 @@ impl System {
             graceful_stops: Vec::new(),
             deleted_in_outages: Vec::new(),
             audit_keys,
+            data_keys: DataProtectionKeys::generate(),
             started,
         };
         // login-intake first: its migrations create the tables the others use.
@@ -238,6 +242,7 @@ impl System {
                 },
             ),
         ];
+        env.extend(self.data_keys.env());
         let address = port.map(|port| format!("127.0.0.1:{port}"));
         let unlimited = "1000000/60".to_owned();
         match kind {

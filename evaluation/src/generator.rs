@@ -16,7 +16,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use shared::domain::{AttemptId, AuthMethod, DeviceId, Locale, PrimaryFactor, UserAgent};
-use shared::events::{Envelope, Event, LoginAttempted, SCHEMA_VERSION};
+use shared::events::{Envelope, Event, LoginAttempted, LoginClient, SCHEMA_VERSION};
+use shared::personal::Personal;
 
 use crate::attacks;
 use crate::geoip_files::GeoIpFiles;
@@ -100,15 +101,18 @@ fn to_login(p: PendingLogin, users: &[User], ids: &mut ChaCha8Rng) -> Result<Log
         },
         privileged: account.is_some_and(|u| u.privileged),
         platform: p.platform,
-        ip: IpAddr::V4(p.ip),
-        user_agent: UserAgent::parse(&p.user_agent)
-            .map_err(|e| anyhow::anyhow!("user agent {:?}: {e}", p.user_agent))?,
-        device_id: p
-            .device_id
-            .as_deref()
-            .map(DeviceId::parse)
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("device id {:?}: {e}", p.device_id))?,
+        // A synthetic trace: nobody's personal data, so in the clear (replay reads both).
+        client: Personal::Clear(LoginClient {
+            ip: IpAddr::V4(p.ip),
+            user_agent: UserAgent::parse(&p.user_agent)
+                .map_err(|e| anyhow::anyhow!("user agent {:?}: {e}", p.user_agent))?,
+            device_id: p
+                .device_id
+                .as_deref()
+                .map(DeviceId::parse)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("device id {:?}: {e}", p.device_id))?,
+        }),
         locale: Locale::default(),
     };
     Ok(Login {

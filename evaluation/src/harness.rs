@@ -226,6 +226,7 @@ pub fn mfa_events(login: &Login, decision: &Decision) -> Vec<Envelope> {
             envelope(
                 id("login_approved"),
                 Event::LoginApproved(LoginApproved {
+                    counted: None,
                     user_id,
                     approved_after_mfa: true,
                     challenge_id: Some(challenge_id),

@@ -78,7 +78,10 @@ impl Stats {
                             {
                                 let home = &scenario.catalogue.places
                                     [scenario.users[*user as usize].home_place];
-                                if let Some(place) = scenario.catalogue.geo.locate(attempt.ip) {
+                                let ip = attempt.client.in_clear().map(|c| c.ip);
+                                if let Some(place) =
+                                    ip.and_then(|ip| scenario.catalogue.geo.locate(ip))
+                                {
                                     carrier_distances.push(place.distance_km(home));
                                 }
                             }
@@ -91,7 +94,12 @@ impl Stats {
                     entry.0 += 1;
                     entry.1 += usize::from(login.label.password_ok);
                     attacker += 1;
-                    attacker_no_id += usize::from(attempt.device_id.is_none());
+                    attacker_no_id += usize::from(
+                        attempt
+                            .client
+                            .in_clear()
+                            .is_some_and(|c| c.device_id.is_none()),
+                    );
                 }
             }
         }

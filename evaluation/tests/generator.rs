@@ -192,7 +192,7 @@ fn very_targeted_attackers_use_the_victims_isp_city_and_user_agent_but_not_its_a
         };
         let user = &scenario.users[victim as usize];
         let trace = &scenario.traces[victim as usize];
-        let IpAddr::V4(ip) = attempt.ip else {
+        let IpAddr::V4(ip) = attempt.client.in_clear().unwrap().ip else {
             panic!("IPv4 only")
         };
         let home_asn = ISPS[user.home_isp].asn;
@@ -210,11 +210,11 @@ fn very_targeted_attackers_use_the_victims_isp_city_and_user_agent_but_not_its_a
                 .agents
                 .iter()
                 .any(|(_, platform, ua)| *platform == attempt.platform
-                    && ua == attempt.user_agent.as_str()),
+                    && ua == attempt.client.in_clear().unwrap().user_agent.as_str()),
             "not a user agent the victim sent: {}",
-            attempt.user_agent
+            attempt.client.in_clear().unwrap().user_agent
         );
-        if let Some(device) = &attempt.device_id {
+        if let Some(device) = &attempt.client.in_clear().unwrap().device_id {
             assert!(!victim_device_ids(scenario, victim).contains(device.as_str()));
         }
         checked += 1;
@@ -228,7 +228,13 @@ fn victim_device_ids(scenario: &Scenario, victim: u32) -> BTreeSet<String> {
         .iter()
         .filter(|l| l.label.actor == Actor::Legit { user: victim })
         .filter_map(|l| match &l.envelope.event {
-            Event::LoginAttempted(a) => a.device_id.as_ref().map(|d| d.as_str().to_owned()),
+            Event::LoginAttempted(a) => a
+                .client
+                .in_clear()
+                .unwrap()
+                .device_id
+                .as_ref()
+                .map(|d| d.as_str().to_owned()),
             _ => None,
         })
         .collect()
@@ -255,7 +261,7 @@ fn naive_attackers_come_from_anywhere_and_targeted_ones_from_the_victims_country
         let Event::LoginAttempted(attempt) = &login.envelope.event else {
             unreachable!()
         };
-        let IpAddr::V4(ip) = attempt.ip else {
+        let IpAddr::V4(ip) = attempt.client.in_clear().unwrap().ip else {
             panic!("IPv4 only")
         };
         let user = &scenario.users[victim as usize];

@@ -19,13 +19,16 @@ use crate::domain::{
     AttemptId, AuthMethod, ChallengeId, CompanyId, DeviceId, FirstFactors, Locale, Platform,
     PrimaryFactor, UserAgent, UserId,
 };
+use crate::personal::{Personal, SealContext};
 
 /// The schema version this build writes. Bump it when a payload gains a field.
 /// 4: `LoginRejected.retry_after_secs`.
 /// 5: `LoginFeedback`, the `reported_network` and `reported_device` risk reasons.
 /// 6: `RiskPolicyChanged` (a company's risk policy), `RiskAssessment.policy_version` and
 ///    `RiskAssessment.observed` (observe-only approvals).
-pub const SCHEMA_VERSION: u32 = 6;
+/// 7: personal fields sealed (`sealed` instead of `ip`, `user_agent`, `device_id` in
+///    `LoginAttempted`, `MfaRequired` and `LoginFeedback`: `shared::personal`).
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// One event on the wire: envelope fields plus `event_type` and `payload`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,6 +173,17 @@ event_types!(
     RiskPolicyChanged,
 );
 
+impl EventType {
+    /// What the personal fields of an event of this type in login `attempt_id` are sealed
+    /// against (`shared::personal`).
+    pub fn seal_context(self, attempt_id: AttemptId) -> SealContext<'static> {
+        SealContext {
+            attempt_id,
+            event_type: self.name(),
+        }
+    }
+}
+
 impl std::fmt::Display for EventType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -188,14 +202,37 @@ pub struct LoginAttempted {
     /// Looked up by login-intake from the account, never taken from the client.
     pub privileged: bool,
     pub platform: Platform,
-    /// The end user's address, as the client backend saw it.
+    /// Where the login came from (personal data): `sealed` under the subject's data key, or
+    /// in the clear (`ip`, `user_agent`, `device_id`) in events before schema version 7.
+    #[serde(flatten)]
+    pub client: Personal<LoginClient>,
+    /// The language the code email is written in; English in events before it existed.
+    #[serde(default)]
+    pub locale: Locale,
+}
+
+/// The client a login came from, as the client backend saw it: personal data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LoginClient {
+    /// The end user's address.
     #[schemars(with = "String")]
     pub ip: IpAddr,
     pub user_agent: UserAgent,
     pub device_id: Option<DeviceId>,
-    /// The language the code email is written in; English in events before it existed.
-    #[serde(default)]
-    pub locale: Locale,
+}
+
+/// What a decided login counts for in the risk model's state shared by all users (the
+/// global counts of each feature's values, and failures by address), as keyed hashes under
+/// the deployment's pseudonym key (`MFA_PSEUDONYM_KEY`), never as values. It outlives the
+/// login's personal fields: `risk-worker replay` counts a login whose data was erased from
+/// it, so the other users' logins are decided exactly as the live worker decided them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CountedAs {
+    /// Each feature level's value (`ip`, `prefix`, `asn`, `country`, `client`...), hashed.
+    pub values: std::collections::BTreeMap<String, String>,
+    /// The address a failed first factor counts against, hashed; absent when it did not fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_ip: Option<String>,
 }
 
 /// Why the risk worker asked for a code (or, on an approval, what it noticed). Stable
@@ -323,6 +360,10 @@ pub struct LoginApproved {
     /// The risk decision's assessment; absent on the verifier's approval after MFA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk: Option<RiskAssessment>,
+    /// What the login counts for in the state the model shares across users, by keyed hash:
+    /// set by the risk worker on its decisions (schema version 7 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted: Option<CountedAs>,
 }
 
 /// The login needs a code: one is about to be emailed.
@@ -336,15 +377,20 @@ pub struct MfaRequired {
     pub reasons: Vec<RiskReason>,
     /// What the email tells the user about the login, so they can spot one that isn't theirs.
     pub platform: Platform,
-    #[schemars(with = "String")]
-    pub ip: IpAddr,
-    pub user_agent: UserAgent,
+    /// The login's client (personal data), sealed as in `LoginAttempted`: the email names
+    /// its address and user agent.
+    #[serde(flatten)]
+    pub client: Personal<LoginClient>,
     /// The language the email is written in, the login's own.
     #[serde(default)]
     pub locale: Locale,
     /// The risk decision's assessment; absent on the verifier's approval after MFA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk: Option<RiskAssessment>,
+    /// What the login counts for in the state the model shares across users, by keyed hash:
+    /// set by the risk worker on its decisions (schema version 7 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted: Option<CountedAs>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -396,6 +442,10 @@ pub struct LoginRejected {
     /// The risk decision's assessment; absent on the verifier's approval after MFA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk: Option<RiskAssessment>,
+    /// What the login counts for in the state the model shares across users, by keyed hash:
+    /// set by the risk worker on its decisions (schema version 7 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted: Option<CountedAs>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -430,6 +480,10 @@ pub struct CodeThrottled {
     /// The risk decision's assessment; absent on the verifier's approval after MFA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk: Option<RiskAssessment>,
+    /// What the login counts for in the state the model shares across users, by keyed hash:
+    /// set by the risk worker on its decisions (schema version 7 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted: Option<CountedAs>,
 }
 
 /// The SMTP server accepted the code email.
@@ -574,8 +628,15 @@ pub struct LoginFeedback {
     pub company_id: CompanyId,
     pub verdict: FeedbackVerdict,
     pub source: FeedbackSource,
-    /// The login's address and device id, as login-intake recorded them: what `wasnt_me`
-    /// makes high risk for the user (absent when not recorded).
+    /// The login's address and device id, as login-intake recorded them (personal data,
+    /// sealed as in `LoginAttempted`): what `wasnt_me` makes high risk for the user.
+    #[serde(flatten)]
+    pub reported: Personal<ReportedClient>,
+}
+
+/// A reported login's address and device id (each absent when not recorded).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReportedClient {
     #[schemars(with = "Option<String>")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<IpAddr>,
@@ -844,6 +905,7 @@ mod tests {
             None,
             Utc::now(),
             Event::LoginRejected(LoginRejected {
+                counted: None,
                 user_id: None,
                 reason: RejectionReason::InvalidCredentials,
                 retry_after_secs: None,
@@ -881,6 +943,7 @@ mod tests {
             })
         ));
         envelope.event = Event::LoginRejected(LoginRejected {
+            counted: None,
             user_id: None,
             reason: RejectionReason::TooManyCodes,
             retry_after_secs: Some(1740),
@@ -899,6 +962,66 @@ mod tests {
         for reason in [ThrottleReason::RecentlySent, ThrottleReason::HourlyCap] {
             assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
         }
+    }
+
+    #[test]
+    fn personal_fields_read_sealed_and_in_the_clear_of_older_events() {
+        use crate::personal::{DataKey, DataKeyId, OpenError, Subject};
+        let attempt_id = AttemptId::new();
+        let user = UserId::from_uuid(Uuid::now_v7());
+        let client = LoginClient {
+            ip: "203.0.113.9".parse().unwrap(),
+            user_agent: UserAgent::parse("Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0").unwrap(),
+            device_id: Some(DeviceId::parse("dev-1").unwrap()),
+        };
+        let key = DataKey::generate();
+        let key_id = DataKeyId::new(Subject::User(user), Utc::now());
+        let context = EventType::LoginAttempted.seal_context(attempt_id);
+        let attempt = LoginAttempted {
+            user_id: Some(user),
+            company_id: None,
+            auth_method: AuthMethod::Password,
+            primary_factor: PrimaryFactor::Succeeded,
+            privileged: false,
+            platform: Platform::Dashboard,
+            client: Personal::seal(&client, key_id, &key, context),
+            locale: Locale::default(),
+        };
+        let envelope = Envelope::new(
+            "login-intake",
+            attempt_id,
+            None,
+            Utc::now(),
+            Event::LoginAttempted(attempt),
+        );
+        let wire = String::from_utf8(envelope.to_json()).unwrap();
+        for personal in ["203.0.113.9", "Firefox", "dev-1"] {
+            assert!(!wire.contains(personal), "{personal} in {wire}");
+        }
+        let Event::LoginAttempted(read) = Envelope::from_json(wire.as_bytes()).unwrap().event
+        else {
+            panic!("not a LoginAttempted")
+        };
+        assert_eq!(read.client.open(Some(&key), context).unwrap(), client);
+        assert_eq!(
+            read.client.open(None, context),
+            Err(OpenError::Erased(key_id))
+        );
+        // Schema version 6 and before: the same fields in the clear.
+        let mut older: serde_json::Value = serde_json::from_str(&wire).unwrap();
+        let payload = older["payload"].as_object_mut().unwrap();
+        payload.remove("sealed");
+        payload.insert("ip".into(), "203.0.113.9".into());
+        payload.insert("user_agent".into(), client.user_agent.as_str().into());
+        payload.insert("device_id".into(), "dev-1".into());
+        older["schema_version"] = 6.into();
+        let Event::LoginAttempted(read) = Envelope::from_json(older.to_string().as_bytes())
+            .unwrap()
+            .event
+        else {
+            panic!("not a LoginAttempted")
+        };
+        assert_eq!(read.client, Personal::Clear(client));
     }
 
     #[test]

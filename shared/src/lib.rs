@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod domain;
 pub mod events;
+pub mod personal;
 pub mod schema;
 pub mod time;
 pub mod topics;

@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
-use mfa_runtime::config::{InfraConfig, KafkaConfig};
+use mfa_runtime::config::{DataProtection, InfraConfig, KafkaConfig};
 use secrecy::SecretString;
+use shared::personal::{MasterKeys, PseudonymKey};
 
 /// A stack setting (`MFA_DATABASE_URL`, `MFA_KAFKA_BROKERS`...): from the environment, or
 /// from `.stack/stack.env`, which `scripts/stack up` writes.
@@ -43,6 +44,51 @@ pub fn infra(database_url: &str, brokers: String) -> InfraConfig {
         },
         housekeeping_interval: Duration::from_secs(300),
         shutdown_timeout: Duration::from_secs(10),
+        data_protection: data_protection(),
+    }
+}
+
+/// Keys of a test's own: a fresh master key and pseudonym key.
+pub fn data_protection() -> DataProtection {
+    DataProtectionKeys::generate().config()
+}
+
+/// One system's personal-data keys, as the services' settings: every service of a system
+/// run as processes gets the same `env()`.
+#[derive(Debug, Clone)]
+pub struct DataProtectionKeys {
+    /// `MFA_MASTER_KEYS`.
+    pub master_keys: String,
+    /// `MFA_PSEUDONYM_KEY`.
+    pub pseudonym_key: String,
+}
+
+impl DataProtectionKeys {
+    pub fn generate() -> Self {
+        use base64::Engine as _;
+        Self {
+            master_keys: MasterKeys::generate_entry("test-1"),
+            pseudonym_key: base64::engine::general_purpose::STANDARD
+                .encode(rand::random::<[u8; 32]>()),
+        }
+    }
+
+    pub fn config(&self) -> DataProtection {
+        DataProtection {
+            master_keys: std::sync::Arc::new(
+                MasterKeys::parse(&self.master_keys).expect("a generated key"),
+            ),
+            pseudonym_key: PseudonymKey::parse(&self.pseudonym_key).expect("a generated key"),
+            retention_days: DataProtection::DEFAULT_RETENTION_DAYS,
+        }
+    }
+
+    /// The settings of a service process.
+    pub fn env(&self) -> [(&'static str, String); 2] {
+        [
+            ("MFA_MASTER_KEYS", self.master_keys.clone()),
+            ("MFA_PSEUDONYM_KEY", self.pseudonym_key.clone()),
+        ]
     }
 }
 

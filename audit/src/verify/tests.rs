@@ -491,9 +491,11 @@ impl Login {
                 primary_factor: PrimaryFactor::Succeeded,
                 privileged: false,
                 platform: Platform::Dashboard,
-                ip: "81.2.3.4".parse().unwrap(),
-                user_agent: UserAgent::parse("Mozilla/5.0").unwrap(),
-                device_id: None,
+                client: shared::personal::Personal::Clear(shared::events::LoginClient {
+                    ip: "81.2.3.4".parse().unwrap(),
+                    user_agent: UserAgent::parse("Mozilla/5.0").unwrap(),
+                    device_id: None,
+                }),
                 locale: Locale::En,
             }),
         );
@@ -506,6 +508,7 @@ impl Login {
             "risk-worker",
             at(ms),
             Event::LoginApproved(LoginApproved {
+                counted: None,
                 user_id: self.user,
                 approved_after_mfa: false,
                 challenge_id: None,
@@ -520,14 +523,18 @@ impl Login {
             "risk-worker",
             at(ms),
             Event::MfaRequired(MfaRequired {
+                counted: None,
                 user_id: self.user,
                 company_id: CompanyId::parse("acme").unwrap(),
                 challenge_id: challenge,
                 expires_at: at(ms + 600_000),
                 reasons: vec![],
                 platform: Platform::Dashboard,
-                ip: "81.2.3.4".parse().unwrap(),
-                user_agent: UserAgent::parse("Mozilla/5.0").unwrap(),
+                client: shared::personal::Personal::Clear(shared::events::LoginClient {
+                    ip: "81.2.3.4".parse().unwrap(),
+                    user_agent: UserAgent::parse("Mozilla/5.0").unwrap(),
+                    device_id: None,
+                }),
                 locale: Locale::En,
                 risk: None,
             }),
@@ -565,6 +572,7 @@ impl Login {
             "verifier",
             at(ms),
             Event::LoginApproved(LoginApproved {
+                counted: None,
                 user_id: self.user,
                 approved_after_mfa: true,
                 challenge_id: Some(challenge),

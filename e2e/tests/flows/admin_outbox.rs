@@ -49,7 +49,10 @@ async fn each_producer_prunes_only_its_own_published_outbox_rows() {
     let sweeps_of = [
         (
             "login-intake",
-            login_intake::housekeeping::sweeps(&Options::default().rate_limits),
+            login_intake::housekeeping::sweeps(
+                &Options::default().rate_limits,
+                mfa_runtime::config::DataProtection::DEFAULT_RETENTION_DAYS,
+            ),
         ),
         (
             "risk-worker",

@@ -164,7 +164,25 @@ async fn an_expired_code_notifies_and_wasnt_me_makes_that_network_high_risk() {
     assert_eq!(feedback["payload"]["verdict"], "wasnt_me");
     assert_eq!(feedback["payload"]["source"], "email_link");
     assert_eq!(feedback["payload"]["user_id"], user_id.as_str());
-    assert_eq!(feedback["payload"]["ip"], "203.0.113.66");
+    // The reported address, sealed under the user's data key.
+    assert!(feedback["payload"].get("ip").is_none(), "{feedback}");
+    let sealed: shared::personal::Personal<shared::events::ReportedClient> =
+        serde_json::from_value(feedback["payload"].clone()).unwrap();
+    let reported = mfa_store::data_keys::DataKeys::new(
+        system.pool.clone(),
+        system.data_protection.master_keys.clone(),
+    )
+    .open(
+        &sealed,
+        shared::events::EventType::LoginFeedback
+            .seal_context(shared::domain::AttemptId::parse(&attack_id).unwrap()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        reported.fields().and_then(|r| r.ip),
+        Some("203.0.113.66".parse().unwrap())
+    );
     system
         .wait_for_count(
             "SELECT count(*) FROM risk_reported WHERE user_id = $1",

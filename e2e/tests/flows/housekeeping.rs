@@ -32,7 +32,10 @@ async fn housekeeping_prunes_only_rows_nobody_needs() {
         }
     }
 
-    let mut sweeps = login_intake::housekeeping::sweeps(&Options::default().rate_limits);
+    let mut sweeps = login_intake::housekeeping::sweeps(
+        &Options::default().rate_limits,
+        mfa_runtime::config::DataProtection::DEFAULT_RETENTION_DAYS,
+    );
     sweeps.extend(risk_worker::housekeeping::sweeps(
         &risk_worker::rules::Policy::default(),
     ));

@@ -33,6 +33,7 @@ mod admin_outbox;
 mod audit;
 mod bad_requests;
 mod codes;
+mod erasure;
 mod event_log;
 mod feedback;
 mod housekeeping;

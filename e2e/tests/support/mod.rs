@@ -116,6 +116,8 @@ pub struct TestSystem {
     pub kafka: KafkaConfig,
     /// The four services' signing keys; `audit_keys.key_file()` is the auditor's key file.
     pub audit_keys: AuditKeys,
+    /// The master and pseudonym keys every service of the system shares.
+    pub data_protection: mfa_runtime::config::DataProtection,
     pub pool: PgPool,
     pub http: reqwest::Client,
     pub mail: MailBox,
@@ -307,6 +309,7 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
         metrics_urls,
         kafka,
         audit_keys,
+        data_protection: infra.data_protection.clone(),
         pool: PgPool::connect(&database_url).await.expect("test database"),
         http: reqwest::Client::new(),
         mail: MailBox::new(&env.maildev_url),

@@ -78,6 +78,46 @@ pub struct InfraConfig {
     /// After SIGTERM, the longest the service may take to finish its work in flight before
     /// it exits anyway (`crate::shutdown`).
     pub shutdown_timeout: std::time::Duration,
+    /// The keys that protect personal data in events and rows (`shared::personal`).
+    pub data_protection: DataProtection,
+}
+
+/// `MFA_MASTER_KEYS` (required: `<id>:<base64 of 32 bytes>`, comma-separated, the first
+/// wrapping new data keys) and `MFA_PSEUDONYM_KEY` (required: base64 of 32 bytes, never
+/// rotated), with `MFA_PERSONAL_DATA_RETENTION_DAYS` (default 400): after it, a month's data
+/// keys are destroyed and its events' personal fields read as erased.
+#[derive(Debug, Clone)]
+pub struct DataProtection {
+    pub master_keys: std::sync::Arc<shared::personal::MasterKeys>,
+    pub pseudonym_key: shared::personal::PseudonymKey,
+    pub retention_days: u32,
+}
+
+impl DataProtection {
+    pub const DEFAULT_RETENTION_DAYS: u32 = 400;
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let invalid = |name: &str, e: shared::personal::PersonalDataError| ConfigError::Invalid {
+            name: name.into(),
+            reason: e.to_string(),
+        };
+        let master = Env::optional("MFA_MASTER_KEYS")
+            .ok_or_else(|| ConfigError::Missing("MFA_MASTER_KEYS".into()))?;
+        let pseudonym = Env::optional("MFA_PSEUDONYM_KEY")
+            .ok_or_else(|| ConfigError::Missing("MFA_PSEUDONYM_KEY".into()))?;
+        Ok(Self {
+            master_keys: std::sync::Arc::new(
+                shared::personal::MasterKeys::parse(&master)
+                    .map_err(|e| invalid("MFA_MASTER_KEYS", e))?,
+            ),
+            pseudonym_key: shared::personal::PseudonymKey::parse(&pseudonym)
+                .map_err(|e| invalid("MFA_PSEUDONYM_KEY", e))?,
+            retention_days: Env::or(
+                "MFA_PERSONAL_DATA_RETENTION_DAYS",
+                Self::DEFAULT_RETENTION_DAYS,
+            )?,
+        })
+    }
 }
 
 impl InfraConfig {
@@ -93,6 +133,7 @@ impl InfraConfig {
                 "MFA_SHUTDOWN_TIMEOUT_SECS",
                 10,
             )?),
+            data_protection: DataProtection::from_env()?,
         })
     }
 }

@@ -13,8 +13,8 @@ pub mod trace_context;
 #[macro_export]
 macro_rules! service_help_footer {
     () => {
-        "  Shared by every service: MFA_DATABASE_URL and MFA_KAFKA_BROKERS (required),
-  MFA_TOPIC_NAMESPACE, MFA_TOPIC_PARTITIONS, MFA_TOPIC_REPLICATION_FACTOR,
+        "  Shared by every service: MFA_DATABASE_URL, MFA_KAFKA_BROKERS, MFA_MASTER_KEYS and
+  MFA_PSEUDONYM_KEY (required), MFA_PERSONAL_DATA_RETENTION_DAYS, MFA_TOPIC_NAMESPACE, MFA_TOPIC_PARTITIONS, MFA_TOPIC_REPLICATION_FACTOR,
   MFA_TOPIC_RETENTION_MS, MFA_KAFKA_FETCH_WAIT_MS, MFA_HOUSEKEEPING_INTERVAL_SECS,
   MFA_SHUTDOWN_TIMEOUT_SECS, RUST_LOG, MFA_LOG_FORMAT.
   Every variable, its default and meaning: README.md, section Configuration.

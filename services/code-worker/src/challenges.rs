@@ -312,11 +312,16 @@ impl ChallengeStore {
         Ok(())
     }
 
+    /// The user's challenges and notifications (they name the login's address and user
+    /// agent) go with the account.
     pub async fn delete_user(&self, user_id: UserId) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM challenges WHERE user_id = $1")
-            .bind(user_id.as_uuid())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let mut tx = self.pool.begin().await?;
+        for table in ["challenges", "login_notifications"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                .bind(user_id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
     }
 }

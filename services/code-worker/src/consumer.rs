@@ -10,8 +10,10 @@ use async_trait::async_trait;
 use chrono::Utc;
 use mfa_bus::{EventHandler, HandlerError};
 use mfa_code_hash::CodeHasher;
+use mfa_store::data_keys::{DataKeyError, DataKeys, Opened};
 use shared::domain::OtpCode;
-use shared::events::{AccountChange, Envelope, Event, MfaRequired};
+use shared::events::{AccountChange, Envelope, Event, EventType, MfaRequired};
+use shared::personal::Subject;
 use shared::topics::Topics;
 use tokio::sync::Notify;
 
@@ -26,6 +28,8 @@ pub struct CodeHandler {
     pub topics: Arc<Topics>,
     pub retry: RetryPolicy,
     pub wake_sender: Arc<Notify>,
+    /// Open the login's address and user agent, which the email names.
+    pub data_keys: DataKeys,
 }
 
 impl CodeHandler {
@@ -41,6 +45,23 @@ impl CodeHandler {
         {
             return Ok(());
         }
+        // The attempt's own sealed fields, carried over by the risk worker.
+        let context = EventType::LoginAttempted.seal_context(cause.attempt_id);
+        let client = match self.data_keys.open(&required.client, context).await {
+            Ok(Opened::Fields(client)) => client,
+            Ok(Opened::Erased(key)) => {
+                return Err(HandlerError::Skip(format!(
+                "MfaRequired {}: personal data erased (data key {key}): the account was deleted",
+                required.challenge_id
+            )))
+            }
+            Err(DataKeyError::Db(database)) => return Err(database.into()),
+            Err(other) => {
+                return Err(HandlerError::Reject(mfa_runtime::supervise::error_chain(
+                    &other,
+                )))
+            }
+        };
         let code = OtpCode::generate();
         self.store
             .store(&NewChallenge {
@@ -54,8 +75,8 @@ impl CodeHandler {
                 sealed_code: self.hasher.seal(required.challenge_id, &code),
                 email: EmailContext {
                     platform: required.platform,
-                    ip: required.ip,
-                    user_agent: required.user_agent.clone(),
+                    ip: client.ip,
+                    user_agent: client.user_agent,
                     locale: required.locale,
                 },
                 give_up_at: shared::time::saturating_add(Utc::now(), self.retry.retry_window)
@@ -80,7 +101,10 @@ impl EventHandler for CodeHandler {
                     AccountChange::PasswordChanged | AccountChange::Disabled => {
                         self.store.invalidate_pending(changed.user_id).await?
                     }
-                    AccountChange::Deleted => self.store.delete_user(changed.user_id).await?,
+                    AccountChange::Deleted => {
+                        self.data_keys.forget(Subject::User(changed.user_id));
+                        self.store.delete_user(changed.user_id).await?
+                    }
                     AccountChange::Enabled
                     | AccountChange::HistoryReset
                     | AccountChange::FirstFactorsChanged { .. } => {}

@@ -138,6 +138,10 @@ impl Worker {
                 topics,
                 retry: config.email_retry,
                 wake_sender: wake,
+                data_keys: mfa_store::data_keys::DataKeys::new(
+                    pool.clone(),
+                    config.infra.data_protection.master_keys.clone(),
+                ),
             },
             publisher,
             relay,

@@ -666,7 +666,11 @@ pub async fn delete_user(
             .delete_user(user_id, &announcement)
             .await?,
     )?;
-    tracing::info!(%user_id, "account deleted");
+    state
+        .intake
+        .data_keys
+        .forget(shared::personal::Subject::User(user_id));
+    tracing::info!(%user_id, "account deleted, its data keys erased");
     Ok(StatusCode::NO_CONTENT)
 }
 

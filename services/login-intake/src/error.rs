@@ -81,6 +81,7 @@ impl From<crate::intake::IntakeError> for ApiError {
         match error {
             IntakeError::Overloaded => ApiError::Overloaded,
             IntakeError::Database(e) => e.into(),
+            IntakeError::DataKeys(e) => ApiError::Unavailable(format!("data keys: {e}")),
         }
     }
 }

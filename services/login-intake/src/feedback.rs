@@ -17,9 +17,13 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use mfa_http::api_keys::ClientKey;
 use mfa_http::{error_response, JsonBody};
+use mfa_store::data_keys::DataKeyError;
 use mfa_store::outbox;
 use shared::domain::{AttemptId, CompanyId, DeviceId, UserId};
-use shared::events::{Envelope, Event, FeedbackSource, FeedbackVerdict, LoginFeedback};
+use shared::events::{
+    Envelope, Event, EventType, FeedbackSource, FeedbackVerdict, LoginFeedback, ReportedClient,
+};
+use shared::personal::Subject;
 use uuid::Uuid;
 
 use crate::intake::PRODUCER;
@@ -68,6 +72,8 @@ pub enum FeedbackError {
     AlreadyGiven { verdict: String, given_by: String },
     #[error("database")]
     Database(#[from] sqlx::Error),
+    #[error("sealing the login's address and device id")]
+    DataKeys(#[from] DataKeyError),
 }
 
 impl IntoResponse for FeedbackError {
@@ -81,8 +87,8 @@ impl IntoResponse for FeedbackError {
                 "feedback_already_given",
                 self.to_string(),
             ),
-            FeedbackError::Database(error) => {
-                tracing::error!(%error, "login feedback: database");
+            FeedbackError::Database(_) | FeedbackError::DataKeys(_) => {
+                tracing::error!(error = %mfa_runtime::supervise::error_chain(&self), "login feedback: unavailable");
                 error_response(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "service_unavailable",
@@ -217,18 +223,32 @@ async fn give(
     .bind(verdict.as_str())
     .execute(&mut *tx)
     .await?;
+    let now = Utc::now();
+    let reported = ReportedClient {
+        ip: attempt.ip.and_then(|ip| ip.parse().ok()),
+        device_id: attempt.device_id.and_then(|d| DeviceId::parse(&d).ok()),
+    };
+    let reported = state
+        .intake
+        .data_keys
+        .seal(
+            Subject::User(user_id),
+            now,
+            &reported,
+            EventType::LoginFeedback.seal_context(attempt_id),
+        )
+        .await?;
     let event = Envelope::new(
         PRODUCER,
         attempt_id,
         None,
-        Utc::now(),
+        now,
         Event::LoginFeedback(LoginFeedback {
             user_id,
             company_id,
             verdict,
             source,
-            ip: attempt.ip.and_then(|ip| ip.parse().ok()),
-            device_id: attempt.device_id.and_then(|d| DeviceId::parse(&d).ok()),
+            reported,
         }),
     );
     outbox::enqueue(

@@ -5,14 +5,16 @@ use std::time::Duration;
 
 use mfa_http::idempotency;
 use mfa_store::housekeeping::Sweep;
-use mfa_store::outbox;
+use mfa_store::{data_keys, outbox};
 
 use crate::rate_limit::RateLimits;
 
 /// How long `GET /v1/logins/{attempt_id}` can answer for an attempt.
 pub const DECISION_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-pub fn sweeps(limits: &RateLimits) -> Vec<Sweep> {
+/// `retention_days`: how long a month's data keys live after it ended
+/// (`MFA_PERSONAL_DATA_RETENTION_DAYS`); login-intake, which creates them, erases them.
+pub fn sweeps(limits: &RateLimits, retention_days: u32) -> Vec<Sweep> {
     let longest_window = [
         limits.per_ip,
         limits.per_account_and_ip,
@@ -39,6 +41,7 @@ pub fn sweeps(limits: &RateLimits) -> Vec<Sweep> {
             keep: DECISION_RETENTION,
         },
         outbox::sweep("DELETE FROM outbox WHERE producer = 'login-intake' AND published_at < $1"),
+        data_keys::retention_sweep(retention_days),
     ]
 }
 
@@ -47,7 +50,7 @@ mod tests {
     #[test]
     fn the_outbox_sweep_prunes_only_this_services_rows() {
         let limits = crate::rate_limit::RateLimits::default();
-        let sweeps = super::sweeps(&limits);
+        let sweeps = super::sweeps(&limits, 400);
         let outbox = sweeps.iter().find(|s| s.table == "outbox").unwrap();
         let own = format!("producer = '{}' AND", crate::intake::PRODUCER);
         assert!(outbox.delete.contains(&own), "{}", outbox.delete);

@@ -78,6 +78,7 @@ impl MessageHandler for LoginRequestHandler {
             .map_err(|error| match error {
                 IntakeError::Overloaded => HandlerError::Retry("password pool full".into()),
                 IntakeError::Database(e) => e.into(),
+                IntakeError::DataKeys(e) => HandlerError::Retry(Box::new(e)),
             })
     }
 }

@@ -14,13 +14,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::Utc;
+use mfa_store::data_keys::{DataKeyError, DataKeys};
 use secrecy::SecretString;
-use sha2::{Digest, Sha256};
 use shared::domain::{
     AttemptId, AuthMethod, CompanyId, DeviceId, Email, FirstFactors, Locale, Platform,
     PrimaryFactor, UserAgent,
 };
-use shared::events::{Envelope, Event, LoginAttempted};
+use shared::events::{Envelope, Event, EventType, LoginAttempted, LoginClient};
+use shared::personal::{PseudonymKey, Subject};
 use shared::topics::Topics;
 use tracing::Instrument;
 
@@ -86,6 +87,10 @@ pub enum IntakeError {
     Overloaded,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// The subject's data key could not be made or read: the login is not accepted, since
+    /// its personal fields could not be sealed.
+    #[error("sealing the login's personal data")]
+    DataKeys(#[from] DataKeyError),
 }
 
 #[derive(Clone)]
@@ -93,14 +98,29 @@ pub struct Intake {
     pub store: IntakeStore,
     pub passwords: PasswordPool,
     pub topics: Arc<Topics>,
+    pub data_keys: DataKeys,
+    pub pseudonyms: PseudonymKey,
 }
 
-/// The Kafka key of a user's events: the user id, or for an unknown account a hash of the
-/// normalised email, so that one account's events stay in order in one partition.
-pub fn partition_key(user_id: Option<shared::domain::UserId>, email: &Email) -> String {
+/// Whose personal data a login's fields are: the account's, or an unknown email's.
+pub fn subject_of(
+    user_id: Option<shared::domain::UserId>,
+    email: &Email,
+    pseudonyms: &PseudonymKey,
+) -> Subject {
     match user_id {
-        Some(user_id) => user_id.to_string(),
-        None => hex::encode(Sha256::digest(email.as_str().as_bytes())),
+        Some(user_id) => Subject::User(user_id),
+        None => Subject::unknown_account(pseudonyms, email.as_str()),
+    }
+}
+
+/// The Kafka key of a subject's events: the user id, or for an unknown account its keyed
+/// hash (never the email, nor a plain hash of it), so that one account's events stay in order
+/// in one partition.
+pub fn event_key(subject: Subject) -> String {
+    match subject {
+        Subject::User(user_id) => user_id.to_string(),
+        Subject::UnknownAccount(id) => hex::encode(id),
     }
 }
 
@@ -152,6 +172,22 @@ impl Intake {
             password_matched,
         );
         let user_id = user.as_ref().map(|u| u.user_id);
+        let now = Utc::now();
+        let subject = subject_of(user_id, &login.email, &self.pseudonyms);
+        let client = LoginClient {
+            ip: login.ip,
+            user_agent: login.user_agent,
+            device_id: login.device_id,
+        };
+        let sealed = self
+            .data_keys
+            .seal(
+                subject,
+                now,
+                &client,
+                EventType::LoginAttempted.seal_context(attempt_id),
+            )
+            .await?;
         let event = Event::LoginAttempted(LoginAttempted {
             user_id,
             company_id: user.as_ref().map(|u| u.company_id.clone()),
@@ -159,13 +195,11 @@ impl Intake {
             primary_factor,
             privileged: user.as_ref().is_some_and(|u| u.privileged),
             platform: login.platform,
-            ip: login.ip,
-            user_agent: login.user_agent,
-            device_id: login.device_id,
+            client: sealed,
             locale: login.locale,
         });
-        let envelope = Envelope::new(PRODUCER, attempt_id, None, Utc::now(), event);
-        let key = partition_key(user_id, &login.email);
+        let envelope = Envelope::new(PRODUCER, attempt_id, None, now, event);
+        let key = event_key(subject);
         let recorded = self
             .store
             .record_attempt(
@@ -173,6 +207,7 @@ impl Intake {
                 user_id,
                 company,
                 (&self.topics.login_attempts, &key, &envelope),
+                &client,
             )
             .await?;
         if recorded {

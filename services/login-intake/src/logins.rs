@@ -235,7 +235,13 @@ pub async fn create_login(
         return Err(ApiError::PlatformNotAllowed(login.platform));
     }
     // Before any password work, and alike for known and unknown emails.
-    let buckets = LoginBuckets::new(&state.rate_limits, key.key_id, login.ip, &login.email);
+    let buckets = LoginBuckets::new(
+        &state.rate_limits,
+        key.key_id,
+        login.ip,
+        &login.email,
+        &state.intake.pseudonyms,
+    );
     let rate = state.limiter.check(&buckets, Utc::now()).await?;
     let answer = match rate.retry_after() {
         Some(retry_after) => {

@@ -6,6 +6,7 @@
 //! window plus the previous window's, weighted by how much of it still overlaps the sliding
 //! window. The counters live in PostgreSQL, so the limits hold across replicas.
 
+use shared::personal::PseudonymKey;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -251,15 +252,22 @@ pub fn ip_bucket(ip: IpAddr) -> String {
     }
 }
 
-/// The buckets one login counts against.
+/// The buckets one login counts against. The rows name the address and the account by keyed
+/// hash (`pseudonyms`), never by value: a bucket outlives the user it counted.
 pub struct LoginBuckets {
     buckets: Vec<(Limit, String, RateLimit)>,
 }
 
 impl LoginBuckets {
-    pub fn new(limits: &RateLimits, key_id: Uuid, ip: IpAddr, email: &Email) -> Self {
-        let account = crate::intake::partition_key(None, email);
-        let ip = ip_bucket(ip);
+    pub fn new(
+        limits: &RateLimits,
+        key_id: Uuid,
+        ip: IpAddr,
+        email: &Email,
+        pseudonyms: &PseudonymKey,
+    ) -> Self {
+        let account = pseudonyms.pseudonym("rate-limit-account", email.as_str());
+        let ip = pseudonyms.pseudonym("rate-limit-ip", &ip_bucket(ip));
         Self {
             buckets: vec![
                 (

@@ -21,6 +21,7 @@ use mfa_http::{not_found, require_admin_key, AdminKey, MAX_BODY_BYTES};
 use mfa_metrics::{MetricsListener, Registry, SharedRegistry};
 use mfa_runtime::shutdown::Shutdown;
 use mfa_runtime::supervise::{InjectedFault, Supervisor, TaskFailure};
+use mfa_store::data_keys::DataKeys;
 use mfa_store::outbox::OutboxMetrics;
 use mfa_store::pool_metrics::PoolMetrics;
 use sqlx::PgPool;
@@ -105,6 +106,11 @@ impl Application {
                     metrics.argon2.clone(),
                 )?,
                 topics: Arc::new(config.infra.kafka.topics()),
+                data_keys: DataKeys::new(
+                    pool.clone(),
+                    config.infra.data_protection.master_keys.clone(),
+                ),
+                pseudonyms: config.infra.data_protection.pseudonym_key.clone(),
             },
             limiter: RateLimiter::new(pool.clone()),
             rate_limits: config.rate_limits.clone(),
@@ -201,11 +207,18 @@ impl Application {
         });
         let (pool, sweeps) = (
             self.pool.clone(),
-            crate::housekeeping::sweeps(&self.config.rate_limits),
+            crate::housekeeping::sweeps(
+                &self.config.rate_limits,
+                self.config.infra.data_protection.retention_days,
+            ),
         );
         let interval = self.config.infra.housekeeping_interval;
         tasks.spawn("housekeeping", |stop| {
             mfa_store::housekeeping::run(pool, sweeps, interval, stop)
+        });
+        let data_keys = self.state.intake.data_keys.clone();
+        tasks.spawn("data-key-rewrap", |stop| {
+            data_keys.rewrap_until_stopped(interval, stop)
         });
         let recorder = DecodingHandler(DecisionRecorder {
             pool: self.pool.clone(),

@@ -4,9 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use mfa_http::page::{List, Page, PageRequest};
-use mfa_store::outbox;
+use mfa_store::{data_keys, outbox};
 use shared::domain::{AttemptId, AuthMethod, ChallengeId, CompanyId, Email, FirstFactors, UserId};
-use shared::events::{AccountChange, AccountChanged, Envelope, Event};
+use shared::events::{AccountChange, AccountChanged, Envelope, Event, LoginClient};
+use shared::personal::Subject;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -223,6 +224,7 @@ impl IntakeStore {
         user_id: Option<UserId>,
         company: &CompanyId,
         (topic, key, attempted): (&str, &str, &Envelope),
+        client: &LoginClient,
     ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
@@ -240,7 +242,7 @@ impl IntakeStore {
             outbox::enqueue(&mut tx, PRODUCER, topic, key, attempted).await?;
             // Where the login came from, for support staff's list of the user's logins.
             if let Event::LoginAttempted(login) = &attempted.event {
-                crate::user_logins::record_context(&mut *tx, attempt_id, login).await?;
+                crate::user_logins::record_context(&mut *tx, attempt_id, login, client).await?;
             }
         }
         tx.commit().await?;
@@ -594,13 +596,19 @@ impl IntakeStore {
         announced(tx, exists.is_some(), announcement, user_id, change).await
     }
 
-    /// Deletes the account and its login attempts; false when there is no such account.
+    /// Deletes the account and its login attempts, and erases its data keys (crypto-shredding:
+    /// its events' personal fields read as erased from then on, in every copy of the log);
+    /// false when there is no such account.
     pub async fn delete_user(
         &self,
         user_id: UserId,
         announcement: &Announcement<'_>,
     ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM login_feedback WHERE user_id = $1")
+            .bind(user_id.as_uuid())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM login_attempts WHERE user_id = $1")
             .bind(user_id.as_uuid())
             .execute(&mut *tx)
@@ -611,6 +619,9 @@ impl IntakeStore {
             .await?
             .rows_affected()
             == 1;
+        if deleted {
+            data_keys::erase_subject(&mut *tx, Subject::User(user_id), Utc::now()).await?;
+        }
         announced(tx, deleted, announcement, user_id, AccountChange::Deleted).await
     }
 

@@ -17,7 +17,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use mfa_http::page::{PageError, DEFAULT_LIMIT, MAX_LIMIT};
 use shared::domain::{AuthMethod, ChallengeId, Platform, UserAgent, UserId};
-use shared::events::{LoginAttempted, RiskAssessment};
+use shared::events::{LoginAttempted, LoginClient, RiskAssessment};
 use shared::user_agent::UserAgentSummary;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
@@ -33,6 +33,7 @@ pub async fn record_context<'e>(
     executor: impl PgExecutor<'e>,
     attempt_id: shared::domain::AttemptId,
     attempt: &LoginAttempted,
+    client: &LoginClient,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE login_attempts
@@ -41,9 +42,9 @@ pub async fn record_context<'e>(
     )
     .bind(attempt_id.as_uuid())
     .bind(attempt.platform.as_str())
-    .bind(attempt.ip.to_string())
-    .bind(attempt.user_agent.as_str())
-    .bind(attempt.device_id.as_ref().map(|d| d.as_str()))
+    .bind(client.ip.to_string())
+    .bind(client.user_agent.as_str())
+    .bind(client.device_id.as_ref().map(|d| d.as_str()))
     .bind(attempt.auth_method.as_str())
     .execute(executor)
     .await?;

@@ -72,6 +72,7 @@ async fn a_consumer_that_fails_takes_the_process_down_within_the_shutdown_deadli
         .env("MFA_TOPIC_NAMESPACE", &namespace)
         .env("MFA_TOPIC_PARTITIONS", "2")
         .env("MFA_ADMIN_API_KEY", "process-test-admin-key-0123456789")
+        .envs(mfa_testkit::stack::DataProtectionKeys::generate().env())
         .env(
             "MFA_AUDIT_SIGNING_KEY",
             shared::audit::AuditSigner::generate("login-intake", "process-test").0,

@@ -8,7 +8,8 @@
 use chrono::{DateTime, Utc};
 use shared::domain::{AttemptId, ChallengeId, CompanyId, DeviceId, PrimaryFactor, UserId};
 use shared::events::{
-    CodeThrottled, Event, LoginApproved, LoginAttempted, LoginRejected, MfaRequired,
+    CodeThrottled, CountedAs, Event, LoginApproved, LoginAttempted, LoginClient, LoginRejected,
+    MfaRequired,
 };
 
 use crate::engine::{self, StateView};
@@ -67,7 +68,13 @@ pub struct LoginState {
 pub struct Login<'a> {
     pub attempt_id: AttemptId,
     pub attempt: &'a LoginAttempted,
+    /// Its personal fields, opened.
+    pub client: &'a LoginClient,
     pub features: &'a Features,
+    /// What it counts for in the state shared by all users: `features` by keyed hash
+    /// (`Features::pseudonymous`), and its address's (`failure_ip_pseudonym`).
+    pub global: &'a Features,
+    pub failure_ip: &'a str,
     /// When the login happened: the model's clock (history, velocity, travel).
     pub at: DateTime<Utc>,
 }
@@ -108,6 +115,7 @@ pub struct IssuedChallenge {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub account: AccountKey,
+    /// The address, by keyed hash (`failure_ip_pseudonym`).
     pub ip: String,
 }
 
@@ -139,6 +147,7 @@ pub fn decide(
     let known = matches!(claimant, Claimant::Known { .. });
     let (risk, verdict) = engine::evaluate(
         attempt,
+        login.client,
         login.features,
         login.at,
         StateView {
@@ -150,12 +159,17 @@ pub fn decide(
     );
     let failure = (attempt.primary_factor == PrimaryFactor::Failed || !known).then(|| Failure {
         account: engine::account_key(login.attempt_id, attempt),
-        ip: engine::ip_key(attempt),
+        ip: login.failure_ip.to_owned(),
+    });
+    let counted = Some(CountedAs {
+        values: login.global.to_counted(),
+        failure_ip: failure.as_ref().map(|f| f.ip.clone()),
     });
     let mut issued_challenge = None;
     let (event, learning) = match (verdict, claimant) {
         (Verdict::Approve { user_id }, _) => (
             Event::LoginApproved(LoginApproved {
+                counted: counted.clone(),
                 user_id,
                 approved_after_mfa: false,
                 challenge_id: None,
@@ -168,6 +182,7 @@ pub fn decide(
         // a known device for good, approved with no code once the company enforces.
         (Verdict::Observed { user_id }, _) => (
             Event::LoginApproved(LoginApproved {
+                counted: counted.clone(),
                 user_id,
                 approved_after_mfa: false,
                 challenge_id: None,
@@ -176,7 +191,7 @@ pub fn decide(
             Learning::Never,
         ),
         (Verdict::RequireMfa { user_id }, Claimant::Known { company_id, .. }) => {
-            let device = attempt.device_id.as_ref();
+            let device = login.client.device_id.as_ref();
             match code_decision(&state.codes, device, given.now, &policy.code_caps) {
                 CodeDecision::Issue => {
                     let challenge_id = given.new_challenge_id;
@@ -190,14 +205,17 @@ pub fn decide(
                     });
                     (
                         Event::MfaRequired(MfaRequired {
+                            counted: counted.clone(),
                             user_id,
                             company_id,
                             challenge_id,
                             expires_at,
                             reasons: risk.reasons.clone(),
                             platform: attempt.platform,
-                            ip: attempt.ip,
-                            user_agent: attempt.user_agent.clone(),
+                            // The attempt's sealed fields verbatim (sealed against the
+                            // attempt, which the code worker opens them as): no key here,
+                            // and replay decides alike.
+                            client: attempt.client.clone(),
                             locale: attempt.locale,
                             risk: Some(risk),
                         }),
@@ -212,6 +230,7 @@ pub fn decide(
                     reason,
                 } => (
                     Event::CodeThrottled(CodeThrottled {
+                        counted: counted.clone(),
                         user_id,
                         challenge_id,
                         expires_at,
@@ -222,6 +241,7 @@ pub fn decide(
                 ),
                 CodeDecision::Refuse { reason, retry_at } => (
                     Event::LoginRejected(LoginRejected {
+                        counted: counted.clone(),
                         user_id: Some(user_id),
                         reason,
                         // Relative to the decision's time, which the event is stamped with.
@@ -236,6 +256,7 @@ pub fn decide(
         // parsed; an unknown one that got here is refused like a wrong password.
         (Verdict::RequireMfa { .. }, Claimant::Unknown) => (
             Event::LoginRejected(LoginRejected {
+                counted: counted.clone(),
                 user_id: attempt.user_id,
                 reason: shared::events::RejectionReason::InvalidCredentials,
                 retry_after_secs: None,
@@ -245,6 +266,7 @@ pub fn decide(
         ),
         (Verdict::Reject(reason), _) => (
             Event::LoginRejected(LoginRejected {
+                counted: counted.clone(),
                 user_id: attempt.user_id,
                 reason,
                 retry_after_secs: None,

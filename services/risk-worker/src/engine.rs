@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use shared::domain::AttemptId;
-use shared::events::{LoginAttempted, Observed, RiskAssessment, WouldHave};
+use std::net::IpAddr;
+
+use shared::events::{LoginAttempted, LoginClient, Observed, RiskAssessment, WouldHave};
 
 use crate::model::assess::{self, Input, UserFacts, Velocity};
 use crate::model::features::Features;
@@ -20,8 +22,8 @@ pub fn account_key(attempt_id: AttemptId, attempt: &LoginAttempted) -> AccountKe
 }
 
 /// The address as the velocity signals count it.
-pub fn ip_key(attempt: &LoginAttempted) -> String {
-    attempt.ip.to_canonical().to_string()
+pub fn ip_key(ip: IpAddr) -> String {
+    ip.to_canonical().to_string()
 }
 
 /// What the model reads about one login, from PostgreSQL or from memory.
@@ -34,6 +36,7 @@ pub struct StateView<'a> {
 
 pub fn evaluate(
     attempt: &LoginAttempted,
+    client: &LoginClient,
     features: &Features,
     at: DateTime<Utc>,
     state: StateView<'_>,
@@ -47,13 +50,13 @@ pub fn evaluate(
             user: attempt.user_id.and(state.user),
             global: state.global,
             velocity: state.velocity,
-            denylisted: policy.risk.denylist.contains(attempt.ip),
+            denylisted: policy.risk.denylist.contains(client.ip),
             privileged: attempt.privileged,
             platform: attempt.platform,
         },
         &policy.risk,
     );
-    let verdict = decide_in_force(attempt, &risk, in_force);
+    let verdict = decide_in_force(attempt, client.ip, &risk, in_force);
     risk.policy_version = in_force.recorded_version();
     if matches!(verdict, Verdict::Observed { .. }) {
         risk.observed = Some(Observed {

@@ -2,12 +2,15 @@ use std::io::{BufWriter, IsTerminal};
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use mfa_runtime::config::{ConfigError, Env};
 use mfa_runtime::shutdown::Shutdown;
 use mfa_runtime::supervise::InjectedFault;
+use mfa_store::data_keys::BlockingDataKeys;
 use risk_worker::config::{Config, ModelConfig};
 use risk_worker::model::assess::ModelKind;
 use risk_worker::replay::Replay;
 use risk_worker::startup::Worker;
+use shared::personal::{MasterKeys, PseudonymKey};
 
 /// The model settings, shared by `serve` and `replay`.
 macro_rules! model_settings_help {
@@ -65,7 +68,10 @@ enum Command {
         "Input: the envelopes on Kafka (LoginAttempted, MfaSucceeded, the final LoginApproved) in
 time order; each event's occurred_at is the clock. README.md, section Replay.
 
-Configuration: environment variables (no database or broker ones).
+Configuration: environment variables (no broker ones). Sealed personal fields (events of
+schema version 7 on) are opened with the deployment's data keys: MFA_DATABASE_URL and
+MFA_MASTER_KEYS. A login whose keys were erased gets no decision; with MFA_PSEUDONYM_KEY (the
+live worker's) and the risk decisions in the input, it still counts for the others as it did.
 ",
         model_settings_help!(),
         "
@@ -116,10 +122,30 @@ fn replay(model: Option<ModelKind>) -> anyhow::Result<()> {
         eprintln!("replay: reading events from the terminal (pipe a JSON-lines file in)");
     }
     let stdout = BufWriter::new(std::io::stdout().lock());
-    let stats = Replay::new(config.policy, geo).run(stdin.lock(), stdout)?;
+    let mut replay = Replay::new(config.policy, geo);
+    // The shared counts hashed as the live worker hashes them, so that logins whose personal
+    // data was erased still count (from their recorded decisions).
+    if let Some(key) = Env::optional("MFA_PSEUDONYM_KEY") {
+        replay = replay.with_pseudonym_key(PseudonymKey::parse(&key).map_err(|e| {
+            ConfigError::Invalid {
+                name: "MFA_PSEUDONYM_KEY".into(),
+                reason: e.to_string(),
+            }
+        })?);
+    }
+    // Sealed personal fields open with the deployment's data keys, read from its database.
+    if let Some(master) = Env::optional("MFA_MASTER_KEYS") {
+        let database_url = Env::secret("MFA_DATABASE_URL")?;
+        let master = MasterKeys::parse(&master).map_err(|e| ConfigError::Invalid {
+            name: "MFA_MASTER_KEYS".into(),
+            reason: e.to_string(),
+        })?;
+        replay = replay.with_data_keys(BlockingDataKeys::connect(&database_url, Arc::new(master))?);
+    }
+    let stats = replay.run(stdin.lock(), stdout)?;
     eprintln!(
-        "replay: {} events, {} decisions, {} of unknown types skipped",
-        stats.events, stats.decisions, stats.skipped
+        "replay: {} events, {} decisions, {} of unknown types skipped, {} erased",
+        stats.events, stats.decisions, stats.skipped, stats.erased
     );
     Ok(())
 }

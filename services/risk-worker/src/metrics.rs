@@ -153,9 +153,11 @@ mod tests {
             primary_factor: PrimaryFactor::Succeeded,
             privileged: false,
             platform: Platform::Ios,
-            ip: "192.0.2.1".parse().unwrap(),
-            user_agent: UserAgent::parse("Mozilla/5.0").unwrap(),
-            device_id: None,
+            client: shared::personal::Personal::Clear(shared::events::LoginClient {
+                ip: "192.0.2.1".parse().unwrap(),
+                user_agent: UserAgent::parse("Mozilla/5.0").unwrap(),
+                device_id: None,
+            }),
             locale: Locale::default(),
         }
     }
@@ -174,6 +176,7 @@ mod tests {
     #[test]
     fn a_rejection_is_counted_with_its_reason_and_its_assessment() {
         let event = Event::LoginRejected(LoginRejected {
+            counted: None,
             user_id: None,
             reason: RejectionReason::DenylistedNetwork,
             retry_after_secs: None,
@@ -199,6 +202,7 @@ mod tests {
     fn a_throttled_code_names_why_and_other_decisions_have_no_reason() {
         let user_id = UserId::new();
         let throttled = Event::CodeThrottled(CodeThrottled {
+            counted: None,
             user_id,
             challenge_id: ChallengeId::new_random(),
             expires_at: Utc::now(),
@@ -216,6 +220,7 @@ mod tests {
         assert_eq!(counted.reasons, ["new_device", "new_network"]);
 
         let approved = Event::LoginApproved(LoginApproved {
+            counted: None,
             user_id,
             approved_after_mfa: false,
             challenge_id: None,
@@ -244,6 +249,7 @@ mod tests {
         let mut registry = Registry::default();
         let metrics = RiskMetrics::register(&mut registry);
         let event = Event::CodeThrottled(CodeThrottled {
+            counted: None,
             user_id: UserId::new(),
             challenge_id: ChallengeId::new_random(),
             expires_at: Utc::now(),

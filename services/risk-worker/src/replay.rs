@@ -19,7 +19,13 @@
 //!
 //! A `LoginAttempted` that the live worker dead-letters (a `user_id` without a
 //! `company_id`) gets no decision line: it is counted in `ReplayStats::dead_lettered` and
-//! replay reads on. A line that is not an event at all stops it (`ReplayError::Input`);
+//! replay reads on.
+//!
+//! Personal fields sealed under a data key (schema version 7 on) are opened with the keys
+//! `with_data_keys` gives (`risk-worker replay` reads them from the database). A login whose
+//! key was erased (its user deleted, or past retention) gets no decision line either: it is
+//! counted in `ReplayStats::erased`. Without a key source, a sealed event stops replay with a
+//! clear error. A line that is not an event at all stops it (`ReplayError::Input`);
 //! events of types this build does not know are skipped and counted.
 
 use std::collections::HashMap;
@@ -31,10 +37,11 @@ use std::task::{Context, Poll, Waker};
 
 use chrono::{DateTime, Utc};
 use shared::domain::ChallengeId;
-use shared::events::{Envelope, Event, LoginAttempted};
+use shared::events::{Envelope, Event, EventType, LoginClient};
+use shared::personal::{DataKey, DataKeyId, OpenError, Personal, PseudonymKey, SealContext};
 use uuid::Uuid;
 
-use crate::decision::MalformedAttempt;
+use crate::decision::{Learning, MalformedAttempt};
 use crate::geo::GeoIp;
 use crate::housekeeping::Retention;
 use crate::model::features::{ClientFacts, Features};
@@ -50,6 +57,13 @@ const CHALLENGE_NAMESPACE: Uuid = Uuid::from_u128(0x2d9e_7a41_c0b8_4e62_a1f3_5b6
 pub enum ReplayError {
     #[error("input line {line}: {reason}")]
     Input { line: u64, reason: String },
+    /// A sealed event, and no data key for it (no key source, or the source failed).
+    #[error("input line {line}: personal data under data key {key} cannot be read: {reason}")]
+    DataKey {
+        line: u64,
+        key: DataKeyId,
+        reason: String,
+    },
     #[error("reading input")]
     Read(#[source] std::io::Error),
     #[error("writing output")]
@@ -68,6 +82,43 @@ pub struct ReplayStats {
     pub skipped: u64,
     /// `LoginAttempted`s the live worker would dead-letter (`MalformedAttempt`): no decision.
     pub dead_lettered: u64,
+    /// `LoginAttempted`s whose personal data was erased (their data key destroyed): no
+    /// decision.
+    pub erased: u64,
+}
+
+/// Where replay finds the data key of sealed personal fields: `Ok(None)` when it was erased.
+pub trait DataKeySource {
+    fn key(&mut self, id: &DataKeyId) -> Result<Option<DataKey>, String>;
+}
+
+impl DataKeySource for mfa_store::data_keys::BlockingDataKeys {
+    fn key(&mut self, id: &DataKeyId) -> Result<Option<DataKey>, String> {
+        mfa_store::data_keys::BlockingDataKeys::key(self, id)
+            .map_err(|e| mfa_runtime::supervise::error_chain(&e))
+    }
+}
+
+/// No keys: a sealed event is an error.
+struct NoDataKeys;
+
+impl DataKeySource for NoDataKeys {
+    fn key(&mut self, _: &DataKeyId) -> Result<Option<DataKey>, String> {
+        Err("replay was given no data keys (risk-worker replay reads them from MFA_DATABASE_URL with MFA_MASTER_KEYS)".into())
+    }
+}
+
+/// What became of one input line.
+enum Handled {
+    Decided(Box<Envelope>),
+    Followed,
+    Erased,
+}
+
+/// Why a line gave no decision.
+enum Unhandled {
+    Malformed(MalformedAttempt),
+    Key { key: DataKeyId, reason: String },
 }
 
 pub struct Replay {
@@ -76,7 +127,24 @@ pub struct Replay {
     state: MemoryState,
     last_pruned: Option<DateTime<Utc>>,
     clients: HashMap<String, ClientFacts>,
+    data_keys: Box<dyn DataKeySource + Send>,
+    pseudonyms: PseudonymKey,
+    /// Logins whose personal data was erased, until their recorded decision (in the input,
+    /// from the live worker) says what they counted for in the state shared by all users.
+    erased: HashMap<shared::domain::AttemptId, ErasedLogin>,
 }
+
+/// An erased login, as far as the log still tells it.
+struct ErasedLogin {
+    user: Option<shared::domain::UserId>,
+    account: crate::model::state::AccountKey,
+    at: DateTime<Utc>,
+}
+
+/// The key replay hashes the shared counts' values under when it is given none: any key
+/// gives the same decisions (values are only compared), but the live worker's
+/// (`MFA_PSEUDONYM_KEY`) is needed to count erased logins from their recorded `counted`.
+const DEFAULT_PSEUDONYM_KEY: [u8; 32] = [0x5a; 32];
 
 impl Replay {
     pub fn new(policy: Policy, geo: Arc<GeoIp>) -> Self {
@@ -86,6 +154,98 @@ impl Replay {
             state: MemoryState::default(),
             last_pruned: None,
             clients: HashMap::new(),
+            data_keys: Box::new(NoDataKeys),
+            pseudonyms: PseudonymKey::from_bytes(DEFAULT_PSEUDONYM_KEY),
+            erased: HashMap::new(),
+        }
+    }
+
+    /// Hashes the shared counts' values as the live worker does (its `MFA_PSEUDONYM_KEY`), so
+    /// that a login whose personal data was erased counts from its recorded decision.
+    pub fn with_pseudonym_key(mut self, key: PseudonymKey) -> Self {
+        self.set_pseudonym_key(key);
+        self
+    }
+
+    pub fn set_pseudonym_key(&mut self, key: PseudonymKey) {
+        self.pseudonyms = key;
+    }
+
+    /// A live decision of an erased login: what it counted for in the shared state (global
+    /// counts, failures by address), applied as the live worker applied it.
+    fn count_erased(&mut self, envelope: &Envelope) {
+        if envelope.producer != crate::consumer::PRODUCER {
+            return;
+        }
+        let (counted, learning) = match &envelope.event {
+            Event::LoginApproved(approved) if !approved.approved_after_mfa => (
+                &approved.counted,
+                if approved.risk.as_ref().is_some_and(|r| r.observed.is_some()) {
+                    Learning::Never
+                } else {
+                    Learning::Now
+                },
+            ),
+            Event::MfaRequired(required) => (&required.counted, Learning::AfterMfa),
+            Event::CodeThrottled(throttled) => (&throttled.counted, Learning::AfterMfa),
+            Event::LoginRejected(rejected) => (&rejected.counted, Learning::Never),
+            _ => return,
+        };
+        let (Some(counted), Some(login)) = (counted, self.erased.remove(&envelope.attempt_id))
+        else {
+            return;
+        };
+        let global = Features::from_counted(&counted.values);
+        if let Some(ip) = &counted.failure_ip {
+            self.state
+                .record_failure(login.account, ip.clone(), login.at);
+        }
+        if let Some(user) = login.user {
+            match learning {
+                Learning::Now => self.state.learn(user, None, &global, login.at),
+                Learning::AfterMfa => self.state.await_mfa_erased(
+                    envelope.attempt_id,
+                    user,
+                    global,
+                    login.at,
+                    envelope.occurred_at,
+                ),
+                Learning::Never => {}
+            }
+        }
+    }
+
+    /// Opens sealed personal fields with the keys of `source`.
+    pub fn with_data_keys(mut self, source: impl DataKeySource + Send + 'static) -> Self {
+        self.set_data_keys(source);
+        self
+    }
+
+    pub fn set_data_keys(&mut self, source: impl DataKeySource + Send + 'static) {
+        self.data_keys = Box::new(source);
+    }
+
+    /// Opens `personal`: None when erased.
+    fn open<T: serde::Serialize + serde::de::DeserializeOwned + Clone>(
+        &mut self,
+        personal: &Personal<T>,
+        context: SealContext<'_>,
+    ) -> Result<Option<T>, Unhandled> {
+        let key = match personal.key_id() {
+            Some(id) => match self.data_keys.key(&id) {
+                Ok(Some(key)) => Some(key),
+                Ok(None) => return Ok(None),
+                Err(reason) => return Err(Unhandled::Key { key: id, reason }),
+            },
+            None => None,
+        };
+        match personal.open(key.as_ref(), context) {
+            Ok(fields) => Ok(Some(fields)),
+            Err(OpenError::Erased(_)) => Ok(None),
+            Err(error @ OpenError::Corrupt(key)) => Err(Unhandled::Key {
+                key,
+                reason: error.to_string(),
+            }),
         }
     }
 
@@ -136,32 +296,75 @@ impl Replay {
                 }
             };
             stats.events += 1;
-            match self.handle(&envelope).await {
-                Ok(Some(decision)) => {
+            match self.handle_one(&envelope).await {
+                Ok(Handled::Decided(decision)) => {
                     serde_json::to_writer(&mut output, &decision)
                         .map_err(|e| ReplayError::Write(e.into()))?;
                     output.write_all(b"\n").map_err(ReplayError::Write)?;
                     output.flush().map_err(ReplayError::Write)?;
                     stats.decisions += 1;
                 }
-                Ok(None) => {}
-                Err(MalformedAttempt::UserWithoutCompany) => stats.dead_lettered += 1,
+                Ok(Handled::Followed) => {}
+                Ok(Handled::Erased) => stats.erased += 1,
+                Err(Unhandled::Malformed(MalformedAttempt::UserWithoutCompany)) => {
+                    stats.dead_lettered += 1
+                }
+                Err(Unhandled::Key { key, reason }) => {
+                    return Err(ReplayError::DataKey {
+                        line: number,
+                        key,
+                        reason,
+                    })
+                }
             }
         }
     }
 
-    /// The decision for a `LoginAttempted`; other events only update the state.
-    pub async fn handle(
-        &mut self,
-        envelope: &Envelope,
-    ) -> Result<Option<Envelope>, MalformedAttempt> {
+    /// The decision for a `LoginAttempted`; other events only update the state. None also
+    /// for a login whose personal data was erased; an error for one whose key is missing.
+    pub async fn handle(&mut self, envelope: &Envelope) -> Result<Option<Envelope>, ReplayError> {
+        match self.handle_one(envelope).await {
+            Ok(Handled::Decided(decision)) => Ok(Some(*decision)),
+            Ok(Handled::Followed | Handled::Erased)
+            | Err(Unhandled::Malformed(MalformedAttempt::UserWithoutCompany)) => Ok(None),
+            Err(Unhandled::Key { key, reason }) => Err(ReplayError::DataKey {
+                line: 0,
+                key,
+                reason,
+            }),
+        }
+    }
+
+    async fn handle_one(&mut self, envelope: &Envelope) -> Result<Handled, Unhandled> {
         self.prune(envelope.occurred_at);
         let Event::LoginAttempted(attempt) = &envelope.event else {
+            let reported = match &envelope.event {
+                Event::LoginFeedback(feedback) => self.open(
+                    &feedback.reported,
+                    EventType::LoginFeedback.seal_context(envelope.attempt_id),
+                )?,
+                _ => None,
+            };
+            if !self.erased.is_empty() {
+                self.count_erased(envelope);
+            }
             // The memory state cannot fail; events it does not follow change nothing.
-            let Ok(_) = state::apply(&mut self.state, envelope).await;
-            return Ok(None);
+            let Ok(_) = state::apply(&mut self.state, envelope, reported.as_ref()).await;
+            return Ok(Handled::Followed);
         };
-        let features = self.features(attempt);
+        let context = EventType::LoginAttempted.seal_context(envelope.attempt_id);
+        let Some(client) = self.open(&attempt.client, context)? else {
+            self.erased.insert(
+                envelope.attempt_id,
+                ErasedLogin {
+                    user: attempt.user_id,
+                    account: crate::engine::account_key(envelope.attempt_id, attempt),
+                    at: envelope.occurred_at,
+                },
+            );
+            return Ok(Handled::Erased);
+        };
+        let features = self.features(&client);
         let ids = DecisionIds {
             event_id: Uuid::new_v5(&DECISION_NAMESPACE, envelope.event_id.as_bytes()),
             challenge_id: ChallengeId::from_uuid(Uuid::new_v5(
@@ -172,31 +375,35 @@ impl Replay {
         let decided = state::decide_login(
             &mut self.state,
             envelope,
-            attempt,
-            &features,
+            state::OpenedAttempt {
+                attempt,
+                client: &client,
+                features: &features,
+            },
+            &self.pseudonyms,
             envelope.occurred_at,
             ids,
             &self.policy,
         )
         .await;
         match decided {
-            Ok(decision) => Ok(Some(decision)),
-            Err(LoginError::Malformed(malformed)) => Err(malformed),
+            Ok(decision) => Ok(Handled::Decided(Box::new(decision))),
+            Err(LoginError::Malformed(malformed)) => Err(Unhandled::Malformed(malformed)),
             Err(LoginError::State(never)) => match never {},
         }
     }
 
     /// The login's features; user-agent strings repeat a lot, so their parses are kept.
-    fn features(&mut self, attempt: &LoginAttempted) -> Features {
+    fn features(&mut self, client: &LoginClient) -> Features {
         const KEPT_PARSES: usize = 100_000;
-        let ua = attempt.user_agent.as_str();
+        let ua = client.user_agent.as_str();
         if !self.clients.contains_key(ua) {
             if self.clients.len() >= KEPT_PARSES {
                 self.clients.clear();
             }
             self.clients.insert(ua.to_owned(), ClientFacts::parse(ua));
         }
-        Features::from_parts(attempt, &self.geo, &self.clients[ua])
+        Features::from_parts(client, &self.geo, &self.clients[ua])
     }
 
     /// Bounds memory on long inputs, with the live worker's retention rules.
@@ -207,5 +414,8 @@ impl Replay {
         }
         self.last_pruned = Some(now);
         self.state.forget_expired(now, &Retention::of(&self.policy));
+        // A live decision follows its login within moments; one never recorded never comes.
+        self.erased
+            .retain(|_, login| now - login.at <= chrono::Duration::days(1));
     }
 }

@@ -183,12 +183,13 @@ const EXCUSED_ON_TRUSTED_NETWORKS: &[RiskReason] = &[
 /// verdict says what would have been asked).
 pub fn decide_in_force(
     attempt: &LoginAttempted,
+    ip: IpAddr,
     risk: &RiskAssessment,
     in_force: &InForce<'_>,
 ) -> Verdict {
     match decide(attempt, risk, &in_force.policy.risk) {
         Verdict::RequireMfa { user_id }
-            if in_force.trusts(attempt.ip)
+            if in_force.trusts(ip)
                 && risk
                     .reasons
                     .iter()
@@ -396,6 +397,10 @@ mod tests {
 
     const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
+    fn ip_of(attempt: &LoginAttempted) -> IpAddr {
+        attempt.client.in_clear().unwrap().ip
+    }
+
     fn attempt(auth_method: AuthMethod, privileged: bool) -> LoginAttempted {
         LoginAttempted {
             user_id: Some(UserId::new()),
@@ -404,9 +409,11 @@ mod tests {
             primary_factor: PrimaryFactor::Succeeded,
             privileged,
             platform: Platform::Dashboard,
-            ip: "198.51.100.23".parse().unwrap(),
-            user_agent: UserAgent::parse(CHROME).unwrap(),
-            device_id: Some(DeviceId::parse("dev-1").unwrap()),
+            client: shared::personal::Personal::Clear(shared::events::LoginClient {
+                ip: "198.51.100.23".parse().unwrap(),
+                user_agent: UserAgent::parse(CHROME).unwrap(),
+                device_id: Some(DeviceId::parse("dev-1").unwrap()),
+            }),
             locale: shared::domain::Locale::En,
         }
     }
@@ -638,19 +645,18 @@ mod tests {
             ],
         );
         assert_eq!(
-            decide_in_force(&login, &new_device, &in_force),
+            decide_in_force(&login, ip_of(&login), &new_device, &in_force),
             Verdict::Approve { user_id }
         );
         let first = risk(RiskLevel::Medium, vec![RiskReason::FirstLogin]);
         assert_eq!(
-            decide_in_force(&login, &first, &in_force),
+            decide_in_force(&login, ip_of(&login), &first, &in_force),
             Verdict::Approve { user_id }
         );
         // The same login from elsewhere still asks.
-        let mut elsewhere = login.clone();
-        elsewhere.ip = "203.0.113.9".parse().unwrap();
+        let elsewhere: IpAddr = "203.0.113.9".parse().unwrap();
         assert_eq!(
-            decide_in_force(&elsewhere, &new_device, &in_force),
+            decide_in_force(&login, elsewhere, &new_device, &in_force),
             Verdict::RequireMfa { user_id }
         );
         // A burst of failures, impossible travel or a deny-listed network still count there.
@@ -663,7 +669,7 @@ mod tests {
         ] {
             let risky = risk(RiskLevel::High, vec![RiskReason::NewDevice, hard]);
             assert_eq!(
-                decide_in_force(&login, &risky, &in_force),
+                decide_in_force(&login, ip_of(&login), &risky, &in_force),
                 Verdict::RequireMfa { user_id },
                 "{hard:?}"
             );
@@ -677,14 +683,24 @@ mod tests {
         };
         let listed = risk(RiskLevel::High, vec![RiskReason::DenylistedNetwork]);
         assert_eq!(
-            decide_in_force(&login, &listed, &rejecting.in_force(Some(&trusting))),
+            decide_in_force(
+                &login,
+                ip_of(&login),
+                &listed,
+                &rejecting.in_force(Some(&trusting))
+            ),
             Verdict::Reject(RejectionReason::DenylistedNetwork)
         );
         // A wrong password is a wrong password anywhere.
         let mut wrong = login.clone();
         wrong.primary_factor = PrimaryFactor::Failed;
         assert_eq!(
-            decide_in_force(&wrong, &risk(RiskLevel::Low, vec![]), &in_force),
+            decide_in_force(
+                &wrong,
+                ip_of(&wrong),
+                &risk(RiskLevel::Low, vec![]),
+                &in_force
+            ),
             Verdict::Reject(RejectionReason::InvalidCredentials)
         );
     }
@@ -705,24 +721,28 @@ mod tests {
         let in_force = deployment.in_force(Some(&observing));
         let new_device = risk(RiskLevel::Medium, vec![RiskReason::NewDevice]);
         assert_eq!(
-            decide_in_force(&login, &new_device, &in_force),
+            decide_in_force(&login, ip_of(&login), &new_device, &in_force),
             Verdict::Observed { user_id }
         );
         assert_eq!(
-            decide_in_force(&login, &risk(RiskLevel::Low, vec![]), &in_force),
+            decide_in_force(
+                &login,
+                ip_of(&login),
+                &risk(RiskLevel::Low, vec![]),
+                &in_force
+            ),
             Verdict::Approve { user_id }
         );
         let mut wrong = login.clone();
         wrong.primary_factor = PrimaryFactor::Failed;
         assert_eq!(
-            decide_in_force(&wrong, &new_device, &in_force),
+            decide_in_force(&wrong, ip_of(&wrong), &new_device, &in_force),
             Verdict::Reject(RejectionReason::InvalidCredentials)
         );
         // On a trusted network the login is approved outright: nothing would have been asked.
-        let mut at_office = login.clone();
-        at_office.ip = "10.1.2.3".parse().unwrap();
+        let at_office: IpAddr = "10.1.2.3".parse().unwrap();
         assert_eq!(
-            decide_in_force(&at_office, &new_device, &in_force),
+            decide_in_force(&login, at_office, &new_device, &in_force),
             Verdict::Approve { user_id }
         );
     }
@@ -743,11 +763,16 @@ mod tests {
         let deployment = Policy::default();
         let medium = risk(RiskLevel::Medium, vec![RiskReason::NewBrowser]);
         assert_eq!(
-            decide_in_force(&login, &medium, &deployment.in_force(None)),
+            decide_in_force(&login, ip_of(&login), &medium, &deployment.in_force(None)),
             Verdict::RequireMfa { user_id }
         );
         assert_eq!(
-            decide_in_force(&login, &medium, &deployment.in_force(Some(&high_only))),
+            decide_in_force(
+                &login,
+                ip_of(&login),
+                &medium,
+                &deployment.in_force(Some(&high_only))
+            ),
             Verdict::Approve { user_id }
         );
     }

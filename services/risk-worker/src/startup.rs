@@ -101,11 +101,19 @@ impl Worker {
             checkpoints_topic: topics.audit_checkpoints.clone(),
             audit_signer: config.audit_signer,
             handler: RiskHandler {
-                store: RiskStore::new(pool.clone()),
+                store: RiskStore::new(
+                    pool.clone(),
+                    config.infra.data_protection.pseudonym_key.clone(),
+                ),
                 topics,
                 policy: config.model.policy,
                 geo,
                 metrics: risk_metrics,
+                pseudonyms: config.infra.data_protection.pseudonym_key.clone(),
+                data_keys: mfa_store::data_keys::DataKeys::new(
+                    pool.clone(),
+                    config.infra.data_protection.master_keys.clone(),
+                ),
             },
             publisher,
             outbox_metrics,

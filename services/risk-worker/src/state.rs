@@ -11,15 +11,17 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use shared::domain::{AttemptId, ChallengeId, CompanyId, UserId};
 use shared::events::{
-    AccountChange, Envelope, Event, FeedbackVerdict, LoginAttempted, MfaFailureReason,
-    RiskPolicyChanged,
+    AccountChange, Envelope, Event, FeedbackVerdict, LoginAttempted, LoginClient, MfaFailureReason,
+    ReportedClient, RiskPolicyChanged,
 };
+use shared::personal::PseudonymKey;
 use uuid::Uuid;
 
 use crate::consumer::PRODUCER;
 use crate::decision::{self, Effects, Given, Login, LoginState, MalformedAttempt};
 use crate::engine;
 use crate::model::assess::{UserFacts, Velocity};
+use crate::model::features::failure_ip_pseudonym;
 use crate::model::features::Features;
 use crate::model::freeman::GlobalCounts;
 use crate::model::state::AccountKey;
@@ -32,6 +34,8 @@ pub struct Decided<'a> {
     /// The decision, as published.
     pub event: &'a Envelope,
     pub features: &'a Features,
+    /// `features` by keyed hash: what the global counts learn.
+    pub global: &'a Features,
     /// The login's time: when a failure happened and the login is learned at.
     pub occurred_at: DateTime<Utc>,
     pub effects: &'a Effects,
@@ -79,15 +83,21 @@ pub struct ReportedLogin {
 }
 
 impl ReportedLogin {
-    pub fn of(envelope: &Envelope, feedback: &shared::events::LoginFeedback) -> Self {
+    /// `reported`: the feedback's personal fields, opened (None when erased).
+    pub fn of(
+        envelope: &Envelope,
+        feedback: &shared::events::LoginFeedback,
+        reported: Option<&ReportedClient>,
+    ) -> Self {
         Self {
             user: feedback.user_id,
             attempt_id: envelope.attempt_id,
-            network: feedback.ip.map(crate::model::features::prefix_of),
+            network: reported
+                .and_then(|r| r.ip)
+                .map(crate::model::features::prefix_of),
             // No device id is nobody's device: never reported.
-            device: feedback
-                .device_id
-                .as_ref()
+            device: reported
+                .and_then(|r| r.device_id.as_ref())
                 .map(|device| crate::model::features::device_value(Some(device))),
             at: envelope.occurred_at,
         }
@@ -115,6 +125,7 @@ pub trait RiskState {
     async fn user_facts(&mut self, query: &HistoryQuery<'_>) -> Outcome<Self, UserFacts>;
 
     /// The global counts of `login`'s values.
+    /// `login`: the login's pseudonymous features (`Features::pseudonymous`).
     async fn global(&mut self, login: &Features) -> Outcome<Self, GlobalCounts>;
 
     async fn velocity(&mut self, query: &VelocityQuery<'_>) -> Outcome<Self, Velocity>;
@@ -178,23 +189,42 @@ pub struct DecisionIds {
     pub challenge_id: ChallengeId,
 }
 
-/// Decides `attempt` (the payload of `cause`) at `now`: reads what the decision needs,
+/// A `LoginAttempted` with its personal fields opened (by the caller, who holds the data
+/// keys), and the features the model reads from them.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenedAttempt<'a> {
+    pub attempt: &'a LoginAttempted,
+    pub client: &'a LoginClient,
+    pub features: &'a Features,
+}
+
+/// Decides `opened` (the payload of `cause`) at `now`: reads what the decision needs,
 /// decides, records the decision with its effects, and returns it.
 pub async fn decide_login<S: RiskState>(
     state: &mut S,
     cause: &Envelope,
-    attempt: &LoginAttempted,
-    features: &Features,
+    opened: OpenedAttempt<'_>,
+    pseudonyms: &PseudonymKey,
     now: DateTime<Utc>,
     ids: DecisionIds,
     policy: &Policy,
 ) -> Result<Envelope, LoginError<S::Error>> {
+    let OpenedAttempt {
+        attempt,
+        client,
+        features,
+    } = opened;
+    let global = features.pseudonymous(pseudonyms);
+    let failure_ip = failure_ip_pseudonym(pseudonyms, client.ip);
     // Microseconds, as PostgreSQL keeps times: a stored and a replayed time agree.
     let now = now.trunc_subsecs(6);
     let login = Login {
         attempt_id: cause.attempt_id,
         attempt,
+        client,
         features,
+        global: &global,
+        failure_ip: &failure_ip,
         at: cause.occurred_at,
     };
     // The policy the company had when the login is decided: live, the newest the worker
@@ -229,6 +259,7 @@ pub async fn decide_login<S: RiskState>(
             user_id: attempt.user_id,
             event: &event,
             features,
+            global: &global,
             occurred_at: login.at,
             effects: &decision.effects,
         })
@@ -260,11 +291,11 @@ async fn read<S: RiskState>(
         ),
         None => (UserFacts::default(), CodeHistory::default()),
     };
-    let global = state.global(login.features).await?;
+    let global = state.global(login.global).await?;
     let velocity = state
         .velocity(&VelocityQuery {
             account: attempt.user_id.map(|_| &account),
-            ip: &engine::ip_key(attempt),
+            ip: login.failure_ip,
             at,
             account_window: risk.account_failures_window,
             ip_window: risk.ip_window,
@@ -289,7 +320,13 @@ pub enum Applied {
 /// Records what the verifier (`MfaSucceeded`, `MfaFailed`, the final `LoginApproved`), the
 /// code worker (`CodeDeliveryFailed`) and the admins (`AccountChanged`) report: the passed
 /// login is learned, and the code caps see each challenge closed and each wrong code.
-pub async fn apply<S: RiskState>(state: &mut S, envelope: &Envelope) -> Result<Applied, S::Error> {
+/// `reported`: a `LoginFeedback`'s personal fields, opened by the caller (who holds the data
+/// keys); None for other events, or when erased.
+pub async fn apply<S: RiskState>(
+    state: &mut S,
+    envelope: &Envelope,
+    reported: Option<&ReportedClient>,
+) -> Result<Applied, S::Error> {
     let at = envelope.occurred_at;
     let closed = |challenge| ClosedChallenge {
         challenge,
@@ -331,7 +368,7 @@ pub async fn apply<S: RiskState>(state: &mut S, envelope: &Envelope) -> Result<A
             FeedbackVerdict::WasMe => state.learn_after_mfa(envelope.attempt_id, at).await?,
             FeedbackVerdict::WasntMe => {
                 state
-                    .record_reported(&ReportedLogin::of(envelope, feedback))
+                    .record_reported(&ReportedLogin::of(envelope, feedback, reported))
                     .await?
             }
         },

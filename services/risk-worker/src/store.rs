@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use shared::domain::{AttemptId, CompanyId, DeviceId, UserId};
 use shared::events::{CompanyRiskPolicy, Envelope, RiskPolicyChanged};
+use shared::personal::PseudonymKey;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use shared::domain::ChallengeId;
@@ -26,6 +27,9 @@ use crate::state::{
 #[derive(Clone)]
 pub struct RiskStore {
     pool: PgPool,
+    /// The global counts and the failures by address are kept by keyed hash, never by value:
+    /// they outlive the users whose logins they count (issue 14).
+    pseudonyms: PseudonymKey,
 }
 
 #[expect(
@@ -36,13 +40,19 @@ fn to_json(value: &impl serde::Serialize) -> serde_json::Value {
     serde_json::to_value(value).expect("plain data serialises")
 }
 
+/// The rows of `risk_global_values` a login counts in: its pseudonymous features' levels and
+/// values (keyed hashes, never values).
+fn global_keys(global: &Features) -> (Vec<&'static str>, Vec<&str>) {
+    global.values().map(|(l, v)| (l.as_str(), v)).unzip()
+}
+
 fn since(at: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
     shared::time::saturating_sub(at, window)
 }
 
 impl RiskStore {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, pseudonyms: PseudonymKey) -> Self {
+        Self { pool, pseudonyms }
     }
 
     /// The decision already made for this attempt, if any.
@@ -96,8 +106,7 @@ impl RiskStore {
 
     /// The global counts of `login`'s values.
     pub async fn global(&self, login: &Features) -> Result<GlobalCounts, sqlx::Error> {
-        let (levels, values): (Vec<&str>, Vec<&str>) =
-            login.values().map(|(l, v)| (l.as_str(), v)).unzip();
+        let (levels, values) = global_keys(login);
         let matching: Vec<(String, i64)> = sqlx::query_as(
             "SELECT g.level, g.count FROM risk_global_values g
              JOIN unnest($1::text[], $2::text[]) AS wanted (level, value)
@@ -210,7 +219,7 @@ impl RiskStore {
                 decided.attempt_id,
                 user_id,
                 &features,
-                decided.features,
+                decided.global,
                 decided.occurred_at,
             )
             .await?;
@@ -261,7 +270,7 @@ impl RiskStore {
             attempt_id,
             UserId::from_uuid(user_id),
             &json,
-            &features,
+            &features.pseudonymous(&self.pseudonyms),
             occurred_at,
         )
         .await?;
@@ -271,12 +280,14 @@ impl RiskStore {
 }
 
 /// The login joins the user's history and the global counts, once per attempt.
+/// `json`: the login's features as its history keeps them; `global`: by keyed hash, as the
+/// global counts keep them.
 async fn learn(
     tx: &mut Transaction<'_, Postgres>,
     attempt_id: AttemptId,
     user_id: UserId,
     json: &serde_json::Value,
-    features: &Features,
+    global: &Features,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     let inserted = sqlx::query(
@@ -306,8 +317,7 @@ async fn learn(
         .execute(&mut **tx)
         .await?;
     // Levels in one order for every transaction, so concurrent learners never deadlock.
-    let (levels, values): (Vec<&str>, Vec<&str>) =
-        features.values().map(|(l, v)| (l.as_str(), v)).unzip();
+    let (levels, values) = global_keys(global);
     sqlx::query(
         "WITH upserted AS (
            INSERT INTO risk_global_values (level, value, count)

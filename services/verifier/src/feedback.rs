@@ -18,9 +18,13 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use mfa_code_hash::feedback_link::{FeedbackLink, LinkError, LinkSigner};
+use mfa_store::data_keys::{DataKeyError, DataKeys};
 use mfa_store::outbox;
 use shared::domain::{AttemptId, CompanyId, DeviceId, Locale, UserId};
-use shared::events::{Envelope, Event, FeedbackSource, FeedbackVerdict, LoginFeedback};
+use shared::events::{
+    Envelope, Event, EventType, FeedbackSource, FeedbackVerdict, LoginFeedback, ReportedClient,
+};
+use shared::personal::Subject;
 use shared::topics::Topics;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -31,6 +35,8 @@ use crate::verify::PRODUCER;
 #[derive(Clone)]
 pub struct FeedbackState {
     pub pool: PgPool,
+    /// Seal the reported login's address and device id in the `LoginFeedback`.
+    pub data_keys: DataKeys,
     pub signer: LinkSigner,
     pub topics: Arc<Topics>,
 }
@@ -125,9 +131,19 @@ impl Page {
     }
 }
 
+/// Why a link could not be followed now.
+#[derive(Debug, thiserror::Error)]
+enum Unavailable {
+    #[error("database")]
+    Database(#[from] sqlx::Error),
+    #[error("sealing the reported login's personal data")]
+    DataKeys(#[from] DataKeyError),
+}
+
 /// A database failure: a page of its own, and the error logged.
-fn unavailable(error: sqlx::Error) -> Response {
-    tracing::warn!(%error, "login feedback link: database");
+fn unavailable(error: impl Into<Unavailable>) -> Response {
+    let error = error.into();
+    tracing::warn!(error = %mfa_runtime::supervise::error_chain(&error), "login feedback link: unavailable");
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -241,7 +257,7 @@ struct ConsumedRow {
     device_id: Option<String>,
 }
 
-async fn consume(state: &FeedbackState, link: &FeedbackLink) -> Result<Consumed, sqlx::Error> {
+async fn consume(state: &FeedbackState, link: &FeedbackLink) -> Result<Consumed, Unavailable> {
     let mut tx = state.pool.begin().await?;
     let row: Option<ConsumedRow> = sqlx::query_as(
         "UPDATE login_notifications SET feedback_verdict = $2, feedback_at = now()
@@ -282,18 +298,32 @@ async fn consume(state: &FeedbackState, link: &FeedbackLink) -> Result<Consumed,
         return Ok(Consumed::Unknown);
     };
     let user_id = UserId::from_uuid(row.user_id);
+    let attempt_id = AttemptId::from_uuid(row.attempt_id);
+    let now = Utc::now();
+    let reported = ReportedClient {
+        ip: row.ip.and_then(|ip| ip.parse().ok()),
+        device_id: row.device_id.and_then(|d| DeviceId::parse(&d).ok()),
+    };
+    let reported = state
+        .data_keys
+        .seal(
+            Subject::User(user_id),
+            now,
+            &reported,
+            EventType::LoginFeedback.seal_context(attempt_id),
+        )
+        .await?;
     let event = Envelope::new(
         PRODUCER,
-        AttemptId::from_uuid(row.attempt_id),
+        attempt_id,
         None,
-        Utc::now(),
+        now,
         Event::LoginFeedback(LoginFeedback {
             user_id,
             company_id,
             verdict: link.verdict,
             source: FeedbackSource::EmailLink,
-            ip: row.ip.and_then(|ip| ip.parse().ok()),
-            device_id: row.device_id.and_then(|d| DeviceId::parse(&d).ok()),
+            reported,
         }),
     );
     outbox::enqueue(

@@ -128,6 +128,10 @@ impl Application {
             )
             .with_state(crate::feedback::FeedbackState {
                 pool: pool.clone(),
+                data_keys: mfa_store::data_keys::DataKeys::new(
+                    pool.clone(),
+                    config.infra.data_protection.master_keys.clone(),
+                ),
                 signer: link_signer,
                 topics: Arc::new(config.infra.kafka.topics()),
             });

@@ -221,6 +221,7 @@ fn events_for(verdict: Verdict, user_id: UserId, challenge_id: ChallengeId) -> V
                 challenge_id,
             }),
             Event::LoginApproved(LoginApproved {
+                counted: None,
                 user_id,
                 approved_after_mfa: true,
                 challenge_id: Some(challenge_id),

@@ -626,23 +626,16 @@ mod tests {
 
     #[test]
     fn a_browser_update_does_not_raise_the_score() {
-        use shared::domain::{AuthMethod, DeviceId, Platform, PrimaryFactor, UserAgent, UserId};
-        use shared::events::LoginAttempted;
+        use shared::domain::{DeviceId, UserAgent, UserId};
+        use shared::events::LoginClient;
         let login = |version: u32| {
-            LoginAttempted {
-            user_id: Some(UserId::new()),
-            company_id: None,
-            auth_method: AuthMethod::Password,
-            primary_factor: PrimaryFactor::Succeeded,
-            privileged: false,
-            platform: Platform::Dashboard,
+            LoginClient {
             ip: "198.51.100.23".parse().unwrap(),
             user_agent: UserAgent::parse(&format!(
                 "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{version}.0.0.0 Safari/537.36"
             ))
             .unwrap(),
             device_id: Some(DeviceId::parse("laptop").unwrap()),
-            locale: shared::domain::Locale::En,
         }
         };
         let geo = crate::geo::GeoIp::none();
@@ -658,7 +651,12 @@ mod tests {
         };
         let mut state = super::super::state::MemoryState::default();
         for entry in &history.entries {
-            state.learn(UserId::new(), &entry.features, entry.at);
+            state.learn(
+                UserId::new(),
+                Some(&entry.features),
+                &entry.features,
+                entry.at,
+            );
         }
         let score = |features: &Features| {
             assess(

@@ -6,7 +6,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use shared::domain::DeviceId;
-use shared::events::LoginAttempted;
+use shared::events::LoginClient;
+use shared::personal::PseudonymKey;
 
 use crate::geo::{Coordinates, GeoIp};
 
@@ -146,14 +147,15 @@ impl ClientFacts {
 }
 
 impl Features {
-    pub fn of(attempt: &LoginAttempted, geo: &GeoIp) -> Self {
-        let client = ClientFacts::parse(attempt.user_agent.as_str());
-        Self::from_parts(attempt, geo, &client)
+    /// The features of a login from `login` (its opened personal fields).
+    pub fn of(login: &LoginClient, geo: &GeoIp) -> Self {
+        let client = ClientFacts::parse(login.user_agent.as_str());
+        Self::from_parts(login, geo, &client)
     }
 
     /// With the user agent already parsed (replay keeps the parses of the strings it saw).
-    pub fn from_parts(attempt: &LoginAttempted, geo: &GeoIp, client: &ClientFacts) -> Self {
-        let facts = geo.lookup(attempt.ip);
+    pub fn from_parts(login: &LoginClient, geo: &GeoIp, client: &ClientFacts) -> Self {
+        let facts = geo.lookup(login.ip);
         let ClientFacts {
             browser,
             browser_version,
@@ -161,7 +163,7 @@ impl Features {
             os_version,
             device_type,
         } = client;
-        let ip = attempt.ip.to_canonical();
+        let ip = login.ip.to_canonical();
         let mut values = vec![
             (Level::Ip, ip.to_string()),
             (Level::Prefix, prefix_of(ip)),
@@ -169,8 +171,8 @@ impl Features {
             (Level::Browser, browser.clone()),
             (Level::Os, os.clone()),
             (Level::DeviceType, device_type.clone()),
-            (Level::Device, device_value(attempt.device_id.as_ref())),
-            (Level::UserAgent, attempt.user_agent.as_str().to_owned()),
+            (Level::Device, device_value(login.device_id.as_ref())),
+            (Level::UserAgent, login.user_agent.as_str().to_owned()),
             (
                 Level::BrowserVersion,
                 format!("{browser} {browser_version}"),
@@ -216,6 +218,42 @@ impl Features {
     pub fn values(&self) -> impl Iterator<Item = (Level, &str)> {
         self.values.iter().map(|(l, v)| (*l, v.as_str()))
     }
+
+    /// The same login with each value replaced by its keyed hash: what the state shared by
+    /// all users (the global counts) keys it by. The model compares values only for equality,
+    /// so the counts, and the decisions, are the same as by value.
+    pub fn pseudonymous(&self, key: &PseudonymKey) -> Features {
+        Features {
+            values: self
+                .values
+                .iter()
+                .map(|(level, value)| (*level, key.pseudonym(level.as_str(), value)))
+                .collect(),
+            location: None,
+        }
+    }
+
+    /// Pseudonymous features as a decision records them (`CountedAs.values`).
+    pub fn to_counted(&self) -> std::collections::BTreeMap<String, String> {
+        self.values
+            .iter()
+            .map(|(level, value)| (level.as_str().to_owned(), value.clone()))
+            .collect()
+    }
+
+    /// Back from a recorded `CountedAs.values` (levels this build does not know are left out).
+    pub fn from_counted(values: &std::collections::BTreeMap<String, String>) -> Features {
+        Features::from_values(
+            values
+                .iter()
+                .filter_map(|(level, value)| Some((Level::from_name(level)?, value.clone()))),
+        )
+    }
+}
+
+/// The address a failed first factor counts against, as the shared failure counts key it.
+pub fn failure_ip_pseudonym(key: &PseudonymKey, ip: std::net::IpAddr) -> String {
+    key.pseudonym("failure_ip", &ip.to_canonical().to_string())
 }
 
 /// A parsed field, unless the parser could not tell.
@@ -252,23 +290,16 @@ pub fn prefix_of(ip: IpAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::{AuthMethod, Platform, PrimaryFactor, UserAgent, UserId};
+    use shared::domain::UserAgent;
 
     pub const CHROME_119: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36";
     pub const CHROME_120: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
-    fn login(ua: &str, device: Option<&str>) -> LoginAttempted {
-        LoginAttempted {
-            user_id: Some(UserId::new()),
-            company_id: None,
-            auth_method: AuthMethod::Password,
-            primary_factor: PrimaryFactor::Succeeded,
-            privileged: false,
-            platform: Platform::Dashboard,
+    fn login(ua: &str, device: Option<&str>) -> LoginClient {
+        LoginClient {
             ip: "198.51.100.23".parse().unwrap(),
             user_agent: UserAgent::parse(ua).unwrap(),
             device_id: device.map(|d| DeviceId::parse(d).unwrap()),
-            locale: shared::domain::Locale::En,
         }
     }
 

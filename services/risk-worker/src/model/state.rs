@@ -83,7 +83,9 @@ struct Challenge {
 #[derive(Debug)]
 struct AwaitingMfa {
     user: UserId,
-    features: Features,
+    /// None for a login whose personal data was erased: learned by the global counts only.
+    features: Option<Features>,
+    global: Features,
     /// The login's time, which it is learned at.
     at: DateTime<Utc>,
     decided_at: DateTime<Utc>,
@@ -242,23 +244,32 @@ impl MemoryState {
             .push_back((at, account));
     }
 
-    /// An approved login joins the user's history and the global counts.
-    pub fn learn(&mut self, user: UserId, features: &Features, at: DateTime<Utc>) {
-        let state = self.histories.entry(user).or_default();
-        let position = state.entries.partition_point(|e| e.at <= at);
-        state.entries.insert(
-            position,
-            HistoryEntry {
-                at,
-                features: features.clone(),
-            },
-        );
-        state.count(features, true);
+    /// An approved login joins the user's history (`features`, None when its personal data
+    /// was erased) and the global counts (`global`: its pseudonymous features).
+    pub fn learn(
+        &mut self,
+        user: UserId,
+        features: Option<&Features>,
+        global: &Features,
+        at: DateTime<Utc>,
+    ) {
+        if let Some(features) = features {
+            let state = self.histories.entry(user).or_default();
+            let position = state.entries.partition_point(|e| e.at <= at);
+            state.entries.insert(
+                position,
+                HistoryEntry {
+                    at,
+                    features: features.clone(),
+                },
+            );
+            state.count(features, true);
+        }
         if self.learned_users.insert(user) {
             self.users += 1;
         }
         self.logins += 1;
-        for (level, value) in features.values() {
+        for (level, value) in global.values() {
             let counts = self.values.entry(level).or_default();
             match counts.get_mut(value) {
                 Some(count) => *count += 1,
@@ -268,6 +279,28 @@ impl MemoryState {
                 }
             }
         }
+    }
+
+    /// An erased login that asked for a code: if the code is passed, the global counts learn
+    /// it (`global`, from its recorded decision).
+    pub fn await_mfa_erased(
+        &mut self,
+        attempt_id: AttemptId,
+        user: UserId,
+        global: Features,
+        at: DateTime<Utc>,
+        decided_at: DateTime<Utc>,
+    ) {
+        self.awaiting_mfa.insert(
+            attempt_id,
+            AwaitingMfa {
+                user,
+                features: None,
+                global,
+                at,
+                decided_at,
+            },
+        );
     }
 
     /// After an admin reset: the user's next login has no history.
@@ -379,13 +412,19 @@ impl RiskState for MemoryState {
         }
         if let Some(user) = decided.user_id {
             match effects.learning {
-                Learning::Now => self.learn(user, decided.features, decided.occurred_at),
+                Learning::Now => self.learn(
+                    user,
+                    Some(decided.features),
+                    decided.global,
+                    decided.occurred_at,
+                ),
                 Learning::AfterMfa => {
                     self.awaiting_mfa.insert(
                         decided.attempt_id,
                         AwaitingMfa {
                             user,
-                            features: decided.features.clone(),
+                            features: Some(decided.features.clone()),
+                            global: decided.global.clone(),
                             at: decided.occurred_at,
                             decided_at: decided.event.occurred_at,
                         },
@@ -417,7 +456,12 @@ impl RiskState for MemoryState {
     /// The login is learned at its own time, whenever the code was passed.
     async fn learn_after_mfa(&mut self, attempt_id: AttemptId, _: DateTime<Utc>) -> Outcome<Self> {
         if let Some(waiting) = self.awaiting_mfa.remove(&attempt_id) {
-            self.learn(waiting.user, &waiting.features, waiting.at);
+            self.learn(
+                waiting.user,
+                waiting.features.as_ref(),
+                &waiting.global,
+                waiting.at,
+            );
         }
         Ok(())
     }
@@ -544,7 +588,8 @@ mod tests {
             attempt_id,
             AwaitingMfa {
                 user,
-                features: login("id:attacker", "203.0.113.66"),
+                features: Some(login("id:attacker", "203.0.113.66")),
+                global: login("id:attacker", "203.0.113.66"),
                 at,
                 decided_at: at,
             },
@@ -648,7 +693,7 @@ mod tests {
             login("a", "1.1.1.1"),
         ];
         for (i, features) in logins.iter().enumerate() {
-            state.learn(user, features, day(i as i64 * 4));
+            state.learn(user, Some(features), features, day(i as i64 * 4));
         }
         for now in [day(5), day(13), day(17), day(30)] {
             state.forget_history_before(user, now, window);

@@ -82,9 +82,11 @@ async fn a_redelivered_login_is_decided_and_counted_once() {
             primary_factor: PrimaryFactor::Failed,
             privileged: false,
             platform: Platform::Workspace,
-            ip: "203.0.113.9".parse().unwrap(),
-            user_agent: UserAgent::parse("Mozilla/5.0").unwrap(),
-            device_id: None,
+            client: shared::personal::Personal::Clear(shared::events::LoginClient {
+                ip: "203.0.113.9".parse().unwrap(),
+                user_agent: UserAgent::parse("Mozilla/5.0").unwrap(),
+                device_id: None,
+            }),
             locale: Locale::default(),
         }),
     );

@@ -82,9 +82,11 @@ impl Log {
                 primary_factor: PrimaryFactor::Succeeded,
                 privileged: false,
                 platform: Platform::Dashboard,
-                ip: ip.parse().unwrap(),
-                user_agent: UserAgent::parse(CHROME).unwrap(),
-                device_id: Some(DeviceId::parse(device).unwrap()),
+                client: shared::personal::Personal::Clear(shared::events::LoginClient {
+                    ip: ip.parse().unwrap(),
+                    user_agent: UserAgent::parse(CHROME).unwrap(),
+                    device_id: Some(DeviceId::parse(device).unwrap()),
+                }),
                 locale: shared::domain::Locale::En,
             }),
         )
@@ -104,6 +106,7 @@ impl Log {
             "verifier",
             Some(attempt),
             Event::LoginApproved(LoginApproved {
+                counted: None,
                 user_id: user,
                 approved_after_mfa: true,
                 challenge_id: Some(challenge_id),
@@ -213,18 +216,24 @@ async fn live(log: &Log) -> Vec<Value> {
     let url = stack::create_database().await;
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     mfa_store::db::migrate(&pool).await.unwrap();
-    let store = RiskStore::new(pool);
+    let pseudonyms = mfa_testkit::stack::data_protection().pseudonym_key;
+    let store = RiskStore::new(pool, pseudonyms.clone());
     let geo = GeoIp::none();
     let policy = Policy::default();
     let mut decisions = Vec::new();
     for envelope in &log.events {
         let mut state = store.publishing("t.risk-decisions", "key");
         if let Event::LoginAttempted(attempt) = &envelope.event {
+            let client = attempt.client.in_clear().unwrap();
             let decided = state::decide_login(
                 &mut state,
                 envelope,
-                attempt,
-                &Features::of(attempt, &geo),
+                state::OpenedAttempt {
+                    attempt,
+                    client,
+                    features: &Features::of(client, &geo),
+                },
+                &pseudonyms,
                 envelope.occurred_at,
                 DecisionIds {
                     event_id: Uuid::now_v7(),
@@ -236,7 +245,7 @@ async fn live(log: &Log) -> Vec<Value> {
             .unwrap();
             decisions.push(serde_json::from_slice(&decided.to_json()).unwrap());
         } else {
-            state::apply(&mut state, envelope).await.unwrap();
+            state::apply(&mut state, envelope, None).await.unwrap();
         }
     }
     decisions

@@ -53,9 +53,10 @@ fn replay_has_help_of_its_own() {
     ] {
         assert!(help.contains(expected), "no {expected:?} in:\n{help}");
     }
-    // Replay reads no database or broker setting and serves no metrics: its help doesn't
-    // list them.
-    assert!(!help.contains("MFA_DATABASE_URL"), "{help}");
+    // Replay reads the database only for the data keys of sealed fields, no broker setting,
+    // and serves no metrics.
+    assert!(help.contains("MFA_MASTER_KEYS"), "{help}");
+    assert!(!help.contains("MFA_KAFKA_BROKERS"), "{help}");
     assert!(!help.contains("MFA_METRICS_ADDR"), "{help}");
     let serve = risk_worker(&["serve", "--help"]);
     assert!(serve.status.success(), "{serve:?}");
@@ -103,6 +104,7 @@ async fn a_panicking_relay_takes_the_process_down_within_the_shutdown_deadline()
         .env("MFA_TOPIC_PARTITIONS", "2")
         // Any free port: the default one may be another worker's.
         .env("MFA_METRICS_ADDR", "127.0.0.1:0")
+        .envs(mfa_testkit::stack::DataProtectionKeys::generate().env())
         .env(
             "MFA_AUDIT_SIGNING_KEY",
             shared::audit::AuditSigner::generate("risk-worker", "process-test").0,

@@ -57,9 +57,11 @@ fn login(user: UserId, ip: &str, device: Option<&str>, ok: bool) -> Event {
         },
         privileged: false,
         platform: Platform::Dashboard,
-        ip: ip.parse().unwrap(),
-        user_agent: UserAgent::parse(CHROME).unwrap(),
-        device_id: device.map(|d| DeviceId::parse(d).unwrap()),
+        client: shared::personal::Personal::Clear(shared::events::LoginClient {
+            ip: ip.parse().unwrap(),
+            user_agent: UserAgent::parse(CHROME).unwrap(),
+            device_id: device.map(|d| DeviceId::parse(d).unwrap()),
+        }),
         locale: shared::domain::Locale::En,
     })
 }
@@ -88,6 +90,7 @@ fn event_log() -> Vec<Envelope> {
             challenge_id: ChallengeId::from_uuid(Uuid::from_u128(77)),
         }),
         Event::LoginApproved(LoginApproved {
+            counted: None,
             user_id: alice,
             approved_after_mfa: true,
             challenge_id: Some(ChallengeId::from_uuid(Uuid::from_u128(77))),
@@ -595,6 +598,7 @@ fn a_login_without_its_company_is_dead_lettered_and_replay_reads_on() {
             decisions: 1,
             skipped: 0,
             dead_lettered: 1,
+            erased: 0,
         }
     );
     assert_eq!(decided[0]["attempt_id"], fine.attempt_id.to_string());
@@ -622,8 +626,10 @@ fn feedback_in_the_log_reports_or_learns_as_live() {
             company_id: CompanyId::parse("acme").unwrap(),
             verdict,
             source: FeedbackSource::EmailLink,
-            ip: Some(ip.parse().unwrap()),
-            device_id: Some(DeviceId::parse(device).unwrap()),
+            reported: shared::personal::Personal::Clear(shared::events::ReportedClient {
+                ip: Some(ip.parse().unwrap()),
+                device_id: Some(DeviceId::parse(device).unwrap()),
+            }),
         })
     };
     // A stranger with the password, reported; then a new tablet of Alice's, confirmed.
