@@ -11,6 +11,7 @@ pub mod labels;
 pub mod networks;
 pub mod population;
 pub mod report;
+pub mod sealing;
 pub mod stats;
 pub mod timeline;
 pub mod user_agents;

@@ -110,6 +110,15 @@ enum Command {
         #[arg(long)]
         summary_only: bool,
     },
+    /// Seal a recorded file's personal fields as the services do (data keys made in
+    /// MFA_DATABASE_URL under MFA_MASTER_KEYS, unknown accounts by MFA_PSEUDONYM_KEY), for
+    /// `throughput` with the same settings; print the cost of sealing and opening a login.
+    Seal {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+    },
     /// Time the replay reading a recorded file from stdin; print decisions per second.
     Throughput {
         #[arg(long)]
@@ -143,6 +152,33 @@ fn generate(seed: u64, population: &Population, geo: &GeoIpFiles) -> Result<Scen
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Seal { input, output } => {
+            let protection = mfa_runtime::config::DataProtection::from_env()?;
+            let database_url = mfa_runtime::config::Env::secret("MFA_DATABASE_URL")?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(async {
+                let pool = mfa_store::db::connect(&database_url, 4).await?;
+                mfa_store::db::migrate(&pool).await?;
+                let keys = mfa_store::data_keys::DataKeys::new(pool, protection.master_keys);
+                let input = std::io::BufReader::new(
+                    File::open(&input).with_context(|| format!("opening {}", input.display()))?,
+                );
+                let output = BufWriter::new(
+                    File::create(&output)
+                        .with_context(|| format!("creating {}", output.display()))?,
+                );
+                risk_evaluation::sealing::seal_lines(
+                    input,
+                    output,
+                    &keys,
+                    &protection.pseudonym_key,
+                )
+                .await
+            })?;
+            println!("{}", report.render());
+        }
         Command::Generate {
             seed,
             population,

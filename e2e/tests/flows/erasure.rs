@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use mfa_store::data_keys::{DataKeys, Opened};
 use risk_worker::geo::GeoIp;
-use risk_worker::replay::{DataKeySource, Replay};
+use risk_worker::replay::Replay;
 use serde_json::Value;
 use shared::events::{Envelope, Event, EventType};
-use shared::personal::{DataKey, DataKeyId};
 
 use crate::support::*;
 
@@ -99,18 +98,6 @@ async fn tables_holding(system: &TestSystem, needle: &str) -> Vec<(String, i64)>
         }
     }
     holding
-}
-
-/// Data keys read ahead from the database, for replay (which reads them synchronously).
-struct PrefetchedKeys(HashMap<DataKeyId, Option<DataKey>>);
-
-impl DataKeySource for PrefetchedKeys {
-    fn key(&mut self, id: &DataKeyId) -> Result<Option<DataKey>, String> {
-        self.0
-            .get(id)
-            .cloned()
-            .ok_or_else(|| format!("data key {id} was not read ahead"))
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,13 +228,14 @@ async fn a_deleted_users_personal_data_is_gone_from_the_log_and_the_database_and
         .map(|(_, _, value, _)| Envelope::from_json(value).unwrap())
         .collect();
     let (mut erased_attempts, mut kept_attempts) = (0, 0);
-    let mut keys: HashMap<DataKeyId, Option<DataKey>> = HashMap::new();
     for envelope in &events {
         let Event::LoginAttempted(attempt) = &envelope.event else {
             continue;
         };
-        let key_id = attempt.client.key_id().expect("sealed");
-        keys.insert(key_id, data_keys.opening_key(&key_id).await.unwrap());
+        assert!(
+            attempt.client.key_id().is_some(),
+            "a LoginAttempted in the clear"
+        );
         let opened = data_keys
             .open(
                 &attempt.client,
@@ -300,7 +288,7 @@ async fn a_deleted_users_personal_data_is_gone_from_the_log_and_the_database_and
     let mut output = Vec::new();
     let stats = Replay::new(policy, std::sync::Arc::new(GeoIp::none()))
         .with_pseudonym_key(system.data_protection.pseudonym_key.clone())
-        .with_data_keys(PrefetchedKeys(keys))
+        .with_data_keys(PrefetchedKeys::of(&system, &input).await)
         .run(&lines[..], &mut output)
         .unwrap();
     assert_eq!((stats.decisions, stats.erased), (3, 3), "{stats:?}");

@@ -14,7 +14,7 @@ use crate::support::*;
 /// The event log, as an auditor would replay it: what the risk worker consumed, in time order
 /// (the live worker consumed each before the next login, as the tests await), replayed with
 /// the live system's policy. The live decisions by attempt id, and the replayed ones.
-fn replay_the_log(
+async fn replay_the_log(
     system: &TestSystem,
     code_caps: CodeCaps,
 ) -> (HashMap<String, Value>, Vec<Value>) {
@@ -39,7 +39,11 @@ fn replay_the_log(
         code_caps,
         ..Default::default()
     };
+    // The log's personal fields are sealed: replay opens them with the deployment's keys.
+    let keys = PrefetchedKeys::of(system, &input).await;
     Replay::new(policy, std::sync::Arc::new(GeoIp::none()))
+        .with_pseudonym_key(system.data_protection.pseudonym_key.clone())
+        .with_data_keys(keys)
         .run(&lines[..], &mut output)
         .unwrap();
     let replayed = output
@@ -127,7 +131,7 @@ async fn the_live_worker_and_replay_decide_alike() {
         "{statuses:?}"
     );
 
-    let (live, replayed) = replay_the_log(&system, code_caps);
+    let (live, replayed) = replay_the_log(&system, code_caps).await;
     assert_eq!(replayed.len(), 5 + statuses.len());
     let last = &replayed[replayed.len() - 1]["payload"]["risk"];
     assert!(
@@ -251,7 +255,7 @@ async fn the_live_worker_and_replay_throttle_alike() {
     assert_eq!(renewed.body["code_recently_sent"], false);
     assert_ne!(renewed.body["challenge_id"], first.body["challenge_id"]);
 
-    let (live, replayed) = replay_the_log(&system, code_caps);
+    let (live, replayed) = replay_the_log(&system, code_caps).await;
     let kinds: Vec<&str> = replayed
         .iter()
         .map(|d| d["event_type"].as_str().unwrap())

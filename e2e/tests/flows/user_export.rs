@@ -91,6 +91,12 @@ async fn an_export_holds_what_every_service_keeps_on_the_user_and_nothing_once_d
     let decisions = body["decisions"].as_array().unwrap();
     assert_eq!(decisions.len(), 2, "{body}");
     assert_eq!(decisions[0]["decision"]["event_type"], "MfaRequired");
+    // Sealed on the log, in the clear for the user.
+    assert_eq!(decisions[0]["decision"]["payload"]["ip"], HOME_IP, "{body}");
+    assert_eq!(
+        decisions[0]["decision"]["payload"]["user_agent"],
+        CHROME_WINDOWS
+    );
     let history = body["login_history"].as_array().unwrap();
     assert_eq!(
         history.len(),

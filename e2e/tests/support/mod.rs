@@ -539,3 +539,43 @@ impl TestSystem {
         (email, user_id)
     }
 }
+
+/// Data keys read ahead from the system's database, for replay (which reads them
+/// synchronously): every key that sealed one of the events given.
+pub struct PrefetchedKeys(
+    std::collections::HashMap<shared::personal::DataKeyId, Option<shared::personal::DataKey>>,
+);
+
+impl PrefetchedKeys {
+    pub async fn of(system: &TestSystem, events: &[shared::events::Envelope]) -> Self {
+        use shared::events::Event;
+        let keys = mfa_store::data_keys::DataKeys::new(
+            system.pool.clone(),
+            system.data_protection.master_keys.clone(),
+        );
+        let mut found = std::collections::HashMap::new();
+        for envelope in events {
+            let id = match &envelope.event {
+                Event::LoginAttempted(attempt) => attempt.client.key_id(),
+                Event::LoginFeedback(feedback) => feedback.reported.key_id(),
+                _ => None,
+            };
+            if let Some(id) = id {
+                found.insert(id, keys.opening_key(&id).await.expect("data key"));
+            }
+        }
+        Self(found)
+    }
+}
+
+impl risk_worker::replay::DataKeySource for PrefetchedKeys {
+    fn key(
+        &mut self,
+        id: &shared::personal::DataKeyId,
+    ) -> Result<Option<shared::personal::DataKey>, String> {
+        self.0
+            .get(id)
+            .cloned()
+            .ok_or_else(|| format!("data key {id} was not read ahead"))
+    }
+}

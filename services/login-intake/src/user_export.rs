@@ -13,8 +13,11 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
+use mfa_store::data_keys::{DataKeys, Opened};
 use serde::Serialize;
-use shared::domain::UserId;
+use shared::domain::{AttemptId, UserId};
+use shared::events::{EventType, LoginClient};
+use shared::personal::Personal;
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 
@@ -100,6 +103,46 @@ async fn list(
         .await
 }
 
+/// A decision event names its login's client sealed (as on the log): the user's export gives
+/// it to them in the clear.
+async fn open_sealed_client(
+    keys: &DataKeys,
+    decision: &mut serde_json::Value,
+) -> Result<(), ApiError> {
+    let Some(attempt_id) = decision["attempt_id"]
+        .as_str()
+        .and_then(|id| AttemptId::parse(id).ok())
+    else {
+        return Ok(());
+    };
+    let Some(payload) = decision.get_mut("payload").and_then(|p| p.as_object_mut()) else {
+        return Ok(());
+    };
+    let Some(sealed) = payload.remove("sealed") else {
+        return Ok(());
+    };
+    let personal: Personal<LoginClient> =
+        serde_json::from_value(serde_json::json!({ "sealed": sealed })).map_err(|e| {
+            ApiError::Unavailable(format!("a stored decision's sealed client: {e}"))
+        })?;
+    let context = EventType::LoginAttempted.seal_context(attempt_id);
+    match keys
+        .open(&personal, context)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("data keys: {e}")))?
+    {
+        Opened::Fields(client) => {
+            if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(client) {
+                payload.extend(fields);
+            }
+        }
+        Opened::Erased(_) => {
+            payload.insert("personal_data".into(), "erased".into());
+        }
+    }
+    Ok(())
+}
+
 /// Everything held on `user_id`, or `None` when no account has that id.
 pub async fn export_user(
     state: &AppState,
@@ -117,12 +160,15 @@ pub async fn export_user(
         .await?;
     let login_history = list(&mut tx, LOGIN_HISTORY, user_id).await?;
     let logins = list(&mut tx, LOGINS, user_id).await?;
-    let decisions = list(&mut tx, DECISIONS, user_id).await?;
+    let mut decisions = list(&mut tx, DECISIONS, user_id).await?;
     let challenges = list(&mut tx, CHALLENGES, user_id).await?;
     let issued_codes = list(&mut tx, ISSUED_CODES, user_id).await?;
     let failed_passwords = list(&mut tx, FAILED_PASSWORDS, user_id).await?;
     let failed_codes = list(&mut tx, FAILED_CODES, user_id).await?;
     tx.commit().await?;
+    for row in &mut decisions {
+        open_sealed_client(&state.intake.data_keys, &mut row["decision"]).await?;
+    }
     Ok(Some(UserExport {
         user_id: user_id.as_uuid(),
         exported_at: now,
