@@ -71,14 +71,7 @@ impl ServiceProcess {
             }
         }
         command.envs(env.iter().map(|(k, v)| (k, v)));
-        // SAFETY: prctl is async-signal-safe, as pre_exec requires. A benchmark killed by
-        // Ctrl-C takes its services with it instead of leaving them consuming.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        mfa_testkit::services::die_with_parent(&mut command);
         let child = command.spawn().map_err(|source| ProcessError::Spawn {
             name: name.to_owned(),
             program: program.to_path_buf(),

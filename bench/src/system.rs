@@ -99,32 +99,7 @@ impl Stack {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServiceKind {
-    LoginIntake,
-    RiskWorker,
-    CodeWorker,
-    Verifier,
-}
-
-impl ServiceKind {
-    /// In start order: login-intake's migrations create the tables the others use.
-    pub const ALL: [ServiceKind; 4] = [
-        ServiceKind::LoginIntake,
-        ServiceKind::RiskWorker,
-        ServiceKind::CodeWorker,
-        ServiceKind::Verifier,
-    ];
-
-    pub fn binary(self) -> &'static str {
-        match self {
-            ServiceKind::LoginIntake => "login-intake",
-            ServiceKind::RiskWorker => "risk-worker",
-            ServiceKind::CodeWorker => "code-worker",
-            ServiceKind::Verifier => "verifier",
-        }
-    }
-}
+pub use mfa_testkit::services::ServiceKind;
 
 /// One run's database, topics and keys: what its services share.
 #[derive(Debug, Clone)]

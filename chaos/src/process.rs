@@ -64,15 +64,7 @@ impl Process {
             command.env_remove(key);
         }
         command.envs(env.iter().map(|(k, v)| (k, v)));
-        // If the harness itself dies (Ctrl-C, a killed test), its children go with it rather
-        // than keep ports and folders.
-        // SAFETY: prctl is async-signal-safe, as pre_exec requires.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        mfa_testkit::services::die_with_parent(&mut command);
         let child = command.spawn().map_err(HarnessError::io(format!(
             "start {name} ({})",
             program.display()

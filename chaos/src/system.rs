@@ -25,35 +25,7 @@ pub const HMAC_SECRET: &str = "chaos-hmac-secret-that-is-at-least-32-bytes";
 pub const NAMESPACE: &str = "chaos";
 pub const PARTITIONS: i32 = 3;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ServiceKind {
-    LoginIntake,
-    RiskWorker,
-    CodeWorker,
-    Verifier,
-}
-
-impl ServiceKind {
-    pub const ALL: [ServiceKind; 4] = [
-        ServiceKind::LoginIntake,
-        ServiceKind::RiskWorker,
-        ServiceKind::CodeWorker,
-        ServiceKind::Verifier,
-    ];
-
-    pub fn binary(self) -> &'static str {
-        match self {
-            ServiceKind::LoginIntake => "login-intake",
-            ServiceKind::RiskWorker => "risk-worker",
-            ServiceKind::CodeWorker => "code-worker",
-            ServiceKind::Verifier => "verifier",
-        }
-    }
-
-    fn serves_http(self) -> bool {
-        matches!(self, ServiceKind::LoginIntake | ServiceKind::Verifier)
-    }
-}
+pub use mfa_testkit::services::ServiceKind;
 
 struct Service {
     kind: ServiceKind,

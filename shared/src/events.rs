@@ -644,6 +644,17 @@ pub struct ReportedClient {
     pub device_id: Option<DeviceId>,
 }
 
+impl ReportedClient {
+    /// From the columns a login's row keeps them in; a value that does not parse (a row
+    /// edited by hand) is left out.
+    pub fn from_recorded(ip: Option<&str>, device_id: Option<&str>) -> Self {
+        Self {
+            ip: ip.and_then(|ip| ip.parse().ok()),
+            device_id: device_id.and_then(|d| DeviceId::parse(d).ok()),
+        }
+    }
+}
+
 /// An admin set a company's risk policy (`PUT /v1/admin/companies/{company_id}/risk-policy`).
 /// The whole policy, not a patch: the risk worker (live and in replay) decides the company's
 /// next logins under it. Published on the accounts topic, keyed by the company; its

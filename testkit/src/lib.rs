@@ -20,6 +20,7 @@ pub mod event_log;
 pub mod mail;
 pub mod net;
 pub mod proxy;
+pub mod services;
 pub mod stack;
 pub mod watched;
 

@@ -579,3 +579,23 @@ impl risk_worker::replay::DataKeySource for PrefetchedKeys {
             .ok_or_else(|| format!("data key {id} was not read ahead"))
     }
 }
+
+/// Each of replay's decisions is the live worker's for the same attempt: its type, and each
+/// of the payload's `fields` (`risk`, `counted`, `reason`...).
+pub fn assert_replayed_as_live(
+    live: &std::collections::HashMap<String, serde_json::Value>,
+    replayed: &[serde_json::Value],
+    fields: &[&str],
+) {
+    for decision in replayed {
+        let attempt = decision["attempt_id"].as_str().unwrap();
+        let live = &live[attempt];
+        assert_eq!(live["event_type"], decision["event_type"], "{attempt}");
+        for field in fields {
+            assert_eq!(
+                live["payload"][field], decision["payload"][field],
+                "{attempt}: {field}"
+            );
+        }
+    }
+}

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use shared::domain::{AttemptId, UserId};
+use shared::events::{EventType, ReportedClient};
 use shared::personal::{
     DataKey, DataKeyId, MasterKeys, OpenError, Personal, SealContext, Subject, UnwrapError,
 };
@@ -192,6 +194,18 @@ impl DataKeys {
     ) -> Result<Personal<T>, DataKeyError> {
         let (id, key) = self.sealing_key(subject, at).await?;
         Ok(Personal::seal(fields, id, &key, context))
+    }
+
+    /// A `LoginFeedback`'s reported address and device id, sealed under the user's key.
+    pub async fn seal_reported(
+        &self,
+        user: UserId,
+        attempt_id: AttemptId,
+        at: DateTime<Utc>,
+        reported: &ReportedClient,
+    ) -> Result<Personal<ReportedClient>, DataKeyError> {
+        let context = EventType::LoginFeedback.seal_context(attempt_id);
+        self.seal(Subject::User(user), at, reported, context).await
     }
 
     /// Reads personal fields, sealed or in the clear.

@@ -19,11 +19,10 @@ use mfa_http::api_keys::ClientKey;
 use mfa_http::{error_response, JsonBody};
 use mfa_store::data_keys::DataKeyError;
 use mfa_store::outbox;
-use shared::domain::{AttemptId, CompanyId, DeviceId, UserId};
+use shared::domain::{AttemptId, CompanyId, UserId};
 use shared::events::{
-    Envelope, Event, EventType, FeedbackSource, FeedbackVerdict, LoginFeedback, ReportedClient,
+    Envelope, Event, FeedbackSource, FeedbackVerdict, LoginFeedback, ReportedClient,
 };
-use shared::personal::Subject;
 use uuid::Uuid;
 
 use crate::intake::PRODUCER;
@@ -224,19 +223,12 @@ async fn give(
     .execute(&mut *tx)
     .await?;
     let now = Utc::now();
-    let reported = ReportedClient {
-        ip: attempt.ip.and_then(|ip| ip.parse().ok()),
-        device_id: attempt.device_id.and_then(|d| DeviceId::parse(&d).ok()),
-    };
+    let reported =
+        ReportedClient::from_recorded(attempt.ip.as_deref(), attempt.device_id.as_deref());
     let reported = state
         .intake
         .data_keys
-        .seal(
-            Subject::User(user_id),
-            now,
-            &reported,
-            EventType::LoginFeedback.seal_context(attempt_id),
-        )
+        .seal_reported(user_id, attempt_id, now, &reported)
         .await?;
     let event = Envelope::new(
         PRODUCER,

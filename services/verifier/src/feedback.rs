@@ -20,11 +20,10 @@ use chrono::Utc;
 use mfa_code_hash::feedback_link::{FeedbackLink, LinkError, LinkSigner};
 use mfa_store::data_keys::{DataKeyError, DataKeys};
 use mfa_store::outbox;
-use shared::domain::{AttemptId, CompanyId, DeviceId, Locale, UserId};
+use shared::domain::{AttemptId, CompanyId, Locale, UserId};
 use shared::events::{
-    Envelope, Event, EventType, FeedbackSource, FeedbackVerdict, LoginFeedback, ReportedClient,
+    Envelope, Event, FeedbackSource, FeedbackVerdict, LoginFeedback, ReportedClient,
 };
-use shared::personal::Subject;
 use shared::topics::Topics;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -300,18 +299,10 @@ async fn consume(state: &FeedbackState, link: &FeedbackLink) -> Result<Consumed,
     let user_id = UserId::from_uuid(row.user_id);
     let attempt_id = AttemptId::from_uuid(row.attempt_id);
     let now = Utc::now();
-    let reported = ReportedClient {
-        ip: row.ip.and_then(|ip| ip.parse().ok()),
-        device_id: row.device_id.and_then(|d| DeviceId::parse(&d).ok()),
-    };
+    let reported = ReportedClient::from_recorded(row.ip.as_deref(), row.device_id.as_deref());
     let reported = state
         .data_keys
-        .seal(
-            Subject::User(user_id),
-            now,
-            &reported,
-            EventType::LoginFeedback.seal_context(attempt_id),
-        )
+        .seal_reported(user_id, attempt_id, now, &reported)
         .await?;
     let event = Envelope::new(
         PRODUCER,
