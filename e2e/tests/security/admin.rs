@@ -181,11 +181,18 @@ async fn admin_actions_take_effect_in_every_service() {
             |n| n == 0,
         )
         .await;
+    // The user's row among the global counts' users learned.
+    system
+        .wait_for_count(
+            "SELECT count(*) FROM risk_global_values WHERE level = 'user' AND value = ($1::uuid)::text",
+            &user_id,
+            |n| n == 0,
+        )
+        .await;
     for table in [
         "users",
         "login_attempts",
         "risk_login_history",
-        "risk_learned_users",
         "risk_challenges",
     ] {
         system

@@ -6,6 +6,7 @@ use std::time::Duration;
 use mfa_store::housekeeping::Sweep;
 use mfa_store::outbox;
 
+use crate::model::epochs::GLOBAL_EPOCH;
 use crate::rules::Policy;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -26,6 +27,8 @@ pub struct Retention {
     pub challenges: Duration,
     pub decisions: Duration,
     pub history: Duration,
+    /// The global counts, by their epoch's start: two epochs.
+    pub global_counts: Duration,
 }
 
 impl Retention {
@@ -40,6 +43,7 @@ impl Retention {
             challenges: policy.code_ttl.max(HOUR) + HOUR,
             decisions: DECISION_RETENTION,
             history: policy.risk.history_window,
+            global_counts: GLOBAL_EPOCH * 2,
         }
     }
 }
@@ -66,6 +70,23 @@ pub fn sweeps(policy: &Policy) -> Vec<Sweep> {
             table: "risk_decisions",
             delete: "DELETE FROM risk_decisions WHERE created_at < $1",
             keep: keep.decisions,
+        },
+        // A login reads the global counts of its epoch and the one before: rows of older
+        // epochs (their start more than two epochs ago) count for nobody.
+        Sweep {
+            table: "risk_global_values",
+            delete: "DELETE FROM risk_global_values WHERE epoch < $1",
+            keep: keep.global_counts,
+        },
+        Sweep {
+            table: "risk_global_levels",
+            delete: "DELETE FROM risk_global_levels WHERE epoch < $1",
+            keep: keep.global_counts,
+        },
+        Sweep {
+            table: "risk_global_totals",
+            delete: "DELETE FROM risk_global_totals WHERE epoch < $1",
+            keep: keep.global_counts,
         },
         Sweep {
             table: "risk_login_history",

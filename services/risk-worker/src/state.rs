@@ -124,9 +124,9 @@ pub trait RiskState {
 
     async fn user_facts(&mut self, query: &HistoryQuery<'_>) -> Outcome<Self, UserFacts>;
 
-    /// The global counts of `login`'s values.
+    /// The global counts of `login`'s values, as a login at `at` reads them (its epoch's).
     /// `login`: the login's pseudonymous features (`Features::pseudonymous`).
-    async fn global(&mut self, login: &Features) -> Outcome<Self, GlobalCounts>;
+    async fn global(&mut self, login: &Features, at: DateTime<Utc>) -> Outcome<Self, GlobalCounts>;
 
     async fn velocity(&mut self, query: &VelocityQuery<'_>) -> Outcome<Self, Velocity>;
 
@@ -291,7 +291,7 @@ async fn read<S: RiskState>(
         ),
         None => (UserFacts::default(), CodeHistory::default()),
     };
-    let global = state.global(login.global).await?;
+    let global = state.global(login.global, at).await?;
     let velocity = state
         .velocity(&VelocityQuery {
             account: attempt.user_id.map(|_| &account),

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::consumer::PRODUCER;
 use crate::decision::{Failure, Learning};
 use crate::model::assess::{HistoryEntry, Reported, UserFacts, UserHistory, Velocity};
+use crate::model::epochs::Epoch;
 use crate::model::features::{Features, Level};
 use crate::model::freeman::GlobalCounts;
 use crate::rules::{CodeHistory, CompanyPolicy, PendingCode};
@@ -104,26 +105,53 @@ impl RiskStore {
         })
     }
 
-    /// The global counts of `login`'s values.
-    pub async fn global(&self, login: &Features) -> Result<GlobalCounts, sqlx::Error> {
+    /// The global counts of `login`'s values, as a login at `at` reads them: of `at`'s epoch
+    /// and the one before (`ValueCounts::count_at`, in SQL).
+    pub async fn global(
+        &self,
+        login: &Features,
+        at: DateTime<Utc>,
+    ) -> Result<GlobalCounts, sqlx::Error> {
+        let epoch = Epoch::of(at);
         let (levels, values) = global_keys(login);
         let matching: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT g.level, g.count FROM risk_global_values g
+            "SELECT g.level,
+                    CASE g.epoch WHEN $3 THEN g.count + g.previous
+                                 WHEN $4 THEN g.count
+                                 WHEN $5 THEN g.previous
+                                 ELSE 0 END
+             FROM risk_global_values g
              JOIN unnest($1::text[], $2::text[]) AS wanted (level, value)
                ON g.level = wanted.level AND g.value = wanted.value",
         )
         .bind(&levels)
         .bind(&values)
+        .bind(epoch.start())
+        .bind(epoch.previous().start())
+        .bind(epoch.next().start())
         .fetch_all(&self.pool)
         .await?;
-        let distinct: Vec<(String, i64)> =
-            sqlx::query_as("SELECT level, distinct_values FROM risk_global_levels")
-                .fetch_all(&self.pool)
-                .await?;
-        let (logins, users): (i64, i64) =
-            sqlx::query_as("SELECT logins, users FROM risk_global_totals")
-                .fetch_one(&self.pool)
-                .await?;
+        // The `user` level counts the users learned, not a feature of the model.
+        let mut distinct: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT level, sum(values_seen)::bigint FROM risk_global_levels
+             WHERE epoch IN ($1, $2) GROUP BY level",
+        )
+        .bind(epoch.start())
+        .bind(epoch.previous().start())
+        .fetch_all(&self.pool)
+        .await?;
+        let users = distinct
+            .iter()
+            .position(|(level, _)| level == USERS_LEVEL)
+            .map_or(0, |at| distinct.swap_remove(at).1);
+        let (logins,): (i64,) = sqlx::query_as(
+            "SELECT coalesce(sum(logins), 0)::bigint FROM risk_global_totals
+             WHERE epoch IN ($1, $2)",
+        )
+        .bind(epoch.start())
+        .bind(epoch.previous().start())
+        .fetch_one(&self.pool)
+        .await?;
         let by_level = |rows: Vec<(String, i64)>| {
             rows.into_iter()
                 .filter_map(|(level, n)| Some((Level::from_name(&level)?, n.max(0) as u64)))
@@ -305,34 +333,71 @@ async fn learn(
     if !inserted {
         return Ok(());
     }
-    let new_user =
-        sqlx::query("INSERT INTO risk_learned_users (user_id) VALUES ($1) ON CONFLICT DO NOTHING")
-            .bind(user_id.as_uuid())
-            .execute(&mut **tx)
-            .await?
-            .rows_affected()
-            == 1;
-    sqlx::query("UPDATE risk_global_totals SET logins = logins + 1, users = users + $1::int")
-        .bind(i32::from(new_user))
-        .execute(&mut **tx)
-        .await?;
-    // Levels in one order for every transaction, so concurrent learners never deadlock.
-    let (levels, values) = global_keys(global);
+    learn_global(tx, user_id, global, at).await
+}
+
+/// The level of `risk_global_values` whose values are the users learned: counted like the
+/// others, so a user counts once per window and is deleted with the account.
+const USERS_LEVEL: &str = "user";
+
+/// The global counts learn a login at `at`: `ValueCounts::learn` for each of its values and
+/// its user, in SQL, and the per-epoch tallies of `SeenChange`.
+async fn learn_global(
+    tx: &mut Transaction<'_, Postgres>,
+    user_id: UserId,
+    global: &Features,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let epoch = Epoch::of(at);
+    sqlx::query(
+        "INSERT INTO risk_global_totals (epoch, logins) VALUES ($1, 1)
+         ON CONFLICT (epoch) DO UPDATE SET logins = risk_global_totals.logins + 1",
+    )
+    .bind(epoch.start())
+    .execute(&mut **tx)
+    .await?;
+    let user = user_id.to_string();
+    let (mut levels, mut values) = global_keys(global);
+    levels.push(USERS_LEVEL);
+    values.push(&user);
+    // Rows in one order for every transaction, so concurrent learners never deadlock. The
+    // SET expressions read the row as it was; the row as it is now tells which epochs the
+    // value entered and left: count 1 in `$3` means it entered `$3`, and a non-zero
+    // `previous` beside it that it came from `$4`, the epoch just before (a value back after
+    // a gap starts with `previous` 0).
     sqlx::query(
         "WITH upserted AS (
-           INSERT INTO risk_global_values (level, value, count)
-           SELECT level, value, 1 FROM unnest($1::text[], $2::text[]) AS seen (level, value)
+           INSERT INTO risk_global_values AS g (level, value, epoch, count, previous)
+           SELECT level, value, $3, 1, 0 FROM unnest($1::text[], $2::text[]) AS seen (level, value)
            ORDER BY level, value
-           ON CONFLICT (level, value) DO UPDATE SET count = risk_global_values.count + 1
-           RETURNING level, (xmax = 0) AS inserted
+           ON CONFLICT (level, value) DO UPDATE SET
+             epoch = CASE WHEN g.epoch < $3 THEN $3 ELSE g.epoch END,
+             count = CASE WHEN g.epoch = $3 THEN g.count + 1
+                          WHEN g.epoch < $3 THEN 1
+                          ELSE g.count END,
+             previous = CASE WHEN g.epoch = $4 THEN g.count
+                             WHEN g.epoch < $4 THEN 0
+                             WHEN g.epoch = $5 THEN g.previous + 1
+                             ELSE g.previous END
+           RETURNING level, epoch, count, previous, (xmax = 0) AS inserted
+         ),
+         moves AS (
+           SELECT level, $3::timestamptz AS epoch, 1 AS seen
+           FROM upserted WHERE epoch = $3 AND count = 1
+           UNION ALL
+           SELECT level, $4::timestamptz, -1
+           FROM upserted WHERE epoch = $3 AND count = 1 AND previous > 0 AND NOT inserted
          )
-         INSERT INTO risk_global_levels (level, distinct_values)
-         SELECT level, count(*) FROM upserted WHERE inserted GROUP BY level ORDER BY level
-         ON CONFLICT (level) DO UPDATE
-           SET distinct_values = risk_global_levels.distinct_values + EXCLUDED.distinct_values",
+         INSERT INTO risk_global_levels (level, epoch, values_seen)
+         SELECT level, epoch, sum(seen) FROM moves GROUP BY level, epoch ORDER BY level, epoch
+         ON CONFLICT (level, epoch) DO UPDATE
+           SET values_seen = risk_global_levels.values_seen + EXCLUDED.values_seen",
     )
     .bind(&levels)
     .bind(&values)
+    .bind(epoch.start())
+    .bind(epoch.previous().start())
+    .bind(epoch.next().start())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -458,7 +523,6 @@ impl RiskStore {
         let mut tx = self.pool.begin().await?;
         for table in [
             "risk_login_history",
-            "risk_learned_users",
             "risk_decisions",
             "risk_challenges",
             "risk_failed_codes",
@@ -470,6 +534,12 @@ impl RiskStore {
                 .await?;
         }
         sqlx::query("DELETE FROM risk_failed_attempts WHERE account = $1")
+            .bind(user_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        // Their user row of the global counts; what their logins counted for stays counted.
+        sqlx::query("DELETE FROM risk_global_values WHERE level = $1 AND value = $2")
+            .bind(USERS_LEVEL)
             .bind(user_id.to_string())
             .execute(&mut *tx)
             .await?;
@@ -614,8 +684,8 @@ impl RiskState for Publishing<'_> {
         })
     }
 
-    async fn global(&mut self, login: &Features) -> Outcome<Self, GlobalCounts> {
-        self.store.global(login).await
+    async fn global(&mut self, login: &Features, at: DateTime<Utc>) -> Outcome<Self, GlobalCounts> {
+        self.store.global(login, at).await
     }
 
     async fn velocity(&mut self, query: &VelocityQuery<'_>) -> Outcome<Self, Velocity> {

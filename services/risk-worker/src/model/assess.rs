@@ -664,7 +664,7 @@ mod tests {
                     at: at(20),
                     features,
                     user: Some(&UserFacts::from_history(&history.entries, features)),
-                    global: &state.global(features),
+                    global: &state.global(features, at(20)),
                     velocity: Velocity::default(),
                     denylisted: false,
                     privileged: false,

@@ -4,6 +4,7 @@
 
 pub mod assess;
 pub mod denylist;
+pub mod epochs;
 pub mod features;
 pub mod freeman;
 pub mod state;

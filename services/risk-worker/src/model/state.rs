@@ -3,9 +3,10 @@
 //! (both implement `crate::state::RiskState`):
 //! - a user's history is their approved logins of the last `history_window` before the
 //!   login being decided;
-//! - global counts are of every approved login ever learned: per level and value, distinct
-//!   values per level, logins, and users learned at least once (a deleted user who logs in
-//!   again counts once more, as `risk_global_totals` does);
+//! - global counts are of the approved logins of the login's epoch and the one before
+//!   (`super::epochs`): per level and value, distinct values per level, logins, and users
+//!   learned (a deleted user who logs in again counts once more, as `risk_global_values`'
+//!   `user` rows do);
 //! - failures are wrong passwords (and unknown accounts), counted in the windows before the
 //!   login being decided, not including it;
 //! - the code caps' history: the challenges issued, when each was closed, and wrong codes
@@ -13,7 +14,7 @@
 //! - the logins that wait for their code to be passed before they are learned;
 //! - each company's newest risk policy (`RiskPolicyChanged`).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -23,8 +24,9 @@ use shared::events::RiskPolicyChanged;
 use uuid::Uuid;
 
 use super::assess::{last_location, HistoryEntry, Reported, UserFacts, Velocity};
+use super::epochs::{Epoch, SeenChange, ValueCounts};
 use super::features::{Features, Level};
-use super::freeman::{Counts, GlobalCounts, PerLevel};
+use super::freeman::{Counts, GlobalCounts};
 use crate::decision::{Failure, Learning};
 use crate::housekeeping::Retention;
 use crate::rules::{CodeHistory, CompanyPolicy, PendingCode};
@@ -91,15 +93,51 @@ struct AwaitingMfa {
     decided_at: DateTime<Utc>,
 }
 
+/// One epoch's share of the global counts (`risk_global_levels`, `risk_global_totals`).
+#[derive(Debug, Default, Clone, Copy)]
+struct EpochTally {
+    logins: u64,
+    /// Per level: the values whose newest epoch this is.
+    values_seen: [i64; Level::ALL.len()],
+    /// The users whose newest epoch this is.
+    users_seen: i64,
+}
+
+impl EpochTally {
+    fn apply(
+        tallies: &mut BTreeMap<Epoch, EpochTally>,
+        change: SeenChange,
+        seen: impl Fn(&mut EpochTally) -> &mut i64,
+    ) {
+        if let Some(epoch) = change.entered {
+            *seen(tallies.entry(epoch).or_default()) += 1;
+        }
+        if let Some(epoch) = change.left {
+            *seen(tallies.entry(epoch).or_default()) -= 1;
+        }
+    }
+}
+
+/// One more login with the value `key` of `map`, in `epoch`.
+fn learn_value<K, Q>(map: &mut FastMap<K, ValueCounts>, key: &Q, epoch: Epoch) -> SeenChange
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: ToOwned<Owned = K> + std::hash::Hash + Eq + ?Sized,
+{
+    if let Some(counts) = map.get_mut(key) {
+        return counts.learn(epoch);
+    }
+    let (first, change) = ValueCounts::first(epoch);
+    map.insert(key.to_owned(), first);
+    change
+}
+
 #[derive(Debug, Default)]
 pub struct MemoryState {
     histories: FastMap<UserId, UserState>,
-    values: FastMap<Level, FastMap<String, u64>>,
-    distinct: PerLevel,
-    logins: u64,
-    learned_users: FastSet<UserId>,
-    /// Users learned for the first time, counted as `risk_global_totals.users` is.
-    users: u64,
+    values: FastMap<Level, FastMap<String, ValueCounts>>,
+    learned_users: FastMap<UserId, ValueCounts>,
+    epochs: BTreeMap<Epoch, EpochTally>,
     failures_by_account: FastMap<AccountKey, VecDeque<DateTime<Utc>>>,
     failures_by_ip: FastMap<String, VecDeque<(DateTime<Utc>, AccountKey)>>,
     /// Each user's challenges, in issue order.
@@ -170,16 +208,32 @@ impl MemoryState {
         }
     }
 
-    pub fn global(&self, login: &Features) -> GlobalCounts {
+    /// The global counts a login at `at` reads (`login`: its pseudonymous features).
+    pub fn global(&self, login: &Features, at: DateTime<Utc>) -> GlobalCounts {
+        let epoch = Epoch::of(at);
+        let mut window = EpochTally::default();
+        for tally in [epoch.previous(), epoch]
+            .iter()
+            .filter_map(|e| self.epochs.get(e))
+        {
+            window.logins += tally.logins;
+            window.users_seen += tally.users_seen;
+            for (sum, seen) in window.values_seen.iter_mut().zip(tally.values_seen) {
+                *sum += seen;
+            }
+        }
         let mut global = GlobalCounts {
-            distinct: self.distinct,
-            users: self.users,
+            distinct: Level::ALL
+                .iter()
+                .map(|level| (*level, window.values_seen[level.index()].max(0) as u64))
+                .collect(),
+            users: window.users_seen.max(0) as u64,
             ..GlobalCounts::default()
         };
-        global.counts.logins = self.logins;
+        global.counts.logins = window.logins;
         for (level, value) in login.values() {
-            if let Some(count) = self.values.get(&level).and_then(|v| v.get(value)) {
-                global.counts.matching.set(level, *count);
+            if let Some(counts) = self.values.get(&level).and_then(|v| v.get(value)) {
+                global.counts.matching.set(level, counts.count_at(epoch));
             }
         }
         global
@@ -265,19 +319,16 @@ impl MemoryState {
             );
             state.count(features, true);
         }
-        if self.learned_users.insert(user) {
-            self.users += 1;
-        }
-        self.logins += 1;
+        // As `crate::store::learn_global`: the login counts in its own epoch.
+        let epoch = Epoch::of(at);
+        self.epochs.entry(epoch).or_default().logins += 1;
+        let change = learn_value(&mut self.learned_users, &user, epoch);
+        EpochTally::apply(&mut self.epochs, change, |tally| &mut tally.users_seen);
         for (level, value) in global.values() {
-            let counts = self.values.entry(level).or_default();
-            match counts.get_mut(value) {
-                Some(count) => *count += 1,
-                None => {
-                    counts.insert(value.to_owned(), 1);
-                    self.distinct.add(level, 1);
-                }
-            }
+            let change = learn_value(self.values.entry(level).or_default(), value, epoch);
+            EpochTally::apply(&mut self.epochs, change, |tally| {
+                &mut tally.values_seen[level.index()]
+            });
         }
     }
 
@@ -313,6 +364,22 @@ impl MemoryState {
     pub fn forget_expired(&mut self, now: DateTime<Utc>, keep: &Retention) {
         let since = |keep: Duration| shared::time::saturating_sub(now, keep);
         self.forget_failures_before(now, keep.failed_attempts);
+        // No login from `now` on reads an epoch before the previous one (housekeeping's
+        // `risk_global_*` sweeps).
+        // Once an epoch: every value is looked at.
+        let oldest_read = Epoch::of(now).previous();
+        if self
+            .epochs
+            .first_key_value()
+            .is_some_and(|(oldest, _)| *oldest < oldest_read)
+        {
+            self.epochs = self.epochs.split_off(&oldest_read);
+            for values in self.values.values_mut() {
+                values.retain(|_, counts| counts.epoch >= oldest_read);
+            }
+            self.learned_users
+                .retain(|_, counts| counts.epoch >= oldest_read);
+        }
         let codes_since = since(keep.failed_codes);
         self.failed_codes.retain(|_, codes| {
             while codes.front().is_some_and(|(at, _)| *at < codes_since) {
@@ -349,8 +416,8 @@ impl RiskState for MemoryState {
         Ok(MemoryState::user_facts(self, query.user, query.login))
     }
 
-    async fn global(&mut self, login: &Features) -> Outcome<Self, GlobalCounts> {
-        Ok(MemoryState::global(self, login))
+    async fn global(&mut self, login: &Features, at: DateTime<Utc>) -> Outcome<Self, GlobalCounts> {
+        Ok(MemoryState::global(self, login, at))
     }
 
     async fn velocity(&mut self, query: &VelocityQuery<'_>) -> Outcome<Self, Velocity> {

@@ -4,8 +4,12 @@
 //! - [`replay`]: `risk-worker replay` (determinism, the line protocol, the GeoIP data).
 //! - [`live`]: the live worker in process on the stack, counted in its `/metrics`.
 //! - [`policy`]: a company's risk policy, decided alike by replay and the live worker's state.
+//! - [`global_counts`]: the global counts' epochs, alike in memory and in PostgreSQL, pruned.
+//! - [`log`]: an event log built login by login, and the flow that decides it.
 
+mod global_counts;
 mod live;
+mod log;
 mod policy;
 mod process;
 mod replay;

@@ -9,124 +9,21 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
 use mfa_testkit::stack;
 use risk_worker::geo::GeoIp;
-use risk_worker::model::features::Features;
 use risk_worker::replay::Replay;
 use risk_worker::rules::Policy;
-use risk_worker::state::{self, DecisionIds};
 use risk_worker::store::RiskStore;
 use serde_json::Value;
-use shared::domain::{
-    AttemptId, AuthMethod, ChallengeId, CompanyId, DeviceId, Platform, PrimaryFactor, UserAgent,
-    UserId,
-};
-use shared::events::{
-    ChallengeLevel, Cidr, CompanyRiskPolicy, Envelope, Event, LoginApproved, LoginAttempted,
-    MfaSucceeded, RiskPolicyChanged, SCHEMA_VERSION,
-};
+use shared::domain::UserId;
+use shared::events::{ChallengeLevel, Cidr, CompanyRiskPolicy};
 use uuid::Uuid;
 
-const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+use crate::log::{decide, Log};
+
 const HOME: &str = "81.2.69.142";
 const OFFICE: &str = "203.0.113.40";
 const CAFE: &str = "198.51.100.7";
-
-fn acme() -> CompanyId {
-    CompanyId::parse("acme").unwrap()
-}
-
-struct Log {
-    events: Vec<Envelope>,
-    at: DateTime<Utc>,
-    n: u128,
-}
-
-impl Log {
-    fn new() -> Self {
-        Self {
-            events: Vec::new(),
-            at: DateTime::parse_from_rfc3339("2026-06-01T08:00:00Z")
-                .unwrap()
-                .with_timezone(&Utc),
-            n: 0,
-        }
-    }
-
-    fn push(&mut self, producer: &str, attempt: Option<AttemptId>, event: Event) -> AttemptId {
-        self.n += 1;
-        self.at += Duration::minutes(30);
-        let attempt =
-            attempt.unwrap_or_else(|| AttemptId::from_uuid(Uuid::from_u128(1000 + self.n)));
-        self.events.push(Envelope {
-            event_id: Uuid::from_u128(self.n),
-            schema_version: SCHEMA_VERSION,
-            occurred_at: self.at,
-            attempt_id: attempt,
-            causation_id: None,
-            producer: producer.into(),
-            event,
-        });
-        attempt
-    }
-
-    fn login(&mut self, user: UserId, ip: &str, device: &str) -> AttemptId {
-        self.push(
-            "login-intake",
-            None,
-            Event::LoginAttempted(LoginAttempted {
-                user_id: Some(user),
-                company_id: Some(acme()),
-                auth_method: AuthMethod::Password,
-                primary_factor: PrimaryFactor::Succeeded,
-                privileged: false,
-                platform: Platform::Dashboard,
-                client: shared::personal::Personal::Clear(shared::events::LoginClient {
-                    ip: ip.parse().unwrap(),
-                    user_agent: UserAgent::parse(CHROME).unwrap(),
-                    device_id: Some(DeviceId::parse(device).unwrap()),
-                }),
-                locale: shared::domain::Locale::En,
-            }),
-        )
-    }
-
-    fn passes_mfa(&mut self, user: UserId, attempt: AttemptId) {
-        let challenge_id = ChallengeId::from_uuid(Uuid::from_u128(7_000 + self.n));
-        self.push(
-            "verifier",
-            Some(attempt),
-            Event::MfaSucceeded(MfaSucceeded {
-                user_id: user,
-                challenge_id,
-            }),
-        );
-        self.push(
-            "verifier",
-            Some(attempt),
-            Event::LoginApproved(LoginApproved {
-                counted: None,
-                user_id: user,
-                approved_after_mfa: true,
-                challenge_id: Some(challenge_id),
-                risk: None,
-            }),
-        );
-    }
-
-    fn policy(&mut self, version: u64, policy: CompanyRiskPolicy) {
-        self.push(
-            "login-intake",
-            None,
-            Event::RiskPolicyChanged(RiskPolicyChanged {
-                company_id: acme(),
-                version,
-                policy,
-            }),
-        );
-    }
-}
 
 /// A user known on her laptop at home, then the company's policies and her logins under
 /// them. Returns the log and, per decision, what the test expects of it.
@@ -210,43 +107,18 @@ fn replayed(log: &Log) -> Vec<Value> {
         .collect()
 }
 
-/// The same events through the live worker's flow (`state::decide_login` and `state::apply`
-/// over PostgreSQL, as `consumer::RiskHandler` runs them), each decided at its own time.
+/// The same events through the live worker's flow over PostgreSQL, each decided at its own
+/// time.
 async fn live(log: &Log) -> Vec<Value> {
     let url = stack::create_database().await;
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     mfa_store::db::migrate(&pool).await.unwrap();
     let pseudonyms = mfa_testkit::stack::data_protection().pseudonym_key;
     let store = RiskStore::new(pool, pseudonyms.clone());
-    let geo = GeoIp::none();
-    let policy = Policy::default();
     let mut decisions = Vec::new();
     for envelope in &log.events {
         let mut state = store.publishing("t.risk-decisions", "key");
-        if let Event::LoginAttempted(attempt) = &envelope.event {
-            let client = attempt.client.in_clear().unwrap();
-            let decided = state::decide_login(
-                &mut state,
-                envelope,
-                state::OpenedAttempt {
-                    attempt,
-                    client,
-                    features: &Features::of(client, &geo),
-                },
-                &pseudonyms,
-                envelope.occurred_at,
-                DecisionIds {
-                    event_id: Uuid::now_v7(),
-                    challenge_id: ChallengeId::new_random(),
-                },
-                &policy,
-            )
-            .await
-            .unwrap();
-            decisions.push(serde_json::from_slice(&decided.to_json()).unwrap());
-        } else {
-            state::apply(&mut state, envelope, None).await.unwrap();
-        }
+        decisions.extend(decide(&mut state, envelope, &pseudonyms).await);
     }
     decisions
 }
