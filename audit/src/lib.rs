@@ -10,8 +10,11 @@
 //! - [`envelopes`]: the log's events, each once, for the questions below.
 //! - [`timeline`], [`report`], [`recheck`]: a login's story, the figures of a range of days,
 //!   and what other risk settings would have decided.
+//! - [`deployment_keys`]: the deployment's data keys, which open the log's personal fields
+//!   for `timeline` and `recheck` when given.
 
 pub mod bench;
+pub mod deployment_keys;
 pub mod envelopes;
 pub mod export;
 pub mod export_source;

@@ -39,6 +39,10 @@ enum Command {
     BenchVerify(BenchArgs),
     /// The story of each login of a user (or of one login): context, decision and reasons,
     /// the code's fate with its times, the outcome.
+    ///
+    /// Where a login came from is sealed in the log. With the deployment's keys
+    /// (MFA_MASTER_KEYS and MFA_DATABASE_URL) it is opened: in the clear, "erased" once the
+    /// user was deleted or the month is past retention, or the reason it cannot be read.
     Timeline(story_commands::TimelineArgs),
     /// Logins, MFA rate and the codes' fates by day and by platform; --chart draws an SVG.
     Report(story_commands::ReportArgs),

@@ -1,17 +1,18 @@
 //! The subcommands that question the log: `timeline`, `report` and `recheck`. Each reads the
 //! log's events once (`mfa_audit::envelopes`) into its library fold and prints the result.
 
-use mfa_store::data_keys::BlockingDataKeys;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use mfa_audit::deployment_keys::DeploymentKeys;
 use mfa_audit::envelopes::{for_each_event, Skipped};
 use mfa_audit::recheck::{Override, Recheck};
 use mfa_audit::report::{DateRange, ReportBuilder};
-use mfa_audit::timeline::{self, Filter, Stories};
+use mfa_audit::timeline::{self, Filter, Login, Origin, Stories};
+use mfa_runtime::supervise::error_chain;
 use shared::domain::{AttemptId, UserId};
 
 use super::{open_source, KafkaArgs};
@@ -84,15 +85,48 @@ pub fn timeline(args: TimelineArgs) -> anyhow::Result<ExitCode> {
         (None, Some(attempt)) => Filter::Attempt(attempt),
         (None, None) => anyhow::bail!("name --user or --attempt"),
     };
+    // Before the log is read: a bad setting is said at once, not after a long read.
+    let keys = DeploymentKeys::from_env()?;
     let mut stories = Stories::new(filter);
     args.log
         .read(args.from.as_ref(), |event| stories.apply(event))?;
-    let logins = stories.finish();
+    let mut logins = stories.finish();
+    if let Some(keys) = &keys {
+        open_origins(keys, &mut logins);
+        let unreadable = logins
+            .iter()
+            .filter(|login| matches!(login.origin, Origin::Unreadable { .. }))
+            .count();
+        if unreadable > 0 && !args.log.quiet {
+            eprintln!("timeline: the personal data of {unreadable} login(s) could not be read: each says why");
+        }
+    }
     if args.log.json {
         print(&format!("{:#}\n", timeline::render_json(&logins)))
     } else {
         print(&timeline::render_table(&logins))
     }
+}
+
+/// Opens the logins' sealed origins with the deployment's data keys. The key database is
+/// reached only when a login is sealed; when it cannot be, every sealed login says so, and
+/// the rest of its story is told all the same.
+fn open_origins(keys: &DeploymentKeys, logins: &mut [Login]) {
+    let mut store = None;
+    timeline::open_origins(logins, |id| {
+        let connect = || {
+            keys.connect().map_err(|e| {
+                format!(
+                    "cannot reach the data keys' database (MFA_DATABASE_URL): {}",
+                    error_chain(&e)
+                )
+            })
+        };
+        match store.get_or_insert_with(connect) {
+            Ok(store) => store.key(id).map_err(|e| error_chain(&e)),
+            Err(error) => Err(error.clone()),
+        }
+    });
 }
 
 #[derive(Args)]
@@ -155,14 +189,9 @@ pub fn recheck(args: RecheckArgs) -> anyhow::Result<ExitCode> {
     }
     let mut recheck = Recheck::new(current.policy, proposed.policy, geo, args.max_listed);
     // A live log's personal fields are sealed: the deployment's data keys open them.
-    if let Some(master) = mfa_runtime::config::Env::optional("MFA_MASTER_KEYS") {
-        let master = std::sync::Arc::new(shared::personal::MasterKeys::parse(&master)?);
-        let database_url = mfa_runtime::config::Env::secret("MFA_DATABASE_URL")?;
-        let keys = || BlockingDataKeys::connect(&database_url, master.clone());
-        let pseudonyms = mfa_runtime::config::Env::optional("MFA_PSEUDONYM_KEY")
-            .map(|key| shared::personal::PseudonymKey::parse(&key))
-            .transpose()?;
-        recheck = recheck.with_data_keys(keys()?, keys()?, pseudonyms);
+    if let Some(keys) = DeploymentKeys::from_env()? {
+        recheck =
+            recheck.with_data_keys(keys.connect()?, keys.connect()?, keys.pseudonyms().cloned());
     }
     let mut failed = None;
     args.log.read(args.from.as_ref(), |event| {

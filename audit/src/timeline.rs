@@ -8,6 +8,11 @@
 //! and one [`CodeStory`] per challenge, which every login given that challenge shares (a
 //! throttled login reuses the code emailed moments before). Pure: the clock is the events'
 //! `occurred_at`, and a code counts as expired once the log's time has passed its expiry.
+//!
+//! Where a login came from is personal data, sealed in the log from schema version 7 on:
+//! shown as sealed, unless the deployment's data keys are at hand ([`open_origins`], the
+//! fold's one step of IO, after it): then in the clear, or erased once its key was destroyed
+//! (a deleted user, a month past retention), or unreadable with the reason.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -15,9 +20,10 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use shared::domain::{AttemptId, AuthMethod, ChallengeId, Platform, PrimaryFactor, UserId};
 use shared::events::{
-    Envelope, Event, LoginClient, MfaFailureReason, RejectionReason, RiskAssessment, ThrottleReason,
+    Envelope, Event, EventType, LoginClient, MfaFailureReason, RejectionReason, RiskAssessment,
+    ThrottleReason,
 };
-use shared::personal::Personal;
+use shared::personal::{DataKey, DataKeyId, OpenError, Personal, SealContext};
 use shared::user_agent::UserAgentSummary;
 
 /// Which logins a fold keeps.
@@ -172,27 +178,93 @@ pub struct LoginStory {
     pub platform: Platform,
     pub auth_method: AuthMethod,
     pub primary_factor: PrimaryFactor,
-    /// Where it came from: sealed under the user's data key (schema version 7 on; this tool
-    /// reads no keys, so an auditor sees no personal data), in the clear in older events.
-    pub origin: Personal<LoginClient>,
+    /// Where it came from, as the log has it: sealed under the user's data key (schema
+    /// version 7 on), in the clear in older events. Shown as [`Login::origin`], which says
+    /// whether this run could open it.
+    #[serde(skip)]
+    pub client: Personal<LoginClient>,
     pub decision: Option<Decided>,
     /// The challenge the login was given (a new one, or the pending one it shares).
     pub challenge_id: Option<ChallengeId>,
 }
 
-impl LoginStory {
-    /// `Chrome on Windows 10`, or `sealed` when the log keeps it sealed.
-    pub fn client(&self) -> String {
-        match self.origin.in_clear() {
-            Some(client) => UserAgentSummary::parse(&client.user_agent).browser_and_os(),
-            None => "sealed".into(),
+/// Where a login came from (address, user agent, device), as this run reads it. In JSON, its
+/// `state` is `clear`, `sealed`, `erased` or `unreadable`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Origin {
+    /// In the clear: so in the log (events before schema version 7, synthetic traces), or
+    /// opened with the data key `key`.
+    Clear {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key: Option<DataKeyId>,
+        #[serde(flatten)]
+        client: LoginClient,
+    },
+    /// Sealed, and this run was given no keys: a copy of the log shows no personal data.
+    Sealed { key: DataKeyId },
+    /// Its data key was destroyed (the user was deleted, or the month is past retention):
+    /// erased, by design. The login's other facts still stand.
+    Erased { key: DataKeyId },
+    /// The deployment's keys were given, and this one could not be read: its row does not
+    /// unwrap (altered, or under a master key not configured), the ciphertext does not open
+    /// under it, or the key database did not answer. Never a guess: the reason is shown.
+    Unreadable { key: DataKeyId, error: String },
+}
+
+impl Origin {
+    /// As any copy of the log reads it, without keys.
+    pub fn in_log(client: &Personal<LoginClient>) -> Self {
+        match client {
+            Personal::Clear(client) => Origin::Clear {
+                key: None,
+                client: client.clone(),
+            },
+            Personal::Sealed { sealed } => Origin::Sealed { key: sealed.key },
         }
     }
 
-    /// `from 192.0.2.1 with Chrome on Windows 10 (device laptop)`, or where it is sealed.
-    pub fn origin(&self) -> String {
-        match (&self.origin, self.origin.in_clear()) {
-            (_, Some(client)) => format!(
+    /// `client` opened with what looking its data key up gave: the key, `None` when it was
+    /// destroyed, or why it could not be had.
+    pub fn opened(
+        client: &Personal<LoginClient>,
+        context: SealContext<'_>,
+        key: Result<Option<&DataKey>, &str>,
+    ) -> Self {
+        let Some(id) = client.key_id() else {
+            return Self::in_log(client);
+        };
+        let unreadable = |error: String| Origin::Unreadable { key: id, error };
+        match key {
+            Err(error) => unreadable(error.to_owned()),
+            Ok(None) => Origin::Erased { key: id },
+            Ok(Some(key)) => match client.open(Some(key), context) {
+                Ok(client) => Origin::Clear {
+                    key: Some(id),
+                    client,
+                },
+                Err(OpenError::Erased(_)) => Origin::Erased { key: id },
+                Err(error @ OpenError::Corrupt(_)) => unreadable(error.to_string()),
+            },
+        }
+    }
+
+    /// `Chrome on Windows 10`, or the state that hides it: `sealed`, `erased`, `unreadable`.
+    pub fn client(&self) -> String {
+        match self {
+            Origin::Clear { client, .. } => {
+                UserAgentSummary::parse(&client.user_agent).browser_and_os()
+            }
+            Origin::Sealed { .. } => "sealed".into(),
+            Origin::Erased { .. } => "erased".into(),
+            Origin::Unreadable { .. } => "unreadable".into(),
+        }
+    }
+
+    /// `from 192.0.2.1 with Chrome on Windows 10 (device laptop)`, or why it is not shown.
+    pub fn describe(&self) -> String {
+        match self {
+            Origin::Clear { client, .. } => format!(
                 "from {} with {} ({})",
                 client.ip,
                 self.client(),
@@ -204,11 +276,41 @@ impl LoginStory {
                         d.as_str()
                     ))
             ),
-            (Personal::Sealed { sealed }, None) => {
-                format!("from where it is sealed (data key {})", sealed.key)
+            Origin::Sealed { key } => format!("from where it is sealed (data key {key})"),
+            Origin::Erased { key } => {
+                format!("from where it is erased (data key {key} destroyed)")
             }
-            (Personal::Clear(_), None) => String::new(),
+            // Most reasons name the key already.
+            Origin::Unreadable { key, error } if error.contains(&key.to_string()) => {
+                format!("from where it cannot be read ({error})")
+            }
+            Origin::Unreadable { key, error } => {
+                format!("from where it cannot be read (data key {key}: {error})")
+            }
         }
+    }
+}
+
+/// Opens the logins' sealed origins with the deployment's data keys: `key` gives the key
+/// named, `None` when it was destroyed, or why it could not be had. Each key is asked for
+/// once: a user's logins share a key a month, and a key database that does not answer is
+/// then waited for once a key, not once a login.
+pub fn open_origins(
+    logins: &mut [Login],
+    mut key: impl FnMut(&DataKeyId) -> Result<Option<DataKey>, String>,
+) {
+    let mut looked_up: HashMap<DataKeyId, Result<Option<DataKey>, String>> = HashMap::new();
+    for login in logins {
+        let Some(id) = login.story.client.key_id() else {
+            continue;
+        };
+        let found = looked_up.entry(id).or_insert_with(|| key(&id));
+        let context = EventType::LoginAttempted.seal_context(login.story.attempt_id);
+        login.origin = Origin::opened(
+            &login.story.client,
+            context,
+            found.as_ref().map(Option::as_ref).map_err(String::as_str),
+        );
     }
 }
 
@@ -242,6 +344,8 @@ impl Outcome {
 pub struct Login {
     #[serde(flatten)]
     pub story: LoginStory,
+    /// Where it came from: as the log has it, until [`open_origins`] opens it.
+    pub origin: Origin,
     pub code: Option<CodeStory>,
     /// How the code ended (an expiry the log's clock passed included), and when.
     pub code_end: Option<(CodeEnd, DateTime<Utc>)>,
@@ -271,6 +375,7 @@ impl Login {
             },
         };
         Self {
+            origin: Origin::in_log(&story.client),
             story,
             code,
             code_end,
@@ -328,7 +433,7 @@ impl Stories {
                         platform: login.platform,
                         auth_method: login.auth_method,
                         primary_factor: login.primary_factor,
-                        origin: login.client.clone(),
+                        client: login.client.clone(),
                         decision: None,
                         challenge_id: None,
                     },
@@ -493,7 +598,7 @@ pub fn steps(login: &Login) -> Vec<Step> {
         what: format!(
             "login on {} {}, {} {}",
             story.platform,
-            story.origin(),
+            login.origin.describe(),
             story.auth_method.as_str(),
             match story.primary_factor {
                 PrimaryFactor::Succeeded => "ok",
@@ -588,7 +693,22 @@ pub fn render_table(logins: &[Login]) -> String {
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "{} login(s)", logins.len());
+    let _ = write!(out, "{} login(s)", logins.len());
+    let erased = logins
+        .iter()
+        .filter(|login| matches!(login.origin, Origin::Erased { .. }))
+        .count();
+    let unreadable = logins
+        .iter()
+        .filter(|login| matches!(login.origin, Origin::Unreadable { .. }))
+        .count();
+    if erased > 0 {
+        let _ = write!(out, ", {erased} with their personal data erased");
+    }
+    if unreadable > 0 {
+        let _ = write!(out, ", {unreadable} whose personal data could not be read");
+    }
+    out.push('\n');
     out
 }
 
@@ -599,7 +719,7 @@ pub fn render_json(logins: &[Login]) -> serde_json::Value {
         .map(|login| {
             let mut value = serde_json::to_value(login).unwrap_or_default();
             if let Some(object) = value.as_object_mut() {
-                object.insert("client".into(), login.story.client().into());
+                object.insert("client".into(), login.origin.client().into());
                 object.insert(
                     "steps".into(),
                     serde_json::to_value(steps(login)).unwrap_or_default(),
@@ -619,6 +739,7 @@ pub(crate) mod tests {
         CodeSent, LoginApproved, LoginAttempted, LoginRejected, MfaFailed, MfaRequired,
         MfaSucceeded, RiskLevel, RiskReason,
     };
+    use shared::personal::Subject;
 
     pub(crate) fn t(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_764_600_000 + secs, 0).unwrap()
@@ -977,5 +1098,182 @@ pub(crate) mod tests {
         assert!(steps(&expired[0])
             .iter()
             .any(|s| s.what == "code expired" && s.at == t(601)));
+    }
+
+    /// A login of `user` from `ip`, its client sealed under `key` as login-intake seals it.
+    fn sealed_login(log: &mut Log, user: UserId, at: i64, ip: &str, key: &DataKey) -> Envelope {
+        let mut login = log.login(user, at, Platform::Ios, ip, PrimaryFactor::Succeeded);
+        let Event::LoginAttempted(attempted) = &mut login.event else {
+            unreachable!()
+        };
+        let client = attempted.client.in_clear().unwrap().clone();
+        attempted.client = Personal::seal(
+            &client,
+            DataKeyId::new(Subject::User(user), login.occurred_at),
+            key,
+            EventType::LoginAttempted.seal_context(login.attempt_id),
+        );
+        *log.events.last_mut().unwrap() = login.clone();
+        login
+    }
+
+    fn first_step(login: &Login) -> String {
+        steps(login).swap_remove(0).what
+    }
+
+    #[test]
+    fn a_sealed_origin_reads_sealed_without_keys_clear_with_its_key_and_erased_without_it() {
+        let user = UserId::new();
+        let (december, january) = (DataKey::generate(), DataKey::generate());
+        let mut log = Log::new();
+        for (at, ip, key) in [
+            (0, "203.0.113.7", &december),
+            (60, "203.0.113.8", &december),
+            // 2026-01: the month's own key, destroyed below.
+            (40 * 86_400, "203.0.113.99", &january),
+        ] {
+            let login = sealed_login(&mut log, user, at, ip, key);
+            log.approve(&login, user, at + 1);
+        }
+        let december_id = DataKeyId::new(Subject::User(user), t(0));
+        let january_id = DataKeyId::new(Subject::User(user), t(40 * 86_400));
+        assert_ne!(december_id, january_id);
+
+        // Without keys, as a copy of the log reads: sealed, nothing personal shown.
+        let logins = fold(&log, Filter::User(user));
+        assert_eq!(logins[0].origin, Origin::Sealed { key: december_id });
+        assert_eq!(
+            first_step(&logins[0]),
+            format!("login on ios from where it is sealed (data key {december_id}), password ok")
+        );
+        let json = render_json(&logins);
+        assert_eq!(json["logins"][0]["origin"]["state"], "sealed");
+        assert_eq!(json["logins"][0]["origin"]["key"], december_id.to_string());
+        assert_eq!(json["logins"][0]["client"], "sealed");
+        assert!(!json.to_string().contains("203.0.113"), "{json:#}");
+
+        // With the deployment's keys, January's destroyed: each key asked for once.
+        let mut opened = logins.clone();
+        let mut asked = Vec::new();
+        open_origins(&mut opened, |id| {
+            asked.push(*id);
+            Ok((*id == december_id).then(|| december.clone()))
+        });
+        assert_eq!(asked, [december_id, january_id]);
+        let Origin::Clear { key, client } = &opened[1].origin else {
+            panic!("{:?}", opened[1].origin)
+        };
+        assert_eq!(
+            (*key, client.ip.to_string()),
+            (Some(december_id), "203.0.113.8".into())
+        );
+        assert_eq!(
+            first_step(&opened[0]),
+            "login on ios from 203.0.113.7 with Firefox on Windows 10 (device laptop), password ok"
+        );
+        assert_eq!(opened[2].origin, Origin::Erased { key: january_id });
+        assert_eq!(
+            first_step(&opened[2]),
+            format!(
+                "login on ios from where it is erased (data key {january_id} destroyed), password ok"
+            )
+        );
+        // Erased, the login still counts, with its decision and outcome.
+        assert_eq!(opened[2].outcome, Outcome::Approved);
+        assert_eq!(
+            opened.iter().map(|l| &l.outcome).collect::<Vec<_>>(),
+            logins.iter().map(|l| &l.outcome).collect::<Vec<_>>()
+        );
+        let json = render_json(&opened);
+        let states: Vec<&str> = json["logins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["origin"]["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, ["clear", "clear", "erased"]);
+        assert_eq!(json["logins"][0]["origin"]["ip"], "203.0.113.7");
+        assert_eq!(json["logins"][0]["origin"]["device_id"], "laptop");
+        assert_eq!(json["logins"][0]["origin"]["key"], december_id.to_string());
+        assert_eq!(json["logins"][0]["client"], "Firefox on Windows 10");
+        assert_eq!(json["logins"][2]["client"], "erased");
+        assert_eq!(json["logins"][2]["origin"]["key"], january_id.to_string());
+        let table = render_table(&opened);
+        assert!(
+            table.contains("3 login(s), 1 with their personal data erased\n"),
+            "{table}"
+        );
+        assert!(!table.contains("203.0.113.99"), "{table}");
+    }
+
+    #[test]
+    fn a_key_that_cannot_be_had_or_does_not_open_is_said_for_its_login_alone() {
+        let user = UserId::new();
+        let mut log = Log::new();
+        let clear = log.login(
+            user,
+            0,
+            Platform::Dashboard,
+            "198.51.100.23",
+            PrimaryFactor::Succeeded,
+        );
+        log.approve(&clear, user, 1);
+        let altered = sealed_login(&mut log, user, 10, "203.0.113.7", &DataKey::generate());
+        log.approve(&altered, user, 11);
+        let december_id = DataKeyId::new(Subject::User(user), t(10));
+        let other_user = UserId::new();
+        let unreachable = sealed_login(
+            &mut log,
+            other_user,
+            20,
+            "203.0.113.9",
+            &DataKey::generate(),
+        );
+        log.reject(&unreachable, other_user, 21);
+        let mut logins = fold(&log, Filter::All);
+        open_origins(&mut logins, |id| {
+            if id.subject == Subject::User(other_user) {
+                Err("reading or writing data keys: pool timed out".into())
+            } else {
+                // Not the key that sealed it: the row was altered, or another deployment's.
+                Ok(Some(DataKey::generate()))
+            }
+        });
+        // Clear in the log: nothing to open, as it was.
+        assert_eq!(
+            first_step(&logins[0]),
+            "login on dashboard from 198.51.100.23 with Firefox on Windows 10 (device laptop), password ok"
+        );
+        assert_eq!(
+            first_step(&logins[1]),
+            format!(
+                "login on ios from where it cannot be read (personal data under data key {december_id} does not open: altered or misplaced), password ok"
+            )
+        );
+        let other_id = DataKeyId::new(Subject::User(other_user), t(20));
+        assert_eq!(
+            first_step(&logins[2]),
+            format!(
+                "login on ios from where it cannot be read (data key {other_id}: reading or writing data keys: pool timed out), password ok"
+            )
+        );
+        let json = render_json(&logins);
+        assert_eq!(json["logins"][0]["origin"]["state"], "clear");
+        assert!(json["logins"][0]["origin"].get("key").is_none(), "{json:#}");
+        assert_eq!(json["logins"][1]["origin"]["state"], "unreadable");
+        assert_eq!(json["logins"][2]["client"], "unreadable");
+        assert_eq!(
+            json["logins"][2]["origin"]["error"],
+            "reading or writing data keys: pool timed out"
+        );
+        assert_eq!(
+            logins[2].outcome,
+            Outcome::Rejected("invalid_credentials".into())
+        );
+        let table = render_table(&logins);
+        assert!(
+            table.contains("3 login(s), 2 whose personal data could not be read\n"),
+            "{table}"
+        );
     }
 }

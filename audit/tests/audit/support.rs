@@ -64,12 +64,24 @@ impl Log {
 }
 
 pub fn audit(args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_mfa-audit"))
-        .args(args)
-        .env_remove("MFA_KAFKA_BROKERS")
-        .env_remove("MFA_TOPIC_NAMESPACE")
-        .output()
-        .unwrap()
+    audit_with(args, &[])
+}
+
+/// The binary with `settings` in its environment, and none of the stack's own: no broker,
+/// and no data keys unless given (a test's log is not the stack's).
+pub fn audit_with(args: &[&str], settings: &[(&str, &str)]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-audit"));
+    command.args(args);
+    for name in [
+        "MFA_KAFKA_BROKERS",
+        "MFA_TOPIC_NAMESPACE",
+        "MFA_MASTER_KEYS",
+        "MFA_DATABASE_URL",
+        "MFA_PSEUDONYM_KEY",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs(settings.iter().copied()).output().unwrap()
 }
 
 pub fn path(path: &Path) -> &str {
