@@ -1,15 +1,19 @@
 //! argon2id on a bounded pool of its own threads, never on the async workers: a password check
 //! costs ~19 MiB and tens of milliseconds of CPU, and a flood of them must not stall the
 //! runtime. When the queue is full the caller is refused at once (503) instead of waiting.
+//!
+//! Each hashing thread keeps one argon2 work area (`m` KiB) for its life. Allocating one per
+//! check, as the argon2 crate's own calls do, left glibc's per-thread arenas holding the
+//! freed 19 MiB areas: login-intake grew to 360 MiB under load (BENCHMARKS.md). With one area
+//! a thread its memory is bounded by the hashing threads times `m`, plus the rest.
 
+use std::cell::RefCell;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{rand_core::OsRng, Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
 
@@ -55,12 +59,75 @@ impl Argon2Cost {
     }
 }
 
-#[expect(
-    clippy::expect_used,
-    reason = "constant parameters within argon2's bounds: Params::new cannot refuse them"
-)]
-fn argon2() -> Argon2<'static> {
-    OWASP_COST.hasher().expect("valid argon2 parameters")
+thread_local! {
+    /// This thread's argon2 work area: as large as the largest cost it has hashed at.
+    static WORK_AREA: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// argon2 of `password` and `salt` into `out`, in this thread's work area. Each pass
+/// overwrites the blocks it reads before reading them, so nothing of an earlier check
+/// leaks into this one.
+fn hash_in_work_area(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    WORK_AREA.with_borrow_mut(|area| {
+        let blocks = argon2.params().block_count();
+        if area.len() < blocks {
+            area.resize(blocks, Block::default());
+        }
+        argon2.hash_password_into_with_memory(password, salt, out, &mut area[..blocks])
+    })
+}
+
+/// A PHC string of `password` hashed at `cost` with a fresh salt.
+pub fn hash_at(cost: Argon2Cost, password: &[u8]) -> Result<String, argon2::password_hash::Error> {
+    let argon2 = cost.hasher()?;
+    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.as_salt().decode_b64(&mut salt_bytes)?;
+    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+        Ok(hash_in_work_area(&argon2, password, salt_bytes, out)?)
+    })?;
+    Ok(PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params())?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    }
+    .to_string())
+}
+
+/// Whether `password` matches `hash`, at the hash's own cost (an older cost verifies too),
+/// compared in constant time. An error is a hash this cannot check.
+pub fn matches(
+    password: &[u8],
+    hash: &PasswordHash<'_>,
+) -> Result<bool, argon2::password_hash::Error> {
+    use argon2::password_hash::Error;
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return Err(Error::PhcStringField);
+    };
+    let version = hash
+        .version
+        .map(Version::try_from)
+        .transpose()?
+        .unwrap_or_default();
+    let argon2 = Argon2::new(
+        Algorithm::try_from(hash.algorithm)?,
+        version,
+        Params::try_from(hash)?,
+    );
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
+    let computed = Output::init_with(expected.len(), |out| {
+        Ok(hash_in_work_area(&argon2, password, salt_bytes, out)?)
+    })?;
+    // `Output`'s equality is constant-time.
+    Ok(computed == *expected)
 }
 
 #[expect(
@@ -68,18 +135,13 @@ fn argon2() -> Argon2<'static> {
     reason = "argon2 fails only on invalid parameters or salt, and both are made here"
 )]
 fn hash_now(password: &str) -> String {
-    let salt = SaltString::generate(&mut OsRng);
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
+    hash_at(OWASP_COST, password.as_bytes())
         .expect("argon2 hashing does not fail with valid parameters")
-        .to_string()
 }
 
 fn verify_now(password: &str, hash: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+    match PasswordHash::new(hash).and_then(|parsed| matches(password.as_bytes(), &parsed)) {
+        Ok(matched) => matched,
         Err(error) => {
             tracing::error!(%error, "stored password hash is unreadable");
             false
@@ -210,6 +272,39 @@ mod tests {
             "every job is out of the queue once answered"
         );
         assert_eq!(metrics.refusals(), 0);
+    }
+
+    #[test]
+    fn hashes_from_the_work_area_are_argon2s_own_both_ways_and_other_costs_verify() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let ours = hash_at(OWASP_COST, b"correct horse").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        OWASP_COST
+            .hasher()
+            .unwrap()
+            .verify_password(b"correct horse", &parsed)
+            .unwrap();
+        // A hash made by the crate's allocating calls, at another (older) cost, checked in
+        // the work area, which has to grow for it and then serves the smaller cost again.
+        let older = Argon2Cost {
+            memory_kib: 32 * 1024,
+            passes: 1,
+            lanes: 2,
+        };
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = older
+            .hasher()
+            .unwrap()
+            .hash_password(b"tr0ub4dor", &salt)
+            .unwrap()
+            .to_string();
+        let theirs = PasswordHash::new(&theirs).unwrap();
+        assert!(matches(b"tr0ub4dor", &theirs).unwrap());
+        assert!(!matches(b"tr0ub4dor!", &theirs).unwrap());
+        assert!(matches(b"correct horse", &parsed).unwrap());
+        assert!(!matches(b"correct horsf", &parsed).unwrap());
+        let unsalted = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1").unwrap();
+        assert!(matches(b"x", &unsalted).is_err());
     }
 
     #[tokio::test]
