@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use mfa_store::data_keys::DataKeys;
 use rand::Rng;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -27,7 +28,8 @@ use shared::domain::{
     AttemptId, AuthMethod, ChallengeId, CompanyId, DeviceId, Locale, Platform, PrimaryFactor,
     UserAgent, UserId,
 };
-use shared::events::{Envelope, Event, LoginAttempted, MfaSucceeded};
+use shared::events::{Envelope, Event, EventType, LoginAttempted, LoginClient, MfaSucceeded};
+use shared::personal::{DataKey, DataKeyId, Personal, Subject};
 use shared::topics::Topics;
 
 use crate::process::ServiceProcess;
@@ -58,6 +60,14 @@ pub enum RiskBenchError {
     Watcher(#[source] std::io::Error),
     #[error("a constant of the population does not parse: {0}")]
     Population(String),
+    #[error("creating the users' data keys")]
+    DataKey(#[source] mfa_store::data_keys::DataKeyError),
+    #[error("no data key was created for {0}")]
+    NoSealingKey(String),
+    #[error("the deployment's database")]
+    Database(#[from] sqlx::Error),
+    #[error("migrating the deployment's database")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
 /// One benchmark user, as the risk worker sees it in its events.
@@ -99,9 +109,33 @@ const OTHER_BROWSER: &str =
     "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
 const COMPANY: &str = "bench-risk";
 
-/// The one place a benchmark `LoginAttempted` envelope is built: its personal fields (the
-/// address, the browser, the device) are about to change shape (sealed personal data), and
-/// everything else in this module goes through here.
+/// The users' data keys for the months the benchmark's logins fall in, created in the
+/// deployment's `data_keys` as login-intake creates them: the backlog is sealed as live
+/// logins are, so the worker opens each one (with its key cache) as it would in production.
+pub struct SealingKeys(HashMap<DataKeyId, DataKey>);
+
+impl SealingKeys {
+    pub async fn for_users(
+        keys: &DataKeys,
+        users: &[BenchUser],
+        months: &[DateTime<Utc>],
+    ) -> Result<Self, RiskBenchError> {
+        let mut sealing = HashMap::new();
+        for user in users {
+            for at in months {
+                let (id, key) = keys
+                    .sealing_key(Subject::User(user.user_id), *at)
+                    .await
+                    .map_err(RiskBenchError::DataKey)?;
+                sealing.insert(id, key);
+            }
+        }
+        Ok(Self(sealing))
+    }
+}
+
+/// The one place a benchmark `LoginAttempted` envelope is built, its personal fields (the
+/// address, the browser, the device) sealed under the user's key for the month.
 pub fn login_attempted(
     user: &BenchUser,
     company: &CompanyId,
@@ -109,10 +143,27 @@ pub fn login_attempted(
     primary_factor: PrimaryFactor,
     context: &LoginContext,
     at: DateTime<Utc>,
-) -> Envelope {
-    Envelope::new(
+    keys: &SealingKeys,
+) -> Result<Envelope, RiskBenchError> {
+    let attempt_id = AttemptId::new();
+    let key_id = DataKeyId::new(Subject::User(user.user_id), at);
+    let key = keys
+        .0
+        .get(&key_id)
+        .ok_or_else(|| RiskBenchError::NoSealingKey(key_id.to_string()))?;
+    let client = Personal::seal(
+        &LoginClient {
+            ip: context.ip,
+            user_agent: context.user_agent.clone(),
+            device_id: context.device_id.clone(),
+        },
+        key_id,
+        key,
+        EventType::LoginAttempted.seal_context(attempt_id),
+    );
+    Ok(Envelope::new(
         "login-intake",
-        AttemptId::new(),
+        attempt_id,
         None,
         at,
         Event::LoginAttempted(LoginAttempted {
@@ -122,16 +173,10 @@ pub fn login_attempted(
             primary_factor,
             privileged: false,
             platform: Platform::Dashboard,
-            // In the clear, as events before schema version 7 were: the worker opens nothing
-            // for these (login-intake seals every live login; the load run measures that path).
-            client: shared::personal::Personal::Clear(shared::events::LoginClient {
-                ip: context.ip,
-                user_agent: context.user_agent.clone(),
-                device_id: context.device_id.clone(),
-            }),
+            client,
             locale: Locale::default(),
         }),
-    )
+    ))
 }
 
 /// The verifier's word that the code of `decision` was passed.
@@ -191,7 +236,11 @@ impl Population {
     }
 
     /// A login of every user, from home.
-    fn logins_from_home(&self, at: DateTime<Utc>) -> Vec<(String, Envelope)> {
+    fn logins_from_home(
+        &self,
+        at: DateTime<Utc>,
+        keys: &SealingKeys,
+    ) -> Result<Vec<(String, Envelope)>, RiskBenchError> {
         self.users
             .iter()
             .map(|user| {
@@ -202,8 +251,9 @@ impl Population {
                     PrimaryFactor::Succeeded,
                     &Self::at_home(user),
                     at,
-                );
-                (user.user_id.to_string(), login)
+                    keys,
+                )?;
+                Ok((user.user_id.to_string(), login))
             })
             .collect()
     }
@@ -215,6 +265,7 @@ impl Population {
         count: usize,
         start: DateTime<Utc>,
         spacing: chrono::Duration,
+        keys: &SealingKeys,
     ) -> Result<Vec<(String, Envelope)>, RiskBenchError> {
         let mut rng = rand::thread_rng();
         let other_browser = UserAgent::parse(OTHER_BROWSER)
@@ -257,7 +308,7 @@ impl Population {
                     )
                 }
             };
-            let login = login_attempted(user, &self.company, method, factor, &context, at);
+            let login = login_attempted(user, &self.company, method, factor, &context, at, keys)?;
             logins.push((user.user_id.to_string(), login));
         }
         Ok(logins)
@@ -491,6 +542,16 @@ impl RiskBench {
             deployment.partitions,
         )?;
         let population = Population::new(self.users)?;
+        let now = Utc::now();
+        // The history is two days old and the backlogs follow it in event time, before now:
+        // keys for each month those days fall in.
+        let keys = {
+            let pool = sqlx::PgPool::connect(&deployment.database_url).await?;
+            mfa_store::db::migrate(&pool).await?;
+            let keys = DataKeys::new(pool, deployment.data_keys.config().master_keys);
+            let months = [now - chrono::Duration::days(2), now];
+            SealingKeys::for_users(&keys, &population.users, &months).await?
+        };
 
         // The history: each user's first login decided (a code) and passed, then a second
         // login from home, approved and learned.
@@ -498,8 +559,7 @@ impl RiskBench {
         let mut worker = self.start_workers(1, "history")?;
         // In event time the history is days old, and the backlog comes after it: the model
         // reads a user's history as of each login's time.
-        let now = Utc::now();
-        let firsts = population.logins_from_home(now - chrono::Duration::days(2));
+        let firsts = population.logins_from_home(now - chrono::Duration::days(2), &keys)?;
         publish_all(&producer, &topics.login_attempts, &firsts).await?;
         let wanted: HashSet<AttemptId> = firsts.iter().map(|(_, e)| e.attempt_id).collect();
         let decided = watch.wait_for("the first logins", &wanted, STALL).await?;
@@ -531,7 +591,7 @@ impl RiskBench {
             topics.verifications
         );
         wait_for_metric(&mut worker, &handled, passed.len() as f64).await?;
-        let seconds = population.logins_from_home(now - chrono::Duration::days(1));
+        let seconds = population.logins_from_home(now - chrono::Duration::days(1), &keys)?;
         publish_all(&producer, &topics.login_attempts, &seconds).await?;
         let wanted: HashSet<AttemptId> = seconds.iter().map(|(_, e)| e.attempt_id).collect();
         let second = watch.wait_for("the second logins", &wanted, STALL).await?;
@@ -551,7 +611,7 @@ impl RiskBench {
             - spacing * i32::try_from(self.events * replica_counts.len()).unwrap_or(i32::MAX)
             - chrono::Duration::minutes(1);
         for &replicas in replica_counts {
-            let backlog = population.backlog(self.events, event_time, spacing)?;
+            let backlog = population.backlog(self.events, event_time, spacing, &keys)?;
             event_time += spacing * i32::try_from(self.events).unwrap_or(i32::MAX);
             let publishing = Instant::now();
             publish_all(&producer, &topics.login_attempts, &backlog).await?;
