@@ -160,6 +160,8 @@ impl Deployment {
             partitions: self.partitions,
             replication_factor: 1,
             retention_ms: -1,
+            login_requests_retention:
+                mfa_runtime::config::KafkaConfig::DEFAULT_LOGIN_REQUESTS_RETENTION,
             // The services' own default (platform/runtime).
             fetch_wait_ms: 5,
         }

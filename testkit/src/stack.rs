@@ -40,6 +40,7 @@ pub fn infra(database_url: &str, brokers: String) -> InfraConfig {
             partitions: 2,
             replication_factor: 1,
             retention_ms: -1,
+            login_requests_retention: KafkaConfig::DEFAULT_LOGIN_REQUESTS_RETENTION,
             fetch_wait_ms: 5,
         },
         housekeeping_interval: Duration::from_secs(300),

@@ -313,15 +313,32 @@ async fn create_topics(config: &KafkaConfig) -> Result<(), KafkaError> {
     }
     let admin: AdminClient<DefaultClientContext> = base_config(config).create()?;
     let retention = config.retention_ms.to_string();
+    let requests_retention = config.login_requests_retention.as_millis().to_string();
     let new_topics: Vec<NewTopic<'_>> = missing
         .iter()
         .map(|name| {
-            NewTopic::new(
+            let topic = NewTopic::new(
                 name,
                 config.partitions,
                 TopicReplication::Fixed(config.replication_factor),
-            )
-            .set("retention.ms", &retention)
+            );
+            if *name == topics.login_requests {
+                // Raw requests carry addresses in the clear, out of reach of erasure: kept
+                // days, not as long as the events (`KafkaConfig::login_requests_retention`).
+                // `cleanup.policy` is Kafka's default, said here because Tansu's SQL storage
+                // prunes only topics that name it (its memory storage prunes nothing). Never
+                // on the other topics: Tansu 0.6.0 reads retention.ms -1 with it as "older
+                // than 0 s" and would empty the event log. A topic created before this
+                // setting keeps its retention until an operator alters it (kafka-configs
+                // --alter): rdkafka offers only the replacing AlterConfigs, which Tansu 0.6.0
+                // does not answer, and replacing a topic's whole configuration at every
+                // start-up would undo what an operator set.
+                topic
+                    .set("retention.ms", &requests_retention)
+                    .set("cleanup.policy", "delete")
+            } else {
+                topic.set("retention.ms", &retention)
+            }
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));

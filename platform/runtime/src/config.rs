@@ -138,6 +138,26 @@ impl InfraConfig {
     }
 }
 
+/// `MFA_LOGIN_REQUESTS_RETENTION_MS`: a positive number of milliseconds. Not -1 as the event
+/// topics may have: raw requests kept forever are what this setting exists to prevent.
+fn login_requests_retention(raw: Option<String>) -> Result<std::time::Duration, ConfigError> {
+    const NAME: &str = "MFA_LOGIN_REQUESTS_RETENTION_MS";
+    let default = KafkaConfig::DEFAULT_LOGIN_REQUESTS_RETENTION;
+    match raw {
+        None => Ok(default),
+        Some(raw) => match raw.trim().parse::<u64>() {
+            Ok(ms) if ms > 0 => Ok(std::time::Duration::from_millis(ms)),
+            _ => Err(ConfigError::Invalid {
+                name: NAME.into(),
+                reason: format!(
+                    "{raw:?} is not a positive number of milliseconds (raw login requests are \
+                     never kept forever)"
+                ),
+            }),
+        },
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {
     /// `host:port[,host:port...]`.
@@ -148,6 +168,9 @@ pub struct KafkaConfig {
     pub replication_factor: i32,
     /// `retention.ms` of the event topics; -1 keeps the event log forever.
     pub retention_ms: i64,
+    /// How long the broker keeps the raw login requests that client backends publish
+    /// (`MFA_LOGIN_REQUESTS_RETENTION_MS`, default 7 days; never forever).
+    pub login_requests_retention: std::time::Duration,
     /// How long the broker may hold a fetch when no data waits. Every hop of the login path
     /// costs about this much, so it is a few milliseconds, not librdkafka's 500.
     pub fetch_wait_ms: u32,
@@ -161,9 +184,22 @@ impl KafkaConfig {
             partitions: Env::or("MFA_TOPIC_PARTITIONS", 3)?,
             replication_factor: Env::or("MFA_TOPIC_REPLICATION_FACTOR", 1)?,
             retention_ms: Env::or("MFA_TOPIC_RETENTION_MS", -1)?,
+            login_requests_retention: login_requests_retention(Env::raw(
+                "MFA_LOGIN_REQUESTS_RETENTION_MS",
+            ))?,
             fetch_wait_ms: Env::or("MFA_KAFKA_FETCH_WAIT_MS", 5)?,
         })
     }
+
+    /// Why a week: a login request carries the user's address and user agent in the clear
+    /// (no password: passwords never travel over Kafka), and unlike the events it is not
+    /// sealed under the user's data key, so erasing the user does not reach it: only its
+    /// retention does. login-intake reads a request within moments and the `LoginAttempted`
+    /// it makes is the lasting record, so the topic need only outlive an outage of
+    /// login-intake with time to notice and mend it (a long weekend unattended), not the
+    /// event log's years.
+    pub const DEFAULT_LOGIN_REQUESTS_RETENTION: std::time::Duration =
+        std::time::Duration::from_secs(7 * 24 * 3600);
 
     pub fn topics(&self) -> shared::topics::Topics {
         shared::topics::Topics::new(&self.namespace)
@@ -172,5 +208,31 @@ impl KafkaConfig {
     /// The consumer group of `service` in this namespace.
     pub fn group_id(&self, service: &str) -> String {
         format!("{}.{service}", self.namespace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_requests_are_kept_a_week_unless_told_a_positive_time() {
+        assert_eq!(
+            login_requests_retention(None).unwrap(),
+            std::time::Duration::from_secs(7 * 24 * 3600)
+        );
+        assert_eq!(
+            login_requests_retention(Some(" 3600000 ".into())).unwrap(),
+            std::time::Duration::from_secs(3600)
+        );
+        for never_forever in ["-1", "0", "forever", "1.5"] {
+            let error = login_requests_retention(Some(never_forever.into())).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("MFA_LOGIN_REQUESTS_RETENTION_MS"),
+                "{error}"
+            );
+        }
     }
 }

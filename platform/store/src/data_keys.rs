@@ -6,8 +6,17 @@
 //! An erased key keeps its row with `wrapped` NULL: a reader tells "erased" (by design, the
 //! fields read as erased) from "unknown" (a key this database never had: another deployment's
 //! event, or the wrong database), which is an error.
+//!
+//! An erasure cannot be outrun by a login in flight: each subject has a row in
+//! `data_subjects`, its tombstone once erased. Making a subject's key and recording an event
+//! sealed under one both hold that row (`FOR SHARE`, [`hold_subject`]) in their transaction and
+//! give up on a tombstone ([`DataKeyError::SubjectErased`]); [`erase_subject`] sets the
+//! tombstone first, which waits for every holder, then erases the keys. So after an erasure
+//! committed no live key of the subject exists, and an event sealed for it was either recorded
+//! before (its key is among those erased) or not at all. The key cache cannot undo that: it
+//! only saves reading a key, and the recording transaction checks the tombstone itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,13 +28,15 @@ use shared::events::{EventType, ReportedClient};
 use shared::personal::{
     DataKey, DataKeyId, MasterKeys, OpenError, Personal, SealContext, Subject, UnwrapError,
 };
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgConnection, PgPool};
 
 use mfa_runtime::shutdown::Shutdown;
 
 use crate::housekeeping::Sweep;
 
-/// How long a process keeps a key it read: an erasure reaches every other process within it.
+/// How long a process keeps a key it read: an erasure reaches every other process's reading
+/// within it. Not its sealing: what is sealed is recorded only in a transaction that finds
+/// the subject alive ([`hold_subject`]).
 pub const CACHE_TTL: Duration = Duration::from_secs(60);
 /// Keys kept in memory at most; past it the cache starts again empty.
 const CACHE_CAPACITY: usize = 100_000;
@@ -38,9 +49,14 @@ pub enum DataKeyError {
         "data key {0} is not in this database (another deployment's event, or the wrong database)"
     )]
     Unknown(DataKeyId),
-    /// Sealing new data for a subject whose keys were erased (a user deleted a moment ago).
+    /// Sealing new data under a month's key that was erased (a month past retention).
     #[error("data key {0} was erased: no new data is sealed under it")]
     ErasedForSealing(DataKeyId),
+    /// Sealing new data for a subject that was erased (a user deleted while their login was
+    /// in flight): nothing is sealed or recorded for it any more. The caller goes on as for
+    /// an account that does not exist.
+    #[error("{0} was erased: no new data is sealed for it")]
+    SubjectErased(Subject),
     #[error(transparent)]
     Unwrap(#[from] UnwrapError),
     #[error("stored data key row {0:?} is malformed")]
@@ -70,6 +86,12 @@ impl<T> Opened<T> {
 struct Cache {
     /// `None`: erased.
     keys: HashMap<DataKeyId, (Option<DataKey>, Instant)>,
+    /// Subjects this process erased or heard were erased ([`DataKeys::forget`]): none of their
+    /// keys is kept or served again. Without it, a sealer that read a key just before the
+    /// erasure and remembered it just after `forget` would serve it from memory for a whole
+    /// `CACHE_TTL`. Losing this set (past capacity) costs a database read, never correctness:
+    /// `data_subjects` is the authority.
+    erased: HashSet<Subject>,
 }
 
 /// The data keys of one deployment, cached.
@@ -91,6 +113,9 @@ impl DataKeys {
 
     fn cached(&self, id: &DataKeyId) -> Option<Option<DataKey>> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.erased.contains(&id.subject) {
+            return Some(None);
+        }
         cache
             .keys
             .get(id)
@@ -100,49 +125,66 @@ impl DataKeys {
 
     fn remember(&self, id: DataKeyId, key: Option<DataKey>) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.erased.contains(&id.subject) {
+            return;
+        }
         if cache.keys.len() >= CACHE_CAPACITY {
             cache.keys.clear();
         }
         cache.keys.insert(id, (key, Instant::now()));
     }
 
-    /// Drops `subject`'s keys from this process's memory (after erasing them, or on hearing
-    /// that its account was deleted).
+    /// Drops `subject`'s keys from this process's memory and never keeps one again (after
+    /// erasing them, or on hearing that its account was deleted): from then on this process
+    /// neither seals for the subject nor opens its data, even with a key read a moment before.
     pub fn forget(&self, subject: Subject) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache.keys.retain(|id, _| id.subject != subject);
-    }
-
-    fn unwrap_row(
-        &self,
-        id: &DataKeyId,
-        row: (Option<String>, Option<Vec<u8>>),
-    ) -> Result<Option<DataKey>, DataKeyError> {
-        match row {
-            (Some(master_id), Some(wrapped)) => {
-                Ok(Some(self.master.unwrap_key(&master_id, id, &wrapped)?))
-            }
-            (None, None) => Ok(None),
-            _ => Err(DataKeyError::MalformedRow(id.to_string())),
+        if cache.erased.len() >= CACHE_CAPACITY {
+            cache.erased.clear();
         }
+        cache.erased.insert(subject);
     }
 
-    /// The key that seals `subject`'s data at `at`, created on first use.
+    fn erased_here(&self, subject: Subject) -> bool {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.erased.contains(&subject)
+    }
+
+    /// The key that seals `subject`'s data at `at`, created on first use;
+    /// [`DataKeyError::SubjectErased`] once the subject was erased.
+    ///
+    /// A key from the cache is not checked against the tombstone here: whoever records what
+    /// it sealed holds the subject in that transaction ([`hold_subject`]), which is the check
+    /// that counts (an erasure committing between a check here and the recording would slip
+    /// past any check here). A key is only made, or read from the database, while holding the
+    /// subject, so that no key is made for a subject after its erasure committed.
     pub async fn sealing_key(
         &self,
         subject: Subject,
         at: DateTime<Utc>,
     ) -> Result<(DataKeyId, DataKey), DataKeyError> {
         let id = DataKeyId::new(subject, at);
+        if self.erased_here(subject) {
+            return Err(DataKeyError::SubjectErased(subject));
+        }
         match self.cached(&id) {
             Some(Some(key)) => return Ok((id, key)),
             Some(None) => return Err(DataKeyError::ErasedForSealing(id)),
             None => {}
         }
+        let mut tx = self.pool.begin().await.map_err(DataKeyError::Db)?;
+        if hold_subject(&mut tx, subject)
+            .await
+            .map_err(DataKeyError::Db)?
+            == SubjectState::Erased
+        {
+            return Err(DataKeyError::SubjectErased(subject));
+        }
         let fresh = DataKey::generate();
         let (master_id, wrapped) = self.master.wrap(&id, &fresh);
-        // Two replicas may create the same key at once: the first insert wins, and both use
-        // the stored one.
+        // Two replicas may create the same key at once: the first insert wins (the second
+        // waits for it on the primary key), and both use the stored one.
         sqlx::query(
             "INSERT INTO data_keys (key_id, subject, period_end, master_key_id, wrapped)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id) DO NOTHING",
@@ -152,26 +194,16 @@ impl DataKeys {
         .bind(id.period.end())
         .bind(&master_id)
         .bind(&wrapped)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(DataKeyError::Db)?;
-        let key = self
-            .read(&id)
+        let key = read_key(&mut tx, &self.master, &id)
             .await?
             .ok_or(DataKeyError::ErasedForSealing(id))?;
+        // Committed before it is used: the key is in the database, where an erasure finds it.
+        tx.commit().await.map_err(DataKeyError::Db)?;
         self.remember(id, Some(key.clone()));
         Ok((id, key))
-    }
-
-    async fn read(&self, id: &DataKeyId) -> Result<Option<DataKey>, DataKeyError> {
-        let row: Option<(Option<String>, Option<Vec<u8>>)> =
-            sqlx::query_as("SELECT master_key_id, wrapped FROM data_keys WHERE key_id = $1")
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(DataKeyError::Db)?;
-        let row = row.ok_or(DataKeyError::Unknown(*id))?;
-        self.unwrap_row(id, row)
     }
 
     /// The key named `id`, or `None` when it was erased.
@@ -179,12 +211,14 @@ impl DataKeys {
         if let Some(key) = self.cached(id) {
             return Ok(key);
         }
-        let key = self.read(id).await?;
+        let mut conn = self.pool.acquire().await.map_err(DataKeyError::Db)?;
+        let key = read_key(&mut conn, &self.master, id).await?;
         self.remember(*id, key.clone());
         Ok(key)
     }
 
-    /// Seals `fields` under `subject`'s key for `at`.
+    /// Seals `fields` under `subject`'s key for `at`. Whoever records the result holds the
+    /// subject in the recording transaction ([`hold_subject`]) and drops it on a tombstone.
     pub async fn seal<T: Serialize + DeserializeOwned>(
         &self,
         subject: Subject,
@@ -290,13 +324,102 @@ impl DataKeys {
     }
 }
 
-/// Erases every key of `subject` (in the transaction that deletes the account): from then on
-/// the personal fields of its events read as erased everywhere.
-pub async fn erase_subject<'e>(
-    executor: impl PgExecutor<'e>,
+/// Whether a subject may still have personal data sealed and recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectState {
+    Live,
+    /// Erased (its account deleted): nothing new is sealed or recorded for it.
+    Erased,
+}
+
+/// Holds `subject` until the end of the caller's transaction (`FOR SHARE` on its
+/// `data_subjects` row) and says whether it was erased. A transaction that records data sealed
+/// for the subject (an event, or a row naming the subject) calls it first and records nothing
+/// on `Erased`: an erasure in flight waits for the transactions holding the subject and only
+/// then erases its keys and deletes its rows, so what they committed goes with the rest; one
+/// that committed first is seen here. Holders share the row: logins of one user do not wait
+/// for each other.
+///
+/// `FOR SHARE`, not the lighter `FOR KEY SHARE`: the erasure's upsert changes a non-key
+/// column, which takes only `FOR NO KEY UPDATE`, and that conflicts with the former alone.
+///
+/// Seal first, then hold: sealing may make the subject's first key, and its row, in a
+/// transaction of its own, which would wait for a row this transaction inserted here.
+pub async fn hold_subject(
+    tx: &mut PgConnection,
+    subject: Subject,
+) -> Result<SubjectState, sqlx::Error> {
+    let held = |erased_at: Option<DateTime<Utc>>| match erased_at {
+        Some(_) => SubjectState::Erased,
+        None => SubjectState::Live,
+    };
+    let select = "SELECT erased_at FROM data_subjects WHERE subject = $1 FOR SHARE";
+    // The row exists for every subject that has a key (made below, or by the migration for
+    // older keys): one statement on a login's path.
+    let found: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(select)
+        .bind(subject.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(erased_at) = found {
+        return Ok(held(erased_at));
+    }
+    // A subject's first key. A concurrent erasure inserting the tombstone conflicts on the
+    // primary key: this insert waits for it and then does nothing, and the select below reads
+    // the tombstone; if this insert comes first, the erasure's upsert waits for this
+    // transaction instead.
+    sqlx::query("INSERT INTO data_subjects (subject) VALUES ($1) ON CONFLICT (subject) DO NOTHING")
+        .bind(subject.to_string())
+        .execute(&mut *tx)
+        .await?;
+    let erased_at: Option<DateTime<Utc>> = sqlx::query_scalar(select)
+        .bind(subject.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(held(erased_at))
+}
+
+async fn read_key(
+    conn: &mut PgConnection,
+    master: &MasterKeys,
+    id: &DataKeyId,
+) -> Result<Option<DataKey>, DataKeyError> {
+    let row: Option<(Option<String>, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT master_key_id, wrapped FROM data_keys WHERE key_id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(DataKeyError::Db)?;
+    match row.ok_or(DataKeyError::Unknown(*id))? {
+        (Some(master_id), Some(wrapped)) => Ok(Some(master.unwrap_key(&master_id, id, &wrapped)?)),
+        (None, None) => Ok(None),
+        _ => Err(DataKeyError::MalformedRow(id.to_string())),
+    }
+}
+
+/// Erases `subject` in the caller's transaction (the one that deletes the account): its
+/// tombstone first, which waits for every transaction holding the subject ([`hold_subject`]:
+/// a login making its key or recording its event), then every key it has, including one made
+/// a moment ago by such a transaction. From then on the personal fields of its events read as
+/// erased everywhere, and nothing new is sealed for it. Call it before deleting the subject's
+/// rows, so that those deletes also see what the holders committed. Returns how many keys it
+/// erased.
+pub async fn erase_subject(
+    tx: &mut PgConnection,
     subject: Subject,
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
+    // An upsert locks the row exclusively, against `FOR SHARE`: a plain UPDATE would miss a
+    // subject whose first key is being made (its row not committed yet), and an INSERT alone
+    // would not lock an existing row.
+    sqlx::query(
+        "INSERT INTO data_subjects (subject, erased_at) VALUES ($1, $2)
+         ON CONFLICT (subject)
+         DO UPDATE SET erased_at = COALESCE(data_subjects.erased_at, EXCLUDED.erased_at)",
+    )
+    .bind(subject.to_string())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     Ok(sqlx::query(
         "UPDATE data_keys SET master_key_id = NULL, wrapped = NULL, erased_at = $2,
              erased_why = 'subject_deleted'
@@ -304,7 +427,7 @@ pub async fn erase_subject<'e>(
     )
     .bind(subject.to_string())
     .bind(now)
-    .execute(executor)
+    .execute(&mut *tx)
     .await?
     .rows_affected())
 }
@@ -351,5 +474,42 @@ impl BlockingDataKeys {
     /// The key named `id`, or `None` when it was erased.
     pub fn key(&self, id: &DataKeyId) -> Result<Option<DataKey>, DataKeyError> {
         self.runtime.block_on(self.keys.opening_key(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::personal::MasterKeys;
+
+    fn keys() -> DataKeys {
+        let master = MasterKeys::parse(&MasterKeys::generate_entry("m1")).unwrap();
+        // Never connected: these tests are about the memory alone.
+        let pool = PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
+        DataKeys::new(pool, Arc::new(master))
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_subject_is_never_served_from_memory_again() {
+        let keys = keys();
+        let user = Subject::User(UserId::from_uuid(uuid::Uuid::new_v4()));
+        let other = Subject::User(UserId::from_uuid(uuid::Uuid::new_v4()));
+        let now = Utc::now();
+        let (id, other_id) = (DataKeyId::new(user, now), DataKeyId::new(other, now));
+        let key = DataKey::generate();
+        keys.remember(id, Some(key.clone()));
+        keys.remember(other_id, Some(DataKey::generate()));
+        keys.forget(user);
+        assert!(matches!(keys.cached(&id), Some(None)));
+        // A sealer that read the key just before the erasure and remembers it just after.
+        keys.remember(id, Some(key));
+        assert!(matches!(keys.cached(&id), Some(None)));
+        match keys.sealing_key(user, now).await {
+            Err(DataKeyError::SubjectErased(subject)) => assert_eq!(subject, user),
+            Err(other) => panic!("{other}"),
+            Ok((id, _)) => panic!("sealed for an erased subject under {id}"),
+        }
+        // The other subjects' keys are still served, without the database.
+        assert!(keys.sealing_key(other, now).await.is_ok());
     }
 }

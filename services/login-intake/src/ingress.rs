@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 use mfa_bus::{HandlerError, IncomingMessage, MessageHandler};
+use mfa_store::data_keys::DataKeyError;
 use shared::domain::{AttemptId, AuthMethod, CompanyId, Email, Locale, Platform};
 use uuid::Uuid;
 
@@ -78,6 +79,12 @@ impl MessageHandler for LoginRequestHandler {
             .map_err(|error| match error {
                 IntakeError::Overloaded => HandlerError::Retry("password pool full".into()),
                 IntakeError::Database(e) => e.into(),
+                // A key that will never be sealed under again (a month past retention, a
+                // subject erased as a whole) is no outage: retrying would stall the partition
+                // behind this request for good.
+                IntakeError::DataKeys(
+                    e @ (DataKeyError::ErasedForSealing(_) | DataKeyError::SubjectErased(_)),
+                ) => HandlerError::Reject(mfa_runtime::supervise::error_chain(&e)),
                 IntakeError::DataKeys(e) => HandlerError::Retry(Box::new(e)),
             })
     }

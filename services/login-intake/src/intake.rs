@@ -26,7 +26,7 @@ use shared::topics::Topics;
 use tracing::Instrument;
 
 use crate::password::PasswordPool;
-use crate::store::{accepted_by_account, IntakeStore, UserRecord};
+use crate::store::{accepted_by_account, IntakeStore, Recorded, UserRecord};
 
 pub const PRODUCER: &str = "login-intake";
 
@@ -165,58 +165,118 @@ impl Intake {
             }
             FirstFactor::Password(_) | FirstFactor::Federated(_) => false,
         };
-        let primary_factor = primary_factor(
+        let attempt = Attempt {
+            attempt_id,
+            company,
             auth_method,
-            accepted_by_company,
-            user.as_ref().map(|u: &UserRecord| u.first_factors),
-            password_matched,
-        );
-        let user_id = user.as_ref().map(|u| u.user_id);
-        let now = Utc::now();
-        let subject = subject_of(user_id, &login.email, &self.pseudonyms);
-        let client = LoginClient {
-            ip: login.ip,
-            user_agent: login.user_agent,
-            device_id: login.device_id,
+            platform: login.platform,
+            locale: login.locale,
+            email: &login.email,
+            client: LoginClient {
+                ip: login.ip,
+                user_agent: login.user_agent,
+                device_id: login.device_id,
+            },
         };
-        let sealed = self
+        if let Some(user) = &user {
+            let factor = primary_factor(
+                auth_method,
+                accepted_by_company,
+                Some(user.first_factors),
+                password_matched,
+            );
+            match self.record(&attempt, Some(user), factor).await? {
+                Recorded::SubjectErased => {
+                    // Deleted while this login was in flight: nothing of it was kept under
+                    // the account, and it goes on exactly as a login with an email no account
+                    // has (which is what it is now), so the answer tells nothing either.
+                    tracing::info!(%attempt_id, "account deleted during the login: treated as unknown");
+                }
+                Recorded::New | Recorded::Before => return Ok(()),
+            }
+        }
+        let factor = primary_factor(auth_method, accepted_by_company, None, false);
+        match self.record(&attempt, None, factor).await? {
+            Recorded::New | Recorded::Before => Ok(()),
+            // An unknown email's subject is erased by retention only, a month at a time,
+            // never as a whole: this is a database edited by hand.
+            Recorded::SubjectErased => {
+                Err(
+                    DataKeyError::SubjectErased(subject_of(None, attempt.email, &self.pseudonyms))
+                        .into(),
+                )
+            }
+        }
+    }
+
+    /// Seals the login's personal fields under `user`'s key (an unknown email's when None) and
+    /// records the attempt with its `LoginAttempted`. `SubjectErased` when the account was
+    /// deleted meanwhile: nothing is recorded.
+    async fn record(
+        &self,
+        attempt: &Attempt<'_>,
+        user: Option<&UserRecord>,
+        primary_factor: PrimaryFactor,
+    ) -> Result<Recorded, IntakeError> {
+        let user_id = user.map(|u| u.user_id);
+        let now = Utc::now();
+        let subject = subject_of(user_id, attempt.email, &self.pseudonyms);
+        let context = EventType::LoginAttempted.seal_context(attempt.attempt_id);
+        let sealed = match self
             .data_keys
-            .seal(
-                subject,
-                now,
-                &client,
-                EventType::LoginAttempted.seal_context(attempt_id),
-            )
-            .await?;
+            .seal(subject, now, &attempt.client, context)
+            .await
+        {
+            Ok(sealed) => sealed,
+            Err(DataKeyError::SubjectErased(_)) => return Ok(Recorded::SubjectErased),
+            Err(error) => return Err(error.into()),
+        };
         let event = Event::LoginAttempted(LoginAttempted {
             user_id,
-            company_id: user.as_ref().map(|u| u.company_id.clone()),
-            auth_method,
+            company_id: user.map(|u| u.company_id.clone()),
+            auth_method: attempt.auth_method,
             primary_factor,
-            privileged: user.as_ref().is_some_and(|u| u.privileged),
-            platform: login.platform,
+            privileged: user.is_some_and(|u| u.privileged),
+            platform: attempt.platform,
             client: sealed,
-            locale: login.locale,
+            locale: attempt.locale,
         });
-        let envelope = Envelope::new(PRODUCER, attempt_id, None, now, event);
+        let envelope = Envelope::new(PRODUCER, attempt.attempt_id, None, now, event);
         let key = event_key(subject);
         let recorded = self
             .store
             .record_attempt(
-                attempt_id,
-                user_id,
-                company,
+                attempt.attempt_id,
+                (subject, user_id),
+                attempt.company,
                 (&self.topics.login_attempts, &key, &envelope),
-                &client,
+                &attempt.client,
             )
             .await?;
-        if recorded {
-            tracing::info!(%attempt_id, ?auth_method, ?primary_factor, "login attempt accepted");
-        } else {
-            tracing::info!(%attempt_id, "login attempt accepted before: nothing to announce");
+        let attempt_id = attempt.attempt_id;
+        match recorded {
+            Recorded::New => {
+                let auth_method = attempt.auth_method;
+                tracing::info!(%attempt_id, ?auth_method, ?primary_factor, "login attempt accepted");
+            }
+            Recorded::Before => {
+                tracing::info!(%attempt_id, "login attempt accepted before: nothing to announce");
+            }
+            Recorded::SubjectErased => {}
         }
-        Ok(())
+        Ok(recorded)
     }
+}
+
+/// A login's facts that do not depend on whose account it turns out to be.
+struct Attempt<'a> {
+    attempt_id: AttemptId,
+    company: &'a CompanyId,
+    auth_method: AuthMethod,
+    platform: Platform,
+    locale: Locale,
+    email: &'a Email,
+    client: LoginClient,
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use mfa_http::page::{List, Page, PageRequest};
-use mfa_store::{data_keys, outbox};
+use mfa_store::data_keys::{self, SubjectState};
+use mfa_store::outbox;
 use shared::domain::{AttemptId, AuthMethod, ChallengeId, CompanyId, Email, FirstFactors, UserId};
 use shared::events::{AccountChange, AccountChanged, Envelope, Event, LoginClient};
 use shared::personal::Subject;
@@ -21,6 +22,16 @@ pub struct UserRecord {
     pub privileged: bool,
     /// The account's own limit on its company's first factors; None: no limit.
     pub first_factors: Option<FirstFactors>,
+}
+
+/// What [`IntakeStore::record_attempt`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    New,
+    /// Accepted before under the same id: nothing new.
+    Before,
+    /// The login's subject was erased (its account deleted) meanwhile: nothing recorded.
+    SubjectErased,
 }
 
 /// Where and as what an admin operation announces its account changes.
@@ -217,16 +228,24 @@ impl IntakeStore {
 
     /// Records an accepted attempt and writes its `LoginAttempted` (`(topic, key, event)`)
     /// into the outbox, in one transaction. A second call for the same id (a redelivered
-    /// Kafka request) changes nothing and returns false: the event was written the first time.
+    /// Kafka request) changes nothing and answers `Before`: the event was written the first
+    /// time. `SubjectErased`: `subject` (whose key sealed the event) was erased meanwhile, its
+    /// account deleted while the login was in flight; nothing is recorded.
     pub async fn record_attempt(
         &self,
         attempt_id: AttemptId,
-        user_id: Option<UserId>,
+        (subject, user_id): (Subject, Option<UserId>),
         company: &CompanyId,
         (topic, key, attempted): (&str, &str, &Envelope),
         client: &LoginClient,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<Recorded, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        // Held until the commit: a deletion of the account waits for this transaction and
+        // then deletes the attempt with the others (and erases the key that sealed its
+        // event), or it committed first and nothing of this login is kept.
+        if data_keys::hold_subject(&mut tx, subject).await? == SubjectState::Erased {
+            return Ok(Recorded::SubjectErased);
+        }
         let inserted = sqlx::query(
             "INSERT INTO login_attempts (attempt_id, user_id, company_id) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
@@ -246,7 +265,11 @@ impl IntakeStore {
             }
         }
         tx.commit().await?;
-        Ok(inserted)
+        Ok(if inserted {
+            Recorded::New
+        } else {
+            Recorded::Before
+        })
     }
 
     /// None when no such attempt was accepted for `company`. The decision as stored, with its
@@ -605,6 +628,19 @@ impl IntakeStore {
         announcement: &Announcement<'_>,
     ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM users WHERE user_id = $1")
+            .bind(user_id.as_uuid())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if deleted {
+            // Before the rows go: the erasure waits for every login or feedback of the user
+            // still recording (they hold the subject), so the deletes below, each seeing what
+            // committed before it started, take their rows too; a later one finds the
+            // tombstone and records nothing.
+            data_keys::erase_subject(&mut tx, Subject::User(user_id), Utc::now()).await?;
+        }
         sqlx::query("DELETE FROM login_feedback WHERE user_id = $1")
             .bind(user_id.as_uuid())
             .execute(&mut *tx)
@@ -613,15 +649,6 @@ impl IntakeStore {
             .bind(user_id.as_uuid())
             .execute(&mut *tx)
             .await?;
-        let deleted = sqlx::query("DELETE FROM users WHERE user_id = $1")
-            .bind(user_id.as_uuid())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-        if deleted {
-            data_keys::erase_subject(&mut *tx, Subject::User(user_id), Utc::now()).await?;
-        }
         announced(tx, deleted, announcement, user_id, AccountChange::Deleted).await
     }
 

@@ -18,12 +18,13 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use mfa_code_hash::feedback_link::{FeedbackLink, LinkError, LinkSigner};
-use mfa_store::data_keys::{DataKeyError, DataKeys};
+use mfa_store::data_keys::{self, DataKeyError, DataKeys, SubjectState};
 use mfa_store::outbox;
 use shared::domain::{AttemptId, CompanyId, Locale, UserId};
 use shared::events::{
     Envelope, Event, FeedbackSource, FeedbackVerdict, LoginFeedback, ReportedClient,
 };
+use shared::personal::Subject;
 use shared::topics::Topics;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -276,6 +277,7 @@ async fn consume(state: &FeedbackState, link: &FeedbackLink) -> Result<Consumed,
         });
     };
     let locale = locale_of(row.locale.as_deref());
+    let user_id = UserId::from_uuid(row.user_id);
     let first = sqlx::query(
         "INSERT INTO login_feedback (attempt_id, user_id, company_id, verdict, source)
          VALUES ($1, $2, $3, $4, 'email_link') ON CONFLICT (attempt_id) DO NOTHING",
@@ -296,14 +298,26 @@ async fn consume(state: &FeedbackState, link: &FeedbackLink) -> Result<Consumed,
         tracing::error!(attempt_id = %row.attempt_id, "a notification's company id does not parse");
         return Ok(Consumed::Unknown);
     };
-    let user_id = UserId::from_uuid(row.user_id);
     let attempt_id = AttemptId::from_uuid(row.attempt_id);
     let now = Utc::now();
     let reported = ReportedClient::from_recorded(row.ip.as_deref(), row.device_id.as_deref());
-    let reported = state
+    let reported = match state
         .data_keys
         .seal_reported(user_id, attempt_id, now, &reported)
-        .await?;
+        .await
+    {
+        Ok(reported) => reported,
+        Err(DataKeyError::SubjectErased(_)) => return Ok(Consumed::Unknown),
+        Err(error) => return Err(error.into()),
+    };
+    // Held until the commit (after sealing, which may make the user's key in a transaction
+    // of its own): a deletion of the account in flight waits for this transaction and then
+    // deletes its feedback row (the key that sealed the event erased with the others), or it
+    // committed first and this link is as unknown as it will be once the code worker has
+    // deleted the notification; nothing of it is kept.
+    if data_keys::hold_subject(&mut tx, Subject::User(user_id)).await? == SubjectState::Erased {
+        return Ok(Consumed::Unknown);
+    }
     let event = Envelope::new(
         PRODUCER,
         attempt_id,
