@@ -17,12 +17,13 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use mfa_http::api_keys::ClientKey;
 use mfa_http::{error_response, JsonBody};
-use mfa_store::data_keys::DataKeyError;
+use mfa_store::data_keys::{self, DataKeyError, SubjectState};
 use mfa_store::outbox;
 use shared::domain::{AttemptId, CompanyId, UserId};
 use shared::events::{
     Envelope, Event, FeedbackSource, FeedbackVerdict, LoginFeedback, ReportedClient,
 };
+use shared::personal::Subject;
 use uuid::Uuid;
 
 use crate::intake::PRODUCER;
@@ -225,11 +226,21 @@ async fn give(
     let now = Utc::now();
     let reported =
         ReportedClient::from_recorded(attempt.ip.as_deref(), attempt.device_id.as_deref());
-    let reported = state
+    let reported = match state
         .intake
         .data_keys
         .seal_reported(user_id, attempt_id, now, &reported)
-        .await?;
+        .await
+    {
+        // The user was deleted meanwhile: nobody to give feedback for.
+        Err(DataKeyError::SubjectErased(_)) => return Err(FeedbackError::UnknownAttempt),
+        sealed => sealed?,
+    };
+    // What decides (data_keys' module comment): the deletion waits for this transaction, or
+    // it committed first and this login is as unknown as it is about to be.
+    if data_keys::hold_subject(&mut tx, Subject::User(user_id)).await? == SubjectState::Erased {
+        return Err(FeedbackError::UnknownAttempt);
+    }
     let event = Envelope::new(
         PRODUCER,
         attempt_id,
