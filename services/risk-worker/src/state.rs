@@ -60,6 +60,72 @@ pub struct VelocityQuery<'a> {
     pub ip_window: Duration,
 }
 
+/// Everything a decision reads about one login (`LoginState`): the user's history and
+/// codes, the global counts and the failures around it.
+pub struct LoginStateQuery<'a> {
+    /// The account's user and the key its failures count under (`engine::account_key`); None
+    /// for an unknown account, which has no history, no codes and no failures of its own.
+    pub account: Option<(UserId, &'a AccountKey)>,
+    /// The login's features, as the user's history is read for them.
+    pub login: &'a Features,
+    /// The same by keyed hash (`Features::pseudonymous`), as the global counts are read.
+    pub global: &'a Features,
+    /// The failure address's key (`failure_ip_pseudonym`).
+    pub ip: &'a str,
+    /// The login's time: the windows of history, global counts and failures end there.
+    pub at: DateTime<Utc>,
+    /// The decision's time: the code caps are read as they stand then.
+    pub now: DateTime<Utc>,
+    pub history_window: Duration,
+    pub account_failures_window: Duration,
+    pub ip_window: Duration,
+}
+
+impl LoginStateQuery<'_> {
+    /// The user's part: None for an unknown account.
+    pub fn history(&self) -> Option<HistoryQuery<'_>> {
+        self.account.map(|(user, _)| HistoryQuery {
+            user,
+            login: self.login,
+            at: self.at,
+            window: self.history_window,
+        })
+    }
+
+    pub fn velocity(&self) -> VelocityQuery<'_> {
+        VelocityQuery {
+            account: self.account.map(|(_, key)| key),
+            ip: self.ip,
+            at: self.at,
+            account_window: self.account_failures_window,
+            ip_window: self.ip_window,
+        }
+    }
+}
+
+/// `query` read one part after another, with `RiskState`'s reads of each: what
+/// `RiskState::login_state` gives unless a state reads it all at once.
+pub async fn login_state_by_parts<S: RiskState + ?Sized>(
+    state: &mut S,
+    query: &LoginStateQuery<'_>,
+) -> Outcome<S, LoginState> {
+    let (user, codes) = match query.history() {
+        Some(history) => (
+            state.user_facts(&history).await?,
+            state.code_history(history.user, query.now).await?,
+        ),
+        None => (UserFacts::default(), CodeHistory::default()),
+    };
+    let global = state.global(query.global, query.at).await?;
+    let velocity = state.velocity(&query.velocity()).await?;
+    Ok(LoginState {
+        user,
+        global,
+        velocity,
+        codes,
+    })
+}
+
 /// A challenge that can no longer be passed, as an event names it: its id, and the attempt it
 /// was issued for (the envelope's). Replay issues challenges with ids of its own (derived from
 /// its input), so it finds those a live log names by the attempt.
@@ -121,6 +187,13 @@ pub struct WrongCode {
 )]
 pub trait RiskState {
     type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Everything the decision of one login reads. By default the reads below one after
+    /// another (`login_state_by_parts`); a state over a database reads it all in one round
+    /// trip, with the same result.
+    async fn login_state(&mut self, query: &LoginStateQuery<'_>) -> Outcome<Self, LoginState> {
+        login_state_by_parts(self, query).await
+    }
 
     async fn user_facts(&mut self, query: &HistoryQuery<'_>) -> Outcome<Self, UserFacts>;
 
@@ -275,38 +348,21 @@ async fn read<S: RiskState>(
     in_force: &InForce<'_>,
 ) -> Result<LoginState, S::Error> {
     let risk = &in_force.policy.risk;
-    let (attempt, at) = (login.attempt, login.at);
+    let attempt = login.attempt;
     let account = engine::account_key(login.attempt_id, attempt);
-    let (user, codes) = match attempt.user_id {
-        Some(user) => (
-            state
-                .user_facts(&HistoryQuery {
-                    user,
-                    login: login.features,
-                    at,
-                    window: risk.history_window,
-                })
-                .await?,
-            state.code_history(user, now).await?,
-        ),
-        None => (UserFacts::default(), CodeHistory::default()),
-    };
-    let global = state.global(login.global, at).await?;
-    let velocity = state
-        .velocity(&VelocityQuery {
-            account: attempt.user_id.map(|_| &account),
+    state
+        .login_state(&LoginStateQuery {
+            account: attempt.user_id.map(|user| (user, &account)),
+            login: login.features,
+            global: login.global,
             ip: login.failure_ip,
-            at,
-            account_window: risk.account_failures_window,
+            at: login.at,
+            now,
+            history_window: risk.history_window,
+            account_failures_window: risk.account_failures_window,
             ip_window: risk.ip_window,
         })
-        .await?;
-    Ok(LoginState {
-        user,
-        global,
-        velocity,
-        codes,
-    })
+        .await
 }
 
 /// What became of an event that is not a `LoginAttempted`.

@@ -5,11 +5,13 @@
 //! - [`live`]: the live worker in process on the stack, counted in its `/metrics`.
 //! - [`policy`]: a company's risk policy, decided alike by replay and the live worker's state.
 //! - [`global_counts`]: the global counts' epochs, alike in memory and in PostgreSQL, pruned.
+//! - [`login_state`]: a login's state read in one round trip, as read part by part.
 //! - [`log`]: an event log built login by login, and the flow that decides it.
 
 mod global_counts;
 mod live;
 mod log;
+mod login_state;
 mod policy;
 mod process;
 mod replay;
