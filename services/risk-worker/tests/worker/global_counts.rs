@@ -110,7 +110,11 @@ async fn the_global_counts_age_by_epoch_alike_live_and_in_memory_and_the_sweep_c
         );
     }
 
-    assert_eq!(last_decision, Some("LoginApproved".into()), "the home login");
+    assert_eq!(
+        last_decision,
+        Some("LoginApproved".into()),
+        "the home login"
+    );
     let now = log.at;
     let office = probe(OFFICE, &laptop(0), &pseudonyms);
     let cafe = probe(CAFE, &laptop(0), &pseudonyms);
