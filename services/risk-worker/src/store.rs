@@ -15,7 +15,9 @@ use uuid::Uuid;
 
 use crate::consumer::PRODUCER;
 use crate::decision::{Failure, Learning, LoginState};
-use crate::model::assess::{HistoryEntry, Reported, UserFacts, UserHistory, Velocity};
+use crate::model::assess::{
+    HistoryEntry, Reported, UserFacts, UserHistory, Velocity, HISTORY_READ_LIMIT,
+};
 use crate::model::epochs::Epoch;
 use crate::model::features::{Features, Level};
 use crate::model::freeman::GlobalCounts;
@@ -133,13 +135,17 @@ impl RiskStore {
             "WITH forgotten AS (
                DELETE FROM risk_login_history WHERE user_id = $1 AND occurred_at < $2
              )
-             SELECT occurred_at, features FROM risk_login_history
-             WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3
+             SELECT occurred_at, features FROM (
+               SELECT occurred_at, attempt_id, features FROM risk_login_history
+               WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3
+               ORDER BY occurred_at DESC, attempt_id DESC LIMIT $4
+             ) AS newest
              ORDER BY occurred_at, attempt_id",
         )
         .bind(user_id.as_uuid())
         .bind(since(at, window))
         .bind(at)
+        .bind(HISTORY_READ_LIMIT as i64)
         .fetch_all(&self.pool)
         .await?;
         Ok(history_of(rows))
@@ -724,8 +730,11 @@ impl RiskStore {
                         AS history_at,
                       coalesce(array_agg(features ORDER BY occurred_at, attempt_id), '{}')
                         AS history_features
-               FROM risk_login_history
-               WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3
+               FROM (
+                 SELECT occurred_at, attempt_id, features FROM risk_login_history
+                 WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3
+                 ORDER BY occurred_at DESC, attempt_id DESC LIMIT $17
+               ) AS newest
              ),
              matching AS (
                SELECT coalesce(array_agg(g.level ORDER BY g.level, g.value), '{}')
@@ -794,6 +803,7 @@ impl RiskStore {
         .bind(since(at, query.account_failures_window))
         .bind(query.ip)
         .bind(since(at, query.ip_window))
+        .bind(HISTORY_READ_LIMIT as i64)
         .fetch_one(&self.pool)
         .await?;
         let pairs = |names: Vec<String>, counts: Vec<i64>| names.into_iter().zip(counts).collect();

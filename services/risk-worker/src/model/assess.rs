@@ -134,7 +134,14 @@ pub struct HistoryEntry {
     pub features: Features,
 }
 
-/// The user's approved logins inside the window, oldest first.
+/// The most logins of a user's history the model reads: the newest inside the window. So a
+/// decision's read is bounded whatever the history's length (a service account logging in
+/// every few minutes has thousands of logins in 180 days), and 500 logins are more than the
+/// model's counts need to know a user's devices and networks.
+pub const HISTORY_READ_LIMIT: usize = 500;
+
+/// The user's approved logins inside the window, oldest first (the newest
+/// `HISTORY_READ_LIMIT` of them).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserHistory {
     pub entries: Vec<HistoryEntry>,

@@ -23,7 +23,9 @@ use shared::domain::{AttemptId, ChallengeId, CompanyId, DeviceId, UserId};
 use shared::events::RiskPolicyChanged;
 use uuid::Uuid;
 
-use super::assess::{last_location, HistoryEntry, Reported, UserFacts, Velocity};
+use super::assess::{
+    last_location, HistoryEntry, Reported, UserFacts, Velocity, HISTORY_READ_LIMIT,
+};
 use super::epochs::{Epoch, SeenChange, ValueCounts};
 use super::features::{Features, Level};
 use super::freeman::{Counts, GlobalCounts};
@@ -318,6 +320,12 @@ impl MemoryState {
                 },
             );
             state.count(features, true);
+            // As the live worker reads at most the newest `HISTORY_READ_LIMIT` logins.
+            let excess = state.entries.len().saturating_sub(HISTORY_READ_LIMIT);
+            let gone: Vec<HistoryEntry> = state.entries.drain(..excess).collect();
+            for entry in &gone {
+                state.count(&entry.features, false);
+            }
         }
         // As `crate::store::learn_global`: the login counts in its own epoch.
         let epoch = Epoch::of(at);

@@ -6,9 +6,11 @@
 //! - [`policy`]: a company's risk policy, decided alike by replay and the live worker's state.
 //! - [`global_counts`]: the global counts' epochs, alike in memory and in PostgreSQL, pruned.
 //! - [`login_state`]: a login's state read in one round trip, as read part by part.
+//! - [`history_limit`]: a decision reads a bounded part of a long history, alike both ways.
 //! - [`log`]: an event log built login by login, and the flow that decides it.
 
 mod global_counts;
+mod history_limit;
 mod live;
 mod log;
 mod login_state;
