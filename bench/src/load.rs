@@ -130,12 +130,27 @@ struct User {
     email: String,
     ip: String,
     device: String,
+    /// The browser of the user's known device.
+    user_agent: String,
     /// Codes this user's logins consumed so far.
     codes_used: usize,
 }
 
-const PASSWORD: &str = "bench password 1234";
-const USER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+/// A user made without the API (`crate::growth` writes them straight into PostgreSQL, with
+/// a history on this device): its address, its known device and browser. Its password is
+/// [`PASSWORD`].
+#[derive(Debug, Clone)]
+pub struct PremadeUser {
+    pub email: String,
+    pub ip: String,
+    pub device: String,
+    pub user_agent: String,
+}
+
+/// Every benchmark user's password.
+pub const PASSWORD: &str = "bench password 1234";
+/// The browser of the users the generator enrols itself.
+pub const USER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 const NEW_USER_AGENT: &str =
     "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
 const CODE_WAIT: Duration = Duration::from_secs(30);
@@ -307,36 +322,42 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
 /// its code, so each has a known device).
 pub async fn prepare(set_up: SetUp) -> Result<Prepared, LoadError> {
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()
-        .map_err(|source| LoadError::Http {
-            what: "building the HTTP client",
-            source,
-        })?;
     let company = format!("bench-{run_id}");
     let domain = format!("@{run_id}.bench.example.com");
-    let inbox = Inbox::start(http.clone(), set_up.target.maildev.clone(), {
-        let domain = domain.clone();
-        move |address: &str| address.ends_with(&domain)
-    });
-    let api_key = create_api_key(&http, &set_up.target, &company).await?;
-    let bench = Arc::new(Bench {
-        http,
-        target: set_up.target.clone(),
-        api_key,
-        company,
-        inbox,
-        free: Mutex::new(VecDeque::new()),
-        users_free: Semaphore::new(0),
-        tally: Mutex::new(Tally::default()),
-        // The enrolment's logins: as patient as a run's default.
-        decision_timeout: Mutex::new(Duration::from_secs(30)),
-    });
+    let bench = Bench::new(&set_up.target, company, domain.clone()).await?;
     bench.set_up_users(&set_up, &run_id, &domain).await?;
     Ok(Prepared {
         bench,
         users: set_up.users,
+    })
+}
+
+/// Users that exist already, each with its known device (`crate::growth` made them): only
+/// an API key of their `company` is created. `email_domain` (`@...`) is the domain of their
+/// addresses, whose code emails the inbox reads.
+pub async fn premade(
+    target: &Target,
+    company: &str,
+    email_domain: &str,
+    users: Vec<PremadeUser>,
+) -> Result<Prepared, LoadError> {
+    let bench = Bench::new(target, company.to_owned(), email_domain.to_owned()).await?;
+    let count = users.len();
+    bench
+        .free
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .extend(users.into_iter().map(|user| User {
+            email: user.email,
+            ip: user.ip,
+            device: user.device,
+            user_agent: user.user_agent,
+            codes_used: 0,
+        }));
+    bench.users_free.add_permits(count);
+    Ok(Prepared {
+        bench,
+        users: count,
     })
 }
 
@@ -402,6 +423,35 @@ async fn post(
 }
 
 impl Bench {
+    /// A generator for `company`'s users (its API key created), no user in its pool yet.
+    async fn new(target: &Target, company: String, domain: String) -> Result<Arc<Self>, LoadError> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .build()
+            .map_err(|source| LoadError::Http {
+                what: "building the HTTP client",
+                source,
+            })?;
+        let inbox = Inbox::start(
+            http.clone(),
+            target.maildev.clone(),
+            move |address: &str| address.ends_with(&domain),
+        );
+        let api_key = create_api_key(&http, target, &company).await?;
+        Ok(Arc::new(Self {
+            http,
+            target: target.clone(),
+            api_key,
+            company,
+            inbox,
+            free: Mutex::new(VecDeque::new()),
+            users_free: Semaphore::new(0),
+            tally: Mutex::new(Tally::default()),
+            // The enrolment's logins: as patient as a run's default.
+            decision_timeout: Mutex::new(Duration::from_secs(30)),
+        }))
+    }
+
     async fn set_up_users(
         self: &Arc<Self>,
         config: &SetUp,
@@ -418,6 +468,7 @@ impl Bench {
                 // RFC 2544's benchmarking range: one address a user, never a real network.
                 ip: format!("198.18.{}.{}", (index / 250) % 256, 1 + index % 250),
                 device: format!("device-{index}-{run_id}"),
+                user_agent: USER_AGENT.to_owned(),
                 codes_used: 0,
             };
             tasks.push(tokio::spawn(async move {
@@ -473,7 +524,7 @@ impl Bench {
             });
         }
         let body = json!({ "email": user.email, "password": PASSWORD, "platform": "dashboard",
-            "context": { "ip": user.ip, "user_agent": USER_AGENT, "device_id": user.device } });
+            "context": { "ip": user.ip, "user_agent": user.user_agent, "device_id": user.device } });
         let (_, decision) = self.decide(body).await.map_err(|error| LoadError::Setup {
             what: "the enrolling login",
             status: 0,
@@ -590,14 +641,14 @@ impl Bench {
         let body = match kind {
             Kind::Known => {
                 json!({ "email": user.email, "password": PASSWORD, "platform": "dashboard",
-                "context": { "ip": user.ip, "user_agent": USER_AGENT, "device_id": user.device } })
+                "context": { "ip": user.ip, "user_agent": user.user_agent, "device_id": user.device } })
             }
             Kind::WrongPassword => json!({ "email": user.email, "password": "not the password",
                 "platform": "dashboard",
-                "context": { "ip": user.ip, "user_agent": USER_AGENT, "device_id": user.device } }),
+                "context": { "ip": user.ip, "user_agent": user.user_agent, "device_id": user.device } }),
             Kind::Sso => {
                 json!({ "email": user.email, "auth_method": "sso", "platform": "dashboard",
-                "context": { "ip": user.ip, "user_agent": USER_AGENT, "device_id": user.device } })
+                "context": { "ip": user.ip, "user_agent": user.user_agent, "device_id": user.device } })
             }
             Kind::NewDevice => {
                 let ip = format!(

@@ -1,5 +1,6 @@
-//! `mfa-bench argon2`, `mfa-bench load` and `mfa-bench suite` (the whole benchmark, which
-//! `scripts/bench` runs): see `BENCHMARKS.md`.
+//! `mfa-bench argon2`, `mfa-bench load`, `mfa-bench suite` (the whole benchmark, which
+//! `scripts/bench` runs) and `mfa-bench growth` (how cost grows with users and history): see
+//! `BENCHMARKS.md`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mfa_bench::argon2_rate::{self, KEYCLOAK_COST};
+use mfa_bench::growth::{self, GrowthConfig, HistoryShape};
 use mfa_bench::load::{self, LoadConfig, Mix, Pace, Target};
 use mfa_bench::suite::{self, SuiteConfig};
 
@@ -112,6 +114,39 @@ enum Command {
         /// Seconds the services idle after start-up before their idle memory is read
         #[arg(long, default_value_t = 10.0)]
         idle_settle_seconds: f64,
+    },
+    /// How cost grows with users and history: for each population size, a fresh database
+    /// and namespace, the users and their approved logins generated straight into PostgreSQL
+    /// (COPY), the release services started on it, then known-device logins of those users:
+    /// closed loop (throughput) and open loop at half of it (latency), the risk worker's time
+    /// per login, peak memory and the database's size per user. 1,000,000 users need tens
+    /// of GB of disk: run 100,000 first and scale its printed size and time
+    Growth {
+        /// The folder of the release binaries of the four services
+        #[arg(long, default_value = "target/release")]
+        binaries: PathBuf,
+        /// The services' logs and results.json (default: a new folder under /tmp)
+        #[arg(long)]
+        folder: Option<PathBuf>,
+        /// Population sizes, in order
+        #[arg(long, value_delimiter = ',', default_value = "1000,100000")]
+        users: Vec<usize>,
+        /// Days of approved logins before now, per user
+        #[arg(long, default_value_t = 180)]
+        days: u32,
+        /// Each user's logins a week (a day has a login with probability this / 7; a fifth
+        /// of them from a second device on a second network)
+        #[arg(long, default_value_t = 3.0)]
+        logins_per_week: f64,
+        /// Closed-loop concurrencies tried, in order, until the rate stops growing
+        #[arg(long, value_delimiter = ',', default_value = "2,4,8,12,16")]
+        concurrency: Vec<usize>,
+        /// Seconds of each closed-loop level
+        #[arg(long, default_value_t = 10.0)]
+        step_seconds: f64,
+        /// Seconds of the open-loop run at half the sustained rate
+        #[arg(long, default_value_t = 20.0)]
+        latency_seconds: f64,
     },
     /// Draws the chart again from a suite run's results.json
     Chart {
@@ -302,6 +337,61 @@ async fn main() -> anyhow::Result<()> {
             .context("the benchmark")?;
             // The last line: the headline, and nothing after it.
             println!("{}", report.headline.json_line());
+        }
+        Command::Growth {
+            binaries,
+            folder,
+            users,
+            days,
+            logins_per_week,
+            concurrency,
+            step_seconds,
+            latency_seconds,
+        } => {
+            let positive = |name: &str, value: f64| {
+                if value.is_finite() && value > 0.0 {
+                    Ok(Duration::from_secs_f64(value))
+                } else {
+                    Err(anyhow::anyhow!(
+                        "--{name} must be a positive number of seconds"
+                    ))
+                }
+            };
+            if users.is_empty() || users.contains(&0) {
+                anyhow::bail!("--users takes positive population sizes, e.g. 1000,100000");
+            }
+            if concurrency.is_empty() || concurrency.contains(&0) {
+                anyhow::bail!("--concurrency takes positive numbers, e.g. 2,4,8");
+            }
+            if users.iter().min() < concurrency.iter().max() {
+                anyhow::bail!("--users must be at least the largest --concurrency");
+            }
+            if !(logins_per_week > 0.0 && logins_per_week <= 7.0) || days == 0 {
+                anyhow::bail!(
+                    "--logins-per-week takes 0 to 7 (at most one a day), --days at least 1"
+                );
+            }
+            let folder = folder.unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "/tmp/mfa-growth-{}",
+                    chrono::Utc::now().format("%Y%m%dT%H%M%S")
+                ))
+            });
+            let report = growth::run(GrowthConfig {
+                binaries,
+                folder,
+                sizes: users,
+                history: HistoryShape {
+                    days,
+                    logins_per_week,
+                },
+                concurrency_levels: concurrency,
+                step: positive("step-seconds", step_seconds)?,
+                latency_run: positive("latency-seconds", latency_seconds)?,
+            })
+            .await
+            .context("the growth benchmark")?;
+            println!("{}", report.json_line());
         }
         Command::Chart { results, chart } => {
             suite::redraw(&results, &chart).context("drawing the chart")?;
