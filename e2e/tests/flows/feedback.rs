@@ -109,7 +109,14 @@ async fn an_expired_code_notifies_and_wasnt_me_makes_that_network_high_risk() {
 
     // The code expires unused: the notification names the login and carries both links.
     let notice = wait_for_notice(&system, &email).await;
-    for needed in ["203.0.113.66", "Firefox on Linux", "has expired", "UTC"] {
+    // A documentation address, which no GeoIP data places.
+    for needed in [
+        "203.0.113.66",
+        "Firefox on Linux",
+        "has expired",
+        "UTC",
+        "Place (from the address, approximate): not known",
+    ] {
         assert!(notice.text.contains(needed), "{needed}: {}", notice.text);
     }
     assert!(
@@ -263,7 +270,8 @@ async fn a_superseded_code_does_not_notify_and_an_expired_link_is_refused() {
     system.mail.wait_for_code(&email, 2).await;
     // A newer login's code supersedes the first before it expires.
     let second = system
-        .login(&email, PASSWORD, Some("x2"), "203.0.113.67", FIREFOX_LINUX)
+        // A real address (Google's public resolver), which the GeoIP data places.
+        .login(&email, PASSWORD, Some("x2"), "8.8.8.8", FIREFOX_LINUX)
         .await;
     assert_eq!(second.body["status"], "mfa_required", "{}", second.body);
     system.mail.wait_for_code(&email, 3).await;
@@ -277,7 +285,18 @@ async fn a_superseded_code_does_not_notify_and_an_expired_link_is_refused() {
         "{:?}",
         all.iter().map(|n| &n.text).collect::<Vec<_>>()
     );
-    assert!(notice.text.contains("203.0.113.67"), "{}", notice.text);
+    assert!(notice.text.contains("8.8.8.8"), "{}", notice.text);
+    let place = notice
+        .text
+        .lines()
+        .find_map(|line| line.strip_prefix("- Place (from the address, approximate): "));
+    if std::env::var_os("MFA_GEOIP_CITY_DB").is_some() {
+        assert!(
+            place.is_some_and(|place| place == "US" || place.ends_with(", US")),
+            "{}",
+            notice.text
+        );
+    }
     // The links lived 4 s.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (_, wasnt_me) = links_in(&notice.text);

@@ -270,6 +270,12 @@ pub async fn spawn_system_with(options: Options) -> TestSystem {
             base_url: verifier_url.clone(),
             ttl: options.feedback_link_ttl,
         },
+        // The notifications name a login's place from the city data scripts/test fetched
+        // (none set: they say it is not known).
+        geoip: risk_worker::geo::GeoIpConfig {
+            asn: Vec::new(),
+            ..risk_worker::geo::GeoIpConfig::from_env().expect("the GeoIP settings")
+        },
     })
     .await
     .expect("code-worker starts");

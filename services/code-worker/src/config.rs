@@ -53,6 +53,8 @@ pub struct Config {
     pub metrics_addr: SocketAddr,
     /// The "someone has your password" notifications' links (`crate::notices`).
     pub feedback_links: FeedbackLinkConfig,
+    /// The GeoIP data the notifications name the login's place from (the risk worker's).
+    pub geoip: mfa_geoip::GeoIpConfig,
 }
 
 /// The links of the notification emails.
@@ -104,6 +106,11 @@ impl Config {
                     "http://127.0.0.1:8081".to_owned(),
                 )?,
                 ttl: Duration::from_secs(Env::or("MFA_FEEDBACK_LINK_TTL_SECS", 7 * 24 * 3600)?),
+            },
+            // The city files only: the email names a place, never a network.
+            geoip: mfa_geoip::GeoIpConfig {
+                asn: Vec::new(),
+                ..mfa_geoip::GeoIpConfig::from_env()?
             },
         })
     }

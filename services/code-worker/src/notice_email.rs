@@ -26,10 +26,32 @@ pub struct NoticeEmail<'a> {
     pub platform: Platform,
     pub user_agent: &'a UserAgent,
     pub ip: std::net::IpAddr,
+    /// Where the address is, as the GeoIP data says (`Place::of`); None when it says nothing.
+    pub place: Option<Place>,
     pub locale: Locale,
     pub was_me_link: String,
     pub wasnt_me_link: String,
     pub links_expire_at: DateTime<Utc>,
+}
+
+/// Where a login came from, for a person to read: the city (or the region) and the country.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place(String);
+
+impl Place {
+    /// From what the GeoIP data knows of the address: None when it knows no country.
+    pub fn of(facts: &mfa_geoip::IpFacts) -> Option<Self> {
+        let country = facts.country.as_deref()?;
+        let local = facts.city.as_deref().or(facts.region.as_deref());
+        Some(Self(match local {
+            Some(local) => format!("{local}, {country}"),
+            None => country.to_owned(),
+        }))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 struct Wording {
@@ -38,6 +60,9 @@ struct Wording {
     when: &'static str,
     device: &'static str,
     address: &'static str,
+    place: &'static str,
+    /// No location data for the address.
+    unknown_place: &'static str,
     platform: fn(Platform) -> &'static str,
     unrecognised_browser: &'static str,
     browser_on_os: fn(&str, &str) -> String,
@@ -62,6 +87,8 @@ const ENGLISH: Wording = Wording {
     when: "Time",
     device: "Device",
     address: "IP address",
+    place: "Place (from the address, approximate)",
+    unknown_place: "not known",
     platform: Platform::display_name,
     unrecognised_browser: "an unrecognised browser or app",
     browser_on_os: |browser, os| format!("{browser} on {os}"),
@@ -88,6 +115,8 @@ const FRENCH: Wording = Wording {
     when: "Heure",
     device: "Appareil",
     address: "adresse IP",
+    place: "Lieu (d'après l'adresse, approximatif)",
+    unknown_place: "inconnu",
     platform: |platform| match platform {
         Platform::Dashboard => "le Dashboard web",
         Platform::Workspace => "l'application de bureau Workspace",
@@ -126,6 +155,12 @@ impl NoticeEmail<'_> {
         format!("{}, {browser}", (w.platform)(self.platform))
     }
 
+    fn place(&self) -> &str {
+        self.place
+            .as_ref()
+            .map_or(self.wording().unknown_place, Place::as_str)
+    }
+
     fn time(at: DateTime<Utc>) -> String {
         at.format("%Y-%m-%d %H:%M UTC").to_string()
     }
@@ -137,7 +172,8 @@ impl NoticeEmail<'_> {
     pub fn text(&self) -> String {
         let w = self.wording();
         format!(
-            "{intro}\n\n- {when}: {at}\n- {device}: {device_value}\n- {address}: {ip}\n\n\
+            "{intro}\n\n- {when}: {at}\n- {device}: {device_value}\n- {address}: {ip}\n\
+             - {place}: {place_value}\n\n\
              {advice}\n\n{was_me}: {was_me_link}\n{wasnt_me}: {wasnt_me_link}\n\n\
              {until} {expires}.\n",
             intro = (w.intro)(self.ending),
@@ -147,6 +183,8 @@ impl NoticeEmail<'_> {
             device_value = self.device(),
             address = w.address,
             ip = self.ip,
+            place = w.place,
+            place_value = self.place(),
             advice = w.wasnt_me_advice,
             was_me = w.was_me,
             was_me_link = self.was_me_link,
@@ -162,7 +200,7 @@ impl NoticeEmail<'_> {
         format!(
             "<!doctype html><html lang=\"{lang}\"><body style=\"font-family:sans-serif\">\
              <p>{intro}</p><ul><li>{when}: {at}</li><li>{device}: {device_value}</li>\
-             <li>{address}: {ip}</li></ul><p>{advice}</p>\
+             <li>{address}: {ip}</li><li>{place}: {place_value}</li></ul><p>{advice}</p>\
              <p><a href=\"{was_me_link}\">{was_me}</a></p>\
              <p><a href=\"{wasnt_me_link}\">{wasnt_me}</a></p>\
              <p>{until} {expires}.</p></body></html>",
@@ -174,6 +212,8 @@ impl NoticeEmail<'_> {
             device_value = html_escape(&self.device()),
             address = html_escape(w.address),
             ip = html_escape(&self.ip.to_string()),
+            place = html_escape(w.place),
+            place_value = html_escape(self.place()),
             advice = html_escape(w.wasnt_me_advice),
             was_me_link = html_escape(&self.was_me_link),
             was_me = html_escape(w.was_me),
@@ -210,6 +250,12 @@ mod tests {
             platform: Platform::Dashboard,
             user_agent: agent,
             ip: "203.0.113.66".parse().unwrap(),
+            place: Place::of(&mfa_geoip::IpFacts {
+                country: Some("GB".into()),
+                region: Some("England".into()),
+                city: Some("London".into()),
+                ..Default::default()
+            }),
             locale,
             was_me_link: "https://mfa.example/v1/login-feedback/v1.a.was_me.1.b".into(),
             wasnt_me_link: "https://mfa.example/v1/login-feedback/v1.a.wasnt_me.1.b".into(),
@@ -231,6 +277,7 @@ mod tests {
             assert!(body.contains("2027-01-15 08:00 UTC"), "{body}");
             assert!(body.contains("Firefox on Linux"), "{body}");
             assert!(body.contains("203.0.113.66"), "{body}");
+            assert!(body.contains("London, GB"), "{body}");
             assert!(body.contains("has expired"), "{body}");
             assert!(
                 body.contains("/v1/login-feedback/v1.a.was_me.1.b"),
@@ -266,7 +313,39 @@ mod tests {
         assert!(text.contains("Firefox sous Linux"), "{text}");
         assert!(text.contains("C'était moi"), "{text}");
         assert!(text.contains("bloqué"), "{text}");
+        assert!(
+            text.contains("Lieu (d'après l'adresse, approximatif): London, GB"),
+            "{text}"
+        );
         assert!(!text.contains("password"), "no English left: {text}");
         assert!(email.html().contains("lang=\"fr\""));
+    }
+
+    #[test]
+    fn the_place_is_the_city_or_region_and_country_or_said_to_be_unknown() {
+        let facts =
+            |city: Option<&str>, region: Option<&str>, country: Option<&str>| mfa_geoip::IpFacts {
+                city: city.map(Into::into),
+                region: region.map(Into::into),
+                country: country.map(Into::into),
+                ..Default::default()
+            };
+        let place = |f| Place::of(&f).map(|p| p.as_str().to_owned());
+        assert_eq!(
+            place(facts(Some("Lyon"), Some("ARA"), Some("FR"))),
+            Some("Lyon, FR".into())
+        );
+        assert_eq!(
+            place(facts(None, Some("Bavaria"), Some("DE"))),
+            Some("Bavaria, DE".into())
+        );
+        assert_eq!(place(facts(None, None, Some("US"))), Some("US".into()));
+        assert_eq!(place(facts(Some("Nowhere"), None, None)), None);
+        let agent = firefox();
+        let mut unknown = email(Locale::En, Ending::Expired, &agent);
+        unknown.place = None;
+        assert!(unknown
+            .text()
+            .contains("Place (from the address, approximate): not known"));
     }
 }

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mfa_code_hash::feedback_link::{FeedbackLink, LinkSigner};
+use mfa_geoip::GeoIp;
 use mfa_runtime::shutdown::Shutdown;
 use serde::Deserialize;
 use shared::domain::{Locale, Platform, UserAgent};
@@ -30,7 +31,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::email::Mailer;
-use crate::notice_email::{Ending, NoticeEmail};
+use crate::notice_email::{Ending, NoticeEmail, Place};
 use crate::sender::{after_failure, RetryPolicy};
 
 /// How notifications are made and linked.
@@ -42,6 +43,9 @@ pub struct NoticeConfig {
     pub link_base_url: String,
     /// How long the links work (`MFA_FEEDBACK_LINK_TTL_SECS`, 7 days by default).
     pub link_ttl: Duration,
+    /// Where the login's address is, for the email (`MFA_GEOIP_CITY_DB`; none configured:
+    /// the email says the place is not known).
+    pub geo: Arc<GeoIp>,
 }
 
 #[derive(Clone)]
@@ -283,6 +287,7 @@ impl Notifier {
             platform: notice.context.platform,
             user_agent: &notice.context.user_agent,
             ip: notice.context.ip,
+            place: Place::of(&self.config.geo.lookup(notice.context.ip)),
             locale: notice.context.locale,
             was_me_link: self.link(&notice, FeedbackVerdict::WasMe),
             wasnt_me_link: self.link(&notice, FeedbackVerdict::WasntMe),

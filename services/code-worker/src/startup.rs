@@ -43,6 +43,10 @@ pub enum StartupError {
     Task(#[from] TaskFailure),
     #[error(transparent)]
     MetricsListener(#[from] mfa_metrics::BindError),
+    #[error("GeoIP databases")]
+    GeoIp(#[from] mfa_runtime::config::ConfigError),
+    #[error("the GeoIP loader panicked")]
+    GeoIpPanicked(#[source] tokio::task::JoinError),
 }
 
 pub struct Worker {
@@ -99,6 +103,16 @@ impl Worker {
             );
         }
         let wake = Arc::new(Notify::new());
+        // Reading the databases' index is file IO: not on an async worker.
+        let geoip = config.geoip.clone();
+        let geo = Arc::new(
+            tokio::task::spawn_blocking(move || geoip.open())
+                .await
+                .map_err(StartupError::GeoIpPanicked)??,
+        );
+        if geo.is_empty() {
+            tracing::info!("no GeoIP database configured: notifications name no place");
+        }
         let notifier = Arc::new(Notifier {
             store: NoticeStore::new(pool.clone()),
             mailer: mailer.clone(),
@@ -106,6 +120,7 @@ impl Worker {
                 signer: link_signer,
                 link_base_url: config.feedback_links.base_url.clone(),
                 link_ttl: config.feedback_links.ttl,
+                geo,
             },
             retry: config.email_retry,
         });

@@ -2,16 +2,15 @@
 //! so an offline replay decides with exactly the live worker's model settings.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use mfa_runtime::config::{ConfigError, Env, InfraConfig};
 use shared::audit::AuditSigner;
 
-use crate::geo::GeoIp;
 use crate::model::assess::{DenylistAction, ModelKind, RiskPolicy};
 use crate::model::denylist::Denylist;
 use crate::rules::{CodeCaps, Policy};
+pub use mfa_geoip::GeoIpConfig;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -43,40 +42,6 @@ impl Config {
 pub struct ModelConfig {
     pub policy: Policy,
     pub geoip: GeoIpConfig,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct GeoIpConfig {
-    /// City databases, tried in order (MaxMind's one file, or ip-location-db's IPv4 and
-    /// IPv6 files).
-    pub city: Vec<PathBuf>,
-    /// ASN databases: mmdb, or ip-location-db CSV (by the `.csv` extension).
-    pub asn: Vec<PathBuf>,
-    /// For databases that give no accuracy radius.
-    pub default_accuracy_km: f64,
-}
-
-impl GeoIpConfig {
-    pub fn open(&self) -> Result<GeoIp, ConfigError> {
-        GeoIp::open(&self.city, &self.asn, self.default_accuracy_km).map_err(|e| {
-            ConfigError::Invalid {
-                name: "MFA_GEOIP_CITY_DB / MFA_GEOIP_ASN_DB".into(),
-                reason: e.to_string(),
-            }
-        })
-    }
-}
-
-fn paths(name: &str) -> Vec<PathBuf> {
-    Env::optional(name)
-        .map(|list| {
-            list.split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn secs(name: &str, default: u64) -> Result<Duration, ConfigError> {
@@ -166,11 +131,7 @@ impl ModelConfig {
                     failed_codes_per_day: Env::or("MFA_FAILED_CODES_PER_DAY", 100)?,
                 },
             },
-            geoip: GeoIpConfig {
-                city: paths("MFA_GEOIP_CITY_DB"),
-                asn: paths("MFA_GEOIP_ASN_DB"),
-                default_accuracy_km: Env::or("MFA_GEOIP_DEFAULT_ACCURACY_KM", 100.0)?,
-            },
+            geoip: GeoIpConfig::from_env()?,
         })
     }
 }

@@ -6,7 +6,8 @@ pub mod config;
 pub mod consumer;
 pub mod decision;
 pub mod engine;
-pub mod geo;
+/// The GeoIP lookups the model reads (`mfa_geoip`, shared with the code worker).
+pub use mfa_geoip as geo;
 pub mod housekeeping;
 pub mod metrics;
 pub mod model;

@@ -10,13 +10,62 @@
 //!   ranges (`first,last,asn,organisation`).
 //!
 //! Every database is optional: with none configured the engine still decides, on fewer
-//! signals. Lookups are pure reads of memory.
+//! signals, and the notification emails name no place. Lookups are pure reads of memory.
+//!
+//! Two services read them: the risk worker (the model's network, country and travel
+//! signals) and the code worker (where a login came from, in the "someone has your
+//! password" email).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use mfa_runtime::config::{ConfigError, Env};
 use serde::Deserialize;
+
+/// Where the databases are: `MFA_GEOIP_CITY_DB` and `MFA_GEOIP_ASN_DB` (comma-separated
+/// lists), and `MFA_GEOIP_DEFAULT_ACCURACY_KM`, alike for every service that reads them.
+#[derive(Debug, Clone, Default)]
+pub struct GeoIpConfig {
+    /// City databases, tried in order (MaxMind's one file, or ip-location-db's IPv4 and
+    /// IPv6 files).
+    pub city: Vec<PathBuf>,
+    /// ASN databases: mmdb, or ip-location-db CSV (by the `.csv` extension).
+    pub asn: Vec<PathBuf>,
+    /// For databases that give no accuracy radius.
+    pub default_accuracy_km: f64,
+}
+
+impl GeoIpConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            city: paths("MFA_GEOIP_CITY_DB"),
+            asn: paths("MFA_GEOIP_ASN_DB"),
+            default_accuracy_km: Env::or("MFA_GEOIP_DEFAULT_ACCURACY_KM", 100.0)?,
+        })
+    }
+
+    pub fn open(&self) -> Result<GeoIp, ConfigError> {
+        GeoIp::open(&self.city, &self.asn, self.default_accuracy_km).map_err(|e| {
+            ConfigError::Invalid {
+                name: "MFA_GEOIP_CITY_DB / MFA_GEOIP_ASN_DB".into(),
+                reason: e.to_string(),
+            }
+        })
+    }
+}
+
+fn paths(name: &str) -> Vec<PathBuf> {
+    Env::optional(name)
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 /// Where a login came from, as far as the databases know.
 #[derive(Debug, Clone, Default, PartialEq)]
