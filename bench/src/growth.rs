@@ -1210,3 +1210,119 @@ fn print_run(run: &GrowthRun) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn day(n: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(n * 86_400, 0).single().unwrap()
+    }
+
+    #[test]
+    fn the_tally_leaves_the_rows_learning_each_login_in_time_order_leaves() {
+        // Logins over three epochs (90 days each from the Unix epoch), in time order.
+        let logins: Vec<(DateTime<Utc>, &str)> = vec![
+            (day(10), "a"),
+            (day(20), "a"),
+            (day(50), "b"),
+            (day(100), "a"),
+            (day(120), "b"),
+            (day(130), "b"),
+            (day(200), "a"),
+            (day(210), "c"),
+        ];
+        let mut tally = GlobalTally::new(day(10), day(210));
+        assert_eq!(tally.epochs.len(), 3);
+        for (at, value) in &logins {
+            let slot = tally.slot(*at).unwrap();
+            tally.learn(slot, 1, std::iter::once(("ip", *value)));
+        }
+        let rows = tally.rows();
+
+        // The live rules, one login at a time.
+        let mut live: HashMap<&str, ValueCounts> = HashMap::new();
+        let mut seen: HashMap<Epoch, i64> = HashMap::new();
+        for (at, value) in &logins {
+            let epoch = Epoch::of(*at);
+            let change = match live.get_mut(value) {
+                Some(counts) => counts.learn(epoch),
+                None => {
+                    let (counts, change) = ValueCounts::first(epoch);
+                    live.insert(value, counts);
+                    change
+                }
+            };
+            if let Some(entered) = change.entered {
+                *seen.entry(entered).or_default() += 1;
+            }
+            if let Some(left) = change.left {
+                *seen.entry(left).or_default() -= 1;
+            }
+        }
+        let mut values: Vec<(&str, ValueCounts)> =
+            rows.values.iter().map(|(_, v, c)| (*v, *c)).collect();
+        values.sort_by_key(|(v, _)| *v);
+        let mut expected: Vec<(&str, ValueCounts)> = live.into_iter().collect();
+        expected.sort_by_key(|(v, _)| *v);
+        assert_eq!(values, expected);
+        let levels: HashMap<Epoch, i64> = rows
+            .levels
+            .iter()
+            .map(|((_, epoch), n)| (*epoch, *n))
+            .collect();
+        seen.retain(|_, n| *n != 0);
+        let mut levels = levels;
+        levels.retain(|_, n| *n != 0);
+        assert_eq!(levels, seen);
+        assert_eq!(rows.totals.iter().map(|(_, n)| n).sum::<u64>(), 8);
+    }
+
+    #[test]
+    fn every_user_has_its_newest_login_at_home() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let now = day(400);
+        for _ in 0..200 {
+            let shape = HistoryShape {
+                days: 14,
+                logins_per_week: 1.0,
+            };
+            let logins = logins_of(&mut rng, shape, now);
+            assert!(!logins.is_empty());
+            assert!(logins.windows(2).all(|w| w[0].0 <= w[1].0), "oldest first");
+            assert!(logins.iter().all(|(at, _)| *at < now && *at >= day(386)));
+            assert!(logins.iter().any(|(_, second)| !second));
+        }
+    }
+
+    #[test]
+    fn copy_text_escapes_its_delimiters() {
+        let mut out = String::new();
+        copy_row(&mut out, &["a\tb", "c\\d\ne"]);
+        assert_eq!(out, "a\\tb\tc\\\\d\\ne\n");
+    }
+
+    #[test]
+    fn the_handling_time_is_the_difference_of_two_scrapes() {
+        let scrape = |n: [u64; 3], sum: f64| {
+            format!(
+                "mfa_consumer_handle_duration_seconds_bucket{{group=\"g\",topic=\"t\",le=\"0.005\"}} {}\n\
+                 mfa_consumer_handle_duration_seconds_bucket{{group=\"g\",topic=\"t\",le=\"0.01\"}} {}\n\
+                 mfa_consumer_handle_duration_seconds_bucket{{group=\"g\",topic=\"t\",le=\"+Inf\"}} {}\n\
+                 mfa_consumer_handle_duration_seconds_sum{{group=\"g\",topic=\"t\"}} {sum}\n\
+                 mfa_consumer_handle_duration_seconds_count{{group=\"g\",topic=\"t\"}} {}\n\
+                 mfa_consumer_handle_duration_seconds_count{{group=\"g\",topic=\"other\"}} 99\n",
+                n[0], n[1], n[2], n[2]
+            )
+        };
+        let before = handle_histogram(&scrape([10, 10, 10], 0.03), "t");
+        let after = handle_histogram(&scrape([10, 110, 110], 0.83), "t");
+        let time = handle_time(&before, &after);
+        assert_eq!(time.count, 100.0);
+        assert!((time.mean_ms - 8.0).abs() < 1e-9, "{time:?}");
+        // All 100 fell between 5 and 10 ms: the median halfway.
+        assert!((time.p50_ms - 7.5).abs() < 1e-9, "{time:?}");
+        assert!((time.p99_ms - 9.95).abs() < 1e-9, "{time:?}");
+    }
+}
