@@ -151,6 +151,8 @@ impl System {
                 base_url: verifier_url.clone(),
                 ttl: Duration::from_secs(7 * 24 * 3600),
             },
+            // The page's tests read no notification email.
+            geoip: Default::default(),
         })
         .await
         .expect("code-worker starts");
