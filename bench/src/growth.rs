@@ -35,9 +35,7 @@ use crate::headline;
 use crate::load::{
     self, Drive, LoadError, LoadReport, Mix, Pace, Percentiles, PremadeUser, Target,
 };
-use crate::system::{
-    wait_ready, Deployment, ServiceKind, ServiceMemory, Stack, System, SystemError, ADMIN_KEY,
-};
+use crate::system::{Deployment, ServiceMemory, Stack, System, SystemError, ADMIN_KEY};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GrowthError {
@@ -796,44 +794,6 @@ fn handle_time(before: &HandleHistogram, after: &HandleHistogram) -> HandleTime 
     }
 }
 
-/// The four release services of `deployment`, started as `System::start` starts them,
-/// with the risk worker's `/metrics` port kept to read its handling time.
-async fn start(deployment: Deployment) -> Result<(System, u16), SystemError> {
-    let port = || mfa_testkit::net::free_port().map_err(SystemError::Port);
-    let (intake_port, verifier_port, risk_port) = (port()?, port()?, port()?);
-    let mut services = Vec::new();
-    for kind in ServiceKind::ALL {
-        let (http, metrics) = match kind {
-            ServiceKind::LoginIntake => (Some(intake_port), None),
-            ServiceKind::Verifier => (Some(verifier_port), None),
-            ServiceKind::RiskWorker => (None, Some(risk_port)),
-            ServiceKind::CodeWorker => (None, Some(port()?)),
-        };
-        services.push(deployment.spawn(kind, kind.binary(), http, metrics)?);
-        if kind == ServiceKind::LoginIntake {
-            // Its migrations first, as System::start does.
-            let url = format!("http://127.0.0.1:{intake_port}/readyz");
-            wait_ready(&url, &mut services, &deployment.folder).await?;
-        }
-    }
-    let verifier_url = format!("http://127.0.0.1:{verifier_port}");
-    wait_ready(
-        &format!("{verifier_url}/readyz"),
-        &mut services,
-        &deployment.folder,
-    )
-    .await?;
-    Ok((
-        System {
-            deployment,
-            services,
-            intake_url: format!("http://127.0.0.1:{intake_port}"),
-            verifier_url,
-        },
-        risk_port,
-    ))
-}
-
 #[derive(Debug, Clone)]
 pub struct GrowthConfig {
     pub binaries: PathBuf,
@@ -1070,7 +1030,8 @@ async fn measure(
         "{users} users: starting the four release services"
     ));
     let topic = deployment.kafka().topics().login_attempts;
-    let (mut system, risk_port) = start(deployment).await?;
+    let mut system = System::start(deployment).await?;
+    let risk_port = system.risk_metrics_port;
     let target = Target {
         intake: system.intake_url.clone(),
         verifier: system.verifier_url.clone(),

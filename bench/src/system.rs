@@ -260,6 +260,8 @@ pub struct System {
     pub services: Vec<ServiceProcess>,
     pub intake_url: String,
     pub verifier_url: String,
+    /// The risk worker's `/metrics` port (its handling times: `mfa-bench growth`).
+    pub risk_metrics_port: u16,
 }
 
 /// One service's memory at one moment.
@@ -274,13 +276,15 @@ impl System {
     /// Starts the four services of `deployment` and waits until both HTTP services are
     /// ready (their database and broker answer).
     pub async fn start(deployment: Deployment) -> Result<Self, SystemError> {
-        let (intake_port, verifier_port) = (free_port()?, free_port()?);
+        let (intake_port, verifier_port, risk_metrics_port) =
+            (free_port()?, free_port()?, free_port()?);
         let mut services = Vec::new();
         for kind in ServiceKind::ALL {
             let (http, metrics) = match kind {
                 ServiceKind::LoginIntake => (Some(intake_port), None),
                 ServiceKind::Verifier => (Some(verifier_port), None),
-                ServiceKind::RiskWorker | ServiceKind::CodeWorker => (None, Some(free_port()?)),
+                ServiceKind::RiskWorker => (None, Some(risk_metrics_port)),
+                ServiceKind::CodeWorker => (None, Some(free_port()?)),
             };
             let process = deployment.spawn(kind, kind.binary(), http, metrics)?;
             services.push(process);
@@ -302,6 +306,7 @@ impl System {
             services,
             intake_url: format!("http://127.0.0.1:{intake_port}"),
             verifier_url,
+            risk_metrics_port,
         })
     }
 
