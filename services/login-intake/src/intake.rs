@@ -114,13 +114,13 @@ pub fn subject_of(
     }
 }
 
-/// The Kafka key of a subject's events: the user id, or for an unknown account its keyed
-/// hash (never the email, nor a plain hash of it), so that one account's events stay in order
-/// in one partition.
+/// The Kafka key of a subject's events: the user id, or for an unknown email its group
+/// (from a keyed hash: never the email, nor a plain hash of it), so that one account's
+/// events stay in order in one partition.
 pub fn event_key(subject: Subject) -> String {
     match subject {
         Subject::User(user_id) => user_id.to_string(),
-        Subject::UnknownAccount(id) => hex::encode(id),
+        Subject::UnknownAccounts(group) => format!("unknown-{group:02x}"),
     }
 }
 
