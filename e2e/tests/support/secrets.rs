@@ -2,16 +2,18 @@
 
 use serde_json::Value;
 
-/// Every maximal run of digits in the JSON value's strings and numbers, except in timestamp
-/// fields (`*_at`, `timestamp`), where any 6 digits may appear by chance. A code counts as
-/// leaked when it is one of these runs: a UUID or another number that merely contains the
-/// same digits inside a longer run does not.
+/// Every number in the JSON value's strings (each word of letters and digits made of digits
+/// only) and its numbers, except in timestamp fields (`*_at`, `timestamp`), where any 6
+/// digits may appear by chance. A code counts as leaked when it is one of these: a UUID, a
+/// hex pointer or another number that merely contains the same digits does not.
 pub fn digit_runs(value: &Value) -> Vec<String> {
     fn walk(value: &Value, key: &str, runs: &mut Vec<String>) {
         match value {
             Value::String(s) if !(key.ends_with("_at") || key == "timestamp") => runs.extend(
-                s.split(|c: char| !c.is_ascii_digit())
-                    .filter(|r| !r.is_empty())
+                // Words of letters and digits, the all-digit ones: a code inside a hex word
+                // (a pointer in a trace line, `0x7fd248087cb0`) is no code.
+                s.split(|c: char| !c.is_ascii_alphanumeric())
+                    .filter(|word| !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()))
                     .map(str::to_owned),
             ),
             Value::Number(n) => runs.push(n.to_string()),
