@@ -160,7 +160,7 @@ impl JsonSchema for DataKeyId {
             instance_type: Some(schemars::schema::InstanceType::String.into()),
             string: Some(Box::new(schemars::schema::StringValidation {
                 pattern: Some(
-                    r"^(user:[0-9a-f-]{36}|unknown:[0-9a-f]{32})/[0-9]{4}-[0-9]{2}$".into(),
+                    r"^(user:[0-9a-f-]{36}|unknown:[0-9a-f]{2})/[0-9]{4}-[0-9]{2}$".into(),
                 ),
                 ..Default::default()
             })),
@@ -521,7 +521,7 @@ pub enum OpenError {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PersonalDataError {
-    #[error("{0:?} is not a data key id (user:<uuid>/YYYY-MM or unknown:<32 hex>/YYYY-MM)")]
+    #[error("{0:?} is not a data key id (user:<uuid>/YYYY-MM or unknown:<2 hex>/YYYY-MM)")]
     KeyId(String),
     #[error("the pseudonym key must be 32 bytes in standard base64")]
     PseudonymKey,
