@@ -109,3 +109,37 @@ pub fn read_topic(
     }
     Ok(messages)
 }
+
+/// The offset of the first message a reader of `topic`'s `partition` gets when it starts at
+/// `offset`, as a consumer resuming from a committed offset does. A broker that answers from
+/// the start of the record batch holding `offset` (or, as Tansu 0.6.0 does, from the batch
+/// after it) gives another offset than `offset`. Blocking: call it from a blocking thread.
+pub fn first_offset_read_from(
+    brokers: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Result<Option<i64>, TestkitError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("resume-{}", uuid::Uuid::new_v4()))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .set("isolation.level", "read_uncommitted")
+        .create()
+        .map_err(TestkitError::kafka("resuming consumer"))?;
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, partition, Offset::Offset(offset))
+        .map_err(TestkitError::kafka("assignment"))?;
+    consumer
+        .assign(&assignment)
+        .map_err(TestkitError::kafka("assign"))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            return Ok(Some(message.offset()));
+        }
+    }
+    Ok(None)
+}

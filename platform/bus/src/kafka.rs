@@ -24,7 +24,8 @@ use tracing::Instrument;
 use crate::group_watch::{self, StallWatch};
 use crate::metrics::{BusMetrics, Outcome};
 use crate::{
-    EventPublisher, HandlerError, IncomingMessage, MessageHandler, OutgoingMessage, PublishError,
+    EventPublisher, HandlerError, IncomingMessage, MessageHandler, OutgoingMessage, PartialSend,
+    PublishError,
 };
 use mfa_runtime::config::KafkaConfig;
 use mfa_runtime::shutdown::Shutdown;
@@ -98,7 +99,13 @@ impl KafkaPublisher {
                 produce_timeout.as_millis().max(1).to_string(),
             )
             // The login path waits on this message: batch for at most 1 ms.
-            .set("linger.ms", "1");
+            .set("linger.ms", "1")
+            // One record a batch. Tansu 0.6.0 answers a fetch from an offset inside a
+            // record batch with the batch after it, so a consumer that resumes mid-batch (a
+            // restart, a rebalance: offsets are stored a message at a time) would never see
+            // the rest of that batch (BENCHMARKS.md, "A broker defect found on the way").
+            // Many records still go in one produce request, up to five requests in flight.
+            .set("batch.num.messages", "1");
         let producer = client.create()?;
         Ok(Self {
             state: Arc::new(PublisherState {
@@ -185,44 +192,111 @@ impl KafkaPublisher {
     }
 }
 
+/// The record of `message`, with its seal and trace context as headers.
+fn record<'a>(message: &OutgoingMessage<'a>) -> FutureRecord<'a, str, [u8]> {
+    let mut headers = OwnedHeaders::new_with_capacity(2);
+    if let Some(seal) = message.seal {
+        headers = headers.insert(Header {
+            key: SEAL_HEADER,
+            value: Some(seal.to_string().as_str()),
+        });
+    }
+    if let Some(traceparent) = message.traceparent {
+        headers = headers.insert(Header {
+            key: TRACEPARENT,
+            value: Some(traceparent),
+        });
+    }
+    let record = FutureRecord::to(message.topic)
+        .key(message.key)
+        .payload(message.payload);
+    if headers.count() > 0 {
+        record.headers(headers)
+    } else {
+        record
+    }
+}
+
+impl KafkaPublisher {
+    fn after_send(&self, producer: &FutureProducer, topic: &str, sent: bool) {
+        self.metrics.published(topic, sent);
+        if sent {
+            self.health().consecutive_failures = 0;
+        } else {
+            self.after_failure(producer);
+        }
+    }
+}
+
 #[async_trait]
 impl EventPublisher for KafkaPublisher {
     async fn send(&self, message: OutgoingMessage<'_>) -> Result<(), PublishError> {
         let producer = self.producer();
-        let seal = message.seal.map(|seal| seal.to_string());
-        let mut headers = OwnedHeaders::new_with_capacity(2);
-        if let Some(seal) = &seal {
-            headers = headers.insert(Header {
-                key: SEAL_HEADER,
-                value: Some(seal.as_str()),
-            });
-        }
-        if let Some(traceparent) = message.traceparent {
-            headers = headers.insert(Header {
-                key: TRACEPARENT,
-                value: Some(traceparent),
-            });
-        }
-        let mut record = FutureRecord::to(message.topic)
-            .key(message.key)
-            .payload(message.payload);
-        if headers.count() > 0 {
-            record = record.headers(headers);
-        }
-        let sent = producer.send(record, self.produce_timeout).await;
-        self.metrics.published(message.topic, sent.is_ok());
-        match sent {
-            Ok(_) => {
-                self.health().consecutive_failures = 0;
-                Ok(())
+        let sent = producer.send(record(&message), self.produce_timeout).await;
+        self.after_send(&producer, message.topic, sent.is_ok());
+        sent.map(|_| ()).map_err(|(error, _)| PublishError {
+            topic: message.topic.to_owned(),
+            cause: Box::new(error),
+        })
+    }
+
+    /// Every message is handed to librdkafka at once, in order, then each acknowledgement
+    /// awaited: one round trip to the broker for the lot instead of one per message. The
+    /// idempotent producer keeps their order within a partition through its retries, and a
+    /// message that fails fails the later ones of its partition with it (librdkafka's
+    /// guarantee with `enable.idempotence`).
+    async fn send_all(&self, messages: &[OutgoingMessage<'_>]) -> Result<(), PartialSend> {
+        let producer = self.producer();
+        let mut in_flight = Vec::with_capacity(messages.len());
+        let mut refused = None;
+        for (index, message) in messages.iter().enumerate() {
+            match producer.send_result(record(message)) {
+                Ok(delivery) => in_flight.push(delivery),
+                Err((error, _)) => {
+                    // Its queue is full, or the producer failed: none after it is handed
+                    // over, so none can overtake it.
+                    refused = Some((index, error));
+                    break;
+                }
             }
-            Err((error, _)) => {
-                self.after_failure(&producer);
-                Err(PublishError {
-                    topic: message.topic.to_owned(),
-                    cause: Box::new(error),
-                })
+        }
+        let mut first_failure: Option<(usize, PublishError)> = None;
+        for (index, delivery) in in_flight.into_iter().enumerate() {
+            let outcome = match delivery.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err((error, _))) => Err(Box::new(error) as crate::Cause),
+                Err(canceled) => Err(Box::new(canceled) as crate::Cause),
+            };
+            let topic = messages[index].topic;
+            self.after_send(&producer, topic, outcome.is_ok());
+            if let (Err(cause), None) = (outcome, &first_failure) {
+                first_failure = Some((
+                    index,
+                    PublishError {
+                        topic: topic.to_owned(),
+                        cause,
+                    },
+                ));
             }
+        }
+        let failure = first_failure.or_else(|| {
+            refused.map(|(index, error)| {
+                self.after_send(&producer, messages[index].topic, false);
+                (
+                    index,
+                    PublishError {
+                        topic: messages[index].topic.to_owned(),
+                        cause: Box::new(error),
+                    },
+                )
+            })
+        });
+        match failure {
+            None => Ok(()),
+            Some((acknowledged, error)) => Err(PartialSend {
+                acknowledged,
+                error,
+            }),
         }
     }
 }

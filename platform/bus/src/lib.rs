@@ -43,6 +43,23 @@ pub struct OutgoingMessage<'a> {
 pub trait EventPublisher: Send + Sync {
     async fn send(&self, message: OutgoingMessage<'_>) -> Result<(), PublishError>;
 
+    /// Publishes `messages` in their order and returns once each was acknowledged or failed;
+    /// `Ok(())` when all were. An implementation may have them all in flight at once, as
+    /// long as the order holds within a partition and a failure fails every later message of
+    /// its partition (an idempotent Kafka producer keeps both), so what the caller takes as
+    /// done, the messages before [`PartialSend::acknowledged`], is a prefix per partition.
+    async fn send_all(&self, messages: &[OutgoingMessage<'_>]) -> Result<(), PartialSend> {
+        for (index, message) in messages.iter().enumerate() {
+            if let Err(error) = self.send(*message).await {
+                return Err(PartialSend {
+                    acknowledged: index,
+                    error,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// A message outside any login's trace (a dead letter).
     async fn publish_bytes(
         &self,
@@ -79,6 +96,18 @@ pub trait EventPublisher: Send + Sync {
         })
         .await
     }
+}
+
+/// A [`EventPublisher::send_all`] that did not get every message through.
+#[derive(Debug, thiserror::Error)]
+#[error("{acknowledged} messages acknowledged before one failed")]
+pub struct PartialSend {
+    /// How many messages from the start were acknowledged before the first that failed.
+    /// Some after it may have been delivered too: sending them again makes duplicates, never
+    /// a gap (event ids make a repeat harmless downstream).
+    pub acknowledged: usize,
+    #[source]
+    pub error: PublishError,
 }
 
 /// A message as received, before decoding.

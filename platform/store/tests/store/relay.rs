@@ -14,7 +14,7 @@ use mfa_bus::metrics::BusMetrics;
 use mfa_runtime::config::KafkaConfig;
 use mfa_runtime::shutdown::Shutdown;
 use mfa_store::outbox::{self, OutboxMetrics, OutboxRelay};
-use mfa_testkit::event_log::{read_topic, RawMessage};
+use mfa_testkit::event_log::{first_offset_read_from, read_topic, RawMessage};
 use mfa_testkit::stack;
 use shared::audit::{AuditSigner, ChainHead, Checkpoint, PublicKeys, Seal, SEAL_HEADER};
 use shared::domain::{AttemptId, UserId};
@@ -262,6 +262,56 @@ async fn a_republish_after_a_crash_sends_the_same_bytes_under_the_same_seal() {
     assert_eq!((checkpoint.seq, head.seq), (3, 3));
     assert_eq!(checkpoint.head_digest().unwrap(), head.digest);
     assert_eq!(checkpoint.verify(&setup.keys()), Ok(()));
+}
+
+#[tokio::test]
+async fn a_batch_goes_out_in_flight_at_once_in_order_and_a_consumer_resumes_anywhere() {
+    let setup = setup().await;
+    let events = setup.enqueue(150).await;
+    // One pass sends the lot, all in flight together.
+    assert_eq!(setup.relay().publish_batch().await.unwrap(), 150);
+    assert_eq!(setup.unpublished().await, 0);
+
+    let records = setup.sealed_records().await;
+    let seqs: Vec<u64> = records.iter().map(|(seal, _)| seal.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=150).collect::<Vec<u64>>(),
+        "each once, none missing"
+    );
+    for ((_, message), event) in records.iter().zip(&events) {
+        assert_eq!(message.payload, event.to_json());
+    }
+    let topic = setup.kafka.topics().accounts;
+    for partition in 0..setup.kafka.partitions {
+        let mut on_partition: Vec<&(Seal, RawMessage)> = records
+            .iter()
+            .filter(|(_, message)| message.partition == partition)
+            .collect();
+        on_partition.sort_by_key(|(_, message)| message.offset);
+        let in_offset_order: Vec<u64> = on_partition.iter().map(|(seal, _)| seal.seq).collect();
+        assert!(
+            in_offset_order.windows(2).all(|w| w[0] < w[1]),
+            "partition {partition}: seqs rise with the offsets: {in_offset_order:?}"
+        );
+        // Every record is a batch of its own: a consumer resuming at any offset (a restart,
+        // a rebalance) is given that very record first, whatever the broker does with an
+        // offset inside a batch.
+        for (_, message) in on_partition.iter().step_by(7) {
+            let (brokers, topic, offset) =
+                (setup.kafka.brokers.clone(), topic.clone(), message.offset);
+            let first = tokio::task::spawn_blocking(move || {
+                first_offset_read_from(&brokers, &topic, partition, offset).unwrap()
+            })
+            .await
+            .unwrap();
+            assert_eq!(
+                first,
+                Some(offset),
+                "partition {partition}, resumed at {offset}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
