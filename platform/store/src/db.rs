@@ -21,6 +21,12 @@ pub async fn connect(
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(2))
+        // No ping before each use: a round trip saved on every query of a login's path
+        // (about 0.2-0.7 ms each, BENCHMARKS.md). sqlx still pings a connection when it
+        // goes back to the pool and drops a dead one; a connection that died idle (the
+        // database restarted) fails its first query, which is retried as any dependency
+        // failure is (a consumer's back-off; a 503 the client repeats).
+        .test_before_acquire(false)
         .connect(database_url.expose_secret())
         .await
 }
