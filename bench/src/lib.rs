@@ -3,12 +3,13 @@
 //! logins through the real services and reports their rate and latency, [`inbox`] reads the
 //! code emails back from the SMTP server. [`suite`] is the whole benchmark (`scripts/bench`):
 //! it starts the release services itself ([`system`], [`process`]), measures the risk worker
-//! alone ([`risk_worker`]) and each service's memory ([`rss`]), draws [`chart`] and prints the
+//! alone ([`risk_worker`]), each service's memory ([`rss`]) and idle CPU ([`cpu`]), draws [`chart`] and prints the
 //! [`headline`], and where the time goes ([`hops`]). [`growth`] measures how the cost grows
 //! with users and their history, generated straight into the database.
 
 pub mod argon2_rate;
 pub mod chart;
+pub mod cpu;
 pub mod growth;
 pub mod headline;
 pub mod hops;

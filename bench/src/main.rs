@@ -111,9 +111,14 @@ enum Command {
         /// LoginAttempted published for each of its runs (one replica, then two)
         #[arg(long, default_value_t = 50_000)]
         risk_events: usize,
-        /// Seconds the services idle after start-up before their idle memory is read
+        /// Seconds the services idle after start-up before their idle memory is read (their
+        /// idle CPU is measured over them)
         #[arg(long, default_value_t = 10.0)]
         idle_settle_seconds: f64,
+        /// The broker's process id, to measure its idle CPU too (scripts/bench gives the
+        /// stack's Tansu)
+        #[arg(long, env = "MFA_BROKER_PID")]
+        broker_pid: Option<u32>,
     },
     /// How cost grows with users and history: for each population size, a fresh database
     /// and namespace, the users and their approved logins generated straight into PostgreSQL
@@ -297,6 +302,7 @@ async fn main() -> anyhow::Result<()> {
             risk_users,
             risk_events,
             idle_settle_seconds,
+            broker_pid,
         } => {
             let seconds = |name: &str, value: f64| {
                 if value.is_finite() && value > 0.0 {
@@ -335,6 +341,7 @@ async fn main() -> anyhow::Result<()> {
                 risk_users,
                 risk_events,
                 idle_settle: seconds("idle-settle-seconds", idle_settle_seconds)?,
+                broker_pid,
             })
             .await
             .context("the benchmark")?;

@@ -37,6 +37,8 @@ pub enum SuiteError {
     },
     #[error("{}: {reason}", .path.display())]
     Results { path: PathBuf, reason: String },
+    #[error("the idle CPU time")]
+    Cpu(#[from] crate::cpu::CpuError),
     #[error("writing {}", .path.display())]
     Write {
         path: PathBuf,
@@ -65,6 +67,9 @@ pub struct SuiteConfig {
     pub risk_users: usize,
     pub risk_events: usize,
     pub idle_settle: Duration,
+    /// The broker's process, to measure its idle CPU beside the services' (scripts/bench
+    /// passes the stack's Tansu).
+    pub broker_pid: Option<u32>,
 }
 
 /// One closed-loop level.
@@ -91,6 +96,8 @@ pub struct SuiteReport {
     pub argon2_one_thread: Argon2Rate,
     pub keycloak_cost: Argon2Rate,
     pub idle: Vec<ServiceMemory>,
+    /// CPU while idle after start-up: each service's, and the broker's when its pid is known.
+    pub idle_cpu: Vec<crate::cpu::CpuShare>,
     pub closed_loop: Vec<Level>,
     pub saturating_concurrency: usize,
     pub sustained_per_s: f64,
@@ -282,9 +289,28 @@ pub async fn run(config: SuiteConfig) -> Result<SuiteReport, SuiteError> {
     )
     .await?;
     let mut system = System::start(deployment).await?;
-    tokio::time::sleep(config.idle_settle).await;
+    // The idle settle is when the idle CPU is measured: the consumers' fetch loops, the
+    // relays' polls, the broker answering them.
+    let mut watched: Vec<(String, u32)> = system
+        .services
+        .iter()
+        .map(|service| (service.name().to_owned(), service.pid()))
+        .collect();
+    if let Some(pid) = config.broker_pid {
+        watched.push(("broker".to_owned(), pid));
+    }
+    let idle_cpu = crate::cpu::share_over(&watched, config.idle_settle).await?;
     let idle = system.memory()?;
     print_memory("idle", &idle);
+    println!(
+        "CPU idle (% of one core, over {:.0} s): {}",
+        config.idle_settle.as_secs_f64(),
+        idle_cpu
+            .iter()
+            .map(|share| format!("{} {:.1}", share.name, share.percent_of_a_core))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     say(&format!("creating and enrolling {} users", config.users));
     let prepared = load::prepare(SetUp {
@@ -548,6 +574,7 @@ pub async fn run(config: SuiteConfig) -> Result<SuiteReport, SuiteError> {
         argon2_one_thread: one_thread,
         keycloak_cost: keycloak,
         idle,
+        idle_cpu,
         closed_loop: levels,
         saturating_concurrency: saturating,
         sustained_per_s: sustained,
