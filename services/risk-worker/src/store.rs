@@ -750,7 +750,7 @@ struct LoginStateRow {
 
 impl RiskStore {
     /// What `history` (with `reported`), `code_history`, `global` and `velocity` read, in one
-    /// round trip instead of seven: every login waits for these reads before its decision.
+    /// round trip instead of eight: every login waits for these reads before its decision.
     /// The same queries as those, as parts of one statement, parsed by the same functions;
     /// the history's DELETE of rows before the window is a part too, and (as in `history`)
     /// the rest of the statement reads the rows as they were before it, keeping none it
