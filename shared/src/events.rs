@@ -28,7 +28,9 @@ use crate::personal::{Personal, SealContext};
 ///    `RiskAssessment.observed` (observe-only approvals).
 /// 7: personal fields sealed (`sealed` instead of `ip`, `user_agent`, `device_id` in
 ///    `LoginAttempted`, `MfaRequired` and `LoginFeedback`: `shared::personal`).
-pub const SCHEMA_VERSION: u32 = 7;
+/// 8: `CompanyRiskPolicy.password_change_on_takeover_report` and the rejection reason
+///    `password_change_required`.
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// One event on the wire: envelope fields plus `event_type` and `payload`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -414,6 +416,13 @@ pub enum RejectionReason {
     /// device (or one without a device id), and a code is never shared between devices:
     /// log in again after `retry_after_secs` for a code of this login's own.
     CodePendingElsewhere,
+    /// A password login with the right password, of a user who reported a login as not
+    /// theirs (`LoginFeedback` `wasnt_me`) under a company policy that then requires a new
+    /// password (`CompanyRiskPolicy.password_change_on_takeover_report`): refused, from a
+    /// known device and network too, until the password is changed (`AccountChanged`
+    /// `password_changed`). A wrong password is still `invalid_credentials`; SSO and Google
+    /// logins are not refused for it.
+    PasswordChangeRequired,
 }
 
 impl RejectionReason {
@@ -425,6 +434,7 @@ impl RejectionReason {
             RejectionReason::DenylistedNetwork => "denylisted_network",
             RejectionReason::AuthMethodNotAllowed => "auth_method_not_allowed",
             RejectionReason::CodePendingElsewhere => "code_pending_elsewhere",
+            RejectionReason::PasswordChangeRequired => "password_change_required",
         }
     }
 }
@@ -694,6 +704,19 @@ pub struct CompanyRiskPolicy {
     /// (`RiskAssessment.observed`); such a login's device is not learned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observe_only: Option<bool>,
+    /// A "wasn't me" (`LoginFeedback` `wasnt_me`, from any source) means the password leaked:
+    /// the user's password logins are then refused (`password_change_required`) until the
+    /// password is changed. Absent or false: the report only makes that network and device
+    /// high risk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_change_on_takeover_report: Option<bool>,
+}
+
+impl CompanyRiskPolicy {
+    /// Whether a "wasn't me" under this policy requires a new password.
+    pub fn requires_password_change_on_takeover_report(&self) -> bool {
+        self.password_change_on_takeover_report.unwrap_or(false)
+    }
 }
 
 /// A risk level that can ask for a code.
@@ -888,6 +911,37 @@ mod tests {
             r#"{"trusted_networks":["10.0.0.1/8"]}"#
         )
         .is_err());
+    }
+
+    #[test]
+    fn the_password_change_switch_reads_absent_as_off_and_the_new_reason_by_its_name() {
+        // A schema version 7 policy has no switch: off, and written back as it was.
+        let older = r#"{"observe_only":true}"#;
+        let read: CompanyRiskPolicy = serde_json::from_str(older).unwrap();
+        assert!(!read.requires_password_change_on_takeover_report());
+        assert_eq!(serde_json::to_string(&read).unwrap(), older);
+        let on = CompanyRiskPolicy {
+            password_change_on_takeover_report: Some(true),
+            ..CompanyRiskPolicy::default()
+        };
+        assert!(on.requires_password_change_on_takeover_report());
+        let json = serde_json::to_value(&on).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"password_change_on_takeover_report": true})
+        );
+        assert_eq!(
+            serde_json::from_value::<CompanyRiskPolicy>(json).unwrap(),
+            on
+        );
+        let off = CompanyRiskPolicy {
+            password_change_on_takeover_report: Some(false),
+            ..CompanyRiskPolicy::default()
+        };
+        assert!(!off.requires_password_change_on_takeover_report());
+        let reason = RejectionReason::PasswordChangeRequired;
+        assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        assert_eq!(reason.as_str(), "password_change_required");
     }
 
     #[test]

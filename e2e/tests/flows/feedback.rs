@@ -446,3 +446,155 @@ async fn client_backends_and_admins_give_feedback_once_per_login() {
         "{reasons:?}"
     );
 }
+
+/// Issue 17, per company policy: under `password_change_on_takeover_report`, "wasn't me" (here
+/// an admin's, after the user called support) means the password leaked. The next login with
+/// the right password, from the user's own known laptop at home, is refused
+/// `password_change_required` (the attacker has the password, and may have the network too);
+/// a wrong one is still `invalid_credentials`. Once an admin sets a new password (what a
+/// client backend does after its own email-verified reset), the new one logs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasnt_me_under_the_policy_refuses_the_password_until_it_is_changed() {
+    let system = spawn_system().await;
+    let (email, user_id) = system
+        .enrolled_user("laptop", HOME_IP, CHROME_WINDOWS)
+        .await;
+    let policy_url = format!("{}/v1/admin/companies/acme/risk-policy", system.intake_url);
+    let put_policy = |body: Value| {
+        system
+            .http
+            .put(&policy_url)
+            .bearer_auth(ADMIN_KEY)
+            .json(&body)
+            .send()
+    };
+    // A switch is a JSON boolean.
+    let wrong_type = put_policy(json!({"password_change_on_takeover_report": "yes"}))
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), 422);
+    let refused: Value = wrong_type.json().await.unwrap();
+    assert_eq!(refused["error"], "invalid_request", "{refused}");
+    let set = put_policy(json!({"password_change_on_takeover_report": true}))
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    let set: Value = set.json().await.unwrap();
+    assert_eq!(
+        set["policy"],
+        json!({"password_change_on_takeover_report": true})
+    );
+    let version = set["version"].as_i64().unwrap();
+    // The risk worker learns it a Kafka hop later.
+    for _ in 0..200 {
+        let learned: Option<i64> = sqlx::query_scalar(
+            "SELECT version FROM risk_company_policies WHERE company_id = 'acme'",
+        )
+        .fetch_optional(&system.pool)
+        .await
+        .unwrap();
+        if learned == Some(version) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Someone with the password, on a device of their own: challenged; the admin reports it.
+    let attack = system
+        .login(
+            &email,
+            PASSWORD,
+            Some("attacker"),
+            "203.0.113.66",
+            FIREFOX_LINUX,
+        )
+        .await;
+    assert_eq!(attack.body["status"], "mfa_required", "{}", attack.body);
+    system.mail.wait_for_code(&email, 2).await;
+    let attempt = attack.body["attempt_id"].as_str().unwrap().to_owned();
+    let reported = post_feedback(
+        &system,
+        &format!("/v1/admin/logins/{attempt}/feedback"),
+        ADMIN_KEY,
+        json!({"verdict": "wasnt_me"}),
+    )
+    .await;
+    assert_eq!(reported.status, 200, "{}", reported.body);
+    let marked = "SELECT count(*) FROM risk_password_change_required WHERE user_id = $1";
+    system.wait_for_count(marked, &user_id, |n| n == 1).await;
+    let export_path = format!("/v1/admin/users/{user_id}/export");
+    let (status, export) = system.intake_get(&export_path, Some(ADMIN_KEY)).await;
+    assert_eq!(status, 200, "{export}");
+    assert_eq!(
+        export["password_change_required"][0]["attempt_id"], attempt,
+        "{export}"
+    );
+
+    // The right password, her own laptop, her own network: refused until it changes.
+    let home = system
+        .login(&email, PASSWORD, Some("laptop"), HOME_IP, CHROME_WINDOWS)
+        .await;
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert_eq!(home.body["status"], "rejected", "{}", home.body);
+    assert_eq!(
+        home.body["reason"], "password_change_required",
+        "{}",
+        home.body
+    );
+    assert!(home.body.get("retry_after_secs").is_none(), "{}", home.body);
+    let read = system
+        .get_login(home.body["attempt_id"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        read.body["reason"], "password_change_required",
+        "{}",
+        read.body
+    );
+    // No word of it for a wrong password: nobody without the password learns anything.
+    let wrong = system
+        .login(
+            &email,
+            "not the password",
+            Some("laptop"),
+            HOME_IP,
+            CHROME_WINDOWS,
+        )
+        .await;
+    assert_eq!(
+        wrong.body["reason"], "invalid_credentials",
+        "{}",
+        wrong.body
+    );
+
+    let new_password = "a brand new passphrase";
+    let changed = system
+        .http
+        .put(format!(
+            "{}/v1/admin/users/{user_id}/password",
+            system.intake_url
+        ))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({ "password": new_password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 204);
+    system.wait_for_count(marked, &user_id, |n| n == 0).await;
+    let (_, export) = system.intake_get(&export_path, Some(ADMIN_KEY)).await;
+    assert_eq!(export["password_change_required"], json!([]), "{export}");
+    let old = system
+        .login(&email, PASSWORD, Some("laptop"), HOME_IP, CHROME_WINDOWS)
+        .await;
+    assert_eq!(old.body["reason"], "invalid_credentials", "{}", old.body);
+    // Her laptop is still known: approved, no code.
+    let new = system
+        .login(
+            &email,
+            new_password,
+            Some("laptop"),
+            HOME_IP,
+            CHROME_WINDOWS,
+        )
+        .await;
+    assert_eq!(new.body["status"], "approved", "{}", new.body);
+}

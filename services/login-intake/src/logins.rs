@@ -140,7 +140,10 @@ pub struct LoginDecision {
     /// again after `retry_after_secs`), `too_many_failed_codes` (too many wrong codes in a
     /// day: no new code for `retry_after_secs`), `code_pending_elsewhere` (a code was emailed
     /// moments ago for a login on another device, and codes are never shared between
-    /// devices: log in again after `retry_after_secs`) or `denylisted_network`. An attempt
+    /// devices: log in again after `retry_after_secs`), `denylisted_network` or
+    /// `password_change_required` (the user reported a login as not theirs and their company's
+    /// policy then requires a new password: the right password is refused, from a known device
+    /// too, until it is changed with `PUT /v1/admin/users/{user_id}/password`). An attempt
     /// that asked for a code ends rejected once that code can no longer be used: `code_locked` (too many wrong
     /// codes), `code_expired`, `superseded` (a newer code was emailed), `revoked` (the
     /// account was changed: password changed or sign-in disabled) or `code_delivery_failed`;

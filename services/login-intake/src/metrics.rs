@@ -131,13 +131,14 @@ pub fn decision_labels(decision: &StoredDecision) -> (&'static str, &'static str
 
 /// Every reason a stored rejection can carry: the risk worker's, and those of an attempt
 /// whose code can no longer be used.
-const REJECTIONS: [RejectionReason; 6] = [
+const REJECTIONS: [RejectionReason; 7] = [
     RejectionReason::InvalidCredentials,
     RejectionReason::TooManyCodes,
     RejectionReason::TooManyFailedCodes,
     RejectionReason::DenylistedNetwork,
     RejectionReason::AuthMethodNotAllowed,
     RejectionReason::CodePendingElsewhere,
+    RejectionReason::PasswordChangeRequired,
 ];
 const CLOSED: [ClosedReason; 5] = [
     ClosedReason::CodeLocked,
@@ -309,7 +310,8 @@ mod tests {
             | RejectionReason::TooManyFailedCodes
             | RejectionReason::DenylistedNetwork
             | RejectionReason::AuthMethodNotAllowed
-            | RejectionReason::CodePendingElsewhere => REJECTIONS.contains(&reason),
+            | RejectionReason::CodePendingElsewhere
+            | RejectionReason::PasswordChangeRequired => REJECTIONS.contains(&reason),
         }
     }
 

@@ -99,6 +99,20 @@ mod tests {
         assert!(doc["paths"]["/readyz"]["get"]["responses"]["503"].is_object());
     }
 
+    #[test]
+    fn the_password_change_switch_and_its_rejection_are_documented() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        let switch = &schemas["RiskPolicyBody"]["properties"]["password_change_on_takeover_report"];
+        assert!(switch.to_string().contains("boolean"), "{switch}");
+        let said = switch["description"].as_str().unwrap();
+        assert!(said.contains("password_change_required"), "{said}");
+        let reason = schemas["LoginDecision"]["properties"]["reason"]["description"]
+            .as_str()
+            .unwrap();
+        assert!(reason.contains("`password_change_required`"), "{reason}");
+    }
+
     /// The login password's documented bounds are the ones `LoginRequest::parse` applies.
     #[test]
     fn the_login_password_is_documented_as_parsed() {

@@ -70,6 +70,15 @@ pub struct RiskPolicyBody {
     /// not learned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observe_only: Option<bool>,
+    /// A "wasn't me" (`POST .../feedback` `wasnt_me`, from the client or an admin, or the
+    /// notification email's link) means the password leaked: from then on a login with the
+    /// user's password is `rejected` `password_change_required`, from a known device and
+    /// network too, until the password is changed (`PUT /v1/admin/users/{user_id}/password`);
+    /// a wrong password is still `invalid_credentials`, SSO and Google logins are not refused.
+    /// Absent or false: the report only makes that network and device high risk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = true)]
+    pub password_change_on_takeover_report: Option<bool>,
 }
 
 /// Why a stated policy is refused: each with its machine-readable code (`code`).
@@ -181,6 +190,7 @@ impl RiskPolicyBody {
             trusted_networks,
             device_known_days,
             observe_only: self.observe_only,
+            password_change_on_takeover_report: self.password_change_on_takeover_report,
         })
     }
 
@@ -204,6 +214,7 @@ impl RiskPolicyBody {
                 .map(|networks| networks.iter().map(Cidr::to_string).collect()),
             device_known_days: policy.device_known_days.map(i64::from),
             observe_only: policy.observe_only,
+            password_change_on_takeover_report: policy.password_change_on_takeover_report,
         }
     }
 }
@@ -471,6 +482,7 @@ mod tests {
             "trusted_networks": ["198.51.100.0/24", "2001:db8::/32", "198.51.100.0/24"],
             "device_known_days": 30,
             "observe_only": true,
+            "password_change_on_takeover_report": true,
         }));
         let policy = stated.parse().unwrap();
         assert_eq!(policy.medium_threshold, Some(0.5));
@@ -482,6 +494,7 @@ mod tests {
         assert_eq!(policy.trusted_networks.as_ref().map(Vec::len), Some(2));
         assert_eq!(policy.device_known_days, Some(30));
         assert_eq!(policy.observe_only, Some(true));
+        assert!(policy.requires_password_change_on_takeover_report());
         let shown = RiskPolicyBody::of(&policy);
         assert_eq!(shown.parse().unwrap(), policy);
         assert_eq!(
@@ -546,7 +559,28 @@ mod tests {
                 "device_known_days_out_of_range"
             );
         }
-        // Unknown fields are the body's own error (`invalid_request`, from the extractor).
+        // Unknown fields are the body's own error (`invalid_request`, from the extractor), and
+        // so is a value of the wrong type: a switch is a JSON boolean, never "yes" or 1.
         assert!(serde_json::from_value::<RiskPolicyBody>(json!({"observe": true})).is_err());
+        for wrong in [json!("true"), json!(1), json!(["true"])] {
+            assert!(
+                serde_json::from_value::<RiskPolicyBody>(
+                    json!({"password_change_on_takeover_report": wrong})
+                )
+                .is_err(),
+                "{wrong}"
+            );
+        }
+        // Absent, null or false: today's behaviour.
+        for off in [
+            json!({}),
+            json!({"password_change_on_takeover_report": null}),
+            json!({"password_change_on_takeover_report": false}),
+        ] {
+            assert!(!body(off)
+                .parse()
+                .unwrap()
+                .requires_password_change_on_takeover_report());
+        }
     }
 }

@@ -58,6 +58,11 @@ pub struct UserExport {
     pub failed_passwords: Vec<serde_json::Value>,
     #[schema(value_type = Vec<Object>)]
     pub failed_codes: Vec<serde_json::Value>,
+    /// Whether the user's password logins are refused until the password is changed (they
+    /// reported a login as not theirs under a company policy that requires it): one entry,
+    /// `attempt_id` (the reported login) and `reported_at`, while it stands; none otherwise.
+    #[schema(value_type = Vec<Object>)]
+    pub password_change_required: Vec<serde_json::Value>,
 }
 
 // Each list's query: the columns given out (named), the user's rows, oldest first. The
@@ -91,6 +96,9 @@ const FAILED_PASSWORDS: &str = "SELECT json_build_object('attempt_id', attempt_i
          FROM risk_failed_attempts WHERE account = $1::uuid::text ORDER BY occurred_at, attempt_id";
 const FAILED_CODES: &str = "SELECT json_build_object('occurred_at', occurred_at) AS row
          FROM risk_failed_codes WHERE user_id = $1 ORDER BY occurred_at, event_id";
+const PASSWORD_CHANGE_REQUIRED: &str =
+    "SELECT json_build_object('attempt_id', attempt_id, 'reported_at', reported_at) AS row
+         FROM risk_password_change_required WHERE user_id = $1 ORDER BY reported_at";
 
 async fn list(
     tx: &mut PgConnection,
@@ -165,6 +173,7 @@ pub async fn export_user(
     let issued_codes = list(&mut tx, ISSUED_CODES, user_id).await?;
     let failed_passwords = list(&mut tx, FAILED_PASSWORDS, user_id).await?;
     let failed_codes = list(&mut tx, FAILED_CODES, user_id).await?;
+    let password_change_required = list(&mut tx, PASSWORD_CHANGE_REQUIRED, user_id).await?;
     tx.commit().await?;
     for row in &mut decisions {
         open_sealed_client(&state.intake.data_keys, &mut row["decision"]).await?;
@@ -180,6 +189,7 @@ pub async fn export_user(
         issued_codes,
         failed_passwords,
         failed_codes,
+        password_change_required,
     }))
 }
 

@@ -22,8 +22,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use shared::domain::{AuthMethod, PrimaryFactor, UserId};
 use shared::domain::{ChallengeId, DeviceId};
-use shared::domain::{PrimaryFactor, UserId};
 use shared::events::{
     ChallengeLevel, Cidr, CompanyRiskPolicy, LoginAttempted, RejectionReason, RiskAssessment,
     RiskLevel, RiskReason, ThrottleReason,
@@ -200,6 +200,21 @@ pub fn decide_in_force(
         Verdict::RequireMfa { user_id } if in_force.observe_only => Verdict::Observed { user_id },
         verdict => verdict,
     }
+}
+
+/// Whether `attempt` is refused `password_change_required` for a user whose password must
+/// change first (`UserFacts::password_change_required`): a password login whose password was
+/// right, whatever the model thinks of it. The right password is what the reported attacker
+/// has, and they may log in from the user's own network and a device id they copied, so no
+/// signal of the login can tell them from the user; only a new password does. A wrong
+/// password is still `invalid_credentials` (and counted), so the refusal tells nobody without
+/// the password anything; SSO and Google logins did not use the password and are decided as
+/// ever.
+pub fn password_must_change(attempt: &LoginAttempted, password_change_required: bool) -> bool {
+    password_change_required
+        && attempt.user_id.is_some()
+        && attempt.auth_method == AuthMethod::Password
+        && attempt.primary_factor == PrimaryFactor::Succeeded
 }
 
 pub fn decide(attempt: &LoginAttempted, risk: &RiskAssessment, policy: &RiskPolicy) -> Verdict {
@@ -450,6 +465,39 @@ mod tests {
             decide(&login, &risk(RiskLevel::Medium, vec![]), &lenient),
             Verdict::Approve { user_id }
         );
+    }
+
+    #[test]
+    fn only_a_right_password_of_a_user_who_must_change_it_is_refused_for_it() {
+        let password = attempt(AuthMethod::Password, false);
+        assert!(password_must_change(&password, true));
+        assert!(!password_must_change(&password, false));
+        // Privileged or not: the password is what leaked.
+        assert!(password_must_change(
+            &attempt(AuthMethod::Password, true),
+            true
+        ));
+        // The identity provider checked those, not the password.
+        for federated in [AuthMethod::Sso, AuthMethod::Google] {
+            for privileged in [false, true] {
+                assert!(!password_must_change(&attempt(federated, privileged), true));
+            }
+        }
+        // A wrong password stays `invalid_credentials` (and counted): nothing is told to
+        // someone without the password. A first factor the company refuses, and an unknown
+        // account, keep their own answers too.
+        for primary_factor in [PrimaryFactor::Failed, PrimaryFactor::NotAccepted] {
+            let other = LoginAttempted {
+                primary_factor,
+                ..password.clone()
+            };
+            assert!(!password_must_change(&other, true), "{primary_factor:?}");
+        }
+        let unknown = LoginAttempted {
+            user_id: None,
+            ..password
+        };
+        assert!(!password_must_change(&unknown, true));
     }
 
     #[test]

@@ -170,6 +170,16 @@ impl ReportedLogin {
     }
 }
 
+/// A user who must change their password before a password login (`UserFacts::
+/// password_change_required`): they reported the login `attempt_id` as not theirs at `at`,
+/// under a company policy that asks for it (`password_change_on_takeover_report`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordChangeRequired {
+    pub user: UserId,
+    pub attempt_id: AttemptId,
+    pub at: DateTime<Utc>,
+}
+
 /// A wrong code, reported by the event `event_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WrongCode {
@@ -234,6 +244,14 @@ pub trait RiskState {
     /// The user said the login was not theirs: its network and device become high risk for
     /// them (`UserFacts::reported`), and it is never learned. Idempotent.
     async fn record_reported(&mut self, reported: &ReportedLogin) -> Outcome<Self>;
+
+    /// The user's password logins are refused until their password changes. Idempotent: the
+    /// first report is kept.
+    async fn require_password_change(&mut self, required: &PasswordChangeRequired)
+        -> Outcome<Self>;
+
+    /// The user's password changed: their password logins are decided as ever again.
+    async fn password_changed(&mut self, user: UserId) -> Outcome<Self>;
 
     /// The company's risk policy, the newest recorded; None when it has none.
     async fn company_policy(&mut self, company: &CompanyId)
@@ -425,7 +443,23 @@ pub async fn apply<S: RiskState>(
             FeedbackVerdict::WasntMe => {
                 state
                     .record_reported(&ReportedLogin::of(envelope, feedback, reported))
-                    .await?
+                    .await?;
+                // The company's policy as it stands when the report is applied (live, the
+                // newest the worker consumed; in replay, the newest of its input so far), as
+                // a login is decided under the one in force when it is decided.
+                let policy = state.company_policy(&feedback.company_id).await?;
+                if policy.is_some_and(|company| {
+                    company.version > 0
+                        && company.policy.requires_password_change_on_takeover_report()
+                }) {
+                    state
+                        .require_password_change(&PasswordChangeRequired {
+                            user: feedback.user_id,
+                            attempt_id: envelope.attempt_id,
+                            at,
+                        })
+                        .await?;
+                }
             }
         },
         Event::CodeDeliveryFailed(failed) => {
@@ -433,9 +467,12 @@ pub async fn apply<S: RiskState>(
         }
         Event::AccountChanged(changed) => match changed.change {
             AccountChange::HistoryReset => state.forget_history(changed.user_id).await?,
-            AccountChange::PasswordChanged | AccountChange::Disabled => {
-                state.close_challenges_of(changed.user_id, at).await?
+            AccountChange::PasswordChanged => {
+                state.close_challenges_of(changed.user_id, at).await?;
+                // What the reported attacker had is no longer the password.
+                state.password_changed(changed.user_id).await?
             }
+            AccountChange::Disabled => state.close_challenges_of(changed.user_id, at).await?,
             AccountChange::Deleted => state.delete_user(changed.user_id).await?,
             // Login-intake enforces first factors; nothing here depends on them.
             AccountChange::Enabled | AccountChange::FirstFactorsChanged { .. } => {}

@@ -23,8 +23,8 @@ use crate::model::features::{Features, Level};
 use crate::model::freeman::GlobalCounts;
 use crate::rules::{CodeHistory, CompanyPolicy, PendingCode};
 use crate::state::{
-    ClosedChallenge, Decided, HistoryQuery, LoginStateQuery, Outcome, ReportedLogin, RiskState,
-    VelocityQuery, WrongCode,
+    ClosedChallenge, Decided, HistoryQuery, LoginStateQuery, Outcome, PasswordChangeRequired,
+    ReportedLogin, RiskState, VelocityQuery, WrongCode,
 };
 
 #[derive(Clone)]
@@ -567,6 +567,7 @@ impl RiskStore {
             "risk_challenges",
             "risk_failed_codes",
             "risk_reported",
+            "risk_password_change_required",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                 .bind(user_id.as_uuid())
@@ -688,6 +689,45 @@ impl RiskStore {
     }
 }
 
+/// The users who must change their password first (`LoginFeedback` `wasnt_me` under a
+/// company policy that asks for it), as `MemoryState` keeps them.
+impl RiskStore {
+    pub async fn password_change_required(&self, user_id: UserId) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM risk_password_change_required WHERE user_id = $1)",
+        )
+        .bind(user_id.as_uuid())
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    /// Idempotent: the first report is kept.
+    pub async fn require_password_change(
+        &self,
+        required: &PasswordChangeRequired,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO risk_password_change_required (user_id, attempt_id, reported_at)
+             VALUES ($1, $2, $3) ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(required.user.as_uuid())
+        .bind(required.attempt_id.as_uuid())
+        .bind(required.at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The password changed: the mark goes. Idempotent.
+    pub async fn password_changed(&self, user_id: UserId) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM risk_password_change_required WHERE user_id = $1")
+            .bind(user_id.as_uuid())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
 /// Everything one login's decision reads, in one statement (`RiskState::login_state`).
 #[derive(sqlx::FromRow)]
 struct LoginStateRow {
@@ -695,6 +735,7 @@ struct LoginStateRow {
     history_features: Vec<serde_json::Value>,
     reported_network: bool,
     reported_device: bool,
+    password_change_required: bool,
     #[sqlx(flatten)]
     codes: CodeHistoryRow,
     matching_levels: Vec<String>,
@@ -709,7 +750,7 @@ struct LoginStateRow {
 
 impl RiskStore {
     /// What `history` (with `reported`), `code_history`, `global` and `velocity` read, in one
-    /// round trip instead of seven: every login waits for these reads before its decision.
+    /// round trip instead of eight: every login waits for these reads before its decision.
     /// The same queries as those, as parts of one statement, parsed by the same functions;
     /// the history's DELETE of rows before the window is a part too, and (as in `history`)
     /// the rest of the statement reads the rows as they were before it, keeping none it
@@ -760,6 +801,8 @@ impl RiskStore {
                        WHERE user_id = $1 AND level = 'prefix' AND value = $4) AS reported_network,
                EXISTS (SELECT 1 FROM risk_reported
                        WHERE user_id = $1 AND level = 'device' AND value = $5) AS reported_device,
+               EXISTS (SELECT 1 FROM risk_password_change_required WHERE user_id = $1)
+                 AS password_change_required,
                ARRAY(SELECT issued_at FROM risk_challenges WHERE user_id = $1 AND issued_at > $6
                      ORDER BY issued_at) AS issued_last_hour,
                (SELECT max(issued_at) FROM risk_challenges WHERE user_id = $1)
@@ -827,6 +870,7 @@ impl RiskStore {
                         network: row.reported_network,
                         device: row.reported_device,
                     },
+                    password_change_required: row.password_change_required,
                     ..UserFacts::from_history(&history.entries, query.login)
                 };
                 (user, row.codes.at(now))
@@ -878,6 +922,7 @@ impl RiskState for Publishing<'_> {
             .await?;
         Ok(UserFacts {
             reported: self.store.reported(query.user, query.login).await?,
+            password_change_required: self.store.password_change_required(query.user).await?,
             ..UserFacts::from_history(&history.entries, query.login)
         })
     }
@@ -934,6 +979,17 @@ impl RiskState for Publishing<'_> {
 
     async fn delete_user(&mut self, user: UserId) -> Outcome<Self> {
         self.store.delete_user(user).await
+    }
+
+    async fn require_password_change(
+        &mut self,
+        required: &PasswordChangeRequired,
+    ) -> Outcome<Self> {
+        self.store.require_password_change(required).await
+    }
+
+    async fn password_changed(&mut self, user: UserId) -> Outcome<Self> {
+        self.store.password_changed(user).await
     }
 
     async fn company_policy(

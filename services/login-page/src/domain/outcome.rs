@@ -33,6 +33,9 @@ pub enum Outcome {
     CodePendingElsewhere {
         seconds: u64,
     },
+    /// `password_change_required`: the user reported a sign-in as not theirs and their
+    /// company then requires a new password; no password sign-in until it is changed.
+    PasswordChangeRequired,
     /// `429 rate_limited`, with its `Retry-After` when it gave one.
     RateLimited {
         seconds: Option<u64>,
@@ -88,6 +91,7 @@ impl Outcome {
             "code_pending_elsewhere" => Outcome::CodePendingElsewhere {
                 seconds: retry_after_secs.unwrap_or(0),
             },
+            "password_change_required" => Outcome::PasswordChangeRequired,
             "code_locked" => Outcome::CodeLocked,
             "code_expired" => Outcome::CodeExpired,
             "superseded" => Outcome::CodeSuperseded,
@@ -119,6 +123,7 @@ impl Outcome {
             Outcome::NetworkBlocked => t.network_blocked.to_owned(),
             Outcome::WaitForNewCode { seconds } => (t.wait_for_new_code)(seconds),
             Outcome::CodePendingElsewhere { seconds } => (t.code_pending_elsewhere)(seconds),
+            Outcome::PasswordChangeRequired => t.password_change_required.to_owned(),
             Outcome::RateLimited { seconds } => (t.rate_limited)(seconds),
             Outcome::StillDeciding => t.still_deciding.to_owned(),
             Outcome::CodeNotSixDigits => t.code_not_six_digits.to_owned(),
@@ -140,7 +145,7 @@ mod tests {
     use super::*;
     use crate::domain::lang::Lang;
 
-    const EVERY_OUTCOME: [Outcome; 22] = [
+    const EVERY_OUTCOME: [Outcome; 23] = [
         Outcome::MissingEmail,
         Outcome::MissingPassword,
         Outcome::PasswordTooLong,
@@ -151,6 +156,7 @@ mod tests {
         Outcome::NetworkBlocked,
         Outcome::WaitForNewCode { seconds: 90 },
         Outcome::CodePendingElsewhere { seconds: 20 },
+        Outcome::PasswordChangeRequired,
         Outcome::RateLimited { seconds: Some(30) },
         Outcome::StillDeciding,
         Outcome::CodeNotSixDigits,
@@ -204,6 +210,12 @@ mod tests {
             "Too many sign-in attempts. Wait 1 second, then try again."
         );
         assert!(Outcome::CodeLocked.message(t).contains("sign in again"));
+        assert_eq!(
+            Outcome::PasswordChangeRequired.message(t),
+            "A sign-in to your account was reported as not yours, so your password must be \
+             changed before you can sign in with it. Reset your password, or ask your \
+             administrator."
+        );
         assert!(Outcome::CodeExpired.message(t).contains("sign in again"));
     }
 
@@ -222,6 +234,9 @@ mod tests {
             Outcome::WaitForNewCode { seconds: 120 }.message(t),
             "Aucun nouveau code ne peut être envoyé pour l’instant. Attendez 2 minutes, puis reconnectez-vous."
         );
+        assert!(Outcome::PasswordChangeRequired
+            .message(t)
+            .contains("votre mot de passe doit être changé"));
     }
 
     #[test]
@@ -270,6 +285,10 @@ mod tests {
         assert_eq!(
             Outcome::from_rejection("auth_method_not_allowed", None),
             Outcome::PasswordsNotAccepted
+        );
+        assert_eq!(
+            Outcome::from_rejection("password_change_required", None),
+            Outcome::PasswordChangeRequired
         );
         assert_eq!(
             Outcome::from_rejection("a_new_reason", None),

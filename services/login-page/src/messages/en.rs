@@ -58,6 +58,7 @@ pub static ENGLISH: Catalogue = Catalogue {
             wait(seconds, UNITS)
         )
     },
+    password_change_required: "A sign-in to your account was reported as not yours, so your password must be changed before you can sign in with it. Reset your password, or ask your administrator.",
     rate_limited: |seconds| match seconds {
         Some(seconds) => format!(
             "Too many sign-in attempts. Wait {}, then try again.",

@@ -67,6 +67,7 @@ pub static FRENCH: Catalogue = Catalogue {
             wait(seconds, UNITS)
         )
     },
+    password_change_required: "Une connexion à votre compte a été signalée comme ne venant pas de vous : votre mot de passe doit être changé avant de pouvoir vous connecter avec. Réinitialisez votre mot de passe, ou contactez votre administrateur.",
     rate_limited: |seconds| match seconds {
         Some(seconds) => format!(
             "Trop de tentatives de connexion. Attendez {}, puis réessayez.",

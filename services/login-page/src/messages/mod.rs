@@ -45,6 +45,7 @@ pub struct Catalogue {
     pub network_blocked: &'static str,
     pub wait_for_new_code: fn(seconds: u64) -> String,
     pub code_pending_elsewhere: fn(seconds: u64) -> String,
+    pub password_change_required: &'static str,
     pub rate_limited: fn(seconds: Option<u64>) -> String,
     pub still_deciding: &'static str,
     pub code_not_six_digits: &'static str,

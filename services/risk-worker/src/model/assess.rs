@@ -158,6 +158,10 @@ pub struct UserFacts {
     /// Whether the login's network and device are ones the user reported (`LoginFeedback`
     /// `wasnt_me`).
     pub reported: Reported,
+    /// Whether the user must change their password first (they reported a login as not
+    /// theirs under a company policy that requires it, and it has not changed since). Not
+    /// scored: the decision refuses their password logins (`rules::password_must_change`).
+    pub password_change_required: bool,
 }
 
 /// What the user reported that the login shares.
@@ -186,6 +190,7 @@ impl UserFacts {
             counts,
             last_location: last_location(history),
             reported: Reported::default(),
+            password_change_required: false,
         }
     }
 }

@@ -12,7 +12,8 @@
 //! - the code caps' history: the challenges issued, when each was closed, and wrong codes
 //!   (each `MfaFailed` counted once);
 //! - the logins that wait for their code to be passed before they are learned;
-//! - each company's newest risk policy (`RiskPolicyChanged`).
+//! - each company's newest risk policy (`RiskPolicyChanged`);
+//! - the users who must change their password first (`risk_password_change_required`).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
@@ -33,8 +34,8 @@ use crate::decision::{Failure, Learning};
 use crate::housekeeping::Retention;
 use crate::rules::{CodeHistory, CompanyPolicy, PendingCode};
 use crate::state::{
-    ClosedChallenge, Decided, HistoryQuery, Outcome, ReportedLogin, RiskState, VelocityQuery,
-    WrongCode,
+    ClosedChallenge, Decided, HistoryQuery, Outcome, PasswordChangeRequired, ReportedLogin,
+    RiskState, VelocityQuery, WrongCode,
 };
 
 /// Maps keyed by the model's own values: a fast hash with a fixed seed (deterministic, and
@@ -153,6 +154,9 @@ pub struct MemoryState {
     /// The networks and devices each user reported (`risk_reported`).
     reported: FastMap<UserId, FastSet<(Level, String)>>,
     company_policies: HashMap<CompanyId, CompanyPolicy>,
+    /// The users who must change their password first, with their first report
+    /// (`risk_password_change_required`).
+    password_change_required: FastMap<UserId, PasswordChangeRequired>,
 }
 
 impl MemoryState {
@@ -172,9 +176,11 @@ impl MemoryState {
     /// The user's history as the model reads it for `login` (call `forget_history_before`
     /// first). Equal to `UserFacts::from_history` over the same entries.
     pub fn user_facts(&self, user: UserId, login: &Features) -> UserFacts {
+        let password_change_required = self.password_change_required.contains_key(&user);
         let Some(state) = self.histories.get(&user) else {
             return UserFacts {
                 reported: self.reported_of(user, login),
+                password_change_required,
                 ..UserFacts::default()
             };
         };
@@ -191,6 +197,7 @@ impl MemoryState {
             counts,
             last_location: last_location(&state.entries),
             reported: self.reported_of(user, login),
+            password_change_required,
         }
     }
 
@@ -594,6 +601,7 @@ impl RiskState for MemoryState {
         }
         self.failed_codes.remove(&user);
         self.reported.remove(&user);
+        self.password_change_required.remove(&user);
         let account = AccountKey(user.to_string());
         self.failures_by_account.remove(&account);
         self.failures_by_ip.retain(|_, failures| {
@@ -613,6 +621,22 @@ impl RiskState for MemoryState {
         if let Some(device) = &reported.device {
             kept.insert((Level::Device, device.clone()));
         }
+        Ok(())
+    }
+
+    /// As `RiskStore::require_password_change`: the first report is kept.
+    async fn require_password_change(
+        &mut self,
+        required: &PasswordChangeRequired,
+    ) -> Outcome<Self> {
+        self.password_change_required
+            .entry(required.user)
+            .or_insert(*required);
+        Ok(())
+    }
+
+    async fn password_changed(&mut self, user: UserId) -> Outcome<Self> {
+        self.password_change_required.remove(&user);
         Ok(())
     }
 

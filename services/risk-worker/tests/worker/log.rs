@@ -15,7 +15,8 @@ use shared::domain::{
     UserId,
 };
 use shared::events::{
-    CompanyRiskPolicy, Envelope, Event, LoginApproved, LoginAttempted, MfaSucceeded,
+    AccountChange, AccountChanged, CompanyRiskPolicy, Envelope, Event, FeedbackSource,
+    FeedbackVerdict, LoginApproved, LoginAttempted, LoginFeedback, MfaSucceeded, ReportedClient,
     RiskPolicyChanged, SCHEMA_VERSION,
 };
 use shared::personal::PseudonymKey;
@@ -68,13 +69,24 @@ impl Log {
     }
 
     pub fn login(&mut self, user: UserId, ip: &str, device: &str) -> AttemptId {
+        self.login_with(user, ip, device, AuthMethod::Password)
+    }
+
+    /// A login whose first factor (`auth_method`) succeeded.
+    pub fn login_with(
+        &mut self,
+        user: UserId,
+        ip: &str,
+        device: &str,
+        auth_method: AuthMethod,
+    ) -> AttemptId {
         self.push(
             "login-intake",
             None,
             Event::LoginAttempted(LoginAttempted {
                 user_id: Some(user),
                 company_id: Some(acme()),
-                auth_method: AuthMethod::Password,
+                auth_method,
                 primary_factor: PrimaryFactor::Succeeded,
                 privileged: false,
                 platform: Platform::Dashboard,
@@ -111,6 +123,43 @@ impl Log {
         );
     }
 
+    /// The user's word on the login `attempt` (from `ip` and `device`), given by an admin.
+    pub fn feedback(
+        &mut self,
+        user: UserId,
+        attempt: AttemptId,
+        verdict: FeedbackVerdict,
+        ip: &str,
+        device: &str,
+    ) {
+        self.push(
+            "login-intake",
+            Some(attempt),
+            Event::LoginFeedback(LoginFeedback {
+                user_id: user,
+                company_id: acme(),
+                verdict,
+                source: FeedbackSource::Admin,
+                reported: shared::personal::Personal::Clear(ReportedClient {
+                    ip: Some(ip.parse().unwrap()),
+                    device_id: Some(DeviceId::parse(device).unwrap()),
+                }),
+            }),
+        );
+    }
+
+    /// An admin changed the account.
+    pub fn account_changed(&mut self, user: UserId, change: AccountChange) {
+        self.push(
+            "login-intake",
+            None,
+            Event::AccountChanged(AccountChanged {
+                user_id: user,
+                change,
+            }),
+        );
+    }
+
     pub fn policy(&mut self, version: u64, policy: CompanyRiskPolicy) {
         self.push(
             "login-intake",
@@ -133,7 +182,12 @@ pub async fn decide<S: RiskState>(
     pseudonyms: &PseudonymKey,
 ) -> Option<Value> {
     let Event::LoginAttempted(attempt) = &envelope.event else {
-        state::apply(state, envelope, None).await.unwrap();
+        // A feedback's reported client: in the clear in these logs, as replay opens it.
+        let reported = match &envelope.event {
+            Event::LoginFeedback(feedback) => feedback.reported.in_clear(),
+            _ => None,
+        };
+        state::apply(state, envelope, reported).await.unwrap();
         return None;
     };
     let client = attempt.client.in_clear().unwrap();

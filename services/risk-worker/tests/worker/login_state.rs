@@ -2,7 +2,8 @@
 //! decides with) equals the same state read part by part (`state::login_state_by_parts`, the
 //! trait's separate reads) on a populated database: six users with histories over three
 //! epochs (some of it older than the history window), wrong passwords on a known and on
-//! unknown accounts, challenges open, closed and failed, a reported network and device.
+//! unknown accounts, challenges open, closed and failed, a reported network and device, and a
+//! user who must change their password.
 
 // A failed step fails the test loudly, where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -20,7 +21,8 @@ use risk_worker::model::features::{
 use risk_worker::model::state::AccountKey;
 use risk_worker::rules::Policy;
 use risk_worker::state::{
-    self, DecisionIds, LoginStateQuery, OpenedAttempt, ReportedLogin, RiskState,
+    self, DecisionIds, LoginStateQuery, OpenedAttempt, PasswordChangeRequired, ReportedLogin,
+    RiskState,
 };
 use risk_worker::store::RiskStore;
 use shared::domain::{
@@ -364,6 +366,16 @@ async fn one_round_trip_reads_what_the_separate_reads_read() {
         at: population.at,
     };
     population.state().record_reported(&reported).await.unwrap();
+    // ... under a policy that then requires a new password.
+    population
+        .state()
+        .require_password_change(&PasswordChangeRequired {
+            user: users[4],
+            attempt_id: reported.attempt_id,
+            at: population.at,
+        })
+        .await
+        .unwrap();
 
     // The window of global counts holds logins of both its epochs.
     let epoch = Epoch::of(population.at);
@@ -421,6 +433,8 @@ async fn one_round_trip_reads_what_the_separate_reads_read() {
     assert_eq!(pending.codes.failed_codes_last_day.len(), 1);
     let reported = state_of(4, CAFE, laptop(4)).await;
     assert!(reported.user.reported.network && reported.user.reported.device);
+    assert!(reported.user.password_change_required);
+    assert!(!at_home.user.password_change_required);
 
     // A shorter window (a company's policy) reads and forgets alike.
     read_all(&population, &users, Duration::from_secs(30 * 86_400)).await;

@@ -81,7 +81,7 @@ fn log_with_policies(with_policies: bool) -> Log {
 }
 
 /// What a decision says, without its ids (replay derives its own).
-fn gist(decision: &Value) -> Value {
+pub fn gist(decision: &Value) -> Value {
     let payload = &decision["payload"];
     serde_json::json!({
         "attempt_id": decision["attempt_id"],
@@ -90,7 +90,7 @@ fn gist(decision: &Value) -> Value {
     })
 }
 
-fn replayed(log: &Log) -> Vec<Value> {
+pub fn replayed(log: &Log) -> Vec<Value> {
     let input: Vec<u8> = log
         .events
         .iter()
@@ -109,7 +109,7 @@ fn replayed(log: &Log) -> Vec<Value> {
 
 /// The same events through the live worker's flow over PostgreSQL, each decided at its own
 /// time.
-async fn live(log: &Log) -> Vec<Value> {
+pub async fn live(log: &Log) -> Vec<Value> {
     let url = stack::create_database().await;
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     mfa_store::db::migrate(&pool).await.unwrap();
