@@ -510,7 +510,7 @@ async fn wasnt_me_under_the_policy_refuses_the_password_until_it_is_changed() {
         )
         .await;
     assert_eq!(attack.body["status"], "mfa_required", "{}", attack.body);
-    system.mail.wait_for_code(&email, 2).await;
+    let attacker_code = system.mail.wait_for_code(&email, 2).await;
     let attempt = attack.body["attempt_id"].as_str().unwrap().to_owned();
     let reported = post_feedback(
         &system,
@@ -522,6 +522,13 @@ async fn wasnt_me_under_the_policy_refuses_the_password_until_it_is_changed() {
     assert_eq!(reported.status, 200, "{}", reported.body);
     let marked = "SELECT count(*) FROM risk_password_change_required WHERE user_id = $1";
     system.wait_for_count(marked, &user_id, |n| n == 1).await;
+    // The code emailed for the reported login no longer works, whoever reads that inbox.
+    let revoked = "SELECT count(*) FROM challenges WHERE user_id = $1 AND status = 'revoked'";
+    system.wait_for_count(revoked, &user_id, |n| n == 1).await;
+    let challenge = attack.body["challenge_id"].as_str().unwrap().to_owned();
+    let late = system.verify(&challenge, &attacker_code).await;
+    assert_eq!(late.status, 410, "{}", late.body);
+    assert_eq!(late.body["error"], "revoked", "{}", late.body);
     let export_path = format!("/v1/admin/users/{user_id}/export");
     let (status, export) = system.intake_get(&export_path, Some(ADMIN_KEY)).await;
     assert_eq!(status, 200, "{export}");

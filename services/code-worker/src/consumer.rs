@@ -12,7 +12,7 @@ use mfa_bus::{EventHandler, HandlerError};
 use mfa_code_hash::CodeHasher;
 use mfa_store::data_keys::{DataKeyError, DataKeys, Opened};
 use shared::domain::OtpCode;
-use shared::events::{AccountChange, Envelope, Event, EventType, MfaRequired};
+use shared::events::{AccountChange, Envelope, Event, EventType, FeedbackVerdict, MfaRequired};
 use shared::personal::Subject;
 use shared::topics::Topics;
 use tokio::sync::Notify;
@@ -109,6 +109,13 @@ impl EventHandler for CodeHandler {
                     | AccountChange::HistoryReset
                     | AccountChange::FirstFactorsChanged { .. } => {}
                 }
+                Ok(())
+            }
+            // Someone else had the password: a code still pending for the user (the reported
+            // login's, or another's in flight) stops working, as after a password change. A
+            // verify answers `revoked`; the user logs in again for a fresh one.
+            Event::LoginFeedback(feedback) if feedback.verdict == FeedbackVerdict::WasntMe => {
+                self.store.invalidate_pending(feedback.user_id).await?;
                 Ok(())
             }
             other => Err(HandlerError::Skip(format!(

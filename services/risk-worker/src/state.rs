@@ -444,6 +444,9 @@ pub async fn apply<S: RiskState>(
                 state
                     .record_reported(&ReportedLogin::of(envelope, feedback, reported))
                     .await?;
+                // The code worker revokes the user's pending codes on the report: none of
+                // them is offered again to a later login (`code_recently_sent`).
+                state.close_challenges_of(feedback.user_id, at).await?;
                 // The company's policy as it stands when the report is applied (live, the
                 // newest the worker consumed; in replay, the newest of its input so far), as
                 // a login is decided under the one in force when it is decided.
