@@ -46,9 +46,10 @@ fn base_config(config: &KafkaConfig) -> ClientConfig {
 /// A producer whose `publish` returns only after the broker acknowledged the message.
 ///
 /// It rebuilds its librdkafka producer when that one looks stuck: after a fatal error, or
-/// after several publishes in a row failed. An idempotent producer that lost messages while
-/// the broker was away bumps its epoch, and Tansu 0.6.0 then refuses everything it sends
-/// (seen in the chaos harness's broker restart); a new producer gets a new id and goes on.
+/// after several publishes in a row failed. (An idempotent producer that lost messages while
+/// the broker was away bumped its epoch, and Tansu 0.6.0 then refused everything it sent,
+/// seen in the chaos harness's broker restart; the producer is no longer idempotent, but a
+/// client in a fatal state is still replaced.) A new producer goes on.
 /// Nothing is lost by it: a failed publish is never reported as done, so its caller (an
 /// outbox relay, or a login answered 503) tries again.
 #[derive(Clone)]
@@ -91,20 +92,25 @@ impl KafkaPublisher {
         let mut client = base_config(config);
         client
             .set("acks", "all")
-            // Retries inside librdkafka never duplicate or reorder a message (Tansu answers
-            // InitProducerId); duplicates across process restarts are left to event ids.
-            .set("enable.idempotence", "true")
+            // Not idempotent: on Tansu 0.6.0 an idempotent produce is acknowledged after
+            // 5-6 ms at p50, a plain one after 0.5-0.7 ms (`bench/examples/broker_latency`),
+            // and every event of a login is produced twice on its way. The order within a
+            // partition (the audit chain's seqs rise with the offsets) is kept through
+            // librdkafka's retries by one request in flight per connection instead. A retry
+            // can duplicate a record: a copy under the same seal, which the audit and the
+            // consumers (event ids) take as a repeat, as after a relay's crash.
+            .set("enable.idempotence", "false")
+            .set("max.in.flight.requests.per.connection", "1")
             .set(
                 "message.timeout.ms",
                 produce_timeout.as_millis().max(1).to_string(),
             )
-            // The login path waits on this message: batch for at most 1 ms.
-            .set("linger.ms", "1")
+            // The login path waits on this message: no lingering for a batch to fill.
+            .set("linger.ms", "0")
             // One record a batch. Tansu 0.6.0 answers a fetch from an offset inside a
             // record batch with the batch after it, so a consumer that resumes mid-batch (a
             // restart, a rebalance: offsets are stored a message at a time) would never see
             // the rest of that batch (BENCHMARKS.md, "A broker defect found on the way").
-            // Many records still go in one produce request, up to five requests in flight.
             .set("batch.num.messages", "1");
         let producer = client.create()?;
         Ok(Self {
@@ -241,10 +247,10 @@ impl EventPublisher for KafkaPublisher {
     }
 
     /// Every message is handed to librdkafka at once, in order, then each acknowledgement
-    /// awaited: one round trip to the broker for the lot instead of one per message. The
-    /// idempotent producer keeps their order within a partition through its retries, and a
-    /// message that fails fails the later ones of its partition with it (librdkafka's
-    /// guarantee with `enable.idempotence`).
+    /// awaited: the broker thread sends them back to back without a wake-up of this task
+    /// between two. With one request in flight, librdkafka keeps their order within a
+    /// partition through its retries; a message that fails for good (its timeout) has the
+    /// ones handed over with it fail by the same deadline.
     async fn send_all(&self, messages: &[OutgoingMessage<'_>]) -> Result<(), PartialSend> {
         let producer = self.producer();
         let mut in_flight = Vec::with_capacity(messages.len());

@@ -1,5 +1,5 @@
 //! The message bus: the small interfaces the services use to publish and receive messages,
-//! and their Kafka implementation ([`kafka`]: an acknowledged idempotent producer, explicit
+//! and their Kafka implementation ([`kafka`]: an acknowledged, ordered producer, explicit
 //! topic creation, a consumer that stores each offset only after its message was handled,
 //! dead letters, and the [`group_watch`] that rejoins a group when a partition is orphaned).
 //! A later single-binary mode can implement the interfaces in process.
@@ -44,10 +44,10 @@ pub trait EventPublisher: Send + Sync {
     async fn send(&self, message: OutgoingMessage<'_>) -> Result<(), PublishError>;
 
     /// Publishes `messages` in their order and returns once each was acknowledged or failed;
-    /// `Ok(())` when all were. An implementation may have them all in flight at once, as
-    /// long as the order holds within a partition and a failure fails every later message of
-    /// its partition (an idempotent Kafka producer keeps both), so what the caller takes as
-    /// done, the messages before [`PartialSend::acknowledged`], is a prefix per partition.
+    /// `Ok(())` when all were. An implementation may hand them all over at once, as long as
+    /// the order holds within a partition and a failure fails the later messages of its
+    /// partition, so what the caller takes as done, the messages before
+    /// [`PartialSend::acknowledged`], is a prefix per partition.
     async fn send_all(&self, messages: &[OutgoingMessage<'_>]) -> Result<(), PartialSend> {
         for (index, message) in messages.iter().enumerate() {
             if let Err(error) = self.send(*message).await {
