@@ -7,6 +7,10 @@
 //! decision line comes back, flushed before the replay reads on; other event types get no
 //! answer. So the harness writes a login, reads one line, and writes the MFA events (which are
 //! sent with the next login, as nothing answers them).
+//!
+//! With feedback (issue 17), a victim emailed a code for an attacker's login may click
+//! "wasn't me" minutes to hours later (`feedback::report_for`): the verifier's `LoginFeedback`
+//! joins the MFA events, sent when the stream reaches its time.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -23,6 +27,7 @@ use shared::events::{
 use uuid::Uuid;
 
 use crate::decision::Decision;
+use crate::feedback::{self, Report, ReportRate};
 use crate::generator::{Login, Scenario};
 use crate::geoip_files::{GeoIpFiles, ASN_VAR, CITY_VAR};
 
@@ -68,12 +73,17 @@ pub struct RunOutput {
     pub decisions: Vec<Decision>,
     /// From the first line written to the last decision read.
     pub elapsed: StdDuration,
+    /// The "wasn't me" reports sent (none without feedback), in the order they were made.
+    pub reports: Vec<Report>,
 }
 
-/// Runs the scenario through the replay; `record` receives every line sent.
+/// Runs the scenario through the replay; `record` receives every line sent. With `feedback`,
+/// victims report attackers' challenged logins at that rate; without it the input is what
+/// it was before feedback was measured.
 pub fn drive(
     scenario: &Scenario,
     replay: &ReplayCommand,
+    feedback: Option<ReportRate>,
     mut record: Option<&mut dyn Write>,
 ) -> Result<RunOutput> {
     let mut child = replay.spawn_piped()?;
@@ -91,6 +101,7 @@ pub fn drive(
     // go on meanwhile).
     let mut pending: BTreeMap<(DateTime<Utc>, u64), Envelope> = BTreeMap::new();
     let mut sequence = 0u64;
+    let mut reports = Vec::new();
     for (n, login) in scenario.logins.iter().enumerate() {
         while let Some(entry) = pending.first_entry() {
             if entry.key().0 > login.envelope.occurred_at {
@@ -127,9 +138,17 @@ pub fn drive(
                 decision.attempt_id
             );
         }
-        for event in mfa_events(login, &decision) {
+        let mfa = mfa_events(login, &decision);
+        let report =
+            feedback.and_then(|rate| feedback::report_for(rate, n, login, &decision, &mfa));
+        for event in mfa {
             pending.insert((event.occurred_at, sequence), event);
             sequence += 1;
+        }
+        if let Some(report) = report {
+            pending.insert((report.at, sequence), report.envelope.clone());
+            sequence += 1;
+            reports.push(report);
         }
         decisions.push(decision);
     }
@@ -144,7 +163,11 @@ pub fn drive(
     if let Some(record) = record {
         record.flush().context("writing the record")?;
     }
-    Ok(RunOutput { decisions, elapsed })
+    Ok(RunOutput {
+        decisions,
+        elapsed,
+        reports,
+    })
 }
 
 fn send(

@@ -4,6 +4,7 @@
 
 pub mod attacks;
 pub mod decision;
+pub mod feedback;
 pub mod generator;
 pub mod geoip_files;
 pub mod harness;

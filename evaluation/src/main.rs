@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand};
+use risk_evaluation::feedback::ReportRate;
 use risk_evaluation::generator::{self, Scenario};
 use risk_evaluation::geoip_files::{default_fetch_script, GeoIpFiles};
 use risk_evaluation::harness::{self, ReplayCommand};
@@ -109,6 +110,11 @@ enum Command {
         /// Leave out the breakdown tables.
         #[arg(long)]
         summary_only: bool,
+        /// Issue 17: each seed is run again with victims reporting "wasn't me" for this
+        /// share of attackers' emailed codes (an assumption, see evaluation/src/feedback.rs),
+        /// and the attackers' repeats after a report are scored both ways. 0: no second run.
+        #[arg(long, default_value_t = ReportRate::default())]
+        feedback_rate: ReportRate,
     },
     /// Seal a recorded file's personal fields as the services do (data keys made in
     /// MFA_DATABASE_URL under MFA_MASTER_KEYS, unknown accounts by MFA_PSEUDONYM_KEY), for
@@ -212,6 +218,7 @@ fn main() -> Result<()> {
             record_dir,
             warmup_days,
             summary_only,
+            feedback_rate,
         } => {
             let geo = geoip(&cli.fetch_geoip)?;
             let command = ReplayCommand {
@@ -220,6 +227,7 @@ fn main() -> Result<()> {
                 geoip: Some(geo.clone()),
             };
             let mut reports = Vec::new();
+            let mut feedback = Vec::new();
             for seed in seeds {
                 let scenario = generate(seed, &population, &geo)?;
                 let mut record = match &record_dir {
@@ -236,6 +244,7 @@ fn main() -> Result<()> {
                 let output = harness::drive(
                     &scenario,
                     &command,
+                    None,
                     record.as_mut().map(|w| w as &mut dyn Write),
                 )?;
                 eprintln!(
@@ -251,14 +260,62 @@ fn main() -> Result<()> {
                     output.elapsed.as_secs_f64(),
                     scored_from,
                 ));
+                if feedback_rate.get() > 0.0 {
+                    let mut record = match &record_dir {
+                        Some(dir) => {
+                            let path = dir.join(format!("seed-{seed}-feedback.jsonl"));
+                            Some(BufWriter::new(
+                                File::create(&path)
+                                    .with_context(|| format!("creating {}", path.display()))?,
+                            ))
+                        }
+                        None => None,
+                    };
+                    let with = harness::drive(
+                        &scenario,
+                        &command,
+                        Some(feedback_rate),
+                        record.as_mut().map(|w| w as &mut dyn Write),
+                    )?;
+                    eprintln!(
+                        "[risk-eval] seed {seed}, with feedback: {} decisions, {} reports, in {:.1}s",
+                        with.decisions.len(),
+                        with.reports.len(),
+                        with.elapsed.as_secs_f64()
+                    );
+                    let scored = report::score(
+                        seed,
+                        &scenario,
+                        &with.decisions,
+                        with.elapsed.as_secs_f64(),
+                        scored_from,
+                    );
+                    feedback.push(report::score_feedback(
+                        scored,
+                        &scenario,
+                        &with.decisions,
+                        &output.decisions,
+                        &with.reports,
+                        scored_from,
+                    ));
+                }
             }
             let mut model = replay.model.clone().unwrap_or_else(|| "default".to_owned());
             if warmup_days > 0 {
                 model.push_str(&format!(", {warmup_days}-day warm-up"));
             }
             println!("{}", report::render_summary(&reports, &model));
+            if !feedback.is_empty() {
+                println!(
+                    "{}",
+                    report::render_feedback_summary(&reports, &feedback, feedback_rate.get())
+                );
+            }
             if !summary_only {
                 println!("{}", report::render_breakdown(&reports));
+                if !feedback.is_empty() {
+                    println!("{}", report::render_feedback_breakdown(&feedback));
+                }
             }
         }
         Command::Throughput {

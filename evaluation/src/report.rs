@@ -510,3 +510,317 @@ pub fn render_breakdown(reports: &[SeedReport]) -> String {
     }
     out
 }
+
+/// What feedback bought on one seed (issue 17): the seed run twice, with the victims'
+/// "wasn't me" reports and without, the attacker's repeats after a report scored in both.
+#[derive(Debug, Clone, Default)]
+pub struct FeedbackScore {
+    pub seed: u64,
+    /// Reports made over the whole run (the warm-up's too: they count for what follows).
+    pub reports: u64,
+    /// The attacker's logins (right password) after a report by their victim, from the
+    /// reported network, in the scored period: share stopped with feedback.
+    pub repeats_with: Rate,
+    /// The same logins in the run without feedback: share stopped.
+    pub repeats_without: Rate,
+    /// The same, with feedback: share whose decision names the report (`reported_network`
+    /// or `reported_device`), i.e. stopped whatever else the model made of them.
+    pub repeats_named: Rate,
+    /// Per attack kind: stopped with feedback, without, named.
+    pub repeats_by_kind: BTreeMap<AttackKind, [Rate; 3]>,
+    /// The repeats' decision types: with feedback, without.
+    pub repeat_decisions: BTreeMap<String, [u64; 2]>,
+    /// Reporting victims' own logins (right password) after their first report, in the
+    /// scored period: share challenged with feedback, and without.
+    pub reporters_own_with: Rate,
+    pub reporters_own_without: Rate,
+    /// Reason codes on the reporters' own logins challenged with feedback.
+    pub reporters_own_reasons: BTreeMap<String, u64>,
+    /// Reports by the kind of attacker reported.
+    pub reports_by_kind: BTreeMap<AttackKind, u64>,
+    /// The reporters' own logins challenged with feedback from a network they reported,
+    /// by the kind of attacker whose login reported it (the earliest such report).
+    pub reporters_own_by_kind: BTreeMap<AttackKind, u64>,
+    /// The whole run with feedback, scored as `score` scores any run.
+    pub with: SeedReport,
+}
+
+/// Scores the feedback run of one seed against the run without it (`without`: its
+/// decisions, in the same order; `with`: the feedback run's, whose reports are `reports`).
+pub fn score_feedback(
+    with_report: SeedReport,
+    scenario: &Scenario,
+    with: &[Decision],
+    without: &[Decision],
+    reports: &[crate::feedback::Report],
+    scored_from: DateTime<Utc>,
+) -> FeedbackScore {
+    let mut f = FeedbackScore {
+        seed: with_report.seed,
+        reports: reports.len() as u64,
+        ..FeedbackScore::default()
+    };
+    let names_report = |d: &Decision| {
+        d.reasons
+            .iter()
+            .any(|r| r == "reported_network" || r == "reported_device")
+    };
+    for index in crate::feedback::repeats(&scenario.logins, reports) {
+        let login = &scenario.logins[index];
+        let (Some(on), Some(off)) = (with.get(index), without.get(index)) else {
+            continue;
+        };
+        if login.envelope.occurred_at < scored_from {
+            continue;
+        }
+        f.repeats_with.add(!on.approved());
+        f.repeats_without.add(!off.approved());
+        f.repeats_named.add(names_report(on));
+        if let Some(kind) = login.label.attack_kind() {
+            let rates = f.repeats_by_kind.entry(kind).or_default();
+            rates[0].add(!on.approved());
+            rates[1].add(!off.approved());
+            rates[2].add(names_report(on));
+        }
+        f.repeat_decisions.entry(on.event_type.clone()).or_default()[0] += 1;
+        f.repeat_decisions
+            .entry(off.event_type.clone())
+            .or_default()[1] += 1;
+    }
+    for report in reports {
+        if let Some(kind) = scenario.logins[report.login].label.attack_kind() {
+            *f.reports_by_kind.entry(kind).or_default() += 1;
+        }
+    }
+    let first = crate::feedback::first_reports(reports);
+    for (index, login) in scenario.logins.iter().enumerate() {
+        let (Actor::Legit { .. }, true) = (&login.label.actor, login.label.password_ok) else {
+            continue;
+        };
+        if login.envelope.occurred_at < scored_from {
+            continue;
+        }
+        let Event::LoginAttempted(attempt) = &login.envelope.event else {
+            continue;
+        };
+        let Some(reported_at) = attempt.user_id.and_then(|user| first.get(&user)) else {
+            continue;
+        };
+        let (Some(on), Some(off)) = (with.get(index), without.get(index)) else {
+            continue;
+        };
+        if login.envelope.occurred_at <= *reported_at {
+            continue;
+        }
+        f.reporters_own_with.add(!on.approved());
+        f.reporters_own_without.add(!off.approved());
+        if !on.approved() {
+            for reason in &on.reasons {
+                *f.reporters_own_reasons.entry(reason.clone()).or_default() += 1;
+            }
+            let network = attempt
+                .client
+                .in_clear()
+                .map(|client| crate::feedback::Network::of(client.ip));
+            let culprit = reports.iter().find(|r| {
+                Some(r.user) == attempt.user_id
+                    && r.at < login.envelope.occurred_at
+                    && Some(r.network) == network
+            });
+            if let Some(kind) = culprit.and_then(|r| scenario.logins[r.login].label.attack_kind()) {
+                *f.reporters_own_by_kind.entry(kind).or_default() += 1;
+            }
+        }
+    }
+    f.with = with_report;
+    f
+}
+
+/// The feedback table, one column per seed (as `render_summary`), for the seeds run both
+/// ways: `without` are the same seeds' reports without feedback.
+pub fn render_feedback_summary(
+    without: &[SeedReport],
+    feedback: &[FeedbackScore],
+    rate: f64,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nFeedback (issue 17): each victim emailed a code for an attacker's login clicks \"wasn't me\" with p = {rate:.2} (an assumption), 2 min to 12 h later; each seed run with and without"
+    );
+    let mut header = format!("{:<58}", "");
+    for f in feedback {
+        header.push_str(&format!("{:>12}", format!("seed {}", f.seed)));
+    }
+    header.push_str(&format!("{:>12}", "mean"));
+    let _ = writeln!(out, "{header}");
+    let _ = writeln!(out, "{}", "-".repeat(header.len()));
+    let row = |out: &mut String, name: &str, f: &dyn Fn(&FeedbackScore) -> Option<f64>| {
+        let mut line = format!("{name:<58}");
+        for s in feedback {
+            line.push_str(&format!("{:>12}", pct(f(s))));
+        }
+        line.push_str(&format!("{:>12}", pct(mean(feedback.iter().map(f)))));
+        let _ = writeln!(out, "{line}");
+    };
+    let count = |out: &mut String, name: &str, f: &dyn Fn(&FeedbackScore) -> u64| {
+        let mut line = format!("{name:<58}");
+        for s in feedback {
+            line.push_str(&format!("{:>12}", f(s)));
+        }
+        let m = feedback.iter().map(|s| f(s) as f64).sum::<f64>() / feedback.len().max(1) as f64;
+        line.push_str(&format!("{m:>12.0}"));
+        let _ = writeln!(out, "{line}");
+    };
+    let approved =
+        |r: &Rate| (r.total > 0).then(|| 100.0 * (r.total - r.hit) as f64 / r.total as f64);
+    count(&mut out, "\"wasn't me\" reports made", &|f| f.reports);
+    count(
+        &mut out,
+        "attacker repeats after a report (its network, right pw)",
+        &|f| f.repeats_with.total,
+    );
+    row(&mut out, "  stopped, with feedback", &|f| {
+        f.repeats_with.percent()
+    });
+    row(&mut out, "  approved, with feedback", &|f| {
+        approved(&f.repeats_with)
+    });
+    row(&mut out, "  stopped, without feedback", &|f| {
+        f.repeats_without.percent()
+    });
+    row(&mut out, "  approved, without feedback", &|f| {
+        approved(&f.repeats_without)
+    });
+    row(
+        &mut out,
+        "  decided for the report (reported_network/_device)",
+        &|f| f.repeats_named.percent(),
+    );
+    let without_of = |seed: u64| without.iter().find(|r| r.seed == seed);
+    row(&mut out, "legit logins challenged, with feedback", &|f| {
+        f.with.legit.percent()
+    });
+    row(
+        &mut out,
+        "legit logins challenged, without feedback",
+        &|f| without_of(f.seed).and_then(|r| r.legit.percent()),
+    );
+    count(
+        &mut out,
+        "legit logins challenged, with feedback (count)",
+        &|f| f.with.legit.hit,
+    );
+    count(
+        &mut out,
+        "legit logins challenged, without feedback (count)",
+        &|f| without_of(f.seed).map_or(0, |r| r.legit.hit),
+    );
+    count(
+        &mut out,
+        "reporting victims' own logins after their report",
+        &|f| f.reporters_own_with.total,
+    );
+    row(&mut out, "  challenged, with feedback", &|f| {
+        f.reporters_own_with.percent()
+    });
+    row(&mut out, "  challenged, without feedback", &|f| {
+        f.reporters_own_without.percent()
+    });
+    for kind in [
+        AttackKind::Naive,
+        AttackKind::Targeted,
+        AttackKind::VeryTargeted,
+        AttackKind::HomeNetwork,
+    ] {
+        row(
+            &mut out,
+            &format!("{} attacker logins stopped, with feedback", kind.as_str()),
+            &|f| f.with.attacks.get(&kind).and_then(Rate::percent),
+        );
+    }
+    out
+}
+
+/// The feedback breakdowns, pooled over the seeds.
+pub fn render_feedback_breakdown(feedback: &[FeedbackScore]) -> String {
+    let mut out = String::new();
+    let mut by_kind: BTreeMap<AttackKind, [Rate; 3]> = BTreeMap::new();
+    let mut decisions: BTreeMap<String, [u64; 2]> = BTreeMap::new();
+    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+    let mut reported_kinds: BTreeMap<AttackKind, [u64; 2]> = BTreeMap::new();
+    for f in feedback {
+        for (kind, n) in &f.reports_by_kind {
+            reported_kinds.entry(*kind).or_default()[0] += n;
+        }
+        for (kind, n) in &f.reporters_own_by_kind {
+            reported_kinds.entry(*kind).or_default()[1] += n;
+        }
+        for (kind, rates) in &f.repeats_by_kind {
+            let pooled = by_kind.entry(*kind).or_default();
+            for (p, r) in pooled.iter_mut().zip(rates) {
+                p.merge(*r);
+            }
+        }
+        for (k, v) in &f.repeat_decisions {
+            let pooled = decisions.entry(k.clone()).or_default();
+            pooled[0] += v[0];
+            pooled[1] += v[1];
+        }
+        for (k, v) in &f.reporters_own_reasons {
+            *reasons.entry(k.clone()).or_default() += v;
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nAttacker repeats after a report, by kind (pooled over seeds)"
+    );
+    let _ = writeln!(
+        out,
+        "{:<16}{:>10}{:>16}{:>16}{:>16}",
+        "kind", "repeats", "stopped (with)", "stopped (w/o)", "for the report"
+    );
+    if by_kind.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for (kind, [with, without, named]) in &by_kind {
+        let _ = writeln!(
+            out,
+            "{:<16}{:>10}{:>16}{:>16}{:>16}",
+            kind.as_str(),
+            with.total,
+            pct(with.percent()),
+            pct(without.percent()),
+            pct(named.percent())
+        );
+    }
+    let _ = writeln!(out, "\nThe repeats' decisions: with feedback / without");
+    for (kind, [with, without]) in &decisions {
+        let _ = writeln!(out, "  {kind:<24}{with:>8}{without:>8}");
+    }
+    let _ = writeln!(
+        out,
+        "\nReports by the attacker reported, and the victims' own logins then challenged from a network they reported"
+    );
+    let _ = writeln!(
+        out,
+        "{:<16}{:>10}{:>24}",
+        "kind", "reports", "own logins challenged"
+    );
+    for (kind, [made, hurt]) in &reported_kinds {
+        let _ = writeln!(out, "{:<16}{:>10}{:>24}", kind.as_str(), made, hurt);
+    }
+    let _ = writeln!(
+        out,
+        "\nReason codes on reporting victims' own logins challenged with feedback"
+    );
+    if reasons.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    let mut rows: Vec<(&String, &u64)> = reasons.iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (reason, n) in rows {
+        let _ = writeln!(out, "  {reason:<36}{n:>8}");
+    }
+    out
+}
