@@ -331,6 +331,18 @@ impl RiskStore {
             occurred_at,
         )
         .await?;
+        // A code passed from a network the user reported: they are there themselves (an
+        // attacker on their own home network, reported), so it stops counting against them.
+        // The reported device still does.
+        if let Some(network) = features.get(Level::Prefix) {
+            sqlx::query(
+                "DELETE FROM risk_reported WHERE user_id = $1 AND level = 'prefix' AND value = $2",
+            )
+            .bind(user_id)
+            .bind(network)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(true)
     }

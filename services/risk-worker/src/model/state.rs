@@ -538,6 +538,13 @@ impl RiskState for MemoryState {
     /// The login is learned at its own time, whenever the code was passed.
     async fn learn_after_mfa(&mut self, attempt_id: AttemptId, _: DateTime<Utc>) -> Outcome<Self> {
         if let Some(waiting) = self.awaiting_mfa.remove(&attempt_id) {
+            // As `RiskStore::learn_after_mfa`: a code passed from a reported network clears it.
+            if let (Some(network), Some(reported)) = (
+                waiting.features.as_ref().and_then(|f| f.get(Level::Prefix)),
+                self.reported.get_mut(&waiting.user),
+            ) {
+                reported.remove(&(Level::Prefix, network.to_owned()));
+            }
             self.learn(
                 waiting.user,
                 waiting.features.as_ref(),

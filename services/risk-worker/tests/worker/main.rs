@@ -19,3 +19,4 @@ mod password_change;
 mod policy;
 mod process;
 mod replay;
+mod reported_network;
