@@ -258,6 +258,10 @@ fn print_hops(hops: &Hops) {
 
 pub async fn run(config: SuiteConfig) -> Result<SuiteReport, SuiteError> {
     let stack = Stack::from_env()?;
+    println!(
+        "the services' fetch.wait.max.ms: {} (MFA_KAFKA_FETCH_WAIT_MS)",
+        stack.fetch_wait_ms
+    );
     let cores = cores();
 
     // a. The ceiling, before the services start, so nothing else of the benchmark competes.

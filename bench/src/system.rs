@@ -22,6 +22,8 @@ const HMAC_SECRET: &str = "bench-only-hmac-secret-that-is-at-least-32-bytes";
 pub enum SystemError {
     #[error("{0} is not set: run scripts/bench (it sources .stack/stack.env and the GeoIP paths)")]
     Unset(&'static str),
+    #[error("MFA_KAFKA_FETCH_WAIT_MS: {0:?} is not a number of milliseconds")]
+    FetchWait(String),
     #[error("the stack's PostgreSQL")]
     Database(#[from] sqlx::Error),
     #[error("{}: missing (scripts/bench builds the release binaries)", .0.display())]
@@ -55,6 +57,9 @@ pub struct Stack {
     pub maildev_url: String,
     pub geoip_city: Option<String>,
     pub geoip_asn: Option<String>,
+    /// The services' `fetch.wait.max.ms` (`MFA_KAFKA_FETCH_WAIT_MS` in the benchmark's own
+    /// environment, which it passes on; default 5, the services' own).
+    pub fetch_wait_ms: u32,
 }
 
 impl Stack {
@@ -71,6 +76,10 @@ impl Stack {
                 .to_owned(),
             geoip_city: std::env::var("MFA_GEOIP_CITY_DB").ok(),
             geoip_asn: std::env::var("MFA_GEOIP_ASN_DB").ok(),
+            fetch_wait_ms: match std::env::var("MFA_KAFKA_FETCH_WAIT_MS") {
+                Ok(text) => text.parse().map_err(|_| SystemError::FetchWait(text))?,
+                Err(_) => 5,
+            },
         })
     }
 
@@ -162,8 +171,7 @@ impl Deployment {
             retention_ms: -1,
             login_requests_retention:
                 mfa_runtime::config::KafkaConfig::DEFAULT_LOGIN_REQUESTS_RETENTION,
-            // The services' own default (platform/runtime).
-            fetch_wait_ms: 5,
+            fetch_wait_ms: self.stack.fetch_wait_ms,
         }
     }
 
@@ -183,6 +191,10 @@ impl Deployment {
             // What scripts/run logs: a deployment's level, not a quieter one.
             ("RUST_LOG", "info".into()),
             ("MFA_AUDIT_SIGNING_KEY", self.keys.configured(kind.binary())),
+            (
+                "MFA_KAFKA_FETCH_WAIT_MS",
+                self.stack.fetch_wait_ms.to_string(),
+            ),
         ];
         env.extend(self.data_keys.env());
         if let Some(port) = metrics_port {
