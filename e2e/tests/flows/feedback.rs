@@ -475,29 +475,8 @@ async fn wasnt_me_under_the_policy_refuses_the_password_until_it_is_changed() {
     assert_eq!(wrong_type.status(), 422);
     let refused: Value = wrong_type.json().await.unwrap();
     assert_eq!(refused["error"], "invalid_request", "{refused}");
-    let set = put_policy(json!({"password_change_on_takeover_report": true}))
-        .await
-        .unwrap();
-    assert_eq!(set.status(), 200);
-    let set: Value = set.json().await.unwrap();
-    assert_eq!(
-        set["policy"],
-        json!({"password_change_on_takeover_report": true})
-    );
-    let version = set["version"].as_i64().unwrap();
     // The risk worker learns it a Kafka hop later.
-    for _ in 0..200 {
-        let learned: Option<i64> = sqlx::query_scalar(
-            "SELECT version FROM risk_company_policies WHERE company_id = 'acme'",
-        )
-        .fetch_optional(&system.pool)
-        .await
-        .unwrap();
-        if learned == Some(version) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::policy::set_and_wait(&system, json!({"password_change_on_takeover_report": true})).await;
 
     // Someone with the password, on a device of their own: challenged; the admin reports it.
     let attack = system

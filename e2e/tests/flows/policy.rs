@@ -55,7 +55,7 @@ async fn get_policy(system: &TestSystem, company: &str, key: Option<&str>) -> Re
 
 /// Sets `acme`'s policy and waits until the risk worker consumed it (its own table, which
 /// its decisions read): the announcement is a Kafka hop after the answer.
-async fn set_and_wait(system: &TestSystem, body: Value) -> u64 {
+pub(crate) async fn set_and_wait(system: &TestSystem, body: Value) -> u64 {
     let set = put_policy(system, "acme", Some(ADMIN_KEY), body).await;
     assert_eq!(set.status, 200, "{}", set.body);
     let version = set.body["version"].as_u64().unwrap();

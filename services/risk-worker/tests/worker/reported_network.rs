@@ -8,15 +8,13 @@
 // A failed step fails the test loudly, where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use mfa_testkit::stack;
-use risk_worker::store::RiskStore;
 use serde_json::Value;
 use shared::domain::UserId;
 use shared::events::FeedbackVerdict;
 use uuid::Uuid;
 
-use crate::log::{decide, Log};
-use crate::policy::replayed;
+use crate::log::Log;
+use crate::policy::{live, replayed};
 
 const HOME: &str = "81.2.69.142";
 
@@ -54,20 +52,6 @@ fn outcome(decision: &Value) -> (String, bool, bool) {
         reasons.contains(&"reported_network".into()),
         reasons.contains(&"reported_device".into()),
     )
-}
-
-async fn live(log: &Log) -> Vec<Value> {
-    let url = stack::create_database().await;
-    let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    mfa_store::db::migrate(&pool).await.unwrap();
-    let pseudonyms = stack::data_protection().pseudonym_key;
-    let store = RiskStore::new(pool, pseudonyms.clone());
-    let mut decisions = Vec::new();
-    for envelope in &log.events {
-        let mut state = store.publishing("t.risk-decisions", "key");
-        decisions.extend(decide(&mut state, envelope, &pseudonyms).await);
-    }
-    decisions
 }
 
 #[tokio::test]
