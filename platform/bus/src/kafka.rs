@@ -261,6 +261,7 @@ impl EventPublisher for KafkaPublisher {
                 Err((error, _)) => {
                     // Its queue is full, or the producer failed: none after it is handed
                     // over, so none can overtake it.
+                    self.after_send(&producer, message.topic, false);
                     refused = Some((index, error));
                     break;
                 }
@@ -287,7 +288,6 @@ impl EventPublisher for KafkaPublisher {
         }
         let failure = first_failure.or_else(|| {
             refused.map(|(index, error)| {
-                self.after_send(&producer, messages[index].topic, false);
                 (
                     index,
                     PublishError {
