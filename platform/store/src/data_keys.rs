@@ -300,6 +300,134 @@ impl DataKeys {
 }
 
 impl DataKeys {
+    /// Makes the keys of all 256 unknown-account groups for the month of `at` (those still
+    /// missing) and keeps them in this process's memory, in one transaction.
+    ///
+    /// Why: a login with an unknown email otherwise makes or reads its group's key on the
+    /// login's path, the first time in a month or a minute, while a known account under a
+    /// password-guessing run has its key in memory: the unknown email answered a few per cent
+    /// slower, by median, than a wrong password (the security suite's timing test), an oracle
+    /// for which emails have accounts. With every group ready, both come from memory.
+    pub async fn prepare_unknown_account_keys(
+        &self,
+        at: DateTime<Utc>,
+    ) -> Result<(), DataKeyError> {
+        let ids: Vec<DataKeyId> = (0..=u8::MAX)
+            .map(|group| DataKeyId::new(Subject::UnknownAccounts(group), at))
+            .collect();
+        let subjects: Vec<String> = ids.iter().map(|id| id.subject.to_string()).collect();
+        let key_ids: Vec<String> = ids.iter().map(DataKeyId::to_string).collect();
+        let mut tx = self.pool.begin().await.map_err(DataKeyError::Db)?;
+        // The same order as `hold_subject` (subject rows first, held), so that a key is never
+        // made for a subject whose tombstone committed.
+        sqlx::query(
+            "INSERT INTO data_subjects (subject) SELECT unnest($1::text[])
+             ON CONFLICT (subject) DO NOTHING",
+        )
+        .bind(&subjects)
+        .execute(&mut *tx)
+        .await
+        .map_err(DataKeyError::Db)?;
+        let live: HashSet<String> = sqlx::query_scalar(
+            "SELECT subject FROM data_subjects WHERE subject = ANY($1) AND erased_at IS NULL
+             FOR SHARE",
+        )
+        .bind(&subjects)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(DataKeyError::Db)?
+        .into_iter()
+        .collect();
+        let existing: HashSet<String> =
+            sqlx::query_scalar("SELECT key_id FROM data_keys WHERE key_id = ANY($1)")
+                .bind(&key_ids)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(DataKeyError::Db)?
+                .into_iter()
+                .collect();
+        let missing: Vec<&DataKeyId> = ids
+            .iter()
+            .filter(|id| {
+                live.contains(&id.subject.to_string()) && !existing.contains(&id.to_string())
+            })
+            .collect();
+        if !missing.is_empty() {
+            let (mut new_ids, mut new_subjects, mut ends, mut masters, mut wrapped) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for id in missing {
+                let (master_id, key) = self.master.wrap(id, &DataKey::generate());
+                new_ids.push(id.to_string());
+                new_subjects.push(id.subject.to_string());
+                ends.push(id.period.end());
+                masters.push(master_id);
+                wrapped.push(key);
+            }
+            // Another replica preparing at once: the first insert wins, as in `sealing_key`.
+            sqlx::query(
+                "INSERT INTO data_keys (key_id, subject, period_end, master_key_id, wrapped)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::bytea[])
+                 ON CONFLICT (key_id) DO NOTHING",
+            )
+            .bind(&new_ids)
+            .bind(&new_subjects)
+            .bind(&ends)
+            .bind(&masters)
+            .bind(&wrapped)
+            .execute(&mut *tx)
+            .await
+            .map_err(DataKeyError::Db)?;
+        }
+        let rows: Vec<(String, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT key_id, master_key_id, wrapped FROM data_keys WHERE key_id = ANY($1)",
+        )
+        .bind(&key_ids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(DataKeyError::Db)?;
+        tx.commit().await.map_err(DataKeyError::Db)?;
+        for (key_id, master_id, wrapped) in rows {
+            let id: DataKeyId = key_id
+                .parse()
+                .map_err(|_| DataKeyError::MalformedRow(key_id.clone()))?;
+            let key = match (master_id, wrapped) {
+                (Some(master_id), Some(wrapped)) => {
+                    Some(self.master.unwrap_key(&master_id, &id, &wrapped)?)
+                }
+                (None, None) => None,
+                _ => return Err(DataKeyError::MalformedRow(key_id)),
+            };
+            self.remember(id, key);
+        }
+        Ok(())
+    }
+
+    /// Keeps the unknown-account groups' keys ready ([`Self::prepare_unknown_account_keys`]):
+    /// refreshed in memory well inside [`CACHE_TTL`], and next month's made a day ahead, so
+    /// that no login with an unknown email meets a missing or expired group key. A failure
+    /// is logged and retried: logins still work, only slower for such emails.
+    pub async fn keep_unknown_account_keys_ready(self, mut stop: Shutdown) {
+        loop {
+            let now = Utc::now();
+            let soon = now + chrono::Duration::days(1);
+            let mut months = vec![now];
+            if DataKeyId::new(Subject::UnknownAccounts(0), soon).period
+                != DataKeyId::new(Subject::UnknownAccounts(0), now).period
+            {
+                months.push(soon);
+            }
+            for at in months {
+                if let Err(error) = self.prepare_unknown_account_keys(at).await {
+                    tracing::warn!(%error, "preparing the unknown-account data keys failed; will retry");
+                }
+            }
+            tokio::select! {
+                _ = stop.wait() => return,
+                _ = tokio::time::sleep(CACHE_TTL / 3) => {}
+            }
+        }
+    }
+
     /// After a master key rotation: re-wraps every key under the current master key, a batch
     /// at a time, then looks again every `interval` (a failure is logged and retried then).
     pub async fn rewrap_until_stopped(self, interval: Duration, mut stop: Shutdown) {

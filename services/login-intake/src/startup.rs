@@ -220,6 +220,10 @@ impl Application {
         tasks.spawn("data-key-rewrap", |stop| {
             data_keys.rewrap_until_stopped(interval, stop)
         });
+        let data_keys = self.state.intake.data_keys.clone();
+        tasks.spawn("unknown-account-keys", |stop| {
+            data_keys.keep_unknown_account_keys_ready(stop)
+        });
         let recorder = DecodingHandler(DecisionRecorder {
             pool: self.pool.clone(),
         });

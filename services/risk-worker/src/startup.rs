@@ -151,6 +151,12 @@ impl Worker {
         tasks.spawn("housekeeping", |stop| {
             housekeeping::run(sweeping, sweeps, interval, stop)
         });
+        // The worker opens an unknown email's login under its group's key: kept in memory as
+        // a known account's is, so that neither decides faster (see `DataKeys`).
+        let data_keys = self.handler.data_keys.clone();
+        tasks.spawn("unknown-account-keys", |stop| {
+            data_keys.keep_unknown_account_keys_ready(stop)
+        });
         let (consumer, handler, dead_letters) = (self.consumer, self.handler, self.dead_letters);
         tasks.spawn("consumer", |stop| {
             consumer.run(DecodingHandler(handler), dead_letters, stop)

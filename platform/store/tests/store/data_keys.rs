@@ -295,3 +295,64 @@ async fn racing_sealers_of_a_new_month_never_outlive_the_erasure() {
     // How the races went, for whoever reads the output (either count may be 0 on a run).
     println!("{sealed_before} seals before their erasure (key erased), {refused} refused");
 }
+
+/// The unknown-account groups' keys, made ahead of any login: every group of the month gets
+/// one key, a second process preparing (or sealing) at once agrees on it, and a month whose
+/// key retention erased stays erased (preparing never makes it again).
+#[tokio::test]
+async fn unknown_account_keys_are_made_ahead_once_and_never_revived() {
+    let (pool, master) = (database().await, master());
+    let (first, second) = (
+        DataKeys::new(pool.clone(), master.clone()),
+        DataKeys::new(pool.clone(), master.clone()),
+    );
+    let at = month(3);
+    let (a, b) = tokio::join!(
+        first.prepare_unknown_account_keys(at),
+        second.prepare_unknown_account_keys(at)
+    );
+    a.unwrap();
+    b.unwrap();
+    for group in [0u8, 0x7f, 0xff] {
+        assert_eq!(live_keys(&pool, Subject::UnknownAccounts(group)).await, 1);
+    }
+    let made: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM data_keys WHERE subject LIKE 'unknown:%' AND wrapped IS NOT NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(made, 256);
+
+    // Sealed by one process from what it prepared, opened by another that prepared nothing.
+    let group = Subject::UnknownAccounts(0x2a);
+    let context = EventType::LoginAttempted.seal_context(AttemptId::new());
+    let sealed = first.seal(group, at, &fields(), context).await.unwrap();
+    let reader = DataKeys::new(pool.clone(), master);
+    match reader.open(&sealed, context).await.unwrap() {
+        Opened::Fields(opened) => assert_eq!(opened, fields()),
+        other => panic!("opening a prepared key's seal: {other:?}"),
+    }
+    let (first_key, second_key) = (
+        first.sealing_key(group, at).await.unwrap(),
+        second.sealing_key(group, at).await.unwrap(),
+    );
+    assert_eq!(first_key.1.as_bytes(), second_key.1.as_bytes());
+    assert_eq!(sealed.key_id(), Some(first_key.0));
+
+    // Retention erases the month; preparing again does not bring a key back.
+    sqlx::query(
+        "UPDATE data_keys SET master_key_id = NULL, wrapped = NULL, erased_at = now(),
+                 erased_why = 'retention' WHERE key_id = $1",
+    )
+    .bind(first_key.0.to_string())
+    .execute(&pool)
+    .await
+    .unwrap();
+    reader.prepare_unknown_account_keys(at).await.unwrap();
+    assert_eq!(erased(&pool, &first_key.0).await, Some(true));
+    match reader.sealing_key(group, at).await {
+        Err(DataKeyError::ErasedForSealing(id)) => assert_eq!(id, first_key.0),
+        other => panic!("sealing under a key retention erased: {other:?}"),
+    }
+}
