@@ -23,7 +23,7 @@ use crate::attacks;
 use crate::geoip_files::GeoIpFiles;
 use crate::labels::Label;
 use crate::networks::Catalogue;
-use crate::population::{company_id, make_user, uuid_v7, ScenarioConfig, User};
+use crate::population::{add_device_churn, company_id, make_user, uuid_v7, ScenarioConfig, User};
 use crate::timeline::{simulate_user, PendingLogin, Trace};
 
 /// A `LoginAttempted` and the truth about it.
@@ -60,6 +60,16 @@ pub fn generate(config: ScenarioConfig, geoip: &GeoIpFiles) -> Result<Scenario> 
         // One generator per user, so a change in one user's story does not reshuffle the rest.
         let mut rng = ChaCha8Rng::seed_from_u64(users_rng.gen());
         let mut user = make_user(index, &config, &catalogue, &mut offices, &mut rng);
+        // The churn draws from its own generator, derived from the seed and the user's index
+        // alone, so adding it left every other draw of the population as it was.
+        let mut churn_rng = ChaCha8Rng::seed_from_u64(
+            config
+                .seed
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_add(u64::from(index))
+                ^ 0xC4E5_D3A1_0B2F_7E69,
+        );
+        add_device_churn(&mut user, &config, &mut churn_rng);
         let (logins, trace) = simulate_user(&mut user, &config, &catalogue, &mut rng);
         pending.extend(logins);
         users.push(user);

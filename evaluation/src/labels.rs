@@ -51,6 +51,14 @@ impl AttackKind {
 pub enum Cause {
     /// First login from a new phone (new app install: new device id, newer OS).
     NewPhone,
+    /// First login of the phone app after it was deleted and installed again on the same
+    /// phone: a new app device id, same phone and OS.
+    AppReinstall,
+    /// First login of the Workspace desktop app, installed during the period by a user who
+    /// had only used the Dashboard in the computer's browser.
+    DesktopAppInstalled,
+    /// First login from a computer the user got during the period.
+    NewComputer,
     /// First login after the browser's cookies were cleared: a new device id.
     ClearedCookies,
     /// A private window: no device id.
@@ -85,6 +93,9 @@ impl Cause {
     pub fn as_str(self) -> &'static str {
         match self {
             Cause::NewPhone => "new_phone",
+            Cause::AppReinstall => "app_reinstall",
+            Cause::DesktopAppInstalled => "desktop_app_installed",
+            Cause::NewComputer => "new_computer",
             Cause::ClearedCookies => "cleared_cookies",
             Cause::PrivateWindow => "private_window",
             Cause::Travel => "travel",

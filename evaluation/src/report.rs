@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
+use shared::domain::Platform;
 use shared::events::Event;
 
 use crate::decision::Decision;
@@ -19,6 +20,103 @@ use crate::labels::{Actor, AttackKind, Cause};
 pub struct Rate {
     pub total: u64,
     pub hit: u64,
+}
+
+/// Legit logins split by what the platform and the account are, which the cause tables do
+/// not show: issue 17's independent traces found every Workspace, iOS and Android challenge
+/// on a device's first login and privileged users asked about twice as often as others, so
+/// the benchmark has to say how its own friction splits the same ways.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FrictionByWho {
+    /// Indexed as `Platform::ALL`.
+    pub by_platform: [Rate; Platform::ALL.len()],
+    pub privileged: Rate,
+    pub other_users: Rate,
+}
+
+impl FrictionByWho {
+    pub fn add(&mut self, platform: Platform, privileged: bool, challenged: bool) {
+        self.by_platform[platform_index(platform)].add(challenged);
+        if privileged {
+            self.privileged.add(challenged);
+        } else {
+            self.other_users.add(challenged);
+        }
+    }
+
+    pub fn merge(&mut self, other: &FrictionByWho) {
+        for (pooled, rate) in self.by_platform.iter_mut().zip(other.by_platform) {
+            pooled.merge(rate);
+        }
+        self.privileged.merge(other.privileged);
+        self.other_users.merge(other.other_users);
+    }
+
+    pub fn platform(&self, platform: Platform) -> Rate {
+        self.by_platform[platform_index(platform)]
+    }
+
+    /// The two tables, in the layout of the primary-cause table: logins, challenged, rate and
+    /// share of all challenged legit logins.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let challenged: u64 = self.by_platform.iter().map(|r| r.hit).sum();
+        render_share_table(
+            &mut out,
+            "Challenged legit logins by platform (the login's; first logins excluded)",
+            "platform",
+            Platform::ALL
+                .iter()
+                .map(|p| (p.as_str(), self.platform(*p)))
+                .collect(),
+            challenged,
+        );
+        render_share_table(
+            &mut out,
+            "Challenged legit logins by user: privileged or not (first logins excluded)",
+            "user",
+            vec![("privileged", self.privileged), ("other", self.other_users)],
+            challenged,
+        );
+        out
+    }
+}
+
+/// The position of `platform` in `Platform::ALL`, the order the tables print.
+fn platform_index(platform: Platform) -> usize {
+    match platform {
+        Platform::Dashboard => 0,
+        Platform::Workspace => 1,
+        Platform::Ios => 2,
+        Platform::Android => 3,
+    }
+}
+
+/// One table of `rows` with each row's share of `challenged` (logins challenged in all).
+fn render_share_table(
+    out: &mut String,
+    title: &str,
+    column: &str,
+    rows: Vec<(&str, Rate)>,
+    challenged: u64,
+) {
+    let _ = writeln!(out, "\n{title}");
+    let _ = writeln!(
+        out,
+        "{:<24}{:>10}{:>12}{:>12}{:>16}",
+        column, "logins", "challenged", "rate", "% of challenged"
+    );
+    for (name, rate) in rows {
+        let _ = writeln!(
+            out,
+            "{:<24}{:>10}{:>12}{:>12}{:>15.1}%",
+            name,
+            rate.total,
+            rate.hit,
+            pct(rate.percent()),
+            100.0 * rate.hit as f64 / challenged.max(1) as f64
+        );
+    }
 }
 
 impl Rate {
@@ -59,6 +157,8 @@ pub struct SeedReport {
     pub legit_by_primary_cause: BTreeMap<Cause, Rate>,
     /// Legit (non-first) logins carrying each cause: share challenged.
     pub legit_by_cause: BTreeMap<Cause, Rate>,
+    /// Legit (non-first) logins by the login's platform and by whether the user is privileged.
+    pub legit_by_who: FrictionByWho,
     /// Reason codes on challenged legit (non-first) logins.
     pub legit_challenge_reasons: BTreeMap<String, u64>,
     /// The full reason list of challenged legit (non-first) logins.
@@ -90,7 +190,7 @@ pub fn score(
     };
     let mut seen_users = BTreeSet::new();
     for (login, decision) in scenario.logins.iter().zip(decisions) {
-        let Event::LoginAttempted(_) = &login.envelope.event else {
+        let Event::LoginAttempted(attempt) = &login.envelope.event else {
             continue;
         };
         let stopped = !decision.approved();
@@ -115,6 +215,8 @@ pub fn score(
                     "legit_first".to_owned()
                 } else {
                     r.legit.add(stopped);
+                    r.legit_by_who
+                        .add(attempt.platform, attempt.privileged, stopped);
                     if !login.label.causes.contains(&Cause::FirstUseOfDevice) {
                         r.legit_known_devices.add(stopped);
                     }
@@ -337,6 +439,7 @@ pub fn render_breakdown(reports: &[SeedReport]) -> String {
     let mut legit = Rate::default();
     let mut by_primary: BTreeMap<Cause, Rate> = BTreeMap::new();
     let mut by_cause: BTreeMap<Cause, Rate> = BTreeMap::new();
+    let mut by_who = FrictionByWho::default();
     let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
     let mut reason_sets: BTreeMap<String, u64> = BTreeMap::new();
     let mut missed: BTreeMap<AttackKind, BTreeMap<String, u64>> = BTreeMap::new();
@@ -345,6 +448,7 @@ pub fn render_breakdown(reports: &[SeedReport]) -> String {
     let mut levels: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for r in reports {
         legit.merge(r.legit);
+        by_who.merge(&r.legit_by_who);
         for (k, v) in &r.legit_by_primary_cause {
             by_primary.entry(*k).or_default().merge(*v);
         }
@@ -408,6 +512,7 @@ pub fn render_breakdown(reports: &[SeedReport]) -> String {
             100.0 * rate.hit as f64 / challenged as f64
         );
     }
+    out.push_str(&by_who.render());
     let _ = writeln!(
         out,
         "\nLegit logins carrying each cause (a login may carry several)"
@@ -823,4 +928,76 @@ pub fn render_feedback_breakdown(feedback: &[FeedbackScore]) -> String {
         let _ = writeln!(out, "  {reason:<36}{n:>8}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_index_follows_platform_all() {
+        for (index, platform) in Platform::ALL.into_iter().enumerate() {
+            assert_eq!(platform_index(platform), index, "{platform:?}");
+        }
+    }
+
+    #[test]
+    fn friction_by_who_counts_each_login_under_its_platform_and_its_user() {
+        let mut seed_one = FrictionByWho::default();
+        seed_one.add(Platform::Dashboard, false, false);
+        seed_one.add(Platform::Dashboard, false, true);
+        seed_one.add(Platform::Ios, true, true);
+        let mut seed_two = FrictionByWho::default();
+        seed_two.add(Platform::Workspace, false, false);
+        seed_two.add(Platform::Ios, false, true);
+
+        let mut pooled = FrictionByWho::default();
+        pooled.merge(&seed_one);
+        pooled.merge(&seed_two);
+
+        assert_eq!(
+            pooled.platform(Platform::Dashboard),
+            Rate { total: 2, hit: 1 }
+        );
+        assert_eq!(
+            pooled.platform(Platform::Workspace),
+            Rate { total: 1, hit: 0 }
+        );
+        assert_eq!(pooled.platform(Platform::Ios), Rate { total: 2, hit: 2 });
+        assert_eq!(pooled.platform(Platform::Android), Rate::default());
+        assert_eq!(pooled.privileged, Rate { total: 1, hit: 1 });
+        assert_eq!(pooled.other_users, Rate { total: 4, hit: 2 });
+    }
+
+    #[test]
+    fn friction_by_who_renders_rates_and_shares_of_all_challenged() {
+        let mut friction = FrictionByWho::default();
+        friction.add(Platform::Dashboard, false, true);
+        friction.add(Platform::Dashboard, false, false);
+        friction.add(Platform::Dashboard, false, false);
+        friction.add(Platform::Dashboard, false, false);
+        friction.add(Platform::Android, true, true);
+        friction.add(Platform::Android, true, true);
+        friction.add(Platform::Android, false, true);
+
+        let table = friction.render();
+        let row = |name: &str| -> Vec<String> {
+            table
+                .lines()
+                .find(|line| line.split_whitespace().next() == Some(name))
+                .unwrap_or_else(|| panic!("no row {name} in\n{table}"))
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(row("dashboard"), ["dashboard", "4", "1", "25.00%", "25.0%"]);
+        assert_eq!(row("android"), ["android", "3", "3", "100.00%", "75.0%"]);
+        assert_eq!(row("workspace"), ["workspace", "0", "0", "-", "0.0%"]);
+        assert_eq!(
+            row("privileged"),
+            ["privileged", "2", "2", "100.00%", "50.0%"]
+        );
+        assert_eq!(row("other"), ["other", "5", "2", "40.00%", "50.0%"]);
+        assert!(table.contains("Challenged legit logins by platform"));
+    }
 }

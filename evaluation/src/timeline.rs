@@ -95,6 +95,8 @@ struct DeviceState {
     last_agent: Option<String>,
     new_phone_done: bool,
     new_phone_pending: bool,
+    reinstall_done: bool,
+    reinstall_pending: bool,
     os_update_done: bool,
     os_updated_since_login: bool,
 }
@@ -163,6 +165,15 @@ pub fn simulate_user(
                     device.lag_days = 0;
                 }
             }
+            if let Some(when) = device.reinstall_at {
+                if when <= at && !state.reinstall_done {
+                    state.reinstall_done = true;
+                    state.reinstall_pending = true;
+                    device.device_id = new_device_id(device.kind, rng);
+                    // Installed from the store just now: its current version.
+                    device.lag_days = 0;
+                }
+            }
             if let Some(when) = device.os_update_at {
                 if when <= at && !state.os_update_done {
                     state.os_update_done = true;
@@ -201,7 +212,11 @@ pub fn simulate_user(
                     (true, false) if !(9..17).contains(&local_hour) => 1.5,
                     _ => 1.0,
                 };
-                d.weight * context
+                // A device the user does not have yet weighs nothing, and the draw below
+                // takes one number whatever the weights: until it arrives, the same device
+                // is picked as without it.
+                let owned = if d.owned_at(at) { 1.0 } else { 0.0 };
+                d.weight * context * owned
             })
             .collect();
         let device_index = rand::distributions::WeightedIndex::new(&weights)
@@ -275,8 +290,17 @@ pub fn simulate_user(
         let user_agent = device.user_agent(at);
         if state.new_phone_pending {
             causes.insert(Cause::NewPhone);
+        } else if state.reinstall_pending {
+            causes.insert(Cause::AppReinstall);
         } else if !state.used {
-            causes.insert(Cause::FirstUseOfDevice);
+            // A device got during the period is new to the user, not only to the replay's
+            // history: its own cause, so "excluding each device's first login" (the cold
+            // start) still counts it, as it counts a new phone.
+            causes.insert(
+                device
+                    .arrives
+                    .map_or(Cause::FirstUseOfDevice, |(_, cause)| cause),
+            );
         } else if state.last_agent.as_deref() != Some(user_agent.as_str()) {
             causes.insert(if state.os_updated_since_login {
                 Cause::OsUpdate
@@ -289,6 +313,7 @@ pub fn simulate_user(
         if device_id.is_some() {
             state.used = true;
             state.new_phone_pending = false;
+            state.reinstall_pending = false;
         }
         state.last_agent = Some(user_agent.clone());
         state.os_updated_since_login = false;

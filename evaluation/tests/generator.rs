@@ -388,3 +388,80 @@ fn a_challenged_user_passes_mfa_and_an_attacker_does_not() {
     assert_eq!(events.len(), 1);
     assert!(matches!(events[0].event, Event::MfaFailed(_)));
 }
+
+#[test]
+fn device_churn_is_a_new_device_id_on_the_right_platform_and_labelled_with_its_cause() {
+    use shared::domain::Platform;
+    let scenario = default_scenario();
+    // Each user's device ids sent so far, and platforms logged in on so far.
+    let mut seen_ids: std::collections::BTreeMap<u32, BTreeSet<String>> = Default::default();
+    let mut seen_platforms: std::collections::BTreeMap<u32, BTreeSet<&str>> = Default::default();
+    let mut counts: std::collections::BTreeMap<Cause, usize> = Default::default();
+    for login in &scenario.logins {
+        let Actor::Legit { user } = login.label.actor else {
+            continue;
+        };
+        // A mistyped password goes just before the right one, with the same device id, and
+        // is labelled a typo only.
+        if !login.label.password_ok {
+            continue;
+        }
+        let Event::LoginAttempted(attempt) = &login.envelope.event else {
+            unreachable!()
+        };
+        let client = attempt.client.in_clear().unwrap();
+        let device_id = client.device_id.as_ref().map(|d| d.as_str().to_owned());
+        for cause in [
+            Cause::AppReinstall,
+            Cause::DesktopAppInstalled,
+            Cause::NewComputer,
+        ] {
+            if !login.label.causes.contains(&cause) {
+                continue;
+            }
+            *counts.entry(cause).or_default() += 1;
+            if let Some(id) = &device_id {
+                assert!(
+                    !seen_ids.entry(user).or_default().contains(id),
+                    "{cause:?}: user {user} sent device id {id} before"
+                );
+            }
+            match cause {
+                Cause::AppReinstall => assert!(
+                    matches!(attempt.platform, Platform::Ios | Platform::Android),
+                    "a reinstalled phone app on {:?}",
+                    attempt.platform
+                ),
+                Cause::DesktopAppInstalled => {
+                    assert_eq!(attempt.platform, Platform::Workspace);
+                    assert!(
+                        !seen_platforms
+                            .entry(user)
+                            .or_default()
+                            .contains(Platform::Workspace.as_str()),
+                        "user {user} had the desktop app before installing it"
+                    );
+                }
+                _ => assert_eq!(attempt.platform, Platform::Dashboard),
+            }
+        }
+        if let Some(id) = device_id {
+            seen_ids.entry(user).or_default().insert(id);
+        }
+        seen_platforms
+            .entry(user)
+            .or_default()
+            .insert(attempt.platform.as_str());
+    }
+    // 2,000 users over 60 days: about 75% have a phone app at 0.2 reinstalls a year, about
+    // half are browser-only at 0.6 installs a year, everyone at 1/3.5 new computers a year,
+    // each first login then (less the users who never log in on it before the end).
+    for (cause, at_least) in [
+        (Cause::AppReinstall, 25),
+        (Cause::DesktopAppInstalled, 40),
+        (Cause::NewComputer, 30),
+    ] {
+        let n = counts.get(&cause).copied().unwrap_or(0);
+        assert!(n >= at_least, "{cause:?}: {n} logins ({counts:?})");
+    }
+}
