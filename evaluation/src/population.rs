@@ -500,19 +500,8 @@ pub fn add_device_churn(user: &mut User, config: &ScenarioConfig, rng: &mut ChaC
         if rng.gen_bool(chance(DESKTOP_APP_INSTALLS_PER_YEAR)) {
             // Installed on the computer whose browser the user had used: the same OS.
             let kind = DeviceKind::DesktopApp { os };
-            user.devices.push(Device {
-                kind,
-                weight: 1.0,
-                lag_days: 0,
-                device_id: new_device_id(kind, rng),
-                ios: (0, 0),
-                android: 0,
-                android_model: 0,
-                os_update_at: None,
-                new_phone_at: None,
-                reinstall_at: None,
-                arrives: Some((uniform_time(start, end, rng), Cause::DesktopAppInstalled)),
-            });
+            let window = (start, end, Cause::DesktopAppInstalled);
+            user.devices.push(arriving_computer(kind, 0, window, rng));
         }
     }
     if rng.gen_bool(chance(NEW_COMPUTERS_PER_YEAR)) {
@@ -521,19 +510,36 @@ pub fn add_device_churn(user: &mut User, config: &ScenarioConfig, rng: &mut ChaC
             browser: browser_for(os, rng),
             os,
         };
-        user.devices.push(Device {
-            kind,
-            weight: 1.0,
-            lag_days: rng.gen_range(0..8),
-            device_id: new_device_id(kind, rng),
-            ios: (0, 0),
-            android: 0,
-            android_model: 0,
-            os_update_at: None,
-            new_phone_at: None,
-            reinstall_at: None,
-            arrives: Some((uniform_time(start, end, rng), Cause::NewComputer)),
-        });
+        let lag_days = rng.gen_range(0..8);
+        let window = (start, end, Cause::NewComputer);
+        user.devices
+            .push(arriving_computer(kind, lag_days, window, rng));
+    }
+}
+
+/// A computer's browser or desktop app first used at a uniform time of `(from, to)`, labelled
+/// with the cause: a device id of its own, and none of a phone's OS state. The id is drawn
+/// before the time, so that a seed's population stays what it was.
+fn arriving_computer(
+    kind: DeviceKind,
+    lag_days: i64,
+    (from, to, cause): (DateTime<Utc>, DateTime<Utc>, Cause),
+    rng: &mut ChaCha8Rng,
+) -> Device {
+    let device_id = new_device_id(kind, rng);
+    let arrives = (uniform_time(from, to, rng), cause);
+    Device {
+        kind,
+        weight: 1.0,
+        lag_days,
+        device_id,
+        ios: (0, 0),
+        android: 0,
+        android_model: 0,
+        os_update_at: None,
+        new_phone_at: None,
+        reinstall_at: None,
+        arrives: Some(arrives),
     }
 }
 
