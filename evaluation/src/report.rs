@@ -84,12 +84,10 @@ impl FrictionByWho {
 
 /// The position of `platform` in `Platform::ALL`, the order the tables print.
 fn platform_index(platform: Platform) -> usize {
-    match platform {
-        Platform::Dashboard => 0,
-        Platform::Workspace => 1,
-        Platform::Ios => 2,
-        Platform::Android => 3,
-    }
+    Platform::ALL
+        .iter()
+        .position(|p| *p == platform)
+        .unwrap_or_default()
 }
 
 /// One table of `rows` with each row's share of `challenged` (logins challenged in all).
@@ -493,25 +491,17 @@ pub fn render_breakdown(reports: &[SeedReport]) -> String {
         }
     }
     let challenged = legit.hit.max(1);
-    let _ = writeln!(out, "\nChallenged legit logins by primary scenario cause (pooled over seeds; first logins excluded)");
-    let _ = writeln!(
-        out,
-        "{:<24}{:>10}{:>12}{:>12}{:>16}",
-        "cause", "logins", "challenged", "rate", "% of challenged"
-    );
     let mut rows: Vec<(&Cause, &Rate)> = by_primary.iter().collect();
     rows.sort_by(|a, b| b.1.hit.cmp(&a.1.hit).then(a.0.cmp(b.0)));
-    for (cause, rate) in rows {
-        let _ = writeln!(
-            out,
-            "{:<24}{:>10}{:>12}{:>12}{:>15.1}%",
-            cause.as_str(),
-            rate.total,
-            rate.hit,
-            pct(rate.percent()),
-            100.0 * rate.hit as f64 / challenged as f64
-        );
-    }
+    render_share_table(
+        &mut out,
+        "Challenged legit logins by primary scenario cause (pooled over seeds; first logins excluded)",
+        "cause",
+        rows.into_iter()
+            .map(|(cause, rate)| (cause.as_str(), *rate))
+            .collect(),
+        challenged,
+    );
     out.push_str(&by_who.render());
     let _ = writeln!(
         out,

@@ -26,7 +26,8 @@ use serde::Serialize;
 use shared::domain::{AttemptId, UserId};
 use shared::events::{EventType, ReportedClient};
 use shared::personal::{
-    DataKey, DataKeyId, MasterKeys, OpenError, Personal, SealContext, Subject, UnwrapError,
+    DataKey, DataKeyId, KeyPeriod, MasterKeys, OpenError, Personal, SealContext, Subject,
+    UnwrapError,
 };
 use sqlx::{PgConnection, PgPool};
 
@@ -390,14 +391,7 @@ impl DataKeys {
             let id: DataKeyId = key_id
                 .parse()
                 .map_err(|_| DataKeyError::MalformedRow(key_id.clone()))?;
-            let key = match (master_id, wrapped) {
-                (Some(master_id), Some(wrapped)) => {
-                    Some(self.master.unwrap_key(&master_id, &id, &wrapped)?)
-                }
-                (None, None) => None,
-                _ => return Err(DataKeyError::MalformedRow(key_id)),
-            };
-            self.remember(id, key);
+            self.remember(id, key_from_row(&self.master, &id, (master_id, wrapped))?);
         }
         Ok(())
     }
@@ -411,9 +405,7 @@ impl DataKeys {
             let now = Utc::now();
             let soon = now + chrono::Duration::days(1);
             let mut months = vec![now];
-            if DataKeyId::new(Subject::UnknownAccounts(0), soon).period
-                != DataKeyId::new(Subject::UnknownAccounts(0), now).period
-            {
+            if KeyPeriod::of(soon) != KeyPeriod::of(now) {
                 months.push(soon);
             }
             for at in months {
@@ -517,7 +509,16 @@ async fn read_key(
             .fetch_optional(&mut *conn)
             .await
             .map_err(DataKeyError::Db)?;
-    match row.ok_or(DataKeyError::Unknown(*id))? {
+    key_from_row(master, id, row.ok_or(DataKeyError::Unknown(*id))?)
+}
+
+/// A `data_keys` row's `(master_key_id, wrapped)`: the key, or `None` when it was erased.
+fn key_from_row(
+    master: &MasterKeys,
+    id: &DataKeyId,
+    row: (Option<String>, Option<Vec<u8>>),
+) -> Result<Option<DataKey>, DataKeyError> {
+    match row {
         (Some(master_id), Some(wrapped)) => Ok(Some(master.unwrap_key(&master_id, id, &wrapped)?)),
         (None, None) => Ok(None),
         _ => Err(DataKeyError::MalformedRow(id.to_string())),
